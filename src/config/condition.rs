@@ -1,0 +1,190 @@
+//! The matching language of `match:` and `good:` blocks, parsed from YAML into an AST.
+//!
+//! A mapping means "every key holds". A key is either a combinator (`all`, `any`, `not`) or a
+//! field name (dotted names reach into nested objects). On a field, a scalar means equality, a
+//! list means any of its values, and a mapping holds operators. The AST still names fields by
+//! path; `classify` compiles it against the decoder's field slots.
+
+use serde_yaml_ng::Value;
+
+/// Operators allowed on a field, in the order error messages list them.
+pub const OPERATORS: &[&str] = &["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "prefix", "regex"];
+
+/// A literal from the config, compared against an event's field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Num(f64),
+    Str(String),
+    Bool(bool),
+}
+
+/// One test applied to one field.
+#[derive(Debug, Clone)]
+pub enum Test {
+    Eq(Literal),
+    Ne(Literal),
+    Lt(Literal),
+    Le(Literal),
+    Gt(Literal),
+    Ge(Literal),
+    In(Vec<Literal>),
+    NotIn(Vec<Literal>),
+    Prefix(String),
+    Regex(regex::Regex),
+}
+
+/// A condition over an event.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// Holds for every event (an absent `match:`).
+    Always,
+    Field { path: String, test: Test },
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+}
+
+impl Condition {
+    /// Every field path the condition reads, so the decoder extracts exactly those.
+    pub fn fields<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Condition::Always => {}
+            Condition::Field { path, .. } => out.push(path),
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.fields(out)),
+            Condition::Not(c) => c.fields(out),
+        }
+    }
+}
+
+/// Parses a condition; `path` is the key path used in error messages.
+pub fn parse(value: &Value, path: &str) -> Result<Condition, (String, String)> {
+    let map = match value {
+        Value::Mapping(map) => map,
+        other => {
+            return Err((path.to_string(), format!("expected a mapping of conditions, found {}", describe(other))))
+        }
+    };
+    if map.is_empty() {
+        return Err((path.to_string(), "empty condition (expected at least one field or all/any/not)".into()));
+    }
+    let mut parts = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        let key = match key {
+            Value::String(s) => s.as_str(),
+            other => return Err((path.to_string(), format!("key {} is not a string", describe(other)))),
+        };
+        let here = format!("{path}.{key}");
+        parts.push(match key {
+            "all" | "any" => {
+                let Value::Sequence(items) = value else {
+                    return Err((here, format!("expected a list of conditions, found {}", describe(value))));
+                };
+                if items.is_empty() {
+                    return Err((here, "empty list (expected at least one condition)".into()));
+                }
+                let list = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| parse(item, &format!("{here}[{i}]")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if key == "all" { Condition::All(list) } else { Condition::Any(list) }
+            }
+            "not" => Condition::Not(Box::new(parse(value, &here)?)),
+            field => parse_field(field, value, &here)?,
+        });
+    }
+    Ok(if parts.len() == 1 { parts.pop().expect("one part") } else { Condition::All(parts) })
+}
+
+fn parse_field(field: &str, value: &Value, here: &str) -> Result<Condition, (String, String)> {
+    if field.is_empty() || field.split('.').any(str::is_empty) {
+        return Err((here.to_string(), format!("invalid field name {field:?}")));
+    }
+    let make = |test| Condition::Field { path: field.to_string(), test };
+    match value {
+        Value::Sequence(_) => Ok(make(Test::In(literal_list(value, here)?))),
+        Value::Mapping(ops) => {
+            if ops.is_empty() {
+                return Err((here.to_string(), "empty operator mapping (expected one of eq, ne, lt, ...)".into()));
+            }
+            let mut tests = Vec::with_capacity(ops.len());
+            for (op, arg) in ops {
+                let op = op.as_str().unwrap_or("");
+                let at = format!("{here}.{op}");
+                let test = match op {
+                    "eq" => Test::Eq(literal(arg, &at)?),
+                    "ne" => Test::Ne(literal(arg, &at)?),
+                    "lt" => Test::Lt(literal(arg, &at)?),
+                    "le" => Test::Le(literal(arg, &at)?),
+                    "gt" => Test::Gt(literal(arg, &at)?),
+                    "ge" => Test::Ge(literal(arg, &at)?),
+                    "in" => Test::In(literal_list(arg, &at)?),
+                    "not_in" => Test::NotIn(literal_list(arg, &at)?),
+                    "prefix" => Test::Prefix(string(arg, &at)?),
+                    "regex" => {
+                        let pattern = string(arg, &at)?;
+                        let re = regex::Regex::new(&pattern)
+                            .map_err(|e| (at.clone(), format!("bad regex {pattern:?}: {}", first_line(&e.to_string()))))?;
+                        Test::Regex(re)
+                    }
+                    other => {
+                        return Err((
+                            at,
+                            format!("unknown operator {other:?} (expected one of {})", OPERATORS.join(", ")),
+                        ))
+                    }
+                };
+                tests.push(make(test));
+            }
+            Ok(if tests.len() == 1 { tests.pop().expect("one test") } else { Condition::All(tests) })
+        }
+        scalar => Ok(make(Test::Eq(literal(scalar, here)?))),
+    }
+}
+
+fn literal(value: &Value, at: &str) -> Result<Literal, (String, String)> {
+    match value {
+        Value::String(s) => Ok(Literal::Str(s.clone())),
+        Value::Bool(b) => Ok(Literal::Bool(*b)),
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(Literal::Num)
+            .ok_or_else(|| (at.to_string(), format!("number {n} is not finite"))),
+        other => Err((at.to_string(), format!("expected a string, number or boolean, found {}", describe(other)))),
+    }
+}
+
+fn literal_list(value: &Value, at: &str) -> Result<Vec<Literal>, (String, String)> {
+    match value {
+        Value::Sequence(items) if !items.is_empty() => {
+            items.iter().enumerate().map(|(i, v)| literal(v, &format!("{at}[{i}]"))).collect()
+        }
+        Value::Sequence(_) => Err((at.to_string(), "empty list (expected at least one value)".into())),
+        other => Err((at.to_string(), format!("expected a list of values, found {}", describe(other)))),
+    }
+}
+
+fn string(value: &Value, at: &str) -> Result<String, (String, String)> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        other => Err((at.to_string(), format!("expected a string, found {}", describe(other)))),
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or(text).trim().to_string()
+}
+
+/// Names a YAML value for an error message, with the value itself where it is short.
+pub fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Sequence(_) => "a list".into(),
+        Value::Mapping(_) => "a mapping".into(),
+        Value::Tagged(t) => format!("tagged value {}", t.tag),
+    }
+}

@@ -1,0 +1,167 @@
+//! The YAML file as serde sees it: a mirror of the documented keys, unknown keys refused.
+//! `validate` turns it into the typed [`super::Config`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub kafka: RawKafka,
+    #[serde(default)]
+    pub events: RawEvents,
+    #[serde(default)]
+    pub exporter: RawExporter,
+    #[serde(default)]
+    pub ingest: RawIngest,
+    pub slis: BTreeMap<String, RawSli>,
+    pub slos: BTreeMap<String, RawSlo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKafka {
+    pub brokers: String,
+    pub topics: Vec<String>,
+    pub group_id: String,
+    /// Scalars of any YAML type: `fetch.wait.max.ms: 100` is as natural as a quoted string.
+    #[serde(default)]
+    pub properties: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvents {
+    #[serde(default = "default_timestamp_field")]
+    pub timestamp_field: String,
+    #[serde(default = "default_latency_field")]
+    pub latency_field: Option<String>,
+    #[serde(default = "default_max_future")]
+    pub max_future: String,
+}
+
+impl Default for RawEvents {
+    fn default() -> Self {
+        RawEvents {
+            timestamp_field: default_timestamp_field(),
+            latency_field: default_latency_field(),
+            max_future: default_max_future(),
+        }
+    }
+}
+
+fn default_timestamp_field() -> String {
+    "timestamp".into()
+}
+fn default_latency_field() -> Option<String> {
+    Some("latency_ms".into())
+}
+fn default_max_future() -> String {
+    "1m".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExporter {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for RawExporter {
+    fn default() -> Self {
+        RawExporter { listen: default_listen() }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIngest {
+    /// Consumer threads; each owns a librdkafka client, its partitions and its counters.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: String,
+}
+
+impl Default for RawIngest {
+    fn default() -> Self {
+        RawIngest { workers: default_workers(), shutdown_grace: default_shutdown_grace() }
+    }
+}
+
+fn default_workers() -> usize {
+    2
+}
+fn default_shutdown_grace() -> String {
+    "20s".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSli {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(rename = "match", default)]
+    pub matches: Option<Value>,
+    pub good: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlo {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub objective: f64,
+    pub period: String,
+    #[serde(default)]
+    pub combine: RawCombine,
+    pub slis: Vec<RawSliRef>,
+    #[serde(default)]
+    pub alerts: Option<Vec<RawAlert>>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RawCombine {
+    #[default]
+    Pooled,
+    Product,
+    Weighted,
+    Min,
+}
+
+/// `- search-availability` or `- { sli: booking-availability, weight: 3 }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawSliRef {
+    Name(String),
+    Weighted(RawWeighted),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeighted {
+    pub sli: String,
+    #[serde(default)]
+    pub weight: Option<f64>,
+}
+
+/// One multiwindow burn-rate condition: fires when both windows burn faster than the factor.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlert {
+    pub severity: String,
+    pub long: String,
+    pub short: String,
+    #[serde(default)]
+    pub factor: Option<f64>,
+    /// Percent of the period's budget spent over the long window, as in the SRE Workbook.
+    #[serde(default)]
+    pub budget_share: Option<f64>,
+}

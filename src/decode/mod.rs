@@ -1,0 +1,246 @@
+//! Decode: a Kafka payload (`&[u8]`) in, the configured fields and the event time out.
+//!
+//! Only the fields the config uses are read, borrowed from the payload; nothing else in the
+//! document is materialised. A payload that cannot be used becomes a [`Reject`] reason that the
+//! caller counts: decode never panics, logs or allocates per event (escaped strings aside).
+
+pub mod fields;
+pub mod timestamp;
+
+use serde_json::error::Category;
+
+use crate::config::Config;
+pub use fields::{FieldPlan, Val};
+
+/// Why an event was not counted. The set is fixed: it is the `reason` label's value set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reject {
+    InvalidJson,
+    NotAnObject,
+    MissingTimestamp,
+    InvalidTimestamp,
+    TooFarInFuture,
+    TooOld,
+}
+
+impl Reject {
+    pub const ALL: [Reject; 6] = [
+        Reject::InvalidJson,
+        Reject::NotAnObject,
+        Reject::MissingTimestamp,
+        Reject::InvalidTimestamp,
+        Reject::TooFarInFuture,
+        Reject::TooOld,
+    ];
+    pub const COUNT: usize = Self::ALL.len();
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reject::InvalidJson => "invalid_json",
+            Reject::NotAnObject => "not_an_object",
+            Reject::MissingTimestamp => "missing_timestamp",
+            Reject::InvalidTimestamp => "invalid_timestamp",
+            Reject::TooFarInFuture => "too_far_in_future",
+            Reject::TooOld => "too_old",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What decode hands on besides the field slots.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decoded {
+    /// Event time, epoch milliseconds.
+    pub ts_ms: i64,
+    /// The latency field in milliseconds, when present, numeric and not negative.
+    pub latency_ms: Option<f64>,
+}
+
+/// Turns payloads into field slots plus event time, under the configured time policy.
+#[derive(Debug)]
+pub struct Decoder {
+    plan: FieldPlan,
+    ts_slot: usize,
+    latency_slot: Option<usize>,
+    max_future_ms: i64,
+    max_age_ms: i64,
+}
+
+impl Decoder {
+    /// Plans the timestamp and latency fields and every field any SLI condition reads.
+    pub fn new(config: &Config) -> Decoder {
+        let mut plan = FieldPlan::default();
+        let ts_slot = plan.add(&config.events.timestamp_field);
+        let latency_slot = config.events.latency_field.as_deref().map(|f| plan.add(f));
+        let mut paths = Vec::new();
+        for sli in &config.slis {
+            sli.matches.fields(&mut paths);
+            sli.good.fields(&mut paths);
+        }
+        for p in paths {
+            plan.add(p);
+        }
+        Decoder {
+            plan,
+            ts_slot,
+            latency_slot,
+            max_future_ms: config.events.max_future_ms,
+            max_age_ms: config.max_period_secs() * 1000,
+        }
+    }
+
+    pub fn plan(&self) -> &FieldPlan {
+        &self.plan
+    }
+
+    /// The slot holding a field path, if any condition or setting reads it.
+    pub fn slot_of(&self, path: &str) -> Option<usize> {
+        self.plan.paths().iter().position(|p| p == path)
+    }
+
+    /// Decodes one payload into `slots` (resized to the plan) and checks its time against `now_ms`:
+    /// accepted events lie in `(now - longest period, now + max_future]`.
+    pub fn decode<'a>(&self, payload: &'a [u8], now_ms: i64, slots: &mut Vec<Val<'a>>) -> Result<Decoded, Reject> {
+        slots.clear();
+        slots.resize(self.plan.slot_count(), Val::Missing);
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        if let Err(e) = self.plan.extract(&mut de, slots).and_then(|()| de.end()) {
+            return Err(match e.classify() {
+                Category::Data => Reject::NotAnObject,
+                _ => Reject::InvalidJson,
+            });
+        }
+        let ts_ms = match &slots[self.ts_slot] {
+            Val::Missing => return Err(Reject::MissingTimestamp),
+            Val::Int(ms) => *ms,
+            Val::Str(s) => timestamp::parse_rfc3339_ms(s).ok_or(Reject::InvalidTimestamp)?,
+            _ => return Err(Reject::InvalidTimestamp),
+        };
+        if ts_ms > now_ms.saturating_add(self.max_future_ms) {
+            return Err(Reject::TooFarInFuture);
+        }
+        if ts_ms <= now_ms.saturating_sub(self.max_age_ms) {
+            return Err(Reject::TooOld);
+        }
+        let latency_ms = self.latency_slot.and_then(|s| match slots[s] {
+            Val::Int(v) if v >= 0 => Some(v as f64),
+            Val::Num(v) if v >= 0.0 && v.is_finite() => Some(v),
+            _ => None,
+        });
+        Ok(Decoded { ts_ms, latency_ms })
+    }
+}
+
+/// A reusable slot buffer whose allocation outlives the payloads it borrows from.
+///
+/// Each event's slots borrow that event's payload, so one `Vec<Val<'a>>` cannot be kept across
+/// events. The buffer is stored empty as `Vec<Val<'static>>` and re-typed for each event; an
+/// empty `Vec` re-collected through `into_iter().map()` keeps its allocation (std's in-place
+/// collect), so the hot path allocates nothing and needs no `unsafe`.
+#[derive(Debug, Default)]
+pub struct SlotBuffer {
+    buf: Vec<Val<'static>>,
+}
+
+impl SlotBuffer {
+    pub fn with<'a, R>(&mut self, f: impl FnOnce(&mut Vec<Val<'a>>) -> R) -> R {
+        let mut slots: Vec<Val<'a>> = retype(std::mem::take(&mut self.buf));
+        let out = f(&mut slots);
+        self.buf = retype(slots);
+        out
+    }
+}
+
+fn retype<'a, 'b>(mut v: Vec<Val<'a>>) -> Vec<Val<'b>> {
+    v.clear();
+    v.into_iter().map(|_| Val::Missing).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_795_694_400_000; // 2026-11-26T12:00:00Z
+
+    fn decoder() -> Decoder {
+        let config = Config::from_yaml(include_str!("../../config/example.yaml"), "example.yaml").unwrap();
+        Decoder::new(&config)
+    }
+
+    fn decode(d: &Decoder, payload: &str) -> Result<Decoded, Reject> {
+        let mut slots = Vec::new();
+        d.decode(payload.as_bytes(), NOW, &mut slots)
+    }
+
+    #[test]
+    fn reads_configured_fields_and_skips_the_rest() {
+        let d = decoder();
+        let payload = br#"{"timestamp":"2026-11-26T11:59:00Z","service":"search-api","extra":{"deep":[1,2,{"x":null}]},"status":503,"latency_ms":12.5}"#;
+        let mut slots = Vec::new();
+        let got = d.decode(payload, NOW, &mut slots).unwrap();
+        assert_eq!(got.ts_ms, NOW - 60_000);
+        assert_eq!(got.latency_ms, Some(12.5));
+        assert_eq!(slots[d.slot_of("service").unwrap()], Val::Str("search-api".into()));
+        assert_eq!(slots[d.slot_of("status").unwrap()], Val::Int(503));
+        assert_eq!(slots[d.slot_of("route").unwrap()], Val::Missing);
+    }
+
+    #[test]
+    fn reaches_into_nested_objects_by_dotted_path() {
+        let mut plan = FieldPlan::default();
+        let s = plan.add("http.status");
+        let m = plan.add("http.method");
+        let mut slots = vec![Val::Missing; 2];
+        let json = br#"{"http":{"status":404,"method":"GET\u0021"},"status":1}"#;
+        plan.extract(&mut serde_json::Deserializer::from_slice(json), &mut slots).unwrap();
+        assert_eq!(slots[s], Val::Int(404));
+        assert_eq!(slots[m], Val::Str("GET!".into()));
+    }
+
+    #[test]
+    fn rejects_each_reason() {
+        let d = decoder();
+        assert_eq!(decode(&d, "{not json"), Err(Reject::InvalidJson));
+        assert_eq!(decode(&d, ""), Err(Reject::InvalidJson));
+        assert_eq!(decode(&d, r#"{"timestamp":1} trailing"#), Err(Reject::InvalidJson));
+        assert_eq!(decode(&d, "[1,2]"), Err(Reject::NotAnObject));
+        assert_eq!(decode(&d, "null"), Err(Reject::NotAnObject));
+        assert_eq!(decode(&d, r#"{"service":"geo"}"#), Err(Reject::MissingTimestamp));
+        assert_eq!(decode(&d, r#"{"timestamp":null}"#), Err(Reject::MissingTimestamp));
+        assert_eq!(decode(&d, r#"{"timestamp":"yesterday"}"#), Err(Reject::InvalidTimestamp));
+        assert_eq!(decode(&d, r#"{"timestamp":1.5e12}"#), Err(Reject::InvalidTimestamp));
+        assert_eq!(decode(&d, &format!(r#"{{"timestamp":{}}}"#, NOW + 60_001)), Err(Reject::TooFarInFuture));
+        assert_eq!(decode(&d, &format!(r#"{{"timestamp":{}}}"#, NOW + 60_000)).map(|e| e.ts_ms), Ok(NOW + 60_000));
+        assert_eq!(decode(&d, &format!(r#"{{"timestamp":{}}}"#, NOW - 30 * 86_400_000)), Err(Reject::TooOld));
+        assert!(decode(&d, &format!(r#"{{"timestamp":{}}}"#, NOW - 30 * 86_400_000 + 1)).is_ok());
+        assert_eq!(decode(&d, r#"{"timestamp":0}"#), Err(Reject::TooOld));
+    }
+
+    #[test]
+    fn ignores_unusable_latency_without_rejecting() {
+        let d = decoder();
+        let ok = |p: &str| decode(&d, p).unwrap().latency_ms;
+        assert_eq!(ok(&format!(r#"{{"timestamp":{NOW},"latency_ms":-3}}"#)), None);
+        assert_eq!(ok(&format!(r#"{{"timestamp":{NOW},"latency_ms":"12"}}"#)), None);
+        assert_eq!(ok(&format!(r#"{{"timestamp":{NOW},"latency_ms":7}}"#)), Some(7.0));
+    }
+
+    #[test]
+    fn slot_buffer_keeps_its_allocation() {
+        let mut buf = SlotBuffer::default();
+        let d = decoder();
+        let payload = format!(r#"{{"timestamp":{NOW},"service":"geo"}}"#);
+        let cap = buf.with(|slots| {
+            d.decode(payload.as_bytes(), NOW, slots).unwrap();
+            (slots.capacity(), slots.as_ptr() as usize)
+        });
+        let again = buf.with(|slots| {
+            d.decode(payload.as_bytes(), NOW, slots).unwrap();
+            (slots.capacity(), slots.as_ptr() as usize)
+        });
+        assert_eq!(cap, again);
+    }
+}

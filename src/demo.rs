@@ -1,0 +1,71 @@
+//! `slostream demo`: the whole pipeline with no external service.
+//!
+//! librdkafka's in-process mock cluster stands in for Kafka, the built-in traffic generator
+//! feeds it with an incident every few minutes, and the real pipeline consumes it with the
+//! example config. The mock broker consumes slowly (about 1,500 messages/s), so traffic is
+//! modest: enough for burn rates to climb and the page alert to fire during each incident.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::mocking::MockCluster;
+
+use crate::config::{Config, ConfigError};
+use crate::loadgen::{self, Incidents};
+use crate::pipeline::{self, RunError};
+
+/// The example config, with which the demo runs.
+pub const EXAMPLE_CONFIG: &str = include_str!("../config/example.yaml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("mock cluster: {0}")]
+    Mock(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+pub struct DemoOptions {
+    pub listen: SocketAddr,
+    pub rate: u64,
+    pub incidents: Incidents,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            listen: "127.0.0.1:9464".parse().expect("literal address"),
+            rate: 200,
+            incidents: Incidents { every: Duration::from_secs(180), lasts: Duration::from_secs(60) },
+        }
+    }
+}
+
+pub async fn run(options: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -> Result<(), DemoError> {
+    let cluster = MockCluster::new(1)?;
+    let topic = "requests";
+    cluster.create_topic(topic, 4, 1)?;
+    let brokers = cluster.bootstrap_servers();
+    let mut config = Config::from_yaml(EXAMPLE_CONFIG, "config/example.yaml (embedded)")?;
+    config.kafka.brokers = brokers.clone();
+    config.kafka.group_id = "slostream-demo".into();
+    config.exporter.listen = options.listen;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let generator = {
+        let (stop, brokers) = (stop.clone(), brokers.clone());
+        std::thread::spawn(move || loadgen::produce(&brokers, topic, options.rate, None, options.incidents, &stop))
+    };
+    println!("slostream demo: {} events/s into an in-process Kafka, an incident every {}s lasting {}s",
+        options.rate, options.incidents.every.as_secs(), options.incidents.lasts.as_secs());
+    println!("metrics: http://{}/metrics   (Ctrl-C to stop)", options.listen);
+    let result = pipeline::run(config, shutdown).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = generator.join();
+    drop(cluster);
+    Ok(result?)
+}

@@ -1,0 +1,51 @@
+//! The HTTP endpoints: `/metrics` (Prometheus text), `/ready` and `/health`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+
+#[derive(Clone)]
+struct Endpoints {
+    prometheus: PrometheusHandle,
+    ready: Arc<AtomicBool>,
+}
+
+/// Binds the listener now, so a taken port fails start-up rather than a background task.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    prometheus: PrometheusHandle,
+    ready: Arc<AtomicBool>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/ready", get(ready_check))
+        .route("/health", get(|| async { "ok\n" }))
+        .with_state(Endpoints { prometheus, ready });
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+async fn metrics(State(e): State<Endpoints>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], e.prometheus.render())
+}
+
+async fn ready_check(State(e): State<Endpoints>) -> impl IntoResponse {
+    if e.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}

@@ -1,0 +1,212 @@
+//! Every series slostream exports, declared once with its help text, registered once at start.
+//!
+//! Names and labels are a contract with dashboards and alert rules: change none, add freely.
+//! Values are set from merged shard views once per tick through held handles; nothing here is
+//! called per event.
+
+use std::collections::HashMap;
+
+use metrics::{Counter, Gauge, Key, KeyName, Label, Metadata, Recorder, SharedString};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use super::Merged;
+use crate::config::{Config, Severity};
+use crate::decode::Reject;
+use crate::slo::{self, SloStatus};
+
+pub const QUANTILES: [(f64, &str); 4] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")];
+
+const HELP: &[(&str, &str)] = &[
+    ("slostream_slo_objective_ratio", "SLO objective as a ratio (99.9% is 0.999)"),
+    ("slostream_slo_sli_ratio", "Combined SLI ratio of the SLO over the window (1 when there were no events)"),
+    ("slostream_slo_events", "Events of all the SLO's SLIs over the window"),
+    ("slostream_slo_good_events", "Good events of all the SLO's SLIs over the window"),
+    ("slostream_slo_burn_rate", "Error budget burn rate over the window: (1 - ratio) / (1 - objective)"),
+    ("slostream_slo_error_budget_remaining_ratio", "Share of the period's error budget left; negative once overspent"),
+    ("slostream_slo_alert", "Multiwindow burn-rate alert state: 1 firing, 0 not"),
+    ("slostream_sli_events_total", "Events that belonged to the SLI since start"),
+    ("slostream_sli_good_events_total", "Good events of the SLI since start"),
+    ("slostream_sli_latency_seconds", "Latency quantiles of the SLI's events over the last 5 minutes of event time"),
+    ("slostream_events_consumed_total", "Kafka messages consumed"),
+    ("slostream_events_rejected_total", "Messages not counted, by reason"),
+    ("slostream_events_unmatched_total", "Valid events that belonged to no SLI"),
+    ("slostream_consumer_lag", "High watermark minus consumer position, per partition"),
+    ("slostream_build_info", "Build information"),
+    ("slostream_state_ready", "1 once partitions are assigned and state is loaded, else 0"),
+];
+
+struct WindowHandles {
+    ratio: Gauge,
+    events: Gauge,
+    good: Gauge,
+    burn: Gauge,
+}
+
+struct SloHandles {
+    budget: Gauge,
+    alerts: [Gauge; 2],
+    windows: Vec<WindowHandles>,
+}
+
+struct SliHandles {
+    events: Counter,
+    good: Counter,
+    latency: Option<[Gauge; 4]>,
+}
+
+pub struct Telemetry {
+    recorder: PrometheusRecorder,
+    slos: Vec<SloHandles>,
+    slis: Vec<SliHandles>,
+    consumed: Counter,
+    rejected: [Counter; Reject::COUNT],
+    unmatched: Counter,
+    ready: Gauge,
+    lag: HashMap<(String, i32), Gauge>,
+    /// Last status per SLO, for logs and callers that want more than gauges.
+    pub status: Vec<SloStatus>,
+}
+
+static META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+impl Telemetry {
+    pub fn new(config: &Config) -> Telemetry {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        for (name, help) in HELP {
+            if name.ends_with("_total") {
+                recorder.describe_counter(KeyName::from(*name), None, SharedString::from(*help));
+            } else {
+                recorder.describe_gauge(KeyName::from(*name), None, SharedString::from(*help));
+            }
+        }
+        let gauge = |name: &'static str, labels: Vec<Label>| recorder.register_gauge(&Key::from_parts(name, labels), &META);
+        let counter =
+            |name: &'static str, labels: Vec<Label>| recorder.register_counter(&Key::from_parts(name, labels), &META);
+        for s in &config.slos {
+            gauge("slostream_slo_objective_ratio", vec![Label::new("slo", s.name.clone())]).set(s.objective);
+        }
+        let slis = config
+            .slis
+            .iter()
+            .map(|s| SliHandles {
+                events: counter("slostream_sli_events_total", vec![Label::new("sli", s.name.clone())]),
+                good: counter("slostream_sli_good_events_total", vec![Label::new("sli", s.name.clone())]),
+                latency: None,
+            })
+            .collect();
+        gauge("slostream_build_info", vec![Label::new("version", env!("CARGO_PKG_VERSION"))]).set(1.0);
+        Telemetry {
+            consumed: counter("slostream_events_consumed_total", vec![]),
+            rejected: Reject::ALL
+                .map(|r| counter("slostream_events_rejected_total", vec![Label::new("reason", r.as_str())])),
+            unmatched: counter("slostream_events_unmatched_total", vec![]),
+            ready: gauge("slostream_state_ready", vec![]),
+            slos: Vec::new(),
+            slis,
+            lag: HashMap::new(),
+            status: Vec::new(),
+            recorder,
+        }
+    }
+
+    /// SLO series are registered on the first ready tick, so none is rendered before.
+    fn register_slos(&mut self, config: &Config) {
+        let recorder = &self.recorder;
+        let gauge = |name: &'static str, labels: Vec<Label>| recorder.register_gauge(&Key::from_parts(name, labels), &META);
+        let slo_label = |slo: &str| Label::new("slo", slo.to_string());
+        self.slos = config
+            .slos
+            .iter()
+            .map(|s| {
+                let windows = s
+                    .windows
+                    .iter()
+                    .map(|w| {
+                        let labels = || vec![slo_label(&s.name), Label::new("window", w.label.clone())];
+                        WindowHandles {
+                            ratio: gauge("slostream_slo_sli_ratio", labels()),
+                            events: gauge("slostream_slo_events", labels()),
+                            good: gauge("slostream_slo_good_events", labels()),
+                            burn: gauge("slostream_slo_burn_rate", labels()),
+                        }
+                    })
+                    .collect();
+                SloHandles {
+                    budget: gauge("slostream_slo_error_budget_remaining_ratio", vec![slo_label(&s.name)]),
+                    alerts: Severity::ALL.map(|sev| {
+                        gauge("slostream_slo_alert", vec![slo_label(&s.name), Label::new("severity", sev.as_str())])
+                    }),
+                    windows,
+                }
+            })
+            .collect();
+    }
+
+    pub fn handle(&self) -> PrometheusHandle {
+        self.recorder.handle()
+    }
+
+    /// Publishes SLO series only once `ready`: a half-restored or unassigned instance exports
+    /// no SLO values rather than zeros that would page someone.
+    pub fn update(&mut self, config: &Config, merged: &Merged, ready: bool) {
+        self.ready.set(if ready { 1.0 } else { 0.0 });
+        self.consumed.absolute(merged.consumed);
+        self.unmatched.absolute(merged.unmatched);
+        for (c, v) in self.rejected.iter().zip(merged.rejected) {
+            c.absolute(v);
+        }
+        for p in &merged.partitions {
+            let key = (p.topic.clone(), p.partition);
+            let gauge = self.lag.entry(key).or_insert_with(|| {
+                self.recorder.register_gauge(
+                    &Key::from_parts(
+                        "slostream_consumer_lag",
+                        vec![Label::new("topic", p.topic.clone()), Label::new("partition", p.partition.to_string())],
+                    ),
+                    &META,
+                )
+            });
+            if let Some(lag) = p.lag {
+                gauge.set(lag as f64);
+            }
+        }
+        for (sli, h) in self.slis.iter_mut().enumerate() {
+            h.events.absolute(merged.totals[sli].total);
+            h.good.absolute(merged.totals[sli].good);
+            let hist = &merged.latency[sli];
+            if hist.is_empty() {
+                continue;
+            }
+            let gauges = h.latency.get_or_insert_with(|| {
+                QUANTILES.map(|(_, q)| {
+                    let labels = vec![Label::new("sli", config.slis[sli].name.clone()), Label::new("quantile", q)];
+                    self.recorder.register_gauge(&Key::from_parts("slostream_sli_latency_seconds", labels), &META)
+                })
+            });
+            for (g, (q, _)) in gauges.iter().zip(QUANTILES) {
+                g.set(hist.value_at_quantile(q) as f64 / 1e6);
+            }
+        }
+        if !ready {
+            return;
+        }
+        if self.slos.is_empty() {
+            self.register_slos(config);
+        }
+        self.status.clear();
+        for (slo, h) in config.slos.iter().zip(&self.slos) {
+            let status = slo::evaluate(slo, |sli, secs| merged.window(sli, config.window_index(secs)));
+            for (w, wh) in status.windows.iter().zip(&h.windows) {
+                wh.ratio.set(w.ratio);
+                wh.events.set(w.counts.total as f64);
+                wh.good.set(w.counts.good as f64);
+                wh.burn.set(w.burn_rate);
+            }
+            h.budget.set(status.budget_remaining);
+            for (g, firing) in h.alerts.iter().zip(status.alerts) {
+                g.set(if firing { 1.0 } else { 0.0 });
+            }
+            self.status.push(status);
+        }
+    }
+}

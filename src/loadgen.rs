@@ -1,0 +1,207 @@
+//! Realistic request events for demos, docker-compose and benchmarks.
+//!
+//! Three services (search-api, geo, booking) with their routes, methods, statuses and
+//! latencies, padded with fields no SLI reads (region, user agent, request id), about 250 bytes
+//! each. Incidents recur on a schedule: search-api then fails 8% of requests and slows down four
+//! times, booking fails 3%, so burn rates and alerts visibly move.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+use crate::decode::timestamp::days_from_civil;
+
+/// When incidents happen, relative to the generator's start.
+#[derive(Debug, Clone, Copy)]
+pub struct Incidents {
+    pub every: Duration,
+    pub lasts: Duration,
+}
+
+impl Incidents {
+    fn active(&self, elapsed: Duration) -> bool {
+        !self.every.is_zero() && (elapsed.as_millis() % self.every.as_millis()) >= (self.every - self.lasts).as_millis()
+    }
+}
+
+/// Writes one event at a time into a reused buffer.
+pub struct Traffic {
+    rng: SmallRng,
+    incidents: Incidents,
+    started: Instant,
+    seq: u64,
+}
+
+const REGIONS: [&str; 4] = ["eu-west-1", "eu-central-1", "us-east-1", "ap-south-1"];
+const AGENTS: [&str; 3] = ["android/7.12.0", "ios/7.11.2", "web/2026.11"];
+
+impl Traffic {
+    pub fn new(seed: u64, incidents: Incidents) -> Traffic {
+        Traffic { rng: SmallRng::seed_from_u64(seed), incidents, started: Instant::now(), seq: 0 }
+    }
+
+    pub fn in_incident(&self) -> bool {
+        self.incidents.active(self.started.elapsed())
+    }
+
+    /// Replaces `out` with one JSON event stamped `now_ms`.
+    pub fn event(&mut self, now_ms: i64, out: &mut String) {
+        out.clear();
+        self.seq += 1;
+        let incident = self.in_incident();
+        let r = &mut self.rng;
+        let pick: f64 = r.random();
+        let (service, route, method, status, latency) = if pick < 0.5 {
+            let route = ["/v2/trips", "/v2/trips", "/v2/trips/{id}", "/v2/health"][r.random_range(0..4)];
+            let err = if incident { 0.08 } else { 0.002 };
+            let status = if r.random_bool(err) { [500, 503][r.random_range(0..2)] } else { 200 };
+            let slow = if incident { 4.0 } else { 1.0 };
+            ("search-api", route, "GET", status, latency(r, 60.0 * slow))
+        } else if pick < 0.75 {
+            let status = if r.random_bool(if incident { 0.01 } else { 0.0005 }) { 502 } else { 200 };
+            ("geo", "/v1/geocode", "GET", status, latency(r, 20.0))
+        } else {
+            let method = if r.random_bool(0.7) { "POST" } else { "GET" };
+            let err = if incident { 0.03 } else { 0.0005 };
+            let status = match r.random::<f64>() {
+                x if x < err => 500,
+                x if x < err + 0.002 => 429,
+                _ if method == "POST" => 201,
+                _ => 200,
+            };
+            ("booking", "/v1/bookings", method, status, latency(r, 120.0))
+        };
+        let region = REGIONS[r.random_range(0..REGIONS.len())];
+        let agent = AGENTS[r.random_range(0..AGENTS.len())];
+        let bytes: u32 = r.random_range(200..20_000);
+        let id: u64 = r.random();
+        out.push_str("{\"timestamp\":");
+        if self.seq % 5 == 0 {
+            let _ = write!(out, "{now_ms}");
+        } else {
+            out.push('"');
+            rfc3339(now_ms, out);
+            out.push('"');
+        }
+        let _ = write!(
+            out,
+            ",\"service\":\"{service}\",\"route\":\"{route}\",\"method\":\"{method}\",\"status\":{status},\"latency_ms\":{latency:.1},\"region\":\"{region}\",\"user_agent\":\"{agent}\",\"request_id\":\"{id:016x}\",\"response_bytes\":{bytes},\"trace\":{{\"sampled\":false}}}}"
+        );
+    }
+}
+
+/// A skewed latency around `median_ms`, with a long tail.
+fn latency(r: &mut SmallRng, median_ms: f64) -> f64 {
+    let u: f64 = r.random_range(0.0001..1.0);
+    median_ms * (-(u.ln()) * 0.7).exp() * 0.6
+}
+
+/// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn rfc3339(ms: i64, out: &mut String) {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Inverse of days_from_civil: search the year, then the month (cheap enough for a generator).
+    let mut year = 1970 + days / 366;
+    while days_from_civil(year + 1, 1, 1) <= days {
+        year += 1;
+    }
+    let mut month = 1;
+    while month < 12 && days_from_civil(year, month + 1, 1) <= days {
+        month += 1;
+    }
+    let day = days - days_from_civil(year, month, 1) + 1;
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    );
+}
+
+/// Produces events at `rate` per second (0: as fast as possible) until `count` events were
+/// sent or `stop` is set; returns how many were delivered to librdkafka.
+pub fn produce(
+    brokers: &str,
+    topic: &str,
+    rate: u64,
+    count: Option<u64>,
+    incidents: Incidents,
+    stop: &AtomicBool,
+) -> Result<u64, KafkaError> {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let mut traffic = Traffic::new(rand::rng().random(), incidents);
+    let mut buf = String::with_capacity(512);
+    let started = Instant::now();
+    let mut sent = 0u64;
+    while !stop.load(Ordering::Relaxed) && count.is_none_or(|c| sent < c) {
+        if rate > 0 {
+            let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+            if sent >= due {
+                producer.poll(Duration::from_millis(1));
+                continue;
+            }
+        }
+        traffic.event(crate::ingest::wall_ms(), &mut buf);
+        let key = sent.to_le_bytes();
+        loop {
+            match producer.send(BaseRecord::to(topic).payload(buf.as_str()).key(&key[..])) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+        sent += 1;
+        if sent % 1024 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(30))?;
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::timestamp::parse_rfc3339_ms;
+
+    #[test]
+    fn formats_rfc3339_that_parses_back() {
+        for ms in [0, 1_795_694_400_123, 951_782_399_999, 1_709_164_800_000] {
+            let mut s = String::new();
+            rfc3339(ms, &mut s);
+            assert_eq!(parse_rfc3339_ms(&s), Some(ms), "{s}");
+        }
+    }
+
+    #[test]
+    fn events_are_valid_json_of_realistic_size() {
+        let mut t = Traffic::new(7, Incidents { every: Duration::ZERO, lasts: Duration::ZERO });
+        let mut s = String::new();
+        let mut total = 0;
+        for _ in 0..1000 {
+            t.event(1_795_694_400_000, &mut s);
+            let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+            assert!(v["service"].is_string() && v["status"].is_u64());
+            total += s.len();
+        }
+        let avg = total / 1000;
+        assert!((200..320).contains(&avg), "{avg}");
+    }
+}

@@ -1,0 +1,160 @@
+//! The `slostream` binary: parse the command line, set up logging, hand over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use slostream::config::Config;
+use slostream::loadgen::{self, Incidents};
+
+#[derive(Parser)]
+#[command(name = "slostream", version, about = "Streaming SLO engine: Kafka request events to Prometheus SLO metrics")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a config and print a summary.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// The whole pipeline on an in-process Kafka with generated traffic.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        listen: std::net::SocketAddr,
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+    },
+    /// Produce realistic request events, with incidents on a schedule, into a real Kafka.
+    Loadgen {
+        #[arg(long)]
+        brokers: String,
+        #[arg(long, default_value = "requests")]
+        topic: String,
+        /// Events per second; 0 sends as fast as possible.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Seconds between incident starts; 0 disables incidents.
+        #[arg(long, default_value_t = 600)]
+        incident_every: u64,
+        /// Seconds each incident lasts.
+        #[arg(long, default_value_t = 120)]
+        incident_for: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,librdkafka=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Check { config } => match Config::load(&config) {
+            Ok(c) => {
+                print_summary(&c);
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_error(e),
+        },
+        Command::Run { config } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return config_error(e),
+            };
+            tracing::info!(slis = config.slis.len(), slos = config.slos.len(), kafka = ?config.kafka, "starting");
+            match runtime().block_on(slostream::pipeline::run(config, shutdown_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("slostream: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Demo { listen, rate } => {
+            let options = slostream::demo::DemoOptions { listen, rate, ..Default::default() };
+            match runtime().block_on(slostream::demo::run(options, shutdown_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("slostream demo: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Loadgen { brokers, topic, rate, count, incident_every, incident_for } => {
+            let incidents = Incidents {
+                every: Duration::from_secs(incident_every),
+                lasts: Duration::from_secs(incident_for.min(incident_every)),
+            };
+            let stop = AtomicBool::new(false);
+            match loadgen::produce(&brokers, &topic, rate, count, incidents, &stop) {
+                Ok(n) => {
+                    eprintln!("loadgen: produced {n} events to {topic}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("loadgen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn config_error(e: slostream::config::ConfigError) -> ExitCode {
+    eprintln!("slostream: invalid config: {e}");
+    ExitCode::from(2)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime")
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
+
+fn print_summary(c: &Config) {
+    println!("{}: ok", c.file);
+    println!("kafka: {} topics {:?} group {:?}", c.kafka.brokers, c.kafka.topics, c.kafka.group_id);
+    println!("SLIs ({}):", c.slis.len());
+    for s in &c.slis {
+        println!("  {}{}", s.name, s.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default());
+    }
+    println!("SLOs ({}):", c.slos.len());
+    for s in &c.slos {
+        let slis: Vec<String> = s
+            .components
+            .iter()
+            .map(|p| match s.combine {
+                slostream::config::Combine::Weighted => format!("{} (weight {})", c.slis[p.sli].name, p.weight),
+                _ => c.slis[p.sli].name.clone(),
+            })
+            .collect();
+        println!("  {}: objective {}% over {}, combine {}, SLIs: {}", s.name, s.objective * 100.0, s.period, s.combine.as_str(), slis.join(", "));
+        let windows: Vec<&str> = s.windows.iter().map(|w| w.label.as_str()).collect();
+        println!("    windows: {}", windows.join(", "));
+        for a in &s.alerts {
+            println!("    {}: burn({}) > {:.4} and burn({}) > {:.4}", a.severity.as_str(), a.long, a.factor, a.short, a.factor);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! One worker's hot path: payload → decode → classify → window, into counters it owns alone.
+//!
+//! A shard is never shared while it counts: no lock, no atomic, no `metrics` call and no
+//! allocation per event. Once per publish tick it copies what the exporter needs into a
+//! [`ShardView`] (the only lock, taken once per tick, not per event).
+
+use hdrhistogram::Histogram;
+
+use crate::classify::Classifier;
+use crate::config::Config;
+use crate::decode::{Decoder, Reject, SlotBuffer};
+use crate::window::latency::{new_histogram, LatencyWindow};
+use crate::window::{Counts, WindowStore};
+
+/// A partition this shard reads, as last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionState {
+    pub topic: String,
+    pub partition: i32,
+    /// High watermark minus the consumer position; `None` until both are known.
+    pub lag: Option<i64>,
+}
+
+/// What the exporter reads from a shard, refreshed every publish tick.
+#[derive(Debug, Default)]
+pub struct ShardView {
+    pub at_ms: i64,
+    /// `[sli * windows + w]`, windows as in [`Config::windows`].
+    pub windows: Vec<Counts>,
+    /// Per SLI since the process started.
+    pub totals: Vec<Counts>,
+    /// Per SLI, the last five minutes of latency (empty histogram when none).
+    pub latency: Vec<Option<Histogram<u64>>>,
+    pub rejected: [u64; Reject::COUNT],
+    pub consumed: u64,
+    pub unmatched: u64,
+    /// True once the consumer group gave this shard's consumer an assignment (maybe empty).
+    pub assigned: bool,
+    pub partitions: Vec<PartitionState>,
+}
+
+#[derive(Debug)]
+pub struct Shard {
+    decoder: Decoder,
+    classifier: Classifier,
+    store: WindowStore,
+    slots: SlotBuffer,
+    totals: Vec<Counts>,
+    latency: Vec<LatencyWindow>,
+    rejected: [u64; Reject::COUNT],
+    consumed: u64,
+    unmatched: u64,
+    windows_ms: Vec<i64>,
+}
+
+impl Shard {
+    pub fn new(config: &Config) -> Shard {
+        let decoder = Decoder::new(config);
+        let classifier = Classifier::new(config, &decoder);
+        let n = config.slis.len();
+        Shard {
+            store: WindowStore::new(n, config.max_period_secs() * 1000, config.events.max_future_ms),
+            decoder,
+            classifier,
+            slots: SlotBuffer::default(),
+            totals: vec![Counts::default(); n],
+            latency: (0..n).map(|_| LatencyWindow::default()).collect(),
+            rejected: [0; Reject::COUNT],
+            consumed: 0,
+            unmatched: 0,
+            windows_ms: config.windows.iter().map(|w| w.secs * 1000).collect(),
+        }
+    }
+
+    /// Counts one message. `now_ms` is the wall clock, read by the caller (not per event).
+    #[inline]
+    pub fn process(&mut self, payload: &[u8], now_ms: i64) {
+        self.consumed += 1;
+        let Shard { decoder, classifier, store, slots, totals, latency, rejected, unmatched, .. } = self;
+        slots.with(|slots| match decoder.decode(payload, now_ms, slots) {
+            Err(reason) => rejected[reason.index()] += 1,
+            Ok(event) => {
+                let at = store.locate(event.ts_ms);
+                let matched = classifier.classify(slots, |sli, good| {
+                    store.add(sli, at, good);
+                    totals[sli].total += 1;
+                    totals[sli].good += u64::from(good);
+                    if let Some(ms) = event.latency_ms {
+                        latency[sli].record(event.ts_ms, ms);
+                    }
+                });
+                if matched == 0 {
+                    *unmatched += 1;
+                }
+            }
+        });
+    }
+
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    pub fn store(&self) -> &WindowStore {
+        &self.store
+    }
+
+    /// Copies window sums at `now_ms`, totals and counters into `view`, reusing its buffers.
+    pub fn publish(&self, now_ms: i64, view: &mut ShardView) {
+        let n = self.totals.len();
+        view.at_ms = now_ms;
+        view.windows.clear();
+        for sli in 0..n {
+            for &w in &self.windows_ms {
+                view.windows.push(self.store.count(sli, w, now_ms));
+            }
+        }
+        view.totals.clear();
+        view.totals.extend_from_slice(&self.totals);
+        view.latency.resize_with(n, || None);
+        for (window, slot) in self.latency.iter().zip(view.latency.iter_mut()) {
+            if let Some(h) = slot {
+                h.reset();
+            }
+            let mut fresh = None;
+            let target = match slot {
+                Some(h) => h,
+                None => fresh.insert(new_histogram()),
+            };
+            if window.merge_into(now_ms, target) && slot.is_none() {
+                *slot = fresh;
+            }
+        }
+        view.rejected = self.rejected;
+        view.consumed = self.consumed;
+        view.unmatched = self.unmatched;
+    }
+}

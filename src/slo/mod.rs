@@ -1,0 +1,84 @@
+//! SLO: per-SLI window counts in, each feature's ratio, burn rates, budget and alert state out.
+//!
+//! Pure arithmetic over counts: no clock, no I/O, so every formula is tested by hand.
+//! For an SLO with objective `T` (a ratio) the budget is `b = 1 - T`; per window, with
+//! components `i` holding `g_i` good of `n_i` events (`n_i = 0` components left out):
+//! pooled `Σg/Σn`, product `Π r_i`, weighted `Σ w_i r_i / Σ w_i`, min `min r_i`; no events at
+//! all gives ratio 1. Burn rate is `(1 - r) / b`, budget remaining `1 - (1 - r_period) / b`.
+
+use crate::config::{Combine, Severity, SloConfig};
+use crate::window::Counts;
+
+/// One SLO over one window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowStatus {
+    /// Σ good and Σ events over the components, whatever the combine method.
+    pub counts: Counts,
+    pub ratio: f64,
+    pub burn_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloStatus {
+    /// In the order of [`SloConfig::windows`].
+    pub windows: Vec<WindowStatus>,
+    pub budget_remaining: f64,
+    /// Indexed like [`Severity::ALL`]: page, ticket.
+    pub alerts: [bool; 2],
+}
+
+/// Combines component counts; `None` when no component saw an event.
+pub fn combine(method: Combine, parts: &[(Counts, f64)]) -> Option<f64> {
+    let live = || parts.iter().filter(|(c, _)| c.total > 0);
+    let ratio = |c: &Counts| c.good as f64 / c.total as f64;
+    live().next()?;
+    Some(match method {
+        Combine::Pooled => {
+            let (g, n) = live().fold((0u64, 0u64), |(g, n), (c, _)| (g + c.good, n + c.total));
+            g as f64 / n as f64
+        }
+        Combine::Product => live().map(|(c, _)| ratio(c)).product(),
+        Combine::Weighted => {
+            let (sum, weights) = live().fold((0.0, 0.0), |(s, ws), (c, w)| (s + w * ratio(c), ws + w));
+            sum / weights
+        }
+        Combine::Min => live().map(|(c, _)| ratio(c)).fold(f64::INFINITY, f64::min),
+    })
+}
+
+/// Burn rate of a ratio against an objective: 1 spends the budget exactly over the period.
+pub fn burn_rate(ratio: f64, objective: f64) -> f64 {
+    (1.0 - ratio) / (1.0 - objective)
+}
+
+/// Evaluates one SLO from `counts(sli, window_secs)`.
+pub fn evaluate(slo: &SloConfig, counts: impl Fn(usize, i64) -> Counts) -> SloStatus {
+    let mut parts = Vec::with_capacity(slo.components.len());
+    let windows: Vec<WindowStatus> = slo
+        .windows
+        .iter()
+        .map(|w| {
+            parts.clear();
+            parts.extend(slo.components.iter().map(|c| (counts(c.sli, w.secs), c.weight)));
+            let mut sum = Counts::default();
+            parts.iter().for_each(|(c, _)| sum.add(*c));
+            let ratio = combine(slo.combine, &parts).unwrap_or(1.0);
+            WindowStatus { counts: sum, ratio, burn_rate: burn_rate(ratio, slo.objective) }
+        })
+        .collect();
+    let at = |secs: i64| {
+        let i = slo.windows.iter().position(|w| w.secs == secs).expect("alert windows are SLO windows");
+        windows[i].burn_rate
+    };
+    let mut alerts = [false; 2];
+    for rule in &slo.alerts {
+        if at(rule.long.secs) > rule.factor && at(rule.short.secs) > rule.factor {
+            alerts[Severity::ALL.iter().position(|s| *s == rule.severity).expect("known severity")] = true;
+        }
+    }
+    let period = windows.last().expect("the period is always a window");
+    SloStatus { budget_remaining: 1.0 - (1.0 - period.ratio) / (1.0 - slo.objective), windows, alerts }
+}
+
+#[cfg(test)]
+mod tests;

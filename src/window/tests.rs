@@ -1,0 +1,129 @@
+use proptest::prelude::*;
+
+use super::*;
+
+const MIN: i64 = 60_000;
+const HOUR: i64 = 60 * MIN;
+const DAY: i64 = 24 * HOUR;
+const T0: i64 = 1_795_694_400_000;
+
+fn store() -> WindowStore {
+    WindowStore::new(2, 30 * DAY, MIN)
+}
+
+#[test]
+fn counts_events_inside_each_window_exactly_away_from_edges() {
+    let mut s = store();
+    s.record(0, T0 - 2 * MIN, true);
+    s.record(0, T0 - 20 * MIN, false);
+    s.record(0, T0 - 3 * HOUR, true);
+    s.record(0, T0 - 2 * DAY, false);
+    s.record(0, T0 - 29 * DAY, true);
+    s.record(1, T0 - MIN, false);
+    let c = |w| s.count(0, w, T0);
+    assert_eq!(c(5 * MIN), Counts { good: 1, total: 1 });
+    assert_eq!(c(30 * MIN), Counts { good: 1, total: 2 });
+    assert_eq!(c(6 * HOUR), Counts { good: 2, total: 3 });
+    assert_eq!(c(DAY), Counts { good: 2, total: 3 });
+    assert_eq!(c(3 * DAY), Counts { good: 2, total: 4 });
+    assert_eq!(c(30 * DAY), Counts { good: 3, total: 5 });
+    assert_eq!(s.count(1, 30 * DAY, T0), Counts { good: 0, total: 1 });
+}
+
+#[test]
+fn late_events_land_in_their_own_bucket() {
+    let mut s = store();
+    s.record(0, T0, true);
+    // Arrives after a newer one, an hour and a half late: still in 2h, not in 1h.
+    s.record(0, T0 - 90 * MIN, false);
+    assert_eq!(s.count(0, HOUR, T0), Counts { good: 1, total: 1 });
+    assert_eq!(s.count(0, 2 * HOUR, T0), Counts { good: 1, total: 2 });
+}
+
+#[test]
+fn windows_slide_as_now_advances_without_new_events() {
+    let mut s = store();
+    s.record(0, T0, false);
+    assert_eq!(s.count(0, 5 * MIN, T0 + 4 * MIN).total, 1);
+    assert_eq!(s.count(0, 5 * MIN, T0 + 6 * MIN).total, 0);
+    assert_eq!(s.count(0, HOUR, T0 + 59 * MIN).total, 1);
+    assert_eq!(s.count(0, 30 * DAY, T0 + 29 * DAY).total, 1);
+    assert_eq!(s.count(0, 30 * DAY, T0 + 31 * DAY).total, 0);
+}
+
+#[test]
+fn a_long_quiet_gap_clears_the_rings() {
+    let mut s = store();
+    s.record(0, T0, true);
+    s.record(0, T0 + 40 * DAY, false);
+    assert_eq!(s.count(0, 30 * DAY, T0 + 40 * DAY), Counts { good: 0, total: 1 });
+    assert_eq!(s.count(0, 5 * MIN, T0 + 40 * DAY), Counts { good: 0, total: 1 });
+}
+
+#[test]
+fn memory_per_sli_for_30_days_is_about_23_kb() {
+    let s = store();
+    let bytes = s.bytes_per_sli();
+    assert!(bytes < 25_000 && bytes > 20_000, "{bytes}");
+}
+
+/// The naive reference: every event in a list.
+fn exact(events: &[(usize, i64, bool)], sli: usize, w: i64, now: i64) -> Counts {
+    let mut c = Counts::default();
+    for &(s, ts, good) in events {
+        if s == sli && ts > now - w && ts <= now {
+            c.total += 1;
+            c.good += u64::from(good);
+        }
+    }
+    c
+}
+
+fn in_bucket_outside(events: &[(usize, i64, bool)], sli: usize, res: i64, w: i64, now: i64) -> u64 {
+    let old_edge = (now - w).div_euclid(res);
+    let new_edge = now.div_euclid(res);
+    events
+        .iter()
+        .filter(|&&(s, ts, _)| {
+            s == sli
+                && ((ts.div_euclid(res) == old_edge && ts <= now - w)
+                    || (ts.div_euclid(res) == new_edge && ts > now))
+        })
+        .count() as u64
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Against a list of all events: never fewer than the exact count, and more only by events
+    /// in the two edge buckets that lie outside the window.
+    #[test]
+    fn agrees_with_naive_reference(
+        steps in prop::collection::vec((0i64..600_000, -40 * DAY..MIN, any::<bool>(), 0usize..2), 1..300),
+        windows in prop::collection::vec(prop::sample::select(vec![5 * MIN, 30 * MIN, HOUR, 2 * HOUR, 6 * HOUR, DAY, 3 * DAY, 28 * DAY, 30 * DAY]), 1..4),
+    ) {
+        let mut s = store();
+        let mut events = Vec::new();
+        let mut now = T0;
+        for (advance, offset, good, sli) in steps {
+            now += advance;
+            let ts = now + offset;
+            // The decoder's policy: only (now - period, now + max_future] reaches the store.
+            if ts <= now - 30 * DAY || ts > now + MIN {
+                continue;
+            }
+            s.record(sli, ts, good);
+            events.push((sli, ts, good));
+            for &w in &windows {
+                for sli in 0..2 {
+                    let got = s.count(sli, w, now);
+                    let want = exact(&events, sli, w, now);
+                    let slack = in_bucket_outside(&events, sli, s.resolution_ms(w), w, now);
+                    prop_assert!(got.total >= want.total && got.good >= want.good, "w={w} got={got:?} want={want:?}");
+                    prop_assert!(got.total <= want.total + slack, "w={w} got={got:?} want={want:?} slack={slack}");
+                    prop_assert!(got.good <= want.good + slack);
+                }
+            }
+        }
+    }
+}
