@@ -204,7 +204,14 @@ impl Config {
         let de = serde_yaml_ng::Deserializer::from_str(text);
         let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            err(if path == "." { "" } else { &path }, e.into_inner().to_string())
+            let path = if path == "." { "" } else { path.as_str() };
+            let message = e.into_inner().to_string();
+            // serde_yaml_ng prefixes its own (shorter) path; ours is already in front.
+            let message = match message.split_once(": ") {
+                Some((prefix, rest)) if !prefix.contains(' ') && path.starts_with(prefix) => rest.to_string(),
+                _ => message,
+            };
+            err(path, message)
         })?;
         validate(raw)
             .map(|mut config| {
@@ -416,7 +423,8 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
         slos.push(SloConfig {
             name: name.clone(),
             description: slo.description.clone(),
-            objective: slo.objective / 100.0,
+            // Rounded so that 99.9 exports as 0.999, not 0.9990000000000001.
+            objective: (slo.objective / 100.0 * 1e12).round() / 1e12,
             period,
             combine,
             components,

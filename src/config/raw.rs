@@ -137,11 +137,25 @@ pub enum RawCombine {
 }
 
 /// `- search-availability` or `- { sli: booking-availability, weight: 3 }`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum RawSliRef {
     Name(String),
     Weighted(RawWeighted),
+}
+
+/// By hand rather than `#[serde(untagged)]`, whose only error is "did not match any variant".
+impl<'de> Deserialize<'de> for RawSliRef {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(de)? {
+            Value::String(name) => Ok(RawSliRef::Name(name)),
+            v @ Value::Mapping(_) => serde_yaml_ng::from_value(v).map(RawSliRef::Weighted).map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "found {} (expected an SLI name or {{ sli: NAME, weight: N }})",
+                super::condition::describe(&other)
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
