@@ -1,1 +1,276 @@
-fn main(){}
+//! Hot-path and per-tick benchmarks.
+//!
+//! - `decode_classify_count/*`: `Shard::process` (decode + classify + window/total/latency
+//!   count) per event, on the example config and on generated configs of 10 to 10,000 SLIs.
+//! - `window_record/*`: `WindowStore::record` for in-order and late event times.
+//! - `publish/*`: `Shard::publish` (window sums + latency merge) per tick.
+//! - `slo_evaluate/*`, `telemetry_update/*`, `render/*`: the exporter tick and a scrape, for
+//!   100 and 1,000 SLOs.
+//!
+//! Events come from `loadgen::Traffic` (~250 bytes, 80% RFC 3339 timestamps, 20% epoch ms),
+//! stamped a little before a fixed `now`. For generated configs the `service` value is rewritten
+//! to one of the generated services, so an event matches a few SLIs (about 2.7 on average).
+//!
+//! Measurement times are short on purpose (2-core, shared machine): run with
+//! `cargo bench --bench hot_path [-- filter]`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use criterion::measurement::WallTime;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use slostream::config::Config;
+use slostream::export::{Merged, Telemetry};
+use slostream::loadgen::{Incidents, Traffic};
+use slostream::pipeline::shard::{Shard, ShardView};
+use slostream::slo;
+use slostream::window::WindowStore;
+
+/// 2026-11-26T12:00:00Z.
+const NOW: i64 = 1_795_694_400_000;
+const EVENTS: usize = 10_000;
+const SLIS_PER_SERVICE: usize = 5;
+/// One SLO per this many services (10 SLIs).
+const SERVICES_PER_SLO: usize = 2;
+const SIZES: [usize; 4] = [10, 100, 1_000, 10_000];
+
+const EXAMPLE: &str = include_str!("../config/example.yaml");
+
+/// A config of `slis` SLIs: five per service, one SLO per ten SLIs.
+fn generated_yaml(slis: usize) -> String {
+    use std::fmt::Write as _;
+    assert!(slis % (SLIS_PER_SERVICE * SERVICES_PER_SLO) == 0, "{slis} SLIs");
+    let services = slis / SLIS_PER_SERVICE;
+    let mut y = String::from(
+        "kafka:\n  brokers: \"127.0.0.1:9092\"\n  topics: [\"requests\"]\n  group_id: \"bench\"\n\
+         events:\n  timestamp_field: \"timestamp\"\n  latency_field: \"latency_ms\"\n  max_future: \"1m\"\n\
+         slis:\n",
+    );
+    for s in 0..services {
+        let _ = write!(
+            y,
+            r#"  svc-{s:05}-availability:
+    match: {{ service: "svc-{s:05}", route: ["/v2/trips", "/v2/trips/{{id}}", "/v1/geocode", "/v1/bookings"] }}
+    good: {{ status: {{ lt: 500 }} }}
+  svc-{s:05}-latency:
+    match: {{ service: "svc-{s:05}" }}
+    good: {{ latency_ms: {{ le: 300 }} }}
+  svc-{s:05}-writes:
+    match: {{ service: "svc-{s:05}", method: ["POST"] }}
+    good: {{ all: [ {{ status: {{ lt: 500 }} }}, {{ status: {{ not_in: [429] }} }} ] }}
+  svc-{s:05}-search:
+    match: {{ service: "svc-{s:05}", route: {{ prefix: "/v2/trips" }} }}
+    good: {{ status: {{ lt: 500 }}, latency_ms: {{ le: 1000 }} }}
+  svc-{s:05}-health:
+    match: {{ service: "svc-{s:05}", route: "/v2/health" }}
+    good: {{ status: {{ eq: 200 }} }}
+"#
+        );
+    }
+    y.push_str("slos:\n");
+    for j in 0..services / SERVICES_PER_SLO {
+        let (a, b) = (j * SERVICES_PER_SLO, j * SERVICES_PER_SLO + 1);
+        let (objective, period) = if j % 2 == 0 { (99.5, "28d") } else { (99.9, "30d") };
+        let combine = ["pooled", "weighted", "product", "min"][j % 4];
+        let _ = writeln!(y, "  slo-{j:05}:\n    objective: {objective}\n    period: \"{period}\"\n    combine: {combine}");
+        if combine == "weighted" {
+            let _ = writeln!(
+                y,
+                "    slis:\n      - {{ sli: svc-{a:05}-availability, weight: 3 }}\n      - {{ sli: svc-{a:05}-latency, weight: 1 }}\n      - {{ sli: svc-{b:05}-availability, weight: 3 }}\n      - {{ sli: svc-{b:05}-writes, weight: 2 }}"
+            );
+        } else {
+            let _ = writeln!(
+                y,
+                "    slis: [svc-{a:05}-availability, svc-{a:05}-latency, svc-{b:05}-availability, svc-{b:05}-writes]"
+            );
+        }
+    }
+    y
+}
+
+fn generated_config(slis: usize) -> Config {
+    let config = Config::from_yaml(&generated_yaml(slis), "generated.yaml").expect("generated config is valid");
+    assert_eq!(config.slis.len(), slis);
+    assert_eq!(config.slos.len(), slis / (SLIS_PER_SERVICE * SERVICES_PER_SLO));
+    config
+}
+
+/// Realistic events stamped up to a minute before `NOW`; with `services`, the service name is
+/// replaced by a uniformly chosen `svc-NNNNN`.
+fn events(seed: u64, n: usize, services: Option<usize>) -> Vec<Vec<u8>> {
+    let mut traffic = Traffic::new(seed, Incidents { every: Duration::ZERO, lasts: Duration::ZERO });
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed);
+    let mut buf = String::with_capacity(512);
+    (0..n)
+        .map(|_| {
+            traffic.event(NOW - rng.random_range(0..60_000), &mut buf);
+            if let Some(services) = services {
+                let name = format!("\"service\":\"svc-{:05}\"", rng.random_range(0..services));
+                for from in ["\"service\":\"search-api\"", "\"service\":\"geo\"", "\"service\":\"booking\""] {
+                    if buf.contains(from) {
+                        buf = buf.replace(from, &name);
+                        break;
+                    }
+                }
+            }
+            buf.as_bytes().to_vec()
+        })
+        .collect()
+}
+
+/// A shard that has seen every event once (so every lazily created histogram exists).
+fn warm_shard(config: &Config, events: &[Vec<u8>]) -> Shard {
+    let mut shard = Shard::new(config);
+    for e in events {
+        shard.process(e, NOW);
+    }
+    shard
+}
+
+fn merged(config: &Config, shard: &Shard) -> Merged {
+    let mut view = ShardView::default();
+    shard.publish(NOW, &mut view);
+    let mut merged = Merged::new(config);
+    merged.add(&view);
+    merged
+}
+
+fn bench_process(group: &mut BenchmarkGroup<'_, WallTime>, id: &str, shard: &mut Shard, events: &[Vec<u8>]) {
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            shard.process(black_box(&events[i]), NOW);
+            i += 1;
+            if i == events.len() {
+                i = 0;
+            }
+        })
+    });
+}
+
+fn hot_path(c: &mut Criterion) {
+    // Example config.
+    {
+        let config = Config::from_yaml(EXAMPLE, "example.yaml").expect("example config");
+        let events = events(1, EVENTS, None);
+        let mut shard = warm_shard(&config, &events);
+        let mut g = c.benchmark_group("decode_classify_count");
+        bench_process(&mut g, "example", &mut shard, &events);
+        g.finish();
+    }
+
+    for slis in SIZES {
+        let config = generated_config(slis);
+        let events = events(slis as u64, EVENTS, Some(slis / SLIS_PER_SERVICE));
+        let mut shard = warm_shard(&config, &events);
+        let (matched, unmatched) = matched(&shard);
+        eprintln!(
+            "[{slis} SLIs, {} SLOs] avg SLIs matched per event: {:.2}, unmatched events: {unmatched}; window bytes/SLI: {}",
+            config.slos.len(),
+            matched as f64 / EVENTS as f64,
+            shard.store().bytes_per_sli()
+        );
+
+        let mut g = c.benchmark_group("decode_classify_count");
+        bench_process(&mut g, &format!("{slis}_slis"), &mut shard, &events);
+        g.finish();
+
+        let mut g = c.benchmark_group("publish");
+        if slis >= 1_000 {
+            g.sampling_mode(SamplingMode::Flat).sample_size(10);
+        }
+        g.throughput(Throughput::Elements(slis as u64));
+        let mut view = ShardView::default();
+        g.bench_function(format!("{slis}_slis"), |b| b.iter(|| shard.publish(black_box(NOW), &mut view)));
+        g.finish();
+
+        let slos = config.slos.len();
+        if slos < 100 {
+            continue;
+        }
+        let merged = merged(&config, &shard);
+        drop(shard);
+
+        let mut g = c.benchmark_group("slo_evaluate");
+        g.throughput(Throughput::Elements(slos as u64));
+        g.bench_function(format!("{slos}_slos"), |b| {
+            b.iter(|| {
+                for s in &config.slos {
+                    black_box(slo::evaluate(s, |sli, secs| merged.window(sli, config.window_index(secs))));
+                }
+            })
+        });
+        g.finish();
+
+        let mut telemetry = Telemetry::new(&config);
+        telemetry.update(&config, &merged, true);
+        let mut g = c.benchmark_group("telemetry_update");
+        g.throughput(Throughput::Elements(slos as u64));
+        g.bench_function(format!("{slos}_slos"), |b| b.iter(|| telemetry.update(&config, &merged, true)));
+        g.finish();
+
+        let handle = telemetry.handle();
+        let size = handle.render().len();
+        eprintln!("[{slos} SLOs] /metrics body: {size} bytes");
+        let mut g = c.benchmark_group("render");
+        g.sampling_mode(SamplingMode::Flat);
+        g.throughput(Throughput::Elements(slos as u64));
+        g.bench_function(format!("{slos}_slos"), |b| b.iter(|| black_box(handle.render())));
+        g.finish();
+    }
+
+    // Window store alone: 100 SLIs, 30-day period, 1 minute future.
+    {
+        let slis = 100;
+        let mut rng = SmallRng::seed_from_u64(3);
+        let picks: Vec<usize> = (0..4096).map(|_| rng.random_range(0..slis)).collect();
+        // Late: 0 to 2 h behind the head, so about half miss the 1 h fine tier.
+        let late: Vec<i64> = (0..4096).map(|_| rng.random_range(0..7_200_000)).collect();
+        let mut g = c.benchmark_group("window_record");
+        g.throughput(Throughput::Elements(1));
+
+        let mut store = WindowStore::new(slis, 30 * 86_400_000, 60_000);
+        let mut i = 0usize;
+        // In order: 64 events per event-time millisecond (64k events/s).
+        g.bench_function("in_order", |b| {
+            b.iter(|| {
+                let k = i & 4095;
+                store.record(picks[k], NOW + (i / 64) as i64, k & 7 != 0);
+                i += 1;
+            })
+        });
+
+        let mut store = WindowStore::new(slis, 30 * 86_400_000, 60_000);
+        store.record(0, NOW, true);
+        let mut i = 0usize;
+        g.bench_function("late_0_to_2h", |b| {
+            b.iter(|| {
+                let k = i & 4095;
+                store.record(picks[k], NOW - late[k], k & 7 != 0);
+                i += 1;
+            })
+        });
+        g.finish();
+    }
+}
+
+/// Matched (sli, event) pairs and unmatched events so far; panics if any event was rejected.
+fn matched(shard: &Shard) -> (u64, u64) {
+    let mut view = ShardView::default();
+    shard.publish(NOW, &mut view);
+    assert_eq!(view.rejected.iter().sum::<u64>(), 0, "rejected: {:?}", view.rejected);
+    (view.totals.iter().map(|c| c.total).sum(), view.unmatched)
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    targets = hot_path
+}
+criterion_main!(benches);
