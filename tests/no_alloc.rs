@@ -1,0 +1,213 @@
+//! `Shard::process` allocates nothing per event once warm.
+//!
+//! A counting global allocator wraps `System` and counts allocations (alloc, alloc_zeroed,
+//! realloc) made by the current thread while its flag is set. The first allocation seen in a
+//! section that asks for it prints a backtrace, so a failure names the allocating call.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use slostream::config::Config;
+use slostream::loadgen::{Incidents, Traffic};
+use slostream::pipeline::shard::{Shard, ShardView};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+/// Counting sections run one at a time (tests run on parallel threads and share `ALLOCS`).
+static SECTION: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static BACKTRACE: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note(size: usize) {
+    if !COUNTING.try_with(Cell::get).unwrap_or(false) {
+        return;
+    }
+    let before = ALLOCS.fetch_add(1, Ordering::Relaxed);
+    if before == 0 && BACKTRACE.with(Cell::get) {
+        // Not counted: capturing and printing allocate.
+        COUNTING.with(|c| c.set(false));
+        let bt = std::backtrace::Backtrace::force_capture();
+        eprintln!("first allocation while counting: {size} bytes at\n{bt}");
+        COUNTING.with(|c| c.set(true));
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations `f` makes on this thread; `backtrace` prints where the first one happened.
+fn count_allocs<R>(backtrace: bool, f: impl FnOnce() -> R) -> (u64, R) {
+    let _section = SECTION.lock().unwrap_or_else(|e| e.into_inner());
+    ALLOCS.store(0, Ordering::SeqCst);
+    BACKTRACE.with(|b| b.set(backtrace));
+    COUNTING.with(|c| c.set(true));
+    let out = f();
+    COUNTING.with(|c| c.set(false));
+    (ALLOCS.load(Ordering::SeqCst), out)
+}
+
+/// 2026-11-26T12:00:00Z.
+const NOW: i64 = 1_795_694_400_000;
+const WARM_UP: usize = 5_000;
+const COUNTED: usize = 100_000;
+/// Wall clock advance per event: the counted events span 5 minutes across an hour boundary,
+/// so every tier's head advances and the latency minutes rotate while counting.
+const STEP_MS: i64 = 3;
+const START: i64 = NOW - 150_000;
+
+/// `(payload, now)` pairs: loadgen events stamped up to 30 s before `now`; with `services`, the
+/// service is rewritten to one of `svc-0 .. svc-{services-1}`.
+fn events(seed: u64, n: usize, services: Option<usize>) -> Vec<(Vec<u8>, i64)> {
+    let mut traffic = Traffic::new(seed, Incidents { every: Duration::ZERO, lasts: Duration::ZERO });
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut buf = String::new();
+    (0..n)
+        .map(|i| {
+            let now = START + i as i64 * STEP_MS;
+            traffic.event(now - rng.random_range(0..30_000), &mut buf);
+            if let Some(services) = services {
+                let to = format!("\"service\":\"svc-{}\"", rng.random_range(0..services));
+                for from in ["\"service\":\"search-api\"", "\"service\":\"geo\"", "\"service\":\"booking\""] {
+                    buf = buf.replace(from, &to);
+                }
+            }
+            (buf.as_bytes().to_vec(), now)
+        })
+        .collect()
+}
+
+/// Warms a shard on the first `WARM_UP` events, then counts allocations over the rest.
+fn steady_state_allocs(config: &Config, events: &[(Vec<u8>, i64)]) -> (u64, ShardView) {
+    let mut shard = Shard::new(config);
+    let (warm, counted) = events.split_at(WARM_UP);
+    for (payload, now) in warm {
+        shard.process(payload, *now);
+    }
+    let (allocs, ()) = count_allocs(true, || {
+        for (payload, now) in counted {
+            shard.process(black_box(payload), *now);
+        }
+    });
+    let mut view = ShardView::default();
+    shard.publish(events.last().unwrap().1, &mut view);
+    (allocs, view)
+}
+
+fn check_counted(view: &ShardView, slis: usize) {
+    assert_eq!(view.consumed, (WARM_UP + COUNTED) as u64);
+    assert_eq!(view.rejected.iter().sum::<u64>(), 0, "rejected: {:?}", view.rejected);
+    let matched: u64 = view.totals.iter().map(|c| c.total).sum();
+    assert!(matched > view.consumed, "events should match several SLIs: {matched}");
+    assert_eq!(view.totals.len(), slis);
+    assert!(view.totals.iter().all(|c| c.total > 0), "every SLI saw events: {:?}", view.totals);
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let (n, v) = count_allocs(false, || {
+        let mut v: Vec<u64> = Vec::with_capacity(16);
+        v.push(1);
+        v
+    });
+    assert_eq!(n, 1, "one Vec, one allocation");
+    let (n, ()) = count_allocs(false, || {
+        let mut s = String::new();
+        for i in 0..100 {
+            s.push_str(black_box("grow "));
+            black_box(i);
+        }
+        black_box(s);
+    });
+    assert!(n >= 2, "a growing String reallocates: {n}");
+    let (n, ()) = count_allocs(false, || black_box(v.len()).try_into().map(drop).unwrap_or(()));
+    assert_eq!(n, 0);
+    // Allocating on another thread is not counted by this thread's section.
+    let (n, ()) = count_allocs(false, || {
+        drop(black_box(v));
+    });
+    assert_eq!(n, 0, "freeing is not allocating");
+}
+
+#[test]
+fn process_allocates_nothing_in_steady_state_example_config() {
+    let config = Config::from_yaml(include_str!("../config/example.yaml"), "example.yaml").unwrap();
+    let events = events(11, WARM_UP + COUNTED, None);
+    let (allocs, view) = steady_state_allocs(&config, &events);
+    check_counted(&view, config.slis.len());
+    assert_eq!(allocs, 0, "Shard::process allocated {allocs} times over {COUNTED} events (backtrace above)");
+}
+
+/// 100 SLIs over 20 services, using every kind of condition (eq, in, not_in, lt/le, prefix,
+/// regex, all/any/not).
+fn generated_config() -> Config {
+    use std::fmt::Write as _;
+    let mut y = String::from("kafka: { brokers: b, topics: [t], group_id: g }\nslis:\n");
+    for s in 0..20 {
+        let _ = write!(
+            y,
+            r#"  svc-{s:02}-availability:
+    match: {{ service: "svc-{s}", route: ["/v2/trips", "/v2/trips/{{id}}", "/v1/geocode", "/v1/bookings"] }}
+    good: {{ status: {{ lt: 500 }} }}
+  svc-{s:02}-latency:
+    match: {{ service: "svc-{s}", not: {{ route: "/v2/health" }} }}
+    good: {{ latency_ms: {{ le: 300 }} }}
+  svc-{s:02}-writes:
+    match: {{ service: "svc-{s}", method: {{ in: ["POST", "PUT"] }} }}
+    good: {{ all: [ {{ status: {{ lt: 500 }} }}, {{ status: {{ not_in: [429] }} }} ] }}
+  svc-{s:02}-search:
+    match: {{ service: "svc-{s}", route: {{ prefix: "/v2/trips" }} }}
+    good: {{ any: [ {{ latency_ms: {{ lt: 200 }} }}, {{ status: {{ ge: 500 }}, region: {{ regex: "^eu-" }} }} ] }}
+  svc-{s:02}-any:
+    match: {{ service: "svc-{s}", route: {{ regex: "^/v[12]/" }} }}
+    good: {{ status: {{ ne: 503 }}, user_agent: {{ prefix: "ios/" }} }}
+"#
+        );
+    }
+    y.push_str("slos:\n");
+    for j in 0..10 {
+        let (a, b) = (2 * j, 2 * j + 1);
+        let _ = writeln!(
+            y,
+            "  slo-{j}: {{ objective: 99.9, period: 30d, slis: [svc-{a:02}-availability, svc-{a:02}-latency, svc-{b:02}-availability] }}"
+        );
+    }
+    Config::from_yaml(&y, "generated.yaml").unwrap()
+}
+
+#[test]
+fn process_allocates_nothing_in_steady_state_100_slis() {
+    let config = generated_config();
+    assert_eq!(config.slis.len(), 100);
+    let events = events(12, WARM_UP + COUNTED, Some(20));
+    let (allocs, view) = steady_state_allocs(&config, &events);
+    check_counted(&view, config.slis.len());
+    assert_eq!(allocs, 0, "Shard::process allocated {allocs} times over {COUNTED} events (backtrace above)");
+}
