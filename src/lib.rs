@@ -30,4 +30,5 @@ pub mod ingest;
 pub mod loadgen;
 pub mod pipeline;
 pub mod slo;
+pub mod state;
 pub mod window;

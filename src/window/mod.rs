@@ -99,6 +99,22 @@ impl WindowStore {
         self.tiers.iter().find(|t| t.span_ms() >= window_ms).unwrap_or(&self.tiers[2])
     }
 
+    /// Bucket widths of the tiers, finest first.
+    pub fn resolutions(&self) -> [i64; 3] {
+        self.tiers.each_ref().map(|t| t.res_ms)
+    }
+
+    /// Non-empty buckets of one SLI in one tier, as `(absolute bucket index, counts)`.
+    pub fn buckets(&self, tier: usize, sli: usize) -> impl Iterator<Item = (i64, Counts)> + '_ {
+        self.tiers[tier].buckets(sli)
+    }
+
+    /// Adds counts into a bucket by absolute index: how checkpoints are restored and how stores
+    /// are merged (counts are sums, so adding stores is exact).
+    pub fn add_bucket(&mut self, tier: usize, sli: usize, index: i64, counts: Counts) {
+        self.tiers[tier].add_bucket(sli, index, counts);
+    }
+
     /// Fixed memory per SLI, in bytes.
     pub fn bytes_per_sli(&self) -> usize {
         self.tiers.iter().map(Tier::bytes_per_sli).sum()

@@ -75,6 +75,25 @@ impl Tier {
         out
     }
 
+    /// The non-empty buckets of one SLI as `(absolute index, counts)`, oldest first.
+    pub fn buckets(&self, sli: usize) -> impl Iterator<Item = (i64, Counts)> + '_ {
+        let first = if self.head == i64::MIN { 0 } else { self.head - self.len + 1 };
+        let last = if self.head == i64::MIN { -1 } else { self.head };
+        let ring = &self.buckets[sli * self.len as usize..(sli + 1) * self.len as usize];
+        (first..=last).map(move |k| (k, ring[k.rem_euclid(self.len) as usize])).filter(|(_, c)| c.total > 0)
+    }
+
+    /// Adds counts to the bucket with absolute index `k` (restoring a checkpoint, merging
+    /// stores); ignored when older than the ring holds.
+    pub fn add_bucket(&mut self, sli: usize, k: i64, counts: Counts) {
+        if k > self.head {
+            self.advance(k);
+        } else if k <= self.head - self.len {
+            return;
+        }
+        self.buckets[sli * self.len as usize + k.rem_euclid(self.len) as usize].add(counts);
+    }
+
     pub fn bytes_per_sli(&self) -> usize {
         self.len as usize * std::mem::size_of::<Counts>()
     }

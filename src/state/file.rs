@@ -1,0 +1,139 @@
+//! Checkpoint files in `state.dir`: atomic, checksummed, two generations, one owner.
+//!
+//! Each checkpoint is written to a temporary file, fsynced, renamed to
+//! `checkpoint-<generation>.bin` and the directory fsynced, so a crash leaves either the old or
+//! the new file, never half of one. A header holds a magic, the length and a CRC-32 of the body:
+//! a torn or corrupted file is detected and the previous generation is used instead. An
+//! exclusive lock on `lock` makes a second instance on the same directory fail fast.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::Checkpoint;
+use crate::config::Config;
+
+const MAGIC: &[u8; 8] = b"SLOSTRM1";
+const HEADER: usize = 8 + 8 + 4;
+/// Generations kept: the newest and the one before it.
+const KEEP: usize = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state directory {dir}: {source}")]
+    Io { dir: PathBuf, source: io::Error },
+    #[error(
+        "state directory {dir} is locked by another slostream instance{holder}; one consumer group and state \
+         directory are served by one instance (running two would count every event twice)"
+    )]
+    Locked { dir: PathBuf, holder: String },
+}
+
+/// Why a checkpoint file was not used.
+#[derive(Debug)]
+pub struct Unusable {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+pub struct CheckpointFiles {
+    dir: PathBuf,
+    _lock: File,
+    generation: u64,
+}
+
+impl CheckpointFiles {
+    /// Creates the directory if needed and takes its lock.
+    pub fn open(dir: &Path) -> Result<CheckpointFiles, StateError> {
+        let io_err = |source| StateError::Io { dir: dir.to_path_buf(), source };
+        fs::create_dir_all(dir).map_err(io_err)?;
+        let lock_path = dir.join("lock");
+        let mut lock = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&lock_path).map_err(io_err)?;
+        if lock.try_lock().is_err() {
+            let holder = fs::read_to_string(&lock_path).map(|p| format!(" (pid {})", p.trim())).unwrap_or_default();
+            return Err(StateError::Locked { dir: dir.to_path_buf(), holder });
+        }
+        lock.set_len(0).map_err(io_err)?;
+        write!(lock, "{}", std::process::id()).map_err(io_err)?;
+        let generation = generations(dir).map_err(io_err)?.first().map(|(g, _)| *g).unwrap_or(0);
+        Ok(CheckpointFiles { dir: dir.to_path_buf(), _lock: lock, generation })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes a new generation durably and removes generations older than the previous one.
+    pub fn write(&mut self, body: &[u8]) -> io::Result<PathBuf> {
+        let generation = self.generation + 1;
+        let path = self.dir.join(format!("checkpoint-{generation:020}.bin"));
+        let tmp = self.dir.join(format!(".checkpoint-{generation:020}.tmp"));
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(MAGIC)?;
+            f.write_all(&(body.len() as u64).to_le_bytes())?;
+            f.write_all(&crc32fast::hash(body).to_le_bytes())?;
+            f.write_all(body)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, &path)?;
+        File::open(&self.dir)?.sync_all()?;
+        self.generation = generation;
+        for (_, old) in generations(&self.dir)?.into_iter().skip(KEEP) {
+            let _ = fs::remove_file(old);
+        }
+        Ok(path)
+    }
+
+    /// The newest checkpoint that reads back whole, and every newer one that did not.
+    pub fn load(&self, config: &Config) -> (Option<(PathBuf, Checkpoint)>, Vec<Unusable>) {
+        let mut unusable = Vec::new();
+        let files = match generations(&self.dir) {
+            Ok(f) => f,
+            Err(e) => {
+                unusable.push(Unusable { path: self.dir.clone(), reason: e.to_string() });
+                return (None, unusable);
+            }
+        };
+        for (_, path) in files {
+            match read(&path, config) {
+                Ok(c) => return (Some((path, c)), unusable),
+                Err(reason) => unusable.push(Unusable { path, reason }),
+            }
+        }
+        (None, unusable)
+    }
+}
+
+fn read(path: &Path, config: &Config) -> Result<Checkpoint, String> {
+    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return Err("not a slostream checkpoint (bad magic or too short)".into());
+    }
+    let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
+    let crc = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+    let body = &bytes[HEADER..];
+    if body.len() != len {
+        return Err(format!("truncated: header says {len} bytes, file holds {}", body.len()));
+    }
+    if crc32fast::hash(body) != crc {
+        return Err("checksum mismatch".into());
+    }
+    Checkpoint::decode(body, config).map_err(|e| e.to_string())
+}
+
+/// Checkpoint files, newest generation first.
+fn generations(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(g) = name.strip_prefix("checkpoint-").and_then(|n| n.strip_suffix(".bin")) {
+            if let Ok(g) = g.parse::<u64>() {
+                out.push((g, path));
+            }
+        }
+    }
+    out.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(out)
+}

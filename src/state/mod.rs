@@ -1,0 +1,156 @@
+//! State: window counts and the per-partition next offsets, snapshotted together.
+//!
+//! A [`Checkpoint`] is one consistent cut: every count in it came from a message before the
+//! recorded next offset of its partition, and none after. Restoring it and seeking every
+//! partition to its offset therefore neither loses nor re-counts an event. `file` writes it
+//! atomically (temp file, fsync, rename, checksum) and keeps the previous good generation.
+//!
+//! SLIs are stored by name and buckets by absolute index, so a checkpoint survives config
+//! changes: a renamed or removed SLI's history is dropped, a new SLI starts empty, and a longer
+//! period keeps every bucket the old one held.
+
+mod codec;
+pub mod file;
+
+use std::collections::HashMap;
+
+use crate::config::Config;
+use crate::decode::Reject;
+use crate::window::{Counts, WindowStore};
+use codec::{Reader, Writer};
+pub use codec::Malformed;
+
+/// Next offset to read for one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PartitionOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub next: i64,
+}
+
+/// Process-wide counters carried across restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub consumed: u64,
+    pub unmatched: u64,
+    pub rejected: [u64; Reject::COUNT],
+    /// Per SLI since the first start (indexed by the current config's SLI ids).
+    pub totals: Vec<Counts>,
+}
+
+impl Counters {
+    pub fn new(slis: usize) -> Counters {
+        Counters { totals: vec![Counts::default(); slis], ..Counters::default() }
+    }
+
+    pub fn add(&mut self, other: &Counters) {
+        self.consumed += other.consumed;
+        self.unmatched += other.unmatched;
+        for (a, b) in self.rejected.iter_mut().zip(other.rejected) {
+            *a += b;
+        }
+        for (a, b) in self.totals.iter_mut().zip(&other.totals) {
+            a.add(*b);
+        }
+    }
+}
+
+/// Everything needed to resume exactly.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub created_ms: i64,
+    pub offsets: Vec<PartitionOffset>,
+    pub counters: Counters,
+    pub store: WindowStore,
+}
+
+const VERSION: u32 = 1;
+
+impl Checkpoint {
+    pub fn encode(&self, config: &Config) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.u32(VERSION);
+        w.i64(self.created_ms);
+        w.u32(self.offsets.len() as u32);
+        for p in &self.offsets {
+            w.str(&p.topic);
+            w.i32(p.partition);
+            w.i64(p.next);
+        }
+        w.u64(self.counters.consumed);
+        w.u64(self.counters.unmatched);
+        w.u32(Reject::COUNT as u32);
+        for r in Reject::ALL {
+            w.str(r.as_str());
+            w.u64(self.counters.rejected[r.index()]);
+        }
+        w.u32(config.slis.len() as u32);
+        for (sli, s) in config.slis.iter().enumerate() {
+            w.str(&s.name);
+            let t = self.counters.totals.get(sli).copied().unwrap_or_default();
+            w.u64(t.good);
+            w.u64(t.total);
+            for (tier, res) in self.store.resolutions().into_iter().enumerate() {
+                w.i64(res);
+                let buckets: Vec<(i64, Counts)> = self.store.buckets(tier, sli).collect();
+                w.u32(buckets.len() as u32);
+                for (k, c) in buckets {
+                    w.i64(k);
+                    w.u64(c.good);
+                    w.u64(c.total);
+                }
+            }
+        }
+        w.buf
+    }
+
+    /// Decodes into the current config's shape (SLIs matched by name).
+    pub fn decode(bytes: &[u8], config: &Config) -> Result<Checkpoint, Malformed> {
+        let mut r = Reader::new(bytes);
+        if r.u32()? != VERSION {
+            return Err(Malformed(0));
+        }
+        let created_ms = r.i64()?;
+        let n = r.count(16)?;
+        let mut offsets = Vec::with_capacity(n);
+        for _ in 0..n {
+            offsets.push(PartitionOffset { topic: r.str()?.to_string(), partition: r.i32()?, next: r.i64()? });
+        }
+        let mut counters = Counters::new(config.slis.len());
+        counters.consumed = r.u64()?;
+        counters.unmatched = r.u64()?;
+        for _ in 0..r.count(12)? {
+            let (name, value) = (r.str()?, r.u64()?);
+            if let Some(reason) = Reject::ALL.iter().find(|x| x.as_str() == name) {
+                counters.rejected[reason.index()] = value;
+            }
+        }
+        let ids: HashMap<&str, usize> = config.slis.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let mut store = WindowStore::new(config.slis.len(), config.max_period_secs() * 1000, config.events.max_future_ms);
+        let resolutions = store.resolutions();
+        for _ in 0..r.count(20)? {
+            let sli = ids.get(r.str()?).copied();
+            let totals = Counts { good: r.u64()?, total: r.u64()? };
+            if let Some(sli) = sli {
+                counters.totals[sli] = totals;
+            }
+            for _ in 0..resolutions.len() {
+                let res = r.i64()?;
+                let tier = resolutions.iter().position(|&x| x == res);
+                for _ in 0..r.count(24)? {
+                    let (k, good, total) = (r.i64()?, r.u64()?, r.u64()?);
+                    if let (Some(sli), Some(tier)) = (sli, tier) {
+                        store.add_bucket(tier, sli, k, Counts { good, total });
+                    }
+                }
+            }
+        }
+        if !r.is_done() {
+            return Err(Malformed(bytes.len()));
+        }
+        Ok(Checkpoint { created_ms, offsets, counters, store })
+    }
+}
+
+#[cfg(test)]
+mod tests;

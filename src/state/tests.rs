@@ -1,0 +1,123 @@
+use super::file::CheckpointFiles;
+use super::*;
+
+const T0: i64 = 1_795_694_400_000;
+
+fn config() -> Config {
+    Config::from_yaml(include_str!("../../config/example.yaml"), "example.yaml").unwrap()
+}
+
+fn sample(config: &Config) -> Checkpoint {
+    let mut store = WindowStore::new(config.slis.len(), 30 * 86_400_000, 60_000);
+    store.record(0, T0 - 1000, true);
+    store.record(1, T0 - 3 * 3_600_000, false);
+    store.record(3, T0 - 20 * 86_400_000, true);
+    let mut counters = Counters::new(config.slis.len());
+    counters.consumed = 10;
+    counters.unmatched = 2;
+    counters.rejected[Reject::TooOld.index()] = 5;
+    counters.totals[0] = Counts { good: 1, total: 1 };
+    Checkpoint {
+        created_ms: T0,
+        offsets: vec![PartitionOffset { topic: "requests".into(), partition: 3, next: 42 }],
+        counters,
+        store,
+    }
+}
+
+fn same_counts(a: &WindowStore, b: &WindowStore, slis: usize) {
+    for sli in 0..slis {
+        for w in [300_000, 3_600_000, 6 * 3_600_000, 30 * 86_400_000] {
+            assert_eq!(a.count(sli, w, T0), b.count(sli, w, T0), "sli {sli} window {w}");
+        }
+    }
+}
+
+#[test]
+fn round_trips_counts_offsets_and_counters() {
+    let config = config();
+    let c = sample(&config);
+    let back = Checkpoint::decode(&c.encode(&config), &config).unwrap();
+    assert_eq!(back.offsets, c.offsets);
+    assert_eq!(back.counters, c.counters);
+    same_counts(&back.store, &c.store, config.slis.len());
+}
+
+#[test]
+fn truncated_bodies_are_errors_not_panics() {
+    let config = config();
+    let bytes = sample(&config).encode(&config);
+    for cut in 0..bytes.len() {
+        assert!(Checkpoint::decode(&bytes[..cut], &config).is_err(), "cut at {cut}");
+    }
+}
+
+#[test]
+fn slis_are_matched_by_name_across_config_changes() {
+    let config = config();
+    let c = sample(&config);
+    let bytes = c.encode(&config);
+    // Remove one SLI (and the SLO using it): the others keep their history under new ids.
+    let yaml = include_str!("../../config/example.yaml")
+        .replace("slis: [search-availability, search-latency, geo-availability]", "slis: [search-latency, geo-availability]");
+    let (head, tail) = yaml.split_once("  search-availability:").unwrap();
+    let tail = &tail[tail.find("  search-latency:").unwrap()..];
+    let smaller = Config::from_yaml(&format!("{head}{tail}"), "smaller.yaml").unwrap();
+    let back = Checkpoint::decode(&bytes, &smaller).unwrap();
+    let old = |n: &str| config.sli_id(n).unwrap();
+    let new = |n: &str| smaller.sli_id(n).unwrap();
+    for name in ["booking-availability", "geo-availability", "search-latency"] {
+        assert_eq!(back.store.count(new(name), 30 * 86_400_000, T0), c.store.count(old(name), 30 * 86_400_000, T0));
+    }
+}
+
+#[test]
+fn keeps_two_generations_and_falls_back_past_a_corrupt_one() {
+    let config = config();
+    let dir = std::env::temp_dir().join(format!("slostream-state-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut files = CheckpointFiles::open(&dir).unwrap();
+    let mut c = sample(&config);
+    let first = files.write(&c.encode(&config)).unwrap();
+    c.offsets[0].next = 43;
+    let second = files.write(&c.encode(&config)).unwrap();
+    c.offsets[0].next = 44;
+    let third = files.write(&c.encode(&config)).unwrap();
+    assert!(!first.exists(), "only two generations are kept");
+    assert!(second.exists() && third.exists());
+
+    let (loaded, bad) = files.load(&config);
+    assert_eq!(loaded.unwrap().1.offsets[0].next, 44);
+    assert!(bad.is_empty());
+
+    // Flip a byte in the newest: checksum mismatch, fall back to the previous generation.
+    let mut bytes = std::fs::read(&third).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&third, &bytes).unwrap();
+    let (loaded, bad) = files.load(&config);
+    assert_eq!(loaded.unwrap().1.offsets[0].next, 43);
+    assert_eq!(bad.len(), 1);
+    assert!(bad[0].reason.contains("checksum"), "{}", bad[0].reason);
+
+    // Truncate the previous one too: nothing valid is left, and both are reported.
+    std::fs::write(&second, &std::fs::read(&second).unwrap()[..30]).unwrap();
+    let (loaded, bad) = files.load(&config);
+    assert!(loaded.is_none());
+    assert_eq!(bad.len(), 2);
+    assert!(bad[1].reason.contains("truncated"), "{}", bad[1].reason);
+    drop(files);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_second_owner_of_the_directory_is_refused() {
+    let dir = std::env::temp_dir().join(format!("slostream-lock-test-{}", std::process::id()));
+    let first = CheckpointFiles::open(&dir).unwrap();
+    let err = CheckpointFiles::open(&dir).err().unwrap().to_string();
+    assert!(err.contains("locked by another slostream instance"), "{err}");
+    assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+    drop(first);
+    assert!(CheckpointFiles::open(&dir).is_ok(), "the lock is released with its owner");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
