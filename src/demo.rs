@@ -54,6 +54,9 @@ pub async fn run(options: DemoOptions, shutdown: impl std::future::Future<Output
     config.kafka.brokers = brokers.clone();
     config.kafka.group_id = "slostream-demo".into();
     config.exporter.listen = options.listen;
+    // Each demo has a fresh in-process cluster, so its checkpoints must not outlive it.
+    let state_dir = std::env::temp_dir().join(format!("slostream-demo-{}", std::process::id()));
+    config.state.dir = state_dir.clone();
 
     let stop = Arc::new(AtomicBool::new(false));
     let generator = {
@@ -67,5 +70,6 @@ pub async fn run(options: DemoOptions, shutdown: impl std::future::Future<Output
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = generator.join();
     drop(cluster);
+    let _ = std::fs::remove_dir_all(&state_dir);
     Ok(result?)
 }

@@ -33,6 +33,18 @@ pub enum Test {
     Regex(regex::Regex),
 }
 
+impl Test {
+    /// True when the test only makes sense on a number.
+    pub fn is_numeric(&self) -> bool {
+        let num = |l: &Literal| matches!(l, Literal::Num(_));
+        match self {
+            Test::Eq(l) | Test::Ne(l) | Test::Lt(l) | Test::Le(l) | Test::Gt(l) | Test::Ge(l) => num(l),
+            Test::In(ls) | Test::NotIn(ls) => ls.iter().all(num),
+            Test::Prefix(_) | Test::Regex(_) => false,
+        }
+    }
+}
+
 /// A condition over an event.
 #[derive(Debug, Clone)]
 pub enum Condition {
@@ -45,13 +57,14 @@ pub enum Condition {
 }
 
 impl Condition {
-    /// Every field path the condition reads, so the decoder extracts exactly those.
-    pub fn fields<'a>(&'a self, out: &mut Vec<&'a str>) {
+    /// Every field test in the condition, so the decoder extracts exactly those fields and
+    /// knows which ones must hold numbers.
+    pub fn tests<'a>(&'a self, out: &mut Vec<(&'a str, &'a Test)>) {
         match self {
             Condition::Always => {}
-            Condition::Field { path, .. } => out.push(path),
-            Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.fields(out)),
-            Condition::Not(c) => c.fields(out),
+            Condition::Field { path, test } => out.push((path, test)),
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.tests(out)),
+            Condition::Not(c) => c.tests(out),
         }
     }
 }

@@ -60,6 +60,7 @@ pub struct Config {
     pub events: EventsConfig,
     pub exporter: ExporterConfig,
     pub ingest: IngestConfig,
+    pub state: StateConfig,
     /// Dense SLI ids: an SLI's id is its index here.
     pub slis: Vec<SliConfig>,
     pub slos: Vec<SloConfig>,
@@ -102,6 +103,8 @@ pub struct EventsConfig {
     pub timestamp_field: String,
     pub latency_field: Option<String>,
     pub max_future_ms: i64,
+    pub max_message_bytes: usize,
+    pub dead_letter_topic: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +116,13 @@ pub struct ExporterConfig {
 pub struct IngestConfig {
     pub workers: usize,
     pub shutdown_grace: Duration,
+    pub stall_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StateConfig {
+    pub dir: std::path::PathBuf,
+    pub checkpoint_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -282,6 +292,21 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
         return Err(bad("ingest.workers", format!("{} is out of range (expected 1 to 64)", raw.ingest.workers)));
     }
     let grace_ms = duration::parse_millis(&raw.ingest.shutdown_grace).map_err(|m| bad("ingest.shutdown_grace", m))?;
+    let stall_ms = duration::parse_millis(&raw.ingest.stall_timeout).map_err(|m| bad("ingest.stall_timeout", m))?;
+    let checkpoint_ms =
+        duration::parse_millis(&raw.state.checkpoint_interval).map_err(|m| bad("state.checkpoint_interval", m))?;
+    if raw.state.dir.trim().is_empty() {
+        return Err(bad("state.dir", "empty (expected a directory for checkpoints)".into()));
+    }
+    if raw.events.max_message_bytes == 0 {
+        return Err(bad("events.max_message_bytes", "0 is not allowed (expected a size in bytes > 0)".into()));
+    }
+    if raw.events.dead_letter_topic.as_deref().is_some_and(|t| t.trim().is_empty() || raw.kafka.topics.iter().any(|x| x == t)) {
+        return Err(bad(
+            "events.dead_letter_topic",
+            format!("{:?} is empty or one of kafka.topics (expected a separate topic)", raw.events.dead_letter_topic.unwrap_or_default()),
+        ));
+    }
 
     if raw.slis.is_empty() {
         return Err(bad("slis", "no SLI defined (expected at least one)".into()));
@@ -445,9 +470,19 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
             timestamp_field: raw.events.timestamp_field,
             latency_field: raw.events.latency_field.filter(|f| !f.trim().is_empty()),
             max_future_ms,
+            max_message_bytes: raw.events.max_message_bytes as usize,
+            dead_letter_topic: raw.events.dead_letter_topic,
         },
         exporter: ExporterConfig { listen },
-        ingest: IngestConfig { workers: raw.ingest.workers, shutdown_grace: Duration::from_millis(grace_ms as u64) },
+        ingest: IngestConfig {
+            workers: raw.ingest.workers,
+            shutdown_grace: Duration::from_millis(grace_ms as u64),
+            stall_timeout: Duration::from_millis(stall_ms as u64),
+        },
+        state: StateConfig {
+            dir: raw.state.dir.into(),
+            checkpoint_interval: Duration::from_millis(checkpoint_ms as u64),
+        },
         slis,
         slos,
         windows: all_windows.into_values().collect(),

@@ -16,6 +16,8 @@ pub struct RawConfig {
     pub exporter: RawExporter,
     #[serde(default)]
     pub ingest: RawIngest,
+    #[serde(default)]
+    pub state: RawState,
     pub slis: BTreeMap<String, RawSli>,
     pub slos: BTreeMap<String, RawSlo>,
 }
@@ -40,6 +42,10 @@ pub struct RawEvents {
     pub latency_field: Option<String>,
     #[serde(default = "default_max_future")]
     pub max_future: String,
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: u64,
+    #[serde(default)]
+    pub dead_letter_topic: Option<String>,
 }
 
 impl Default for RawEvents {
@@ -48,6 +54,8 @@ impl Default for RawEvents {
             timestamp_field: default_timestamp_field(),
             latency_field: default_latency_field(),
             max_future: default_max_future(),
+            max_message_bytes: default_max_message_bytes(),
+            dead_letter_topic: None,
         }
     }
 }
@@ -60,6 +68,9 @@ fn default_latency_field() -> Option<String> {
 }
 fn default_max_future() -> String {
     "1m".into()
+}
+fn default_max_message_bytes() -> u64 {
+    1 << 20
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,11 +98,18 @@ pub struct RawIngest {
     pub workers: usize,
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace: String,
+    /// A consumer with partitions and lag that reads nothing for this long is recreated.
+    #[serde(default = "default_stall_timeout")]
+    pub stall_timeout: String,
 }
 
 impl Default for RawIngest {
     fn default() -> Self {
-        RawIngest { workers: default_workers(), shutdown_grace: default_shutdown_grace() }
+        RawIngest {
+            workers: default_workers(),
+            shutdown_grace: default_shutdown_grace(),
+            stall_timeout: default_stall_timeout(),
+        }
     }
 }
 
@@ -100,6 +118,31 @@ fn default_workers() -> usize {
 }
 fn default_shutdown_grace() -> String {
     "20s".into()
+}
+fn default_stall_timeout() -> String {
+    "60s".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    #[serde(default = "default_state_dir")]
+    pub dir: String,
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval: String,
+}
+
+impl Default for RawState {
+    fn default() -> Self {
+        RawState { dir: default_state_dir(), checkpoint_interval: default_checkpoint_interval() }
+    }
+}
+
+fn default_state_dir() -> String {
+    "/var/lib/slostream".into()
+}
+fn default_checkpoint_interval() -> String {
+    "5s".into()
 }
 
 #[derive(Debug, Deserialize)]

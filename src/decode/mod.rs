@@ -21,16 +21,25 @@ pub enum Reject {
     InvalidTimestamp,
     TooFarInFuture,
     TooOld,
+    /// Larger than `events.max_message_bytes`; not parsed at all.
+    TooLarge,
+    /// A field every condition compares with numbers holds a string, boolean, object or array.
+    WrongFieldType,
+    /// The latency field is negative, not finite or not a number.
+    InvalidLatency,
 }
 
 impl Reject {
-    pub const ALL: [Reject; 6] = [
+    pub const ALL: [Reject; 9] = [
         Reject::InvalidJson,
         Reject::NotAnObject,
         Reject::MissingTimestamp,
         Reject::InvalidTimestamp,
         Reject::TooFarInFuture,
         Reject::TooOld,
+        Reject::TooLarge,
+        Reject::WrongFieldType,
+        Reject::InvalidLatency,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -42,6 +51,9 @@ impl Reject {
             Reject::InvalidTimestamp => "invalid_timestamp",
             Reject::TooFarInFuture => "too_far_in_future",
             Reject::TooOld => "too_old",
+            Reject::TooLarge => "too_large",
+            Reject::WrongFieldType => "wrong_field_type",
+            Reject::InvalidLatency => "invalid_latency",
         }
     }
 
@@ -55,7 +67,7 @@ impl Reject {
 pub struct Decoded {
     /// Event time, epoch milliseconds.
     pub ts_ms: i64,
-    /// The latency field in milliseconds, when present, numeric and not negative.
+    /// The latency field in milliseconds, when present.
     pub latency_ms: Option<f64>,
 }
 
@@ -65,8 +77,11 @@ pub struct Decoder {
     plan: FieldPlan,
     ts_slot: usize,
     latency_slot: Option<usize>,
+    /// Slots whose every condition compares with a number: a non-number there is bad input.
+    numeric_slots: Vec<usize>,
     max_future_ms: i64,
     max_age_ms: i64,
+    max_bytes: usize,
 }
 
 impl Decoder {
@@ -75,20 +90,30 @@ impl Decoder {
         let mut plan = FieldPlan::default();
         let ts_slot = plan.add(&config.events.timestamp_field);
         let latency_slot = config.events.latency_field.as_deref().map(|f| plan.add(f));
-        let mut paths = Vec::new();
+        let mut tests = Vec::new();
         for sli in &config.slis {
-            sli.matches.fields(&mut paths);
-            sli.good.fields(&mut paths);
+            sli.matches.tests(&mut tests);
+            sli.good.tests(&mut tests);
         }
-        for p in paths {
-            plan.add(p);
+        for (path, _) in &tests {
+            plan.add(path);
         }
+        let numeric_slots = (0..plan.slot_count())
+            .filter(|&slot| {
+                let path = &plan.paths()[slot];
+                let mut on_path = tests.iter().filter(|(p, _)| p == path).peekable();
+                on_path.peek().is_some() && on_path.all(|(_, t)| t.is_numeric())
+            })
+            .filter(|&slot| slot != ts_slot && Some(slot) != latency_slot)
+            .collect();
         Decoder {
             plan,
             ts_slot,
             latency_slot,
+            numeric_slots,
             max_future_ms: config.events.max_future_ms,
             max_age_ms: config.max_period_secs() * 1000,
+            max_bytes: config.events.max_message_bytes,
         }
     }
 
@@ -105,6 +130,9 @@ impl Decoder {
     /// accepted events lie in `(now - longest period, now + max_future]`.
     pub fn decode<'a>(&self, payload: &'a [u8], now_ms: i64, slots: &mut Vec<Val<'a>>) -> Result<Decoded, Reject> {
         slots.clear();
+        if payload.len() > self.max_bytes {
+            return Err(Reject::TooLarge);
+        }
         slots.resize(self.plan.slot_count(), Val::Missing);
         let mut de = serde_json::Deserializer::from_slice(payload);
         if let Err(e) = self.plan.extract(&mut de, slots).and_then(|()| de.end()) {
@@ -125,11 +153,15 @@ impl Decoder {
         if ts_ms <= now_ms.saturating_sub(self.max_age_ms) {
             return Err(Reject::TooOld);
         }
-        let latency_ms = self.latency_slot.and_then(|s| match slots[s] {
-            Val::Int(v) if v >= 0 => Some(v as f64),
-            Val::Num(v) if v >= 0.0 && v.is_finite() => Some(v),
-            _ => None,
-        });
+        let latency_ms = match self.latency_slot.map(|s| &slots[s]) {
+            None | Some(Val::Missing) => None,
+            Some(Val::Int(v)) if *v >= 0 => Some(*v as f64),
+            Some(Val::Num(v)) if *v >= 0.0 && v.is_finite() => Some(*v),
+            Some(_) => return Err(Reject::InvalidLatency),
+        };
+        if self.numeric_slots.iter().any(|&s| !matches!(slots[s], Val::Missing | Val::Int(_) | Val::Num(_))) {
+            return Err(Reject::WrongFieldType);
+        }
         Ok(Decoded { ts_ms, latency_ms })
     }
 }
@@ -220,12 +252,30 @@ mod tests {
     }
 
     #[test]
-    fn ignores_unusable_latency_without_rejecting() {
+    fn rejects_wrong_types_negative_latency_and_oversized_messages() {
         let d = decoder();
-        let ok = |p: &str| decode(&d, p).unwrap().latency_ms;
-        assert_eq!(ok(&format!(r#"{{"timestamp":{NOW},"latency_ms":-3}}"#)), None);
-        assert_eq!(ok(&format!(r#"{{"timestamp":{NOW},"latency_ms":"12"}}"#)), None);
-        assert_eq!(ok(&format!(r#"{{"timestamp":{NOW},"latency_ms":7}}"#)), Some(7.0));
+        let at = |rest: &str| format!(r#"{{"timestamp":{NOW}{rest}}}"#);
+        assert_eq!(decode(&d, &at(r#","latency_ms":-3"#)), Err(Reject::InvalidLatency));
+        assert_eq!(decode(&d, &at(r#","latency_ms":"12""#)), Err(Reject::InvalidLatency));
+        assert_eq!(decode(&d, &at(r#","latency_ms":7"#)).unwrap().latency_ms, Some(7.0));
+        assert_eq!(decode(&d, &at(r#","latency_ms":null"#)).unwrap().latency_ms, None);
+        // status is only ever compared with numbers: a string there is bad input, not a bad event.
+        assert_eq!(decode(&d, &at(r#","service":"geo","status":"200""#)), Err(Reject::WrongFieldType));
+        assert_eq!(decode(&d, &at(r#","service":"geo","status":{"code":200}"#)), Err(Reject::WrongFieldType));
+        // service is compared with strings: a number there simply does not match.
+        assert!(decode(&d, &at(r#","service":42,"status":200"#)).is_ok());
+        let big = at(&format!(r#","pad":"{}""#, "x".repeat(1 << 20)));
+        assert_eq!(decode(&d, &big), Err(Reject::TooLarge));
+        // Deep nesting cannot hurt: the decoder only descends along configured paths and serde_json
+        // skips everything else without recursion, so 100,000 levels neither overflow nor reject.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(decode(&d, &at(&format!(r#","deep":{deep}"#))).is_ok());
+        assert_eq!(decode(&d, &deep), Err(Reject::NotAnObject));
+        let unclosed = format!(r#"{{"timestamp":{NOW},"deep":{}"#, "{\"a\":".repeat(50_000));
+        assert_eq!(decode(&d, &unclosed), Err(Reject::InvalidJson));
+        assert_eq!(decode(&d, "\u{0}\u{1}\u{ff}"), Err(Reject::InvalidJson));
+        let mut slots = Vec::new();
+        assert_eq!(d.decode(b"{\"timestamp\":\"\xff\xfe\"}", NOW, &mut slots), Err(Reject::InvalidJson));
     }
 
     #[test]

@@ -33,6 +33,11 @@ const HELP: &[(&str, &str)] = &[
     ("slostream_consumer_lag", "High watermark minus consumer position, per partition"),
     ("slostream_build_info", "Build information"),
     ("slostream_state_ready", "1 once partitions are assigned and state is loaded, else 0"),
+    ("slostream_checkpoints_total", "Checkpoints of counts and offsets written"),
+    ("slostream_checkpoint_failures_total", "Checkpoints that could not be written or read back"),
+    ("slostream_checkpoint_age_seconds", "Seconds since the last checkpoint was written"),
+    ("slostream_events_skipped_total", "Events deleted by retention before slostream could read them, per partition"),
+    ("slostream_consumer_stalls_total", "Consumers recreated because they had lag but made no progress"),
 ];
 
 struct WindowHandles {
@@ -63,6 +68,11 @@ pub struct Telemetry {
     unmatched: Counter,
     ready: Gauge,
     lag: HashMap<(String, i32), Gauge>,
+    checkpoints: Counter,
+    checkpoint_failures: Counter,
+    checkpoint_age: Gauge,
+    last_checkpoint_ms: Option<i64>,
+    stalls: Counter,
     /// Last status per SLO, for logs and callers that want more than gauges.
     pub status: Vec<SloStatus>,
 }
@@ -101,12 +111,31 @@ impl Telemetry {
                 .map(|r| counter("slostream_events_rejected_total", vec![Label::new("reason", r.as_str())])),
             unmatched: counter("slostream_events_unmatched_total", vec![]),
             ready: gauge("slostream_state_ready", vec![]),
+            checkpoints: counter("slostream_checkpoints_total", vec![]),
+            checkpoint_failures: counter("slostream_checkpoint_failures_total", vec![]),
+            checkpoint_age: gauge("slostream_checkpoint_age_seconds", vec![]),
+            last_checkpoint_ms: None,
+            stalls: counter("slostream_consumer_stalls_total", vec![]),
             slos: Vec::new(),
             slis,
             lag: HashMap::new(),
             status: Vec::new(),
             recorder,
         }
+    }
+
+    pub fn checkpoint_written(&mut self, created_ms: i64) {
+        self.checkpoints.increment(1);
+        self.last_checkpoint_ms = Some(created_ms);
+    }
+
+    pub fn checkpoint_failed(&mut self) {
+        self.checkpoint_failures.increment(1);
+    }
+
+    pub fn events_skipped(&mut self, topic: &str, partition: i32, n: u64) {
+        let labels = vec![Label::new("topic", topic.to_string()), Label::new("partition", partition.to_string())];
+        self.recorder.register_counter(&Key::from_parts("slostream_events_skipped_total", labels), &META).increment(n);
     }
 
     /// SLO series are registered on the first ready tick, so none is rendered before.
@@ -150,9 +179,13 @@ impl Telemetry {
     /// no SLO values rather than zeros that would page someone.
     pub fn update(&mut self, config: &Config, merged: &Merged, ready: bool) {
         self.ready.set(if ready { 1.0 } else { 0.0 });
-        self.consumed.absolute(merged.consumed);
-        self.unmatched.absolute(merged.unmatched);
-        for (c, v) in self.rejected.iter().zip(merged.rejected) {
+        self.stalls.absolute(merged.stalls);
+        if let Some(at) = self.last_checkpoint_ms {
+            self.checkpoint_age.set((crate::ingest::wall_ms() - at).max(0) as f64 / 1000.0);
+        }
+        self.consumed.absolute(merged.counters.consumed);
+        self.unmatched.absolute(merged.counters.unmatched);
+        for (c, v) in self.rejected.iter().zip(merged.counters.rejected) {
             c.absolute(v);
         }
         for p in &merged.partitions {
@@ -171,8 +204,8 @@ impl Telemetry {
             }
         }
         for (sli, h) in self.slis.iter_mut().enumerate() {
-            h.events.absolute(merged.totals[sli].total);
-            h.good.absolute(merged.totals[sli].good);
+            h.events.absolute(merged.counters.totals[sli].total);
+            h.good.absolute(merged.counters.totals[sli].good);
             let hist = &merged.latency[sli];
             if hist.is_empty() {
                 continue;

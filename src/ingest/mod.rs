@@ -1,32 +1,23 @@
-//! Ingest: Kafka messages in, counted into a [`Shard`] per worker thread.
+//! Ingest: Kafka messages in, counted into a shard per worker thread.
 //!
-//! Each worker owns one librdkafka consumer in the configured group (the group spreads the
-//! partitions over the workers), polls it on a dedicated OS thread and runs the hot path inline,
-//! so a message is counted before the next poll. That ordering is what makes offsets honest:
-//! an offset is stored only after its event is counted (`enable.auto.offset.store=false`), and
-//! librdkafka commits stored offsets periodically and on revoke, so an in-process rebalance
-//! between workers neither loses nor re-counts. Across a crash this is at-least-once.
+//! Each [`worker`] owns one librdkafka consumer, polls it on a dedicated OS thread and runs the
+//! hot path inline, so a message is counted before the next poll. Partitions are assigned by
+//! hand from the checkpoint's offsets (one instance serves a consumer group); the group's
+//! committed offsets only mirror checkpoints for lag tools.
 
 mod context;
+pub mod worker;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
-use rdkafka::Offset;
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::Config;
-use crate::pipeline::shard::{PartitionState, Shard, ShardView};
+use crate::state::PartitionOffset;
 pub use context::IngestContext;
-
-/// How often a worker refreshes its view for the exporter.
-const PUBLISH_EVERY_MS: i64 = 500;
-/// Messages between wall-clock reads on a busy stream (an idle poll always reads it).
-const CLOCK_EVERY: u32 = 256;
 
 /// Wall clock in epoch milliseconds.
 pub fn wall_ms() -> i64 {
@@ -38,10 +29,12 @@ pub fn client_config(config: &Config) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.kafka.brokers)
         .set("group.id", &config.kafka.group_id)
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
+        // Positions come from slostream's own checkpoint; Kafka commits are only for lag tools
+        // and are made after each checkpoint, never ahead of it.
+        .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        // A new group reads what the topic retains: the windows span up to the SLO period.
+        // A partition never seen before is read from what the topic retains: the windows span
+        // up to the SLO period. Checkpointed offsets below the retained start are reported.
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         // The 1 s default stalls a fast consumer at 100-200k msg/s with idle CPU (librdkafka #3662).
@@ -55,74 +48,51 @@ pub fn client_config(config: &Config) -> ClientConfig {
     c
 }
 
-/// Runs one worker until `stop`: poll, count, store offsets, publish its view twice a second.
-/// On stop it publishes a last time and commits what it counted.
-pub fn run_worker(
-    id: usize,
-    config: Arc<Config>,
-    view: Arc<Mutex<ShardView>>,
-    stop: Arc<AtomicBool>,
-) -> Result<(), KafkaError> {
-    let context = IngestContext::new(id);
-    let consumer: BaseConsumer<IngestContext> = client_config(&config).create_with_context(context)?;
-    let topics: Vec<&str> = config.kafka.topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topics)?;
-    let mut shard = Shard::new(&config);
-    let mut now_ms = wall_ms();
-    let mut next_publish = now_ms;
-    let mut since_clock = 0u32;
-    while !stop.load(Ordering::Relaxed) {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(msg)) => {
-                shard.process(msg.payload().unwrap_or(&[]), now_ms);
-                if let Err(e) = consumer.store_offset_from_message(&msg) {
-                    consumer.context().kafka_error(&e);
-                }
-                since_clock += 1;
-            }
-            Some(Err(e)) => consumer.context().kafka_error(&e),
-            None => since_clock = CLOCK_EVERY,
-        }
-        if since_clock >= CLOCK_EVERY {
-            since_clock = 0;
-            now_ms = wall_ms();
-            if now_ms >= next_publish {
-                next_publish = now_ms + PUBLISH_EVERY_MS;
-                publish(&consumer, &shard, now_ms, &view);
+/// Every partition of `topics` the broker knows now; a topic that does not exist (yet) has none.
+pub fn discover(
+    client: &BaseConsumer<IngestContext>,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<Vec<(String, i32)>, KafkaError> {
+    let mut out = Vec::new();
+    for topic in topics {
+        let metadata = client.fetch_metadata(Some(topic), timeout)?;
+        for t in metadata.topics() {
+            match t.error() {
+                None => out.extend(t.partitions().iter().map(|p| (t.name().to_string(), p.id()))),
+                Some(e) => tracing::warn!(topic = t.name(), error = ?e, "topic not available (yet); its partitions will be picked up when it appears"),
             }
         }
     }
-    publish(&consumer, &shard, wall_ms(), &view);
-    if consumer.assignment().map(|a| a.count() > 0).unwrap_or(false) {
-        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::warn!(worker = id, error = %e, "final offset commit failed; those events may be counted again after restart");
-        }
+    out.sort();
+    Ok(out)
+}
+
+/// Commits offsets to the group, only so that lag tools see progress: slostream itself resumes
+/// from its checkpoint, never from these.
+pub fn commit(client: &BaseConsumer<IngestContext>, offsets: &[PartitionOffset]) -> Result<(), KafkaError> {
+    commit_with(client, offsets, CommitMode::Async)
+}
+
+/// [`commit`], waiting for the broker's answer (used once, at shutdown).
+pub fn commit_sync(client: &BaseConsumer<IngestContext>, offsets: &[PartitionOffset]) -> Result<(), KafkaError> {
+    commit_with(client, offsets, CommitMode::Sync)
+}
+
+fn commit_with(client: &BaseConsumer<IngestContext>, offsets: &[PartitionOffset], mode: CommitMode) -> Result<(), KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    for p in offsets.iter().filter(|p| p.next >= 0) {
+        tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next))?;
     }
-    tracing::info!(worker = id, consumed = shard.consumed(), "worker stopped");
-    Ok(())
+    if tpl.count() == 0 {
+        return Ok(());
+    }
+    client.commit(&tpl, mode)
 }
 
-fn publish(consumer: &BaseConsumer<IngestContext>, shard: &Shard, now_ms: i64, view: &Mutex<ShardView>) {
-    let partitions = partition_states(consumer);
-    let mut v = view.lock().unwrap_or_else(|e| e.into_inner());
-    shard.publish(now_ms, &mut v);
-    v.assigned = consumer.context().assigned();
-    v.partitions = partitions;
-}
-
-fn partition_states(consumer: &BaseConsumer<IngestContext>) -> Vec<PartitionState> {
-    let Ok(position) = consumer.position() else { return Vec::new() };
-    position
-        .elements()
-        .iter()
-        .map(|e| {
-            let lag = match (e.offset(), cached_high_watermark(consumer, e.topic(), e.partition())) {
-                (Offset::Offset(pos), Some(high)) => Some((high - pos).max(0)),
-                _ => None,
-            };
-            PartitionState { topic: e.topic().to_string(), partition: e.partition(), lag }
-        })
-        .collect()
+/// The coordinator's own client: metadata, watermarks and offset commits, never fetching.
+pub fn admin_client(config: &Config) -> Result<BaseConsumer<IngestContext>, KafkaError> {
+    client_config(config).create_with_context(IngestContext::new("coordinator"))
 }
 
 /// The high watermark librdkafka last saw in a fetch response: no broker round trip, so it is

@@ -9,6 +9,7 @@ use hdrhistogram::Histogram;
 use crate::classify::Classifier;
 use crate::config::Config;
 use crate::decode::{Decoder, Reject, SlotBuffer};
+use crate::state::Counters;
 use crate::window::latency::{new_histogram, LatencyWindow};
 use crate::window::{Counts, WindowStore};
 
@@ -27,16 +28,13 @@ pub struct ShardView {
     pub at_ms: i64,
     /// `[sli * windows + w]`, windows as in [`Config::windows`].
     pub windows: Vec<Counts>,
-    /// Per SLI since the process started.
-    pub totals: Vec<Counts>,
+    /// Consumed, rejected, unmatched and per-SLI totals since the first start.
+    pub counters: Counters,
     /// Per SLI, the last five minutes of latency (empty histogram when none).
     pub latency: Vec<Option<Histogram<u64>>>,
-    pub rejected: [u64; Reject::COUNT],
-    pub consumed: u64,
-    pub unmatched: u64,
-    /// True once the consumer group gave this shard's consumer an assignment (maybe empty).
-    pub assigned: bool,
     pub partitions: Vec<PartitionState>,
+    /// Times the worker's consumer was recreated after a stall.
+    pub stalls: u64,
 }
 
 #[derive(Debug)]
@@ -45,11 +43,8 @@ pub struct Shard {
     classifier: Classifier,
     store: WindowStore,
     slots: SlotBuffer,
-    totals: Vec<Counts>,
+    counters: Counters,
     latency: Vec<LatencyWindow>,
-    rejected: [u64; Reject::COUNT],
-    consumed: u64,
-    unmatched: u64,
     windows_ms: Vec<i64>,
 }
 
@@ -63,11 +58,8 @@ impl Shard {
             decoder,
             classifier,
             slots: SlotBuffer::default(),
-            totals: vec![Counts::default(); n],
+            counters: Counters::new(n),
             latency: (0..n).map(|_| LatencyWindow::default()).collect(),
-            rejected: [0; Reject::COUNT],
-            consumed: 0,
-            unmatched: 0,
             windows_ms: config.windows.iter().map(|w| w.secs * 1000).collect(),
         }
     }
@@ -75,8 +67,9 @@ impl Shard {
     /// Counts one message. `now_ms` is the wall clock, read by the caller (not per event).
     #[inline]
     pub fn process(&mut self, payload: &[u8], now_ms: i64) {
-        self.consumed += 1;
-        let Shard { decoder, classifier, store, slots, totals, latency, rejected, unmatched, .. } = self;
+        self.counters.consumed += 1;
+        let Shard { decoder, classifier, store, slots, counters, latency, .. } = self;
+        let Counters { totals, rejected, unmatched, .. } = counters;
         slots.with(|slots| match decoder.decode(payload, now_ms, slots) {
             Err(reason) => rejected[reason.index()] += 1,
             Ok(event) => {
@@ -97,16 +90,39 @@ impl Shard {
     }
 
     pub fn consumed(&self) -> u64 {
-        self.consumed
+        self.counters.consumed
     }
 
     pub fn store(&self) -> &WindowStore {
         &self.store
     }
 
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Copies the durable part of the state (windows and counters) into `store` and `counters`,
+    /// reusing their allocations.
+    pub fn snapshot_into(&self, store: &mut WindowStore, counters: &mut Counters) {
+        store.clone_from(&self.store);
+        counters.clone_from(&self.counters);
+    }
+
+    /// Replaces the durable state with a restored checkpoint's.
+    pub fn restore(&mut self, store: WindowStore, counters: Counters) {
+        self.store = store;
+        self.counters = counters;
+    }
+
+    /// Counts a message that could not be processed at all, as `reason`.
+    pub fn reject(&mut self, reason: Reject) {
+        self.counters.consumed += 1;
+        self.counters.rejected[reason.index()] += 1;
+    }
+
     /// Copies window sums at `now_ms`, totals and counters into `view`, reusing its buffers.
     pub fn publish(&self, now_ms: i64, view: &mut ShardView) {
-        let n = self.totals.len();
+        let n = self.counters.totals.len();
         view.at_ms = now_ms;
         view.windows.clear();
         for sli in 0..n {
@@ -114,8 +130,7 @@ impl Shard {
                 view.windows.push(self.store.count(sli, w, now_ms));
             }
         }
-        view.totals.clear();
-        view.totals.extend_from_slice(&self.totals);
+        view.counters.clone_from(&self.counters);
         view.latency.resize_with(n, || None);
         for (window, slot) in self.latency.iter().zip(view.latency.iter_mut()) {
             if let Some(h) = slot {
@@ -130,8 +145,5 @@ impl Shard {
                 *slot = fresh;
             }
         }
-        view.rejected = self.rejected;
-        view.consumed = self.consumed;
-        view.unmatched = self.unmatched;
     }
 }

@@ -115,6 +115,18 @@ impl WindowStore {
         self.tiers[tier].add_bucket(sli, index, counts);
     }
 
+    /// Adds every bucket of `other` (a store of the same SLIs) into this one.
+    pub fn merge_from(&mut self, other: &WindowStore) {
+        let slis = other.tiers[0].slis();
+        for tier in 0..self.tiers.len() {
+            for sli in 0..slis {
+                for (k, c) in other.tiers[tier].buckets(sli) {
+                    self.tiers[tier].add_bucket(sli, k, c);
+                }
+            }
+        }
+    }
+
     /// Fixed memory per SLI, in bytes.
     pub fn bytes_per_sli(&self) -> usize {
         self.tiers.iter().map(Tier::bytes_per_sli).sum()

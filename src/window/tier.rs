@@ -21,6 +21,10 @@ impl Tier {
         Tier { res_ms, len, head: i64::MIN, buckets: vec![Counts::default(); slis * len as usize] }
     }
 
+    pub fn slis(&self) -> usize {
+        self.buckets.len() / self.len as usize
+    }
+
     pub fn span_ms(&self) -> i64 {
         (self.len - 2) * self.res_ms
     }
