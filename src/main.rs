@@ -78,10 +78,12 @@ fn main() -> ExitCode {
                 Err(e) => return config_error(e),
             };
             tracing::info!(slis = config.slis.len(), slos = config.slos.len(), kafka = ?config.kafka, "starting");
+            let secrets: Vec<String> = config.kafka.secret_values().into_iter().map(String::from).collect();
             match runtime().block_on(slostream::pipeline::run(config, shutdown_signal())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("slostream: {e}");
+                    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+                    eprintln!("slostream: {}", slostream::config::secrets::scrub(&e.to_string(), &secrets));
                     ExitCode::FAILURE
                 }
             }

@@ -7,6 +7,7 @@
 pub mod condition;
 pub mod duration;
 mod raw;
+pub mod secrets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -76,10 +77,13 @@ pub struct KafkaConfig {
     pub properties: Vec<(String, String)>,
 }
 
-/// Property values whose names suggest a credential are never printed.
-pub fn is_secret_property(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    ["password", "secret", "token"].iter().any(|s| name.contains(s))
+pub use secrets::is_secret_property;
+
+impl KafkaConfig {
+    /// The values of secret properties, to scrub from any text shown to a person.
+    pub fn secret_values(&self) -> Vec<&str> {
+        self.properties.iter().filter(|(k, _)| is_secret_property(k)).map(|(_, v)| v.as_str()).collect()
+    }
 }
 
 impl fmt::Debug for KafkaConfig {
@@ -265,10 +269,14 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
     if raw.kafka.group_id.trim().is_empty() {
         return Err(bad("kafka.group_id", "empty (expected a consumer group name)".into()));
     }
+    let env = |name: &str| std::env::var(name).ok();
+    let brokers = secrets::expand(&raw.kafka.brokers, env).map_err(|m| bad("kafka.brokers", m))?.into_owned();
     let mut properties = Vec::with_capacity(raw.kafka.properties.len());
     for (key, value) in raw.kafka.properties {
         let text = match &value {
-            serde_yaml_ng::Value::String(s) => s.clone(),
+            serde_yaml_ng::Value::String(s) => {
+                secrets::expand(s, env).map_err(|m| bad(&format!("kafka.properties.{key}"), m))?.into_owned()
+            }
             serde_yaml_ng::Value::Number(n) => n.to_string(),
             serde_yaml_ng::Value::Bool(b) => b.to_string(),
             other => {
@@ -461,7 +469,7 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
     Ok(Config {
         file: String::new(),
         kafka: KafkaConfig {
-            brokers: raw.kafka.brokers,
+            brokers,
             topics: raw.kafka.topics,
             group_id: raw.kafka.group_id,
             properties,

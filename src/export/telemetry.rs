@@ -14,6 +14,8 @@ use crate::config::{Config, Severity};
 use crate::decode::Reject;
 use crate::slo::{self, SloStatus};
 
+const REJECT_SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub const QUANTILES: [(f64, &str); 4] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")];
 
 const HELP: &[(&str, &str)] = &[
@@ -73,6 +75,8 @@ pub struct Telemetry {
     checkpoint_age: Gauge,
     last_checkpoint_ms: Option<i64>,
     stalls: Counter,
+    /// Rejections as of the last summary line, and when it was logged.
+    reject_log: ([u64; Reject::COUNT], std::time::Instant),
     /// Last status per SLO, for logs and callers that want more than gauges.
     pub status: Vec<SloStatus>,
 }
@@ -116,12 +120,30 @@ impl Telemetry {
             checkpoint_age: gauge("slostream_checkpoint_age_seconds", vec![]),
             last_checkpoint_ms: None,
             stalls: counter("slostream_consumer_stalls_total", vec![]),
+            reject_log: ([0; Reject::COUNT], std::time::Instant::now()),
             slos: Vec::new(),
             slis,
             lag: HashMap::new(),
             status: Vec::new(),
             recorder,
         }
+    }
+
+    /// Logs rejected events as one summary line per minute at most, with counts per reason and
+    /// never a payload: bad input must not flood the log.
+    fn summarise_rejects(&mut self, rejected: &[u64; Reject::COUNT]) {
+        let (last, at) = &mut self.reject_log;
+        if at.elapsed() < REJECT_SUMMARY_EVERY || rejected == last {
+            return;
+        }
+        let delta: Vec<String> = Reject::ALL
+            .iter()
+            .filter(|r| rejected[r.index()] > last[r.index()])
+            .map(|r| format!("{}={}", r.as_str(), rejected[r.index()] - last[r.index()]))
+            .collect();
+        tracing::warn!(since_secs = at.elapsed().as_secs(), rejected = %delta.join(" "), "events rejected");
+        *last = *rejected;
+        *at = std::time::Instant::now();
     }
 
     pub fn checkpoint_written(&mut self, created_ms: i64) {
@@ -188,6 +210,7 @@ impl Telemetry {
         for (c, v) in self.rejected.iter().zip(merged.counters.rejected) {
             c.absolute(v);
         }
+        self.summarise_rejects(&merged.counters.rejected);
         for p in &merged.partitions {
             let key = (p.topic.clone(), p.partition);
             let gauge = self.lag.entry(key).or_insert_with(|| {
