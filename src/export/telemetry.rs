@@ -76,7 +76,8 @@ pub struct Telemetry {
     last_checkpoint_ms: Option<i64>,
     stalls: Counter,
     /// Rejections as of the last summary line, and when it was logged.
-    reject_log: ([u64; Reject::COUNT], std::time::Instant),
+    /// (`None` until the first tick, so restored counts are not reported as new.)
+    reject_log: Option<([u64; Reject::COUNT], std::time::Instant)>,
     /// Last status per SLO, for logs and callers that want more than gauges.
     pub status: Vec<SloStatus>,
 }
@@ -120,7 +121,7 @@ impl Telemetry {
             checkpoint_age: gauge("slostream_checkpoint_age_seconds", vec![]),
             last_checkpoint_ms: None,
             stalls: counter("slostream_consumer_stalls_total", vec![]),
-            reject_log: ([0; Reject::COUNT], std::time::Instant::now()),
+            reject_log: None,
             slos: Vec::new(),
             slis,
             lag: HashMap::new(),
@@ -132,7 +133,7 @@ impl Telemetry {
     /// Logs rejected events as one summary line per minute at most, with counts per reason and
     /// never a payload: bad input must not flood the log.
     fn summarise_rejects(&mut self, rejected: &[u64; Reject::COUNT]) {
-        let (last, at) = &mut self.reject_log;
+        let (last, at) = self.reject_log.get_or_insert((*rejected, std::time::Instant::now()));
         if at.elapsed() < REJECT_SUMMARY_EVERY || rejected == last {
             return;
         }
