@@ -12,6 +12,8 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/slostream /usr/local/bin/slostream
 COPY config /etc/slostream
+RUN mkdir -p /var/lib/slostream && chown nobody:nogroup /var/lib/slostream
+VOLUME /var/lib/slostream
 USER nobody
 EXPOSE 9464
 ENTRYPOINT ["slostream"]
