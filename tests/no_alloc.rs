@@ -86,7 +86,13 @@ const START: i64 = NOW - 150_000;
 /// `(payload, now)` pairs: loadgen events stamped up to 30 s before `now`; with `services`, the
 /// service is rewritten to one of `svc-0 .. svc-{services-1}`.
 fn events(seed: u64, n: usize, services: Option<usize>) -> Vec<(Vec<u8>, i64)> {
-    let mut traffic = Traffic::new(seed, Incidents { every: Duration::ZERO, lasts: Duration::ZERO });
+    let mut traffic = Traffic::new(
+        seed,
+        Incidents {
+            every: Duration::ZERO,
+            lasts: Duration::ZERO,
+        },
+    );
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut buf = String::new();
     (0..n)
@@ -95,7 +101,11 @@ fn events(seed: u64, n: usize, services: Option<usize>) -> Vec<(Vec<u8>, i64)> {
             traffic.event(now - rng.random_range(0..30_000), &mut buf);
             if let Some(services) = services {
                 let to = format!("\"service\":\"svc-{}\"", rng.random_range(0..services));
-                for from in ["\"service\":\"search-api\"", "\"service\":\"geo\"", "\"service\":\"booking\""] {
+                for from in [
+                    "\"service\":\"search-api\"",
+                    "\"service\":\"geo\"",
+                    "\"service\":\"booking\"",
+                ] {
                     buf = buf.replace(from, &to);
                 }
             }
@@ -122,12 +132,25 @@ fn steady_state_allocs(config: &Config, events: &[(Vec<u8>, i64)]) -> (u64, Shar
 }
 
 fn check_counted(view: &ShardView, slis: usize) {
-    assert_eq!(view.consumed, (WARM_UP + COUNTED) as u64);
-    assert_eq!(view.rejected.iter().sum::<u64>(), 0, "rejected: {:?}", view.rejected);
-    let matched: u64 = view.totals.iter().map(|c| c.total).sum();
-    assert!(matched > view.consumed, "events should match several SLIs: {matched}");
-    assert_eq!(view.totals.len(), slis);
-    assert!(view.totals.iter().all(|c| c.total > 0), "every SLI saw events: {:?}", view.totals);
+    let c = &view.counters;
+    assert_eq!(c.consumed, (WARM_UP + COUNTED) as u64);
+    assert_eq!(
+        c.rejected.iter().sum::<u64>(),
+        0,
+        "rejected: {:?}",
+        c.rejected
+    );
+    let matched: u64 = c.totals.iter().map(|c| c.total).sum();
+    assert!(
+        matched > c.consumed,
+        "events should match several SLIs: {matched}"
+    );
+    assert_eq!(c.totals.len(), slis);
+    assert!(
+        c.totals.iter().all(|c| c.total > 0),
+        "every SLI saw events: {:?}",
+        c.totals
+    );
 }
 
 #[test]
@@ -147,13 +170,12 @@ fn the_counter_sees_allocations() {
         black_box(s);
     });
     assert!(n >= 2, "a growing String reallocates: {n}");
-    let (n, ()) = count_allocs(false, || black_box(v.len()).try_into().map(drop).unwrap_or(()));
-    assert_eq!(n, 0);
-    // Allocating on another thread is not counted by this thread's section.
-    let (n, ()) = count_allocs(false, || {
-        drop(black_box(v));
-    });
+    let (n, sum) = count_allocs(false, || black_box(&v).iter().sum::<u64>());
+    assert_eq!((n, sum), (0, 1), "reading allocates nothing");
+    let (n, ()) = count_allocs(false, || drop(black_box(v)));
     assert_eq!(n, 0, "freeing is not allocating");
+    let (n, _) = count_allocs(false, || black_box(Box::new(7u32)));
+    assert_eq!(n, 1, "a Box allocates");
 }
 
 #[test]
@@ -162,7 +184,10 @@ fn process_allocates_nothing_in_steady_state_example_config() {
     let events = events(11, WARM_UP + COUNTED, None);
     let (allocs, view) = steady_state_allocs(&config, &events);
     check_counted(&view, config.slis.len());
-    assert_eq!(allocs, 0, "Shard::process allocated {allocs} times over {COUNTED} events (backtrace above)");
+    assert_eq!(
+        allocs, 0,
+        "Shard::process allocated {allocs} times over {COUNTED} events (backtrace above)"
+    );
 }
 
 /// 100 SLIs over 20 services, using every kind of condition (eq, in, not_in, lt/le, prefix,
@@ -209,5 +234,34 @@ fn process_allocates_nothing_in_steady_state_100_slis() {
     let events = events(12, WARM_UP + COUNTED, Some(20));
     let (allocs, view) = steady_state_allocs(&config, &events);
     check_counted(&view, config.slis.len());
-    assert_eq!(allocs, 0, "Shard::process allocated {allocs} times over {COUNTED} events (backtrace above)");
+    assert_eq!(
+        allocs, 0,
+        "Shard::process allocated {allocs} times over {COUNTED} events (backtrace above)"
+    );
+}
+
+/// Known allocation (see the report): a nested object or array two levels deep in a field no SLI
+/// reads is skipped by serde_json's `ignore_value`, which keeps its stack of open brackets in the
+/// deserializer's scratch `Vec`; the deserializer is created per event, so the first push
+/// allocates on every such event.
+#[test]
+#[ignore = "known: serde_json ignore_value allocates its scratch for ignored values nested 2+ deep"]
+fn process_allocates_nothing_with_nested_unread_fields() {
+    let config = Config::from_yaml(include_str!("../config/example.yaml"), "example.yaml").unwrap();
+    let mut events = events(13, WARM_UP + COUNTED, None);
+    for (payload, _) in &mut events {
+        let text = String::from_utf8(std::mem::take(payload)).unwrap();
+        *payload = text
+            .replace(
+                r#""trace":{"sampled":false}"#,
+                r#""trace":{"sampled":false,"span":{"id":"a1b2c3d4","parent":null}}"#,
+            )
+            .into_bytes();
+    }
+    let (allocs, view) = steady_state_allocs(&config, &events);
+    check_counted(&view, config.slis.len());
+    assert_eq!(
+        allocs, 0,
+        "Shard::process allocated {allocs} times over {COUNTED} events (backtrace above)"
+    );
 }

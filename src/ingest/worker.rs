@@ -86,18 +86,11 @@ pub fn run(
     };
     let mut now_ms = wall_ms();
     let mut next_publish = now_ms;
-    let mut since_clock = 0u32;
+    let mut since_clock = CLOCK_EVERY;
+    let mut idle = false;
     while !stop.load(Ordering::Relaxed) {
-        match w.consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(msg)) => {
-                w.shard.process(msg.payload().unwrap_or(&[]), now_ms);
-                advance(&mut w.positions, &mut w.last, msg.topic(), msg.partition(), msg.offset());
-                w.read += 1;
-                since_clock += 1;
-            }
-            Some(Err(e)) => w.consumer.context().kafka_error(&e),
-            None => since_clock = CLOCK_EVERY,
-        }
+        // Housekeeping (clock, commands, view) runs every CLOCK_EVERY messages under a backlog
+        // and at every gap in a trickle, so neither freshness nor snapshots wait for traffic.
         if since_clock >= CLOCK_EVERY {
             since_clock = 0;
             now_ms = wall_ms();
@@ -114,6 +107,21 @@ pub fn run(
                 next_publish = now_ms + PUBLISH_EVERY_MS;
                 w.publish(now_ms, &view);
                 w.check_stall()?;
+            }
+        }
+        let wait = if idle { Duration::from_millis(100) } else { Duration::ZERO };
+        match w.consumer.poll(wait) {
+            Some(Ok(msg)) => {
+                w.shard.process(msg.payload().unwrap_or(&[]), now_ms);
+                advance(&mut w.positions, &mut w.last, msg.topic(), msg.partition(), msg.offset());
+                w.read += 1;
+                since_clock += 1;
+                idle = false;
+            }
+            Some(Err(e)) => w.consumer.context().kafka_error(&e),
+            None => {
+                since_clock = CLOCK_EVERY;
+                idle = true;
             }
         }
     }

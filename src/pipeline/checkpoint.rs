@@ -15,7 +15,8 @@ use crate::state::file::CheckpointFiles;
 use crate::state::{Checkpoint, Counters, PartitionOffset};
 use crate::window::WindowStore;
 
-/// Longest wait for a worker's snapshot; a worker answers between two polls (≤ 100 ms).
+/// Longest wait for a worker's snapshot; a worker answers at its next gap in traffic or within
+/// 256 messages, and its blocking poll lasts at most 100 ms.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Asks every worker for a snapshot and waits for all of them (blocking).
