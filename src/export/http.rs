@@ -38,8 +38,11 @@ pub async fn serve(
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
+/// Rendering is O(series) and can take a while with thousands of SLOs: it runs on the blocking
+/// pool so that `/ready` and `/health` keep answering meanwhile.
 async fn metrics(State(e): State<Endpoints>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], e.prometheus.render())
+    let body = tokio::task::spawn_blocking(move || e.prometheus.render()).await.unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }
 
 async fn ready_check(State(e): State<Endpoints>) -> impl IntoResponse {

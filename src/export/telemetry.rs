@@ -40,6 +40,7 @@ const HELP: &[(&str, &str)] = &[
     ("slostream_checkpoint_age_seconds", "Seconds since the last checkpoint was written"),
     ("slostream_events_skipped_total", "Events deleted by retention before slostream could read them, per partition"),
     ("slostream_consumer_stalls_total", "Consumers recreated because they had lag but made no progress"),
+    ("slostream_dead_letters_total", "Rejected messages written to the dead-letter topic"),
 ];
 
 struct WindowHandles {
@@ -75,6 +76,7 @@ pub struct Telemetry {
     checkpoint_age: Gauge,
     last_checkpoint_ms: Option<i64>,
     stalls: Counter,
+    dead_letters: Counter,
     /// Rejections as of the last summary line, and when it was logged.
     /// (`None` until the first tick, so restored counts are not reported as new.)
     reject_log: Option<([u64; Reject::COUNT], std::time::Instant)>,
@@ -121,6 +123,7 @@ impl Telemetry {
             checkpoint_age: gauge("slostream_checkpoint_age_seconds", vec![]),
             last_checkpoint_ms: None,
             stalls: counter("slostream_consumer_stalls_total", vec![]),
+            dead_letters: counter("slostream_dead_letters_total", vec![]),
             reject_log: None,
             slos: Vec::new(),
             slis,
@@ -203,6 +206,7 @@ impl Telemetry {
     pub fn update(&mut self, config: &Config, merged: &Merged, ready: bool) {
         self.ready.set(if ready { 1.0 } else { 0.0 });
         self.stalls.absolute(merged.stalls);
+        self.dead_letters.absolute(merged.counters.dead_letters);
         if let Some(at) = self.last_checkpoint_ms {
             self.checkpoint_age.set((crate::ingest::wall_ms() - at).max(0) as f64 / 1000.0);
         }

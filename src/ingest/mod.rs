@@ -6,6 +6,7 @@
 //! committed offsets only mirror checkpoints for lag tools.
 
 mod context;
+pub mod dead_letter;
 pub mod worker;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

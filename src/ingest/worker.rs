@@ -16,6 +16,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::dead_letter::{AlreadySent, DeadLetters};
 use super::{cached_high_watermark, client_config, wall_ms, IngestContext};
 use crate::config::Config;
 use crate::pipeline::shard::{PartitionState, Shard, ShardView};
@@ -32,8 +33,9 @@ pub const FROM_BEGINNING: i64 = -1;
 pub enum Command {
     /// Start reading these partitions (in addition to the current ones).
     Assign(Vec<PartitionOffset>),
-    /// Send back a consistent snapshot of counts and offsets.
-    Snapshot(SyncSender<Snapshot>),
+    /// Send back a consistent snapshot of counts and offsets (an error when the dead letters
+    /// it covers could not be delivered).
+    Snapshot(SyncSender<Result<Snapshot, String>>),
 }
 
 /// A worker's counts and the offsets they cover, taken between two messages.
@@ -57,13 +59,18 @@ struct Worker {
     read: u64,
     progress: (u64, Instant),
     stalls: u64,
+    dead_letters: Option<DeadLetters>,
 }
+
+/// Longest wait for dead letters to be acknowledged before a snapshot.
+const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(10);
 
 /// Runs a worker until `stop`; returns the final snapshot.
 pub fn run(
     id: usize,
     config: Arc<Config>,
     restored: Option<(WindowStore, Counters)>,
+    already_dead_lettered: AlreadySent,
     commands: Receiver<Command>,
     view: Arc<Mutex<ShardView>>,
     stop: Arc<AtomicBool>,
@@ -73,6 +80,10 @@ pub fn run(
         shard.restore(store, counters);
     }
     let consumer = create_consumer(&config, id)?;
+    let dead_letters = match &config.events.dead_letter_topic {
+        Some(topic) => Some(DeadLetters::new(&config, topic, already_dead_lettered)?),
+        None => None,
+    };
     let mut w = Worker {
         id,
         config,
@@ -83,6 +94,7 @@ pub fn run(
         read: 0,
         progress: (0, Instant::now()),
         stalls: 0,
+        dead_letters,
     };
     let mut now_ms = wall_ms();
     let mut next_publish = now_ms;
@@ -103,6 +115,9 @@ pub fn run(
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
+            if let Some(d) = &w.dead_letters {
+                d.poll();
+            }
             if now_ms >= next_publish {
                 next_publish = now_ms + PUBLISH_EVERY_MS;
                 w.publish(now_ms, &view);
@@ -112,7 +127,12 @@ pub fn run(
         let wait = if idle { Duration::from_millis(100) } else { Duration::ZERO };
         match w.consumer.poll(wait) {
             Some(Ok(msg)) => {
-                w.shard.process(msg.payload().unwrap_or(&[]), now_ms);
+                if let Some(reason) = w.shard.process(msg.payload().unwrap_or(&[]), now_ms) {
+                    if let Some(d) = &mut w.dead_letters {
+                        d.send(&msg, reason)?;
+                        w.shard.count_dead_letter();
+                    }
+                }
                 advance(&mut w.positions, &mut w.last, msg.topic(), msg.partition(), msg.offset());
                 w.read += 1;
                 since_clock += 1;
@@ -127,7 +147,7 @@ pub fn run(
     }
     w.publish(wall_ms(), &view);
     tracing::info!(worker = id, consumed = w.shard.consumed(), "worker stopped");
-    Ok(w.snapshot())
+    w.snapshot().map_err(|_| KafkaError::Flush(rdkafka::types::RDKafkaErrorCode::OperationTimedOut))
 }
 
 fn create_consumer(config: &Config, id: usize) -> Result<BaseConsumer<IngestContext>, KafkaError> {
@@ -172,11 +192,19 @@ impl Worker {
         Ok(())
     }
 
-    fn snapshot(&self) -> Snapshot {
+    /// The shard's counts and the offsets they cover. Dead letters of the covered messages are
+    /// flushed first: a checkpoint never covers a reject whose dead letter is not acknowledged.
+    fn snapshot(&self) -> Result<Snapshot, String> {
+        if let Some(d) = &self.dead_letters {
+            if let Err(e) = d.flush(DEAD_LETTER_FLUSH) {
+                tracing::warn!(worker = self.id, error = %e, "dead letters not acknowledged; no snapshot this time");
+                return Err(format!("worker {}: dead letters not acknowledged: {e}", self.id));
+            }
+        }
         let mut store = WindowStore::new(0, 0, 0);
         let mut counters = Counters::default();
         self.shard.snapshot_into(&mut store, &mut counters);
-        Snapshot { store, counters, offsets: self.positions.clone() }
+        Ok(Snapshot { store, counters, offsets: self.positions.clone() })
     }
 
     fn lag(&self, p: &PartitionOffset) -> Option<i64> {

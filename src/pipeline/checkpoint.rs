@@ -27,12 +27,17 @@ pub fn collect(workers: &[SyncSender<Command>]) -> Result<Vec<Snapshot>, String>
     }
     drop(tx);
     (0..workers.len())
-        .map(|_| rx.recv_timeout(SNAPSHOT_TIMEOUT).map_err(|e| format!("a worker did not answer the snapshot request: {e}")))
+        .map(|_| rx.recv_timeout(SNAPSHOT_TIMEOUT).map_err(|e| format!("a worker did not answer the snapshot request: {e}"))?)
         .collect()
 }
 
 /// Merges snapshots into one checkpoint and writes it; returns where, and the offsets it covers.
-pub fn write(config: &Config, files: &mut CheckpointFiles, snapshots: &[Snapshot]) -> std::io::Result<(PathBuf, Vec<PartitionOffset>)> {
+pub fn write(
+    config: &Config,
+    files: &mut CheckpointFiles,
+    snapshots: &[Snapshot],
+    dead_letters: &[PartitionOffset],
+) -> std::io::Result<(PathBuf, Vec<PartitionOffset>)> {
     let mut store = WindowStore::new(config.slis.len(), config.max_period_secs() * 1000, config.events.max_future_ms);
     let mut counters = Counters::new(config.slis.len());
     let mut offsets = Vec::new();
@@ -42,7 +47,7 @@ pub fn write(config: &Config, files: &mut CheckpointFiles, snapshots: &[Snapshot
         offsets.extend(s.offsets.iter().cloned());
     }
     offsets.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    let checkpoint = Checkpoint { created_ms: wall_ms(), offsets, counters, store };
+    let checkpoint = Checkpoint { created_ms: wall_ms(), offsets, dead_letters: dead_letters.to_vec(), counters, store };
     let path = files.write(&checkpoint.encode(config))?;
     Ok((path, checkpoint.offsets))
 }

@@ -21,6 +21,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::config::Config;
 use crate::export::{http, Merged, Telemetry};
+use crate::ingest::dead_letter::{self, AlreadySent};
 use crate::ingest::worker::{self, Command, Snapshot, FROM_BEGINNING};
 use crate::ingest::{self, wall_ms, IngestContext};
 use crate::state::file::{CheckpointFiles, StateError};
@@ -75,12 +76,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let result = match discover_until_reachable(&config, &admin, &mut shutdown).await {
         None => Ok(()), // asked to stop before Kafka was reachable: nothing was read
         Some(partitions) => {
-            let (store, counters, offsets) = match restored {
-                Some(c) => (Some(c.store), Some(c.counters), c.offsets),
-                None => (None, None, Vec::new()),
+            let (offsets, dead_letters, state) = match restored {
+                Some(c) => (c.offsets, c.dead_letters, Some((c.store, c.counters))),
+                None => (Vec::new(), Vec::new(), None),
             };
             let starts = start_offsets(&admin, &partitions, &offsets, &mut telemetry).await;
-            serve(&config, &admin, &mut files, &mut telemetry, &ready, starts, store.zip(counters), &mut shutdown).await
+            let already = already_dead_lettered(&config, &dead_letters).await;
+            let restored = Restored { state, starts, dead_letters, already };
+            serve(&config, &admin, &mut files, &mut telemetry, &ready, restored, &mut shutdown).await
         }
     };
     ready.store(false, Ordering::Release);
@@ -178,27 +181,65 @@ async fn start_offsets(
     out
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Dead letters written after the restored checkpoint's cut: the workers must not write them again.
+async fn already_dead_lettered(config: &Arc<Config>, since: &[PartitionOffset]) -> AlreadySent {
+    let Some(topic) = config.events.dead_letter_topic.clone() else { return AlreadySent::default() };
+    let (c, since) = (config.clone(), since.to_vec());
+    match tokio::task::spawn_blocking(move || dead_letter::written_since(&c, &topic, &since, KAFKA_TIMEOUT)).await {
+        Ok(Ok(seen)) => {
+            if !seen.is_empty() {
+                tracing::info!(count = seen.len(), "dead letters written after the checkpoint will not be written again");
+            }
+            Arc::new(seen)
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot read the dead-letter topic; dead letters since the last checkpoint may be written twice");
+            AlreadySent::default()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "dead-letter reader failed");
+            AlreadySent::default()
+        }
+    }
+}
+
+/// Where the dead-letter topic ends now; `None` when it cannot be known (keep the older bound).
+async fn dead_letter_ends(config: &Arc<Config>, admin: &Arc<BaseConsumer<IngestContext>>) -> Option<Vec<PartitionOffset>> {
+    let topic = config.events.dead_letter_topic.clone()?;
+    let a = admin.clone();
+    match tokio::task::spawn_blocking(move || dead_letter::ends(&a, &topic, KAFKA_TIMEOUT)).await {
+        Ok(Ok(ends)) => Some(ends),
+        _ => None,
+    }
+}
+
+/// What a start resumes from.
+struct Restored {
+    state: Option<(crate::window::WindowStore, crate::state::Counters)>,
+    starts: Vec<PartitionOffset>,
+    dead_letters: Vec<PartitionOffset>,
+    already: AlreadySent,
+}
+
 async fn serve(
     config: &Arc<Config>,
     admin: &Arc<BaseConsumer<IngestContext>>,
     files: &mut CheckpointFiles,
     telemetry: &mut Telemetry,
     ready: &AtomicBool,
-    starts: Vec<PartitionOffset>,
-    restored: Option<(crate::window::WindowStore, crate::state::Counters)>,
+    restored: Restored,
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<(), RunError> {
     let stop = Arc::new(AtomicBool::new(false));
-    let mut restored = restored;
+    let Restored { mut state, starts, mut dead_letters, already } = restored;
     let mut workers: Vec<WorkerHandle> = (0..config.ingest.workers)
         .map(|id| {
             let (tx, rx) = sync_channel(16);
             let view = Arc::new(Mutex::new(ShardView::default()));
-            let (c, v, s, r) = (config.clone(), view.clone(), stop.clone(), restored.take());
+            let (c, v, s, r, a) = (config.clone(), view.clone(), stop.clone(), state.take(), already.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("ingest-{id}"))
-                .spawn(move || worker::run(id, c, r, rx, v, s))
+                .spawn(move || worker::run(id, c, r, a, rx, v, s))
                 .expect("spawn ingest thread");
             WorkerHandle { commands: tx, view, thread: Some(thread), partitions: 0 }
         })
@@ -226,11 +267,15 @@ async fn serve(
                 }
             }
             _ = checkpoint_tick.tick() => {
+                // Queried before the cut, so it is a lower bound for the dead letters after it.
+                if let Some(ends) = dead_letter_ends(config, admin).await {
+                    dead_letters = ends;
+                }
                 let senders: Vec<_> = workers.iter().map(|w| w.commands.clone()).collect();
                 let snapshots = tokio::task::spawn_blocking(move || checkpoint::collect(&senders)).await;
                 match snapshots {
                     Ok(Ok(s)) => {
-                        persist(config, admin, files, telemetry, &s);
+                        persist(config, admin, files, telemetry, &s, &dead_letters);
                     }
                     Ok(Err(reason)) => {
                         telemetry.checkpoint_failed();
@@ -258,6 +303,9 @@ async fn serve(
     };
 
     tracing::info!("stopping: no more fetching; writing the final checkpoint");
+    if let Some(ends) = dead_letter_ends(config, admin).await {
+        dead_letters = ends;
+    }
     stop.store(true, Ordering::Relaxed);
     let grace = config.ingest.shutdown_grace;
     let started = std::time::Instant::now();
@@ -275,7 +323,7 @@ async fn serve(
                 }
             }
             if result.is_ok() {
-                if let Some(offsets) = persist(config, admin, files, telemetry, &snapshots) {
+                if let Some(offsets) = persist(config, admin, files, telemetry, &snapshots, &dead_letters) {
                     // Sync, so the group's offsets equal what was counted when the process exits;
                     // bounded, since the broker may be down (the checkpoint is already on disk).
                     let (a, left) = (admin.clone(), grace.saturating_sub(started.elapsed()).max(Duration::from_secs(1)));
@@ -325,8 +373,9 @@ fn persist(
     files: &mut CheckpointFiles,
     telemetry: &mut Telemetry,
     snapshots: &[Snapshot],
+    dead_letters: &[PartitionOffset],
 ) -> Option<Vec<PartitionOffset>> {
-    match tokio::task::block_in_place(|| checkpoint::write(config, files, snapshots)) {
+    match tokio::task::block_in_place(|| checkpoint::write(config, files, snapshots, dead_letters)) {
         Ok((path, offsets)) => {
             telemetry.checkpoint_written(wall_ms());
             tracing::debug!(path = %path.display(), "checkpoint written");

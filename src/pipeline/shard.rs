@@ -64,14 +64,18 @@ impl Shard {
         }
     }
 
-    /// Counts one message. `now_ms` is the wall clock, read by the caller (not per event).
+    /// Counts one message; returns why it was rejected, if it was. `now_ms` is the wall clock,
+    /// read by the caller (not per event).
     #[inline]
-    pub fn process(&mut self, payload: &[u8], now_ms: i64) {
+    pub fn process(&mut self, payload: &[u8], now_ms: i64) -> Option<Reject> {
         self.counters.consumed += 1;
         let Shard { decoder, classifier, store, slots, counters, latency, .. } = self;
         let Counters { totals, rejected, unmatched, .. } = counters;
         slots.with(|slots| match decoder.decode(payload, now_ms, slots) {
-            Err(reason) => rejected[reason.index()] += 1,
+            Err(reason) => {
+                rejected[reason.index()] += 1;
+                Some(reason)
+            }
             Ok(event) => {
                 let at = store.locate(event.ts_ms);
                 let matched = classifier.classify(slots, |sli, good| {
@@ -85,8 +89,13 @@ impl Shard {
                 if matched == 0 {
                     *unmatched += 1;
                 }
+                None
             }
-        });
+        })
+    }
+
+    pub fn count_dead_letter(&mut self) {
+        self.counters.dead_letters += 1;
     }
 
     pub fn consumed(&self) -> u64 {
@@ -114,11 +123,6 @@ impl Shard {
         self.counters = counters;
     }
 
-    /// Counts a message that could not be processed at all, as `reason`.
-    pub fn reject(&mut self, reason: Reject) {
-        self.counters.consumed += 1;
-        self.counters.rejected[reason.index()] += 1;
-    }
 
     /// Copies window sums at `now_ms`, totals and counters into `view`, reusing its buffers.
     pub fn publish(&self, now_ms: i64, view: &mut ShardView) {

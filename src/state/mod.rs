@@ -34,6 +34,8 @@ pub struct Counters {
     pub consumed: u64,
     pub unmatched: u64,
     pub rejected: [u64; Reject::COUNT],
+    /// Rejected messages delivered to the dead-letter topic.
+    pub dead_letters: u64,
     /// Per SLI since the first start (indexed by the current config's SLI ids).
     pub totals: Vec<Counts>,
 }
@@ -46,6 +48,7 @@ impl Counters {
     pub fn add(&mut self, other: &Counters) {
         self.consumed += other.consumed;
         self.unmatched += other.unmatched;
+        self.dead_letters += other.dead_letters;
         for (a, b) in self.rejected.iter_mut().zip(other.rejected) {
             *a += b;
         }
@@ -60,25 +63,30 @@ impl Counters {
 pub struct Checkpoint {
     pub created_ms: i64,
     pub offsets: Vec<PartitionOffset>,
+    /// Where the dead-letter topic's partitions ended just before this cut.
+    pub dead_letters: Vec<PartitionOffset>,
     pub counters: Counters,
     pub store: WindowStore,
 }
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 impl Checkpoint {
     pub fn encode(&self, config: &Config) -> Vec<u8> {
         let mut w = Writer::default();
         w.u32(VERSION);
         w.i64(self.created_ms);
-        w.u32(self.offsets.len() as u32);
-        for p in &self.offsets {
-            w.str(&p.topic);
-            w.i32(p.partition);
-            w.i64(p.next);
+        for list in [&self.offsets, &self.dead_letters] {
+            w.u32(list.len() as u32);
+            for p in list {
+                w.str(&p.topic);
+                w.i32(p.partition);
+                w.i64(p.next);
+            }
         }
         w.u64(self.counters.consumed);
         w.u64(self.counters.unmatched);
+        w.u64(self.counters.dead_letters);
         w.u32(Reject::COUNT as u32);
         for r in Reject::ALL {
             w.str(r.as_str());
@@ -111,14 +119,17 @@ impl Checkpoint {
             return Err(Malformed(0));
         }
         let created_ms = r.i64()?;
-        let n = r.count(16)?;
-        let mut offsets = Vec::with_capacity(n);
-        for _ in 0..n {
-            offsets.push(PartitionOffset { topic: r.str()?.to_string(), partition: r.i32()?, next: r.i64()? });
+        let mut lists = [Vec::new(), Vec::new()];
+        for list in &mut lists {
+            for _ in 0..r.count(16)? {
+                list.push(PartitionOffset { topic: r.str()?.to_string(), partition: r.i32()?, next: r.i64()? });
+            }
         }
+        let [offsets, dead_letters] = lists;
         let mut counters = Counters::new(config.slis.len());
         counters.consumed = r.u64()?;
         counters.unmatched = r.u64()?;
+        counters.dead_letters = r.u64()?;
         for _ in 0..r.count(12)? {
             let (name, value) = (r.str()?, r.u64()?);
             if let Some(reason) = Reject::ALL.iter().find(|x| x.as_str() == name) {
@@ -148,7 +159,7 @@ impl Checkpoint {
         if !r.is_done() {
             return Err(Malformed(bytes.len()));
         }
-        Ok(Checkpoint { created_ms, offsets, counters, store })
+        Ok(Checkpoint { created_ms, offsets, dead_letters, counters, store })
     }
 }
 

@@ -15,11 +15,13 @@ fn sample(config: &Config) -> Checkpoint {
     let mut counters = Counters::new(config.slis.len());
     counters.consumed = 10;
     counters.unmatched = 2;
+    counters.dead_letters = 3;
     counters.rejected[Reject::TooOld.index()] = 5;
     counters.totals[0] = Counts { good: 1, total: 1 };
     Checkpoint {
         created_ms: T0,
         offsets: vec![PartitionOffset { topic: "requests".into(), partition: 3, next: 42 }],
+        dead_letters: vec![PartitionOffset { topic: "requests-dlq".into(), partition: 0, next: 7 }],
         counters,
         store,
     }
@@ -39,6 +41,7 @@ fn round_trips_counts_offsets_and_counters() {
     let c = sample(&config);
     let back = Checkpoint::decode(&c.encode(&config), &config).unwrap();
     assert_eq!(back.offsets, c.offsets);
+    assert_eq!(back.dead_letters, c.dead_letters);
     assert_eq!(back.counters, c.counters);
     same_counts(&back.store, &c.store, config.slis.len());
 }
