@@ -2,14 +2,14 @@
 //!
 //! The config names a handful of fields; an event carries many more. [`FieldPlan`] is a small
 //! tree of the wanted paths (`http.status` is `http` → `status`), each leaf with a dense slot.
-//! The visitors walk the document once, skip unwanted values with `IgnoredAny` and store wanted
+//! The visitors walk the document once, skip unwanted values with [`Skip`] and store wanted
 //! scalars into their slot, borrowing strings from the payload (an escaped string is the one
 //! case that allocates).
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 /// A field's value as the classifier sees it. JSON `null` is treated as missing.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -112,7 +112,7 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_, '_, 'de> {
             match self.node.find(&key) {
                 Some(entry) => map.next_value_seed(ValueSeed { entry, slots: &mut *self.slots })?,
                 None => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(Skip)?;
                 }
             }
         }
@@ -206,11 +206,63 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_, 'de> {
         Self::store(self.slots, self.entry.slot, Val::Other);
         match &self.entry.child {
             Some(node) => ObjectVisitor { node, slots: self.slots }.visit_map(map),
-            None => IgnoredAny.visit_map(map).map(drop),
+            None => Skip.visit_map(map),
         }
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
         Self::store(self.slots, self.entry.slot, Val::Other);
-        IgnoredAny.visit_seq(seq).map(drop)
+        Skip.visit_seq(seq)
+    }
+}
+
+/// Skips any value by walking it, rather than with serde's `IgnoredAny`: serde_json skips nested
+/// containers by pushing onto a scratch buffer that a fresh deserializer (one per event) has to
+/// allocate, and without a depth limit. Walking recursively allocates nothing for unescaped
+/// strings and stops at serde_json's recursion limit (128), so absurd nesting is rejected as
+/// invalid JSON instead of being skipped.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(Skip)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
     }
 }

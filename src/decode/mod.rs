@@ -266,10 +266,12 @@ mod tests {
         assert!(decode(&d, &at(r#","service":42,"status":200"#)).is_ok());
         let big = at(&format!(r#","pad":"{}""#, "x".repeat(1 << 20)));
         assert_eq!(decode(&d, &big), Err(Reject::TooLarge));
-        // Deep nesting cannot hurt: the decoder only descends along configured paths and serde_json
-        // skips everything else without recursion, so 100,000 levels neither overflow nor reject.
+        // Nesting deeper than serde_json's limit (128) is rejected, never a stack overflow;
+        // ordinary nesting in fields nobody reads is skipped.
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(decode(&d, &at(&format!(r#","deep":{deep}"#))).is_ok());
+        assert_eq!(decode(&d, &at(&format!(r#","deep":{deep}"#))), Err(Reject::InvalidJson));
+        let fine = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(decode(&d, &at(&format!(r#","deep":{fine},"o":{{"a":{{"b":[1,"x\u0041"]}}}}"#))).is_ok());
         assert_eq!(decode(&d, &deep), Err(Reject::NotAnObject));
         let unclosed = format!(r#"{{"timestamp":{NOW},"deep":{}"#, "{\"a\":".repeat(50_000));
         assert_eq!(decode(&d, &unclosed), Err(Reject::InvalidJson));
