@@ -21,6 +21,7 @@
 //! - [`pipeline`]: wires the stages and owns start-up and shutdown.
 //! - [`loadgen`] and [`demo`]: realistic traffic, and the whole pipeline on an in-process broker.
 
+pub mod alert;
 pub mod classify;
 pub mod config;
 pub mod decode;

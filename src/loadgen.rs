@@ -15,7 +15,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::decode::timestamp::days_from_civil;
+use crate::decode::timestamp::format_rfc3339_ms as rfc3339;
 
 /// When incidents happen, relative to the generator's start.
 #[derive(Debug, Clone, Copy)]
@@ -103,31 +103,6 @@ fn latency(r: &mut SmallRng, scale_ms: f64) -> f64 {
     scale_ms * 0.7 * (-(u.ln()) * 0.35).exp()
 }
 
-/// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub fn rfc3339(ms: i64, out: &mut String) {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Inverse of days_from_civil: search the year, then the month (cheap enough for a generator).
-    let mut year = 1970 + days / 366;
-    while days_from_civil(year + 1, 1, 1) <= days {
-        year += 1;
-    }
-    let mut month = 1;
-    while month < 12 && days_from_civil(year, month + 1, 1) <= days {
-        month += 1;
-    }
-    let day = days - days_from_civil(year, month, 1) + 1;
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    );
-}
-
 /// Produces events at `rate` per second (0: as fast as possible) until `count` events were
 /// sent or `stop` is set; returns how many were delivered to librdkafka.
 pub fn produce(
@@ -180,16 +155,6 @@ pub fn produce(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::timestamp::parse_rfc3339_ms;
-
-    #[test]
-    fn formats_rfc3339_that_parses_back() {
-        for ms in [0, 1_795_694_400_123, 951_782_399_999, 1_709_164_800_000] {
-            let mut s = String::new();
-            rfc3339(ms, &mut s);
-            assert_eq!(parse_rfc3339_ms(&s), Some(ms), "{s}");
-        }
-    }
 
     #[test]
     fn events_are_valid_json_of_realistic_size() {

@@ -30,6 +30,9 @@ pub const DEFAULT_ALERTS: &[(&str, &str, f64, Severity)] = &[
     ("3d", "6h", 10.0, Severity::Ticket),
 ];
 
+/// Labels slostream sets on its alerts itself.
+pub const RESERVED_ALERT_LABELS: &[&str] = &["alertname", "slo", "severity", "long_window", "short_window"];
+
 /// Longest SLO period accepted; the coarse window tier is sized from the longest one configured.
 pub const MAX_PERIOD_SECS: i64 = 90 * 86_400;
 
@@ -62,6 +65,7 @@ pub struct Config {
     pub exporter: ExporterConfig,
     pub ingest: IngestConfig,
     pub state: StateConfig,
+    pub alertmanager: Option<AlertmanagerConfig>,
     /// Dense SLI ids: an SLI's id is its index here.
     pub slis: Vec<SliConfig>,
     pub slos: Vec<SloConfig>,
@@ -114,6 +118,16 @@ pub struct EventsConfig {
 #[derive(Debug, Clone)]
 pub struct ExporterConfig {
     pub listen: SocketAddr,
+    /// Also export Sloth's series names (`exporter.compat: sloth`).
+    pub sloth_compat: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertmanagerConfig {
+    /// Base URL; alerts go to `{url}/api/v2/alerts`.
+    pub url: String,
+    pub resend_interval: Duration,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +212,9 @@ pub struct SloConfig {
     pub alerts: Vec<AlertRule>,
     /// Period plus every alert window shorter than it, shortest first.
     pub windows: Vec<Window>,
+    pub labels: Vec<(String, String)>,
+    pub runbook_url: Option<String>,
+    pub dashboard_url: Option<String>,
 }
 
 impl Config {
@@ -291,6 +308,25 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
     if raw.events.timestamp_field.trim().is_empty() {
         return Err(bad("events.timestamp_field", "empty (expected a field name)".into()));
     }
+    let sloth_compat = match raw.exporter.compat.as_deref() {
+        None => false,
+        Some("sloth") => true,
+        Some(other) => return Err(bad("exporter.compat", format!("{other:?} is not supported (expected sloth)"))),
+    };
+    let alertmanager = match &raw.alertmanager {
+        None => None,
+        Some(a) => {
+            if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
+                return Err(bad("alertmanager.url", format!("{:?} is not an http(s) URL", a.url)));
+            }
+            let ms = |text: &str, key: &str| duration::parse_millis(text).map_err(|m| bad(key, m));
+            Some(AlertmanagerConfig {
+                url: a.url.trim_end_matches('/').to_string(),
+                resend_interval: Duration::from_millis(ms(&a.resend_interval, "alertmanager.resend_interval")? as u64),
+                timeout: Duration::from_millis(ms(&a.timeout, "alertmanager.timeout")? as u64),
+            })
+        }
+    };
     let listen: SocketAddr = raw
         .exporter
         .listen
@@ -351,6 +387,16 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
         }
         if slo.slis.is_empty() {
             return Err(bad(&format!("{at}.slis"), "empty (expected at least one SLI)".into()));
+        }
+        for key in slo.labels.keys() {
+            let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid || RESERVED_ALERT_LABELS.contains(&key.as_str()) {
+                return Err(bad(
+                    &format!("{at}.labels.{key}"),
+                    format!("{key:?} is not allowed (expected a Prometheus label name other than {})", RESERVED_ALERT_LABELS.join(", ")),
+                ));
+            }
         }
         let combine = match slo.combine {
             RawCombine::Pooled => Combine::Pooled,
@@ -463,6 +509,9 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
             components,
             alerts,
             windows,
+            labels: slo.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            runbook_url: slo.runbook_url.clone(),
+            dashboard_url: slo.dashboard_url.clone(),
         });
     }
 
@@ -481,7 +530,8 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
             max_message_bytes: raw.events.max_message_bytes as usize,
             dead_letter_topic: raw.events.dead_letter_topic,
         },
-        exporter: ExporterConfig { listen },
+        exporter: ExporterConfig { listen, sloth_compat },
+        alertmanager,
         ingest: IngestConfig {
             workers: raw.ingest.workers,
             shutdown_grace: Duration::from_millis(grace_ms as u64),

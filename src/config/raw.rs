@@ -18,6 +18,8 @@ pub struct RawConfig {
     pub ingest: RawIngest,
     #[serde(default)]
     pub state: RawState,
+    #[serde(default)]
+    pub alertmanager: Option<RawAlertmanager>,
     pub slis: BTreeMap<String, RawSli>,
     pub slos: BTreeMap<String, RawSlo>,
 }
@@ -78,12 +80,32 @@ fn default_max_message_bytes() -> u64 {
 pub struct RawExporter {
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// `sloth`: also export Sloth's recording-rule names so its dashboards work unchanged.
+    #[serde(default)]
+    pub compat: Option<String>,
 }
 
 impl Default for RawExporter {
     fn default() -> Self {
-        RawExporter { listen: default_listen() }
+        RawExporter { listen: default_listen(), compat: None }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertmanager {
+    pub url: String,
+    #[serde(default = "default_resend_interval")]
+    pub resend_interval: String,
+    #[serde(default = "default_alert_timeout")]
+    pub timeout: String,
+}
+
+fn default_resend_interval() -> String {
+    "1m".into()
+}
+fn default_alert_timeout() -> String {
+    "5s".into()
 }
 
 fn default_listen() -> String {
@@ -167,6 +189,13 @@ pub struct RawSlo {
     pub slis: Vec<RawSliRef>,
     #[serde(default)]
     pub alerts: Option<Vec<RawAlert>>,
+    /// Added to the SLO's alerts (team, service, ...).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub runbook_url: Option<String>,
+    #[serde(default)]
+    pub dashboard_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,8 @@
 //! Hand-written rather than a date crate because it runs once per event: no allocation, no
 //! locale, no time-zone database, and it rejects what RFC 3339 rejects.
 
+use std::fmt::Write as _;
+
 /// Parses an RFC 3339 date-time (`2026-11-26T12:00:00.123+01:00`, `T`, `t` or space as the
 /// separator, `Z` or a numeric offset, up to nine fractional digits) into epoch milliseconds.
 pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
@@ -97,9 +99,43 @@ pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn format_rfc3339_ms(ms: i64, out: &mut String) {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Inverse of days_from_civil: search the year, then the month (cheap enough for a generator).
+    let mut year = 1970 + days / 366;
+    while days_from_civil(year + 1, 1, 1) <= days {
+        year += 1;
+    }
+    let mut month = 1;
+    while month < 12 && days_from_civil(year, month + 1, 1) <= days {
+        month += 1;
+    }
+    let day = days - days_from_civil(year, month, 1) + 1;
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_rfc3339_that_parses_back() {
+        for ms in [0, 1_795_694_400_123, 951_782_399_999, 1_709_164_800_000] {
+            let mut s = String::new();
+            format_rfc3339_ms(ms, &mut s);
+            assert_eq!(parse_rfc3339_ms(&s), Some(ms), "{s}");
+        }
+    }
 
     #[test]
     fn parses_utc_and_offsets_to_the_same_instant() {

@@ -41,6 +41,7 @@ const HELP: &[(&str, &str)] = &[
     ("slostream_events_skipped_total", "Events deleted by retention before slostream could read them, per partition"),
     ("slostream_consumer_stalls_total", "Consumers recreated because they had lag but made no progress"),
     ("slostream_dead_letters_total", "Rejected messages written to the dead-letter topic"),
+    ("slostream_alertmanager_errors_total", "Failed or timed-out posts of alerts to Alertmanager"),
 ];
 
 struct WindowHandles {
@@ -82,6 +83,8 @@ pub struct Telemetry {
     reject_log: Option<([u64; Reject::COUNT], std::time::Instant)>,
     /// Last status per SLO, for logs and callers that want more than gauges.
     pub status: Vec<SloStatus>,
+    /// Where each tick's evaluation goes for real-time alerting (when Alertmanager is set).
+    pub alerts: Option<tokio::sync::watch::Sender<Vec<SloStatus>>>,
 }
 
 static META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
@@ -129,6 +132,7 @@ impl Telemetry {
             slis,
             lag: HashMap::new(),
             status: Vec::new(),
+            alerts: None,
             recorder,
         }
     }
@@ -148,6 +152,11 @@ impl Telemetry {
         tracing::warn!(since_secs = at.elapsed().as_secs(), rejected = %delta.join(" "), "events rejected");
         *last = *rejected;
         *at = std::time::Instant::now();
+    }
+
+    /// The counter the Alertmanager client increments.
+    pub fn alertmanager_errors(&self) -> Counter {
+        self.recorder.register_counter(&Key::from_name("slostream_alertmanager_errors_total"), &META)
     }
 
     pub fn checkpoint_written(&mut self, created_ms: i64) {
@@ -268,6 +277,9 @@ impl Telemetry {
                 g.set(if firing { 1.0 } else { 0.0 });
             }
             self.status.push(status);
+        }
+        if let Some(alerts) = &self.alerts {
+            alerts.send_replace(self.status.clone());
         }
     }
 }

@@ -72,6 +72,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }));
     tokio::pin!(shutdown);
 
+    let (alerts, evaluations) = tokio::sync::watch::channel(Vec::new());
+    if let Some(am) = config.alertmanager.clone() {
+        tracing::info!(url = %am.url, "pushing burn-rate alerts to Alertmanager");
+        tokio::spawn(crate::alert::run(config.clone(), am, evaluations, telemetry.alertmanager_errors()));
+    }
+    telemetry.alerts = Some(alerts);
     let admin = Arc::new(ingest::admin_client(&config)?);
     let result = match discover_until_reachable(&config, &admin, &mut shutdown).await {
         None => Ok(()), // asked to stop before Kafka was reachable: nothing was read

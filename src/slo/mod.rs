@@ -25,6 +25,8 @@ pub struct SloStatus {
     pub budget_remaining: f64,
     /// Indexed like [`Severity::ALL`]: page, ticket.
     pub alerts: [bool; 2],
+    /// Per rule of [`SloConfig::alerts`]: both of its windows burn faster than its factor.
+    pub fired: Vec<bool>,
 }
 
 /// Combines component counts; `None` when no component saw an event.
@@ -51,6 +53,14 @@ pub fn burn_rate(ratio: f64, objective: f64) -> f64 {
     (1.0 - ratio) / (1.0 - objective)
 }
 
+impl SloStatus {
+    /// Burn rate over the window of this length (which must be one of the SLO's windows).
+    pub fn burn_rate(&self, slo: &SloConfig, secs: i64) -> f64 {
+        let i = slo.windows.iter().position(|w| w.secs == secs).expect("an SLO window");
+        self.windows[i].burn_rate
+    }
+}
+
 /// Evaluates one SLO from `counts(sli, window_secs)`.
 pub fn evaluate(slo: &SloConfig, counts: impl Fn(usize, i64) -> Counts) -> SloStatus {
     let mut parts = Vec::with_capacity(slo.components.len());
@@ -71,13 +81,14 @@ pub fn evaluate(slo: &SloConfig, counts: impl Fn(usize, i64) -> Counts) -> SloSt
         windows[i].burn_rate
     };
     let mut alerts = [false; 2];
-    for rule in &slo.alerts {
-        if at(rule.long.secs) > rule.factor && at(rule.short.secs) > rule.factor {
+    let fired: Vec<bool> = slo.alerts.iter().map(|rule| at(rule.long.secs) > rule.factor && at(rule.short.secs) > rule.factor).collect();
+    for (rule, &f) in slo.alerts.iter().zip(&fired) {
+        if f {
             alerts[Severity::ALL.iter().position(|s| *s == rule.severity).expect("known severity")] = true;
         }
     }
     let period = windows.last().expect("the period is always a window");
-    SloStatus { budget_remaining: 1.0 - (1.0 - period.ratio) / (1.0 - slo.objective), windows, alerts }
+    SloStatus { budget_remaining: 1.0 - (1.0 - period.ratio) / (1.0 - slo.objective), windows, alerts, fired }
 }
 
 #[cfg(test)]

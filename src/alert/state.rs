@@ -1,0 +1,183 @@
+//! Which alerts to send to Alertmanager now: pure bookkeeping over evaluations and time.
+//!
+//! One alert per SLO and multiwindow rule. A rule that starts firing is sent at once, re-sent
+//! every `resend_interval` while it fires (so Alertmanager, which resolves alerts it has not
+//! heard of for `resolve_timeout`, keeps it open), and sent once more with `endsAt` when it
+//! clears. An alert that could not be delivered stays pending and goes with the next batch.
+
+use serde_json::{json, Value};
+
+use crate::config::{AlertRule, Config, SloConfig};
+use crate::decode::timestamp::format_rfc3339_ms;
+use crate::slo::SloStatus;
+
+pub const ALERT_NAME: &str = "SLOBurnRateHigh";
+
+#[derive(Debug, Clone, Default)]
+struct Rule {
+    /// When it started firing (epoch ms), while it fires.
+    since: Option<i64>,
+    last_sent: Option<i64>,
+    /// A resolution that still has to reach Alertmanager, with its end time.
+    resolved: Option<(i64, i64)>,
+}
+
+/// Alert state for every SLO rule, indexed `[slo][rule]`.
+#[derive(Debug, Clone)]
+pub struct AlertBook {
+    rules: Vec<Vec<Rule>>,
+    resend_ms: i64,
+}
+
+impl AlertBook {
+    pub fn new(config: &Config, resend_ms: i64) -> AlertBook {
+        AlertBook { rules: config.slos.iter().map(|s| vec![Rule::default(); s.alerts.len()]).collect(), resend_ms }
+    }
+
+    /// Folds in the latest evaluation and returns the alerts due now (Alertmanager v2 JSON).
+    pub fn due(&mut self, config: &Config, statuses: &[SloStatus], now_ms: i64) -> Vec<Value> {
+        let mut out = Vec::new();
+        for ((slo, status), rules) in config.slos.iter().zip(statuses).zip(&mut self.rules) {
+            for ((rule, state), &fired) in slo.alerts.iter().zip(rules.iter_mut()).zip(&status.fired) {
+                match (fired, state.since) {
+                    (true, None) => {
+                        *state = Rule { since: Some(now_ms), last_sent: None, resolved: None };
+                    }
+                    (false, Some(since)) => {
+                        *state = Rule { since: None, last_sent: None, resolved: Some((since, now_ms)) };
+                    }
+                    _ => {}
+                }
+                if let Some(since) = state.since {
+                    if state.last_sent.is_none_or(|t| now_ms - t >= self.resend_ms) {
+                        out.push(alert(slo, rule, status, since, None));
+                    }
+                } else if let Some((since, ended)) = state.resolved {
+                    out.push(alert(slo, rule, status, since, Some(ended)));
+                }
+            }
+        }
+        out
+    }
+
+    /// Records that everything returned by the last [`AlertBook::due`] was delivered.
+    pub fn delivered(&mut self, now_ms: i64) {
+        for state in self.rules.iter_mut().flatten() {
+            if state.since.is_some() && state.last_sent.is_none_or(|t| now_ms - t >= self.resend_ms) {
+                state.last_sent = Some(now_ms);
+            }
+            state.resolved = None;
+        }
+    }
+}
+
+fn time(ms: i64) -> String {
+    let mut s = String::with_capacity(24);
+    format_rfc3339_ms(ms, &mut s);
+    s
+}
+
+fn alert(slo: &SloConfig, rule: &AlertRule, status: &SloStatus, since: i64, ended: Option<i64>) -> Value {
+    let mut labels = serde_json::Map::new();
+    labels.insert("alertname".into(), ALERT_NAME.into());
+    labels.insert("slo".into(), slo.name.clone().into());
+    labels.insert("severity".into(), rule.severity.as_str().into());
+    labels.insert("long_window".into(), rule.long.label.clone().into());
+    labels.insert("short_window".into(), rule.short.label.clone().into());
+    for (k, v) in &slo.labels {
+        labels.insert(k.clone(), v.clone().into());
+    }
+    let (long, short) = (status.burn_rate(slo, rule.long.secs), status.burn_rate(slo, rule.short.secs));
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(
+        "summary".into(),
+        format!("{} is burning its error budget {:.1}x too fast ({})", slo.name, long, rule.severity.as_str()).into(),
+    );
+    annotations.insert(
+        "description".into(),
+        format!(
+            "Burn rate {long:.2} over {} and {short:.2} over {} (threshold {:.2}). Error budget remaining: {:.1}% of the {} budget. Objective: {}%.",
+            rule.long,
+            rule.short,
+            rule.factor,
+            status.budget_remaining * 100.0,
+            slo.period,
+            slo.objective * 100.0
+        )
+        .into(),
+    );
+    if let Some(url) = &slo.runbook_url {
+        annotations.insert("runbook_url".into(), url.clone().into());
+    }
+    if let Some(url) = &slo.dashboard_url {
+        annotations.insert("dashboard_url".into(), url.clone().into());
+    }
+    let mut a = json!({ "labels": labels, "annotations": annotations, "startsAt": time(since) });
+    if let Some(end) = ended {
+        a["endsAt"] = time(end).into();
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slo::WindowStatus;
+    use crate::window::Counts;
+
+    fn setup() -> (Config, Vec<SloStatus>) {
+        let yaml = include_str!("../../config/example.yaml").replace(
+            "combine: weighted",
+            "combine: weighted\n    labels: { team: booking }\n    runbook_url: \"https://runbooks/book\"",
+        );
+        let config = Config::from_yaml(&yaml, "x.yaml").unwrap();
+        let statuses = config
+            .slos
+            .iter()
+            .map(|s| SloStatus {
+                windows: s.windows.iter().map(|_| WindowStatus { counts: Counts::default(), ratio: 1.0, burn_rate: 0.0 }).collect(),
+                budget_remaining: 1.0,
+                alerts: [false; 2],
+                fired: vec![false; s.alerts.len()],
+            })
+            .collect();
+        (config, statuses)
+    }
+
+    #[test]
+    fn fires_resends_and_resolves() {
+        let (config, mut statuses) = setup();
+        let mut book = AlertBook::new(&config, 60_000);
+        let t0 = 1_795_694_400_000;
+        assert!(book.due(&config, &statuses, t0).is_empty());
+
+        statuses[0].fired[0] = true; // book-a-ride, page 1h/5m
+        let sent = book.due(&config, &statuses, t0 + 1000);
+        assert_eq!(sent.len(), 1);
+        let a = &sent[0];
+        assert_eq!(a["labels"]["alertname"], "SLOBurnRateHigh");
+        assert_eq!(a["labels"]["slo"], "book-a-ride");
+        assert_eq!(a["labels"]["severity"], "page");
+        assert_eq!(a["labels"]["long_window"], "1h");
+        assert_eq!(a["labels"]["short_window"], "5m");
+        assert_eq!(a["labels"]["team"], "booking");
+        assert_eq!(a["annotations"]["runbook_url"], "https://runbooks/book");
+        assert_eq!(a["startsAt"], "2026-11-26T12:00:01.000Z");
+        assert!(a.get("endsAt").is_none());
+
+        // Not delivered: it goes again with the next batch.
+        assert_eq!(book.due(&config, &statuses, t0 + 2000).len(), 1);
+        book.delivered(t0 + 2000);
+        assert!(book.due(&config, &statuses, t0 + 3000).is_empty(), "nothing new until the resend interval");
+        assert_eq!(book.due(&config, &statuses, t0 + 62_000).len(), 1, "re-sent while firing");
+        book.delivered(t0 + 62_000);
+
+        statuses[0].fired[0] = false;
+        let sent = book.due(&config, &statuses, t0 + 70_000);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0]["endsAt"], "2026-11-26T12:01:10.000Z");
+        assert_eq!(sent[0]["startsAt"], "2026-11-26T12:00:01.000Z");
+        book.delivered(t0 + 70_000);
+        assert!(book.due(&config, &statuses, t0 + 80_000).is_empty());
+    }
+}
