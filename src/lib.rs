@@ -30,6 +30,7 @@ pub mod export;
 pub mod ingest;
 pub mod loadgen;
 pub mod pipeline;
+pub mod rules;
 pub mod slo;
 pub mod state;
 pub mod window;

@@ -28,6 +28,14 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Print a Prometheus rule file with the same burn-rate alerts, plus health alerts.
+    Rules {
+        #[arg(long)]
+        config: PathBuf,
+        /// The Prometheus job that scrapes slostream.
+        #[arg(long, default_value = "slostream")]
+        job: String,
+    },
     /// The whole pipeline on an in-process Kafka with generated traffic.
     Demo {
         #[arg(long, default_value = "127.0.0.1:9464")]
@@ -68,6 +76,13 @@ fn main() -> ExitCode {
         Command::Check { config } => match Config::load(&config) {
             Ok(c) => {
                 print_summary(&c);
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_error(e),
+        },
+        Command::Rules { config, job } => match Config::load(&config) {
+            Ok(c) => {
+                print!("{}", slostream::rules::render(&c, &job));
                 ExitCode::SUCCESS
             }
             Err(e) => config_error(e),

@@ -9,6 +9,18 @@ command -v java >/dev/null || { echo "tests/run.sh: java (17+) is required for t
 command -v mvn >/dev/null || { echo "tests/run.sh: maven is required to fetch the test broker" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo is required" >&2; exit 1; }
 
+# Prometheus, promtool and Alertmanager for the rules, alerting and dashboard tests.
+if ! command -v promtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+fi
+# The Debian packages start their services; the tests run their own instances on free ports.
+for svc in prometheus prometheus-alertmanager prometheus-node-exporter; do
+  (command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null) || true
+done
+
 tests/kafka/broker.sh fetch
 cargo build --locked --all-targets
 cargo test --locked --all-targets -- --test-threads=2

@@ -1,0 +1,122 @@
+//! `slostream rules` checked by the real promtool: the file is valid, and unit tests feed
+//! series and expect each alert to fire, and not to fire, exactly when it should.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_yaml_ng::Value;
+
+fn dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("slostream-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rules(dir: &Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_slostream"))
+        .args(["rules", "--config", "config/example.yaml"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(dir.join("rules.yml"), &out.stdout).unwrap();
+    serde_yaml_ng::from_slice(&out.stdout).unwrap()
+}
+
+fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("promtool must be installed (tests/run.sh installs Debian's prometheus package)");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The annotations of the generated rule with these labels, for promtool's exact comparison.
+fn annotations(rules: &Value, alert: &str, labels: &[(&str, &str)]) -> Value {
+    for group in rules["groups"].as_sequence().unwrap() {
+        for rule in group["rules"].as_sequence().unwrap() {
+            if rule["alert"].as_str() == Some(alert) && labels.iter().all(|(k, v)| rule["labels"][*k].as_str() == Some(*v)) {
+                return rule["annotations"].clone();
+            }
+        }
+    }
+    panic!("no {alert} rule with {labels:?}");
+}
+
+#[test]
+fn generated_rules_pass_promtool_check() {
+    let d = dir();
+    rules(&d);
+    let (ok, out) = promtool(&["check", "rules", "rules.yml"], &d);
+    assert!(ok, "{out}");
+    assert!(out.contains("SUCCESS: 10 rules found"), "{out}");
+}
+
+fn map(pairs: Vec<(&str, Value)>) -> Value {
+    Value::Mapping(pairs.into_iter().map(|(k, v)| (Value::from(k), v)).collect())
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Value {
+    let mut all = vec![("job", Value::from("slostream"))];
+    all.extend(pairs.iter().map(|(k, v)| (*k, Value::from(*v))));
+    map(all)
+}
+
+/// One expected alert: its labels (plus `job`) and the annotations the generated rule carries.
+fn expect(rules: &Value, alert: &str, pairs: &[(&str, &str)]) -> Value {
+    map(vec![("exp_labels", labels(pairs)), ("exp_annotations", annotations(rules, alert, pairs))])
+}
+
+fn check(at: &str, alert: &str, alerts: Vec<Value>) -> Value {
+    map(vec![("eval_time", at.into()), ("alertname", alert.into()), ("exp_alerts", Value::Sequence(alerts))])
+}
+
+#[test]
+fn each_alert_fires_and_stays_quiet_exactly_when_it_should() {
+    let d = dir();
+    let r = rules(&d);
+    let mut series: Vec<(String, &str)> = Vec::new();
+    let burn = |slo: &str, w: &str| format!("slostream_slo_burn_rate{{job=\"slostream\",slo=\"{slo}\",window=\"{w}\"}}");
+    // book-a-ride (30d): 1h burns at 20 (> 14.4) throughout, 5m only from minute 10: page from then.
+    for (w, v) in [("5m", "1x9 20x20"), ("30m", "1x30"), ("1h", "20x30"), ("2h", "1x30"), ("6h", "1x30"), ("1d", "1x30"), ("3d", "1x30"), ("30d", "1x30")] {
+        series.push((burn("book-a-ride", w), v));
+    }
+    // search-a-ride (28d): 3d and 6h at 0.95 (> 0.9333) → ticket; 1d and 2h at 2 (< 2.8) → not that one.
+    for (w, v) in [("5m", "0x30"), ("30m", "0x30"), ("1h", "0x30"), ("2h", "2x30"), ("6h", "0.95x30"), ("1d", "2x30"), ("3d", "0.95x30"), ("28d", "0.5x30")] {
+        series.push((burn("search-a-ride", w), v));
+    }
+    series.push(("up{job=\"slostream\"}".into(), "1x4 0x25"));
+    series.push(("slostream_state_ready{job=\"slostream\"}".into(), "1x30"));
+    // 1000 events a minute; 5 rejected a minute (0.5%) for 10 minutes, then 50 (5%).
+    series.push(("slostream_events_consumed_total{job=\"slostream\"}".into(), "0+1000x60"));
+    series.push(("slostream_events_rejected_total{job=\"slostream\",reason=\"invalid_json\"}".into(), "0+5x10 50+50x50"));
+
+    let page = [("slo", "book-a-ride"), ("severity", "page"), ("long_window", "1h"), ("short_window", "5m")];
+    let ticket = [("slo", "search-a-ride"), ("severity", "ticket"), ("long_window", "3d"), ("short_window", "6h")];
+    let burn_alert = "SLOBurnRateHigh";
+    let checks = vec![
+        check("5m", burn_alert, vec![expect(&r, burn_alert, &ticket)]),
+        check("12m", burn_alert, vec![expect(&r, burn_alert, &page), expect(&r, burn_alert, &ticket)]),
+        check("3m", "SLOStreamDown", vec![]),
+        check("12m", "SLOStreamDown", vec![expect(&r, "SLOStreamDown", &[("severity", "page")])]),
+        check("20m", "SLOStreamEventsRejected", vec![]),
+        check("40m", "SLOStreamEventsRejected", vec![expect(&r, "SLOStreamEventsRejected", &[("severity", "ticket")])]),
+    ];
+    let input: Vec<Value> = series.iter().map(|(s, v)| map(vec![("series", s.as_str().into()), ("values", (*v).into())])).collect();
+    let test = map(vec![
+        ("rule_files", Value::Sequence(vec!["rules.yml".into()])),
+        ("evaluation_interval", "1m".into()),
+        (
+            "tests",
+            Value::Sequence(vec![map(vec![
+                ("interval", "1m".into()),
+                ("input_series", Value::Sequence(input)),
+                ("alert_rule_test", Value::Sequence(checks)),
+            ])]),
+        ),
+    ]);
+    let text = serde_yaml_ng::to_string(&test).unwrap();
+    std::fs::write(d.join("rules_test.yml"), &text).unwrap();
+    let (ok, out) = promtool(&["test", "rules", "rules_test.yml"], &d);
+    assert!(ok, "promtool test rules failed:\n{out}\n--- test file ---\n{text}");
+}
