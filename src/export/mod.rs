@@ -5,6 +5,7 @@
 //! recorder and never touch the shards, so `/metrics` answers under full ingest load.
 
 pub mod http;
+mod sloth;
 pub mod telemetry;
 
 use hdrhistogram::Histogram;

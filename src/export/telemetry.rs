@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use metrics::{Counter, Gauge, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
+use super::sloth::SlothHandles;
 use super::Merged;
 use crate::config::{Config, Severity};
 use crate::decode::Reject;
@@ -55,6 +56,7 @@ struct SloHandles {
     budget: Gauge,
     alerts: [Gauge; 2],
     windows: Vec<WindowHandles>,
+    sloth: Option<SlothHandles>,
 }
 
 struct SliHandles {
@@ -87,7 +89,7 @@ pub struct Telemetry {
     pub alerts: Option<tokio::sync::watch::Sender<Vec<SloStatus>>>,
 }
 
-static META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+pub(super) static META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
 impl Telemetry {
     pub fn new(config: &Config) -> Telemetry {
@@ -201,6 +203,7 @@ impl Telemetry {
                         gauge("slostream_slo_alert", vec![slo_label(&s.name), Label::new("severity", sev.as_str())])
                     }),
                     windows,
+                    sloth: config.exporter.sloth_compat.then(|| SlothHandles::register(recorder, s)),
                 }
             })
             .collect();
@@ -273,6 +276,9 @@ impl Telemetry {
                 wh.burn.set(w.burn_rate);
             }
             h.budget.set(status.budget_remaining);
+            if let Some(sloth) = &h.sloth {
+                sloth.update(slo, &status);
+            }
             for (g, firing) in h.alerts.iter().zip(status.alerts) {
                 g.set(if firing { 1.0 } else { 0.0 });
             }

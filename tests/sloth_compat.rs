@@ -1,0 +1,100 @@
+//! `exporter.compat: sloth`: Sloth's series names, labels and values, for a known stream run
+//! through the real decode → classify → window → slo → export code and rendered as Prometheus
+//! text. Expected values are worked out by hand below.
+
+use std::collections::BTreeMap;
+
+use slostream::config::Config;
+use slostream::export::{Merged, Telemetry};
+use slostream::pipeline::shard::{Shard, ShardView};
+
+const NOW: i64 = 1_795_694_400_000;
+
+/// Prometheus text → `name{labels sorted by name}` → value (label values here hold no commas).
+fn parse(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' '))
+        .map(|(k, v)| {
+            let key = match k.split_once('{') {
+                Some((name, labels)) => {
+                    let mut parts: Vec<&str> = labels.trim_end_matches('}').split(',').collect();
+                    parts.sort();
+                    format!("{name}{{{}}}", parts.join(","))
+                }
+                None => k.to_string(),
+            };
+            (key, v.parse().unwrap())
+        })
+        .collect()
+}
+
+fn series(name: &str, labels: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{name}{{{}}}", inner.join(","))
+}
+
+#[test]
+fn sloth_series_carry_slostreams_values() {
+    let yaml = include_str!("../config/example.yaml")
+        .replace("listen: \"127.0.0.1:9464\"", "listen: \"127.0.0.1:9464\"\n  compat: sloth")
+        .replace("combine: pooled ", "labels: { service: rides, team: search }\n    combine: pooled ");
+    let config = Config::from_yaml(&yaml, "sloth.yaml").unwrap();
+    let mut shard = Shard::new(&config);
+    // search-a-ride (99.5%, 28d, pooled over search-availability, search-latency, geo-availability):
+    // 10 search requests a minute ago, 2 of them 503 → availability 8/10, latency 10/10, no geo:
+    // ratio 18/20 = 0.9, error ratio 0.1 in every window, burn 0.1 / 0.005 = 20.
+    for i in 0..10 {
+        let status = if i < 2 { 503 } else { 200 };
+        let e = format!(r#"{{"timestamp":{},"service":"search-api","route":"/v2/trips","status":{status},"latency_ms":100}}"#, NOW - 60_000);
+        assert!(shard.process(e.as_bytes(), NOW).is_none());
+    }
+    let mut view = ShardView::default();
+    shard.publish(NOW, &mut view);
+    let mut merged = Merged::new(&config);
+    merged.add(&view);
+    let mut telemetry = Telemetry::new(&config);
+    telemetry.update(&config, &merged, true);
+    let m = parse(&telemetry.handle().render());
+
+    let base = [("sloth_id", "rides-search-a-ride"), ("sloth_service", "rides"), ("sloth_slo", "search-a-ride"), ("team", "search")];
+    let get = |name: &str, extra: &[(&str, &str)]| {
+        let mut labels: Vec<(&str, &str)> = base.to_vec();
+        labels.extend_from_slice(extra);
+        labels.sort();
+        let key = series(name, &labels);
+        *m.get(&key).unwrap_or_else(|| panic!("missing {key}; have:\n{:#?}", m.keys().filter(|k| k.starts_with("slo")).collect::<Vec<_>>()))
+    };
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    for w in ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "28d"] {
+        let v = get(&format!("slo:sli_error:ratio_rate{w}"), &[("sloth_window", w)]);
+        assert!(close(v, 0.1), "{w}: {v}");
+    }
+    assert!(close(get("slo:objective:ratio", &[]), 0.995));
+    assert!(close(get("slo:error_budget:ratio", &[]), 0.005));
+    assert!(close(get("slo:time_period:days", &[]), 28.0));
+    assert!(close(get("slo:current_burn_rate:ratio", &[]), 20.0));
+    assert!(close(get("slo:period_burn_rate:ratio", &[]), 20.0));
+    assert!(close(get("slo:period_error_budget_remaining:ratio", &[]), -19.0));
+    let info = get(
+        "sloth_slo_info",
+        &[("sloth_mode", "slostream"), ("sloth_objective", "99.5"), ("sloth_spec", "prometheus/v1"), ("sloth_version", env!("CARGO_PKG_VERSION"))],
+    );
+    assert_eq!(info, 1.0);
+    // The native series agree.
+    assert!(close(m["slostream_slo_burn_rate{slo=\"search-a-ride\",window=\"5m\"}"], 20.0));
+
+    // book-a-ride has no `service` label: Sloth's service defaults to slostream; no events: error 0.
+    let key = series("slo:sli_error:ratio_rate30d", &[("sloth_id", "slostream-book-a-ride"), ("sloth_service", "slostream"), ("sloth_slo", "book-a-ride"), ("sloth_window", "30d")]);
+    assert_eq!(m.get(&key), Some(&0.0), "{key}");
+}
+
+#[test]
+fn without_compat_no_sloth_series() {
+    let config = Config::from_yaml(include_str!("../config/example.yaml"), "example.yaml").unwrap();
+    let mut telemetry = Telemetry::new(&config);
+    telemetry.update(&config, &Merged::new(&config), true);
+    let text = telemetry.handle().render();
+    assert!(text.contains("slostream_slo_burn_rate"));
+    assert!(!text.contains("slo:") && !text.contains("sloth_"), "{text}");
+}
