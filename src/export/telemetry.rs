@@ -21,6 +21,9 @@ pub const QUANTILES: [(f64, &str); 4] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.9
 
 const HELP: &[(&str, &str)] = &[
     ("slostream_slo_objective_ratio", "SLO objective as a ratio (99.9% is 0.999)"),
+    ("slostream_slo_info", "SLO definition: period (the window label of its period), combine method; always 1"),
+    ("slostream_slo_sli_info", "Which SLIs an SLO combines, with their weight; always 1"),
+    ("slostream_slo_alert_threshold", "Burn-rate factor above which both windows of a multiwindow alert must burn"),
     ("slostream_slo_sli_ratio", "Combined SLI ratio of the SLO over the window (1 when there were no events)"),
     ("slostream_slo_events", "Events of all the SLO's SLIs over the window"),
     ("slostream_slo_good_events", "Good events of all the SLO's SLIs over the window"),
@@ -104,8 +107,25 @@ impl Telemetry {
         let gauge = |name: &'static str, labels: Vec<Label>| recorder.register_gauge(&Key::from_parts(name, labels), &META);
         let counter =
             |name: &'static str, labels: Vec<Label>| recorder.register_counter(&Key::from_parts(name, labels), &META);
+        // Definitions (not measurements) are exported from the start: dashboards join on them.
         for s in &config.slos {
-            gauge("slostream_slo_objective_ratio", vec![Label::new("slo", s.name.clone())]).set(s.objective);
+            let slo = || Label::new("slo", s.name.clone());
+            gauge("slostream_slo_objective_ratio", vec![slo()]).set(s.objective);
+            let info = vec![slo(), Label::new("period", s.period.label.clone()), Label::new("combine", s.combine.as_str())];
+            gauge("slostream_slo_info", info).set(1.0);
+            for c in &s.components {
+                let labels = vec![slo(), Label::new("sli", config.slis[c.sli].name.clone()), Label::new("weight", c.weight.to_string())];
+                gauge("slostream_slo_sli_info", labels).set(1.0);
+            }
+            for a in &s.alerts {
+                let labels = vec![
+                    slo(),
+                    Label::new("severity", a.severity.as_str()),
+                    Label::new("long_window", a.long.label.clone()),
+                    Label::new("short_window", a.short.label.clone()),
+                ];
+                gauge("slostream_slo_alert_threshold", labels).set(a.factor);
+            }
         }
         let slis = config
             .slis

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::decode::{Decoder, Reject, SlotBuffer};
 use crate::state::Counters;
 use crate::window::latency::{new_histogram, LatencyWindow};
-use crate::window::{Counts, WindowStore};
+use crate::window::{Counts, WindowSet, WindowStore};
 
 /// A partition this shard reads, as last seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +45,8 @@ pub struct Shard {
     slots: SlotBuffer,
     counters: Counters,
     latency: Vec<LatencyWindow>,
-    windows_ms: Vec<i64>,
+    /// The configured windows, grouped by the tier that answers them.
+    windows: WindowSet,
 }
 
 impl Shard {
@@ -53,14 +54,16 @@ impl Shard {
         let decoder = Decoder::new(config);
         let classifier = Classifier::new(config, &decoder);
         let n = config.slis.len();
+        let store = WindowStore::new(n, config.max_period_secs() * 1000, config.events.max_future_ms);
+        let windows_ms: Vec<i64> = config.windows.iter().map(|w| w.secs * 1000).collect();
         Shard {
-            store: WindowStore::new(n, config.max_period_secs() * 1000, config.events.max_future_ms),
+            windows: store.window_set(&windows_ms),
+            store,
             decoder,
             classifier,
             slots: SlotBuffer::default(),
             counters: Counters::new(n),
             latency: (0..n).map(|_| LatencyWindow::default()).collect(),
-            windows_ms: config.windows.iter().map(|w| w.secs * 1000).collect(),
         }
     }
 
@@ -128,10 +131,10 @@ impl Shard {
     pub fn publish(&self, now_ms: i64, view: &mut ShardView) {
         let n = self.counters.totals.len();
         view.at_ms = now_ms;
-        view.windows.clear();
-        for sli in 0..n {
-            for &w in &self.windows_ms {
-                view.windows.push(self.store.count(sli, w, now_ms));
+        view.windows.resize(n * self.windows.len(), Counts::default());
+        if !self.windows.is_empty() {
+            for (sli, out) in view.windows.chunks_exact_mut(self.windows.len()).enumerate() {
+                self.store.sums(sli, &self.windows, now_ms, out);
             }
         }
         view.counters.clone_from(&self.counters);

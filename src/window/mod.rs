@@ -43,6 +43,24 @@ impl Counts {
 #[derive(Debug, Clone, Copy)]
 pub struct Location([Option<usize>; 3]);
 
+/// A list of windows grouped by the tier that answers each, made by [`WindowStore::window_set`].
+#[derive(Debug, Clone, Default)]
+pub struct WindowSet {
+    /// Per tier, `(position in the list, window_ms)` by ascending length.
+    by_tier: [Vec<(usize, i64)>; 3],
+    len: usize,
+}
+
+impl WindowSet {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// Tiered event-time buckets for a fixed set of SLIs.
 #[derive(Debug, Clone)]
 pub struct WindowStore {
@@ -89,6 +107,28 @@ impl WindowStore {
         self.tier_for(window_ms).sum(sli, window_ms, now_ms)
     }
 
+    /// Groups windows by the tier that answers them, for [`WindowStore::sums`].
+    pub fn window_set(&self, windows_ms: &[i64]) -> WindowSet {
+        let mut by_tier: [Vec<(usize, i64)>; 3] = Default::default();
+        for (i, &w) in windows_ms.iter().enumerate() {
+            by_tier[self.tier_index(w)].push((i, w));
+        }
+        for windows in &mut by_tier {
+            windows.sort_by_key(|&(_, w)| w);
+        }
+        WindowSet { by_tier, len: windows_ms.len() }
+    }
+
+    /// [`WindowStore::count`] of `sli` for every window of `set` at once, into `out` (in the
+    /// order the windows were given): one backward pass per tier, since windows ending at the
+    /// same `now` are nested and share their newest buckets.
+    pub fn sums(&self, sli: usize, set: &WindowSet, now_ms: i64, out: &mut [Counts]) {
+        assert_eq!(out.len(), set.len, "one output per window");
+        for (tier, windows) in self.tiers.iter().zip(&set.by_tier) {
+            tier.sums(sli, now_ms, windows, out);
+        }
+    }
+
     /// Bucket width used for a window: the most a window can be off by is the events of one
     /// such bucket at each edge.
     pub fn resolution_ms(&self, window_ms: i64) -> i64 {
@@ -96,7 +136,12 @@ impl WindowStore {
     }
 
     fn tier_for(&self, window_ms: i64) -> &Tier {
-        self.tiers.iter().find(|t| t.span_ms() >= window_ms).unwrap_or(&self.tiers[2])
+        &self.tiers[self.tier_index(window_ms)]
+    }
+
+    /// The finest tier spanning the window (the coarse one for anything longer).
+    fn tier_index(&self, window_ms: i64) -> usize {
+        self.tiers.iter().position(|t| t.span_ms() >= window_ms).unwrap_or(2)
     }
 
     /// Bucket widths of the tiers, finest first.

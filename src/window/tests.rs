@@ -124,6 +124,16 @@ proptest! {
                     prop_assert!(got.good <= want.good + slack);
                 }
             }
+            // All windows at once (one pass per tier) agree with one window at a time.
+            let all = [5 * MIN, 30 * MIN, HOUR, 2 * HOUR, 6 * HOUR, DAY, 3 * DAY, 28 * DAY, 30 * DAY];
+            let set = s.window_set(&all);
+            let mut out = [Counts::default(); 9];
+            for sli in 0..2 {
+                s.sums(sli, &set, now, &mut out);
+                for (w, got) in all.iter().zip(out) {
+                    prop_assert_eq!(got, s.count(sli, *w, now), "w={}", w);
+                }
+            }
         }
     }
 }

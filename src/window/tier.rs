@@ -62,29 +62,81 @@ impl Tier {
         b.good += u64::from(good);
     }
 
+    fn ring(&self, sli: usize) -> &[Counts] {
+        let len = self.len as usize;
+        &self.buckets[sli * len..(sli + 1) * len]
+    }
+
+    /// The absolute indices `[first, last]` of the buckets overlapping `(now - window, now]`,
+    /// clamped to what the ring holds (empty when `first > last`).
+    #[inline]
+    fn span(&self, window_ms: i64, now_ms: i64) -> (i64, i64) {
+        let first = (now_ms - window_ms).div_euclid(self.res_ms).max(self.head - self.len + 1);
+        let last = now_ms.div_euclid(self.res_ms).min(self.head);
+        (first, last)
+    }
+
+    /// The buckets with absolute indices `[first, last]` (a range the ring holds, at most `len`
+    /// long) as at most two contiguous slices of the ring, oldest first.
+    #[inline]
+    fn slices<'r>(&self, ring: &'r [Counts], first: i64, last: i64) -> (&'r [Counts], &'r [Counts]) {
+        if first > last {
+            return (&[], &[]);
+        }
+        let start = first.rem_euclid(self.len) as usize;
+        let end = start + (last - first + 1) as usize;
+        if end <= ring.len() {
+            (&ring[start..end], &[])
+        } else {
+            (&ring[start..], &ring[..end - ring.len()])
+        }
+    }
+
+    fn sum_range(&self, ring: &[Counts], first: i64, last: i64) -> Counts {
+        let (a, b) = self.slices(ring, first, last);
+        let mut out = total(a);
+        out.add(total(b));
+        out
+    }
+
     /// Sum of the buckets overlapping `(now - window, now]`.
     pub fn sum(&self, sli: usize, window_ms: i64, now_ms: i64) -> Counts {
         if self.head == i64::MIN {
             return Counts::default();
         }
-        let first = (now_ms - window_ms).div_euclid(self.res_ms).max(self.head - self.len + 1);
-        let last = now_ms.div_euclid(self.res_ms).min(self.head);
-        let ring = &self.buckets[sli * self.len as usize..(sli + 1) * self.len as usize];
-        let mut out = Counts::default();
-        for k in first..=last {
-            let b = ring[k.rem_euclid(self.len) as usize];
-            out.good += b.good;
-            out.total += b.total;
+        let (first, last) = self.span(window_ms, now_ms);
+        self.sum_range(self.ring(sli), first, last)
+    }
+
+    /// [`Tier::sum`] for several windows at once, in one backward pass over the ring: the
+    /// windows all end at `now`, so each one is the previous (shorter) one plus the buckets
+    /// before it. `windows` is `(index into out, window_ms)` sorted by ascending `window_ms`.
+    pub fn sums(&self, sli: usize, now_ms: i64, windows: &[(usize, i64)], out: &mut [Counts]) {
+        if self.head == i64::MIN {
+            for &(i, _) in windows {
+                out[i] = Counts::default();
+            }
+            return;
         }
-        out
+        let ring = self.ring(sli);
+        let mut acc = Counts::default();
+        let mut upper = i64::MAX;
+        for &(i, window_ms) in windows {
+            let (first, last) = self.span(window_ms, now_ms);
+            let last = last.min(upper);
+            if first <= last {
+                acc.add(self.sum_range(ring, first, last));
+                upper = first - 1;
+            }
+            out[i] = acc;
+        }
     }
 
     /// The non-empty buckets of one SLI as `(absolute index, counts)`, oldest first.
     pub fn buckets(&self, sli: usize) -> impl Iterator<Item = (i64, Counts)> + '_ {
-        let first = if self.head == i64::MIN { 0 } else { self.head - self.len + 1 };
-        let last = if self.head == i64::MIN { -1 } else { self.head };
-        let ring = &self.buckets[sli * self.len as usize..(sli + 1) * self.len as usize];
-        (first..=last).map(move |k| (k, ring[k.rem_euclid(self.len) as usize])).filter(|(_, c)| c.total > 0)
+        let (first, last) = if self.head == i64::MIN { (0, -1) } else { (self.head - self.len + 1, self.head) };
+        let (a, b) = self.slices(self.ring(sli), first, last);
+        (first..).zip(a.iter().chain(b).copied()).filter(|(_, c)| c.total > 0)
     }
 
     /// Adds counts to the bucket with absolute index `k` (restoring a checkpoint, merging
@@ -101,4 +153,15 @@ impl Tier {
     pub fn bytes_per_sli(&self) -> usize {
         self.len as usize * std::mem::size_of::<Counts>()
     }
+}
+
+/// Sum of a run of buckets, in two independent accumulators so the loop vectorises.
+#[inline]
+fn total(buckets: &[Counts]) -> Counts {
+    let (mut good, mut all) = (0u64, 0u64);
+    for b in buckets {
+        good += b.good;
+        all += b.total;
+    }
+    Counts { good, total: all }
 }
