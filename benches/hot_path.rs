@@ -3,6 +3,8 @@
 //! - `decode_classify_count/*`: `Shard::process` (decode + classify + window/total/latency
 //!   count) per event, on the example config and on generated configs of 10 to 10,000 SLIs.
 //! - `window_record/*`: `WindowStore::record` for in-order and late event times.
+//! - `window_sums/*`: every configured window of 100 SLIs, one window at a time or all windows
+//!   of a tier in one pass.
 //! - `publish/*`: `Shard::publish` (window sums + latency merge) per tick.
 //! - `slo_evaluate/*`, `telemetry_update/*`, `render/*`: the exporter tick and a scrape, for
 //!   100 and 1,000 SLOs.
@@ -28,7 +30,7 @@ use slostream::export::{Merged, Telemetry};
 use slostream::loadgen::{Incidents, Traffic};
 use slostream::pipeline::shard::{Shard, ShardView};
 use slostream::slo;
-use slostream::window::WindowStore;
+use slostream::window::{Counts, WindowStore};
 
 /// 2026-11-26T12:00:00Z.
 const NOW: i64 = 1_795_694_400_000;
@@ -302,6 +304,42 @@ fn hot_path(c: &mut Criterion) {
                 let k = i & 4095;
                 store.record(picks[k], NOW - late[k], k & 7 != 0);
                 i += 1;
+            })
+        });
+        g.finish();
+
+        // Every configured window of every SLI, as `Shard::publish` needs them: one window at a
+        // time, or all windows of a tier in one backward pass.
+        let mut store = WindowStore::new(slis, 30 * 86_400_000, 60_000);
+        for i in 0..100_000i64 {
+            store.record(picks[(i & 4095) as usize], NOW - i * 25_000, i & 7 != 0);
+        }
+        let windows: Vec<i64> = Config::from_yaml(EXAMPLE, "example.yaml")
+            .expect("example config")
+            .windows
+            .iter()
+            .map(|w| w.secs * 1000)
+            .collect();
+        let set = store.window_set(&windows);
+        let mut out = vec![Counts::default(); windows.len()];
+        let mut g = c.benchmark_group("window_sums");
+        g.throughput(Throughput::Elements(slis as u64));
+        g.bench_function(format!("per_window_{slis}_slis"), |b| {
+            b.iter(|| {
+                for sli in 0..slis {
+                    for (o, &w) in out.iter_mut().zip(&windows) {
+                        *o = store.count(sli, w, NOW);
+                    }
+                    black_box(&out);
+                }
+            })
+        });
+        g.bench_function(format!("one_pass_{slis}_slis"), |b| {
+            b.iter(|| {
+                for sli in 0..slis {
+                    store.sums(sli, &set, NOW, &mut out);
+                    black_box(&out);
+                }
             })
         });
         g.finish();
