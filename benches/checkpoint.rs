@@ -1,0 +1,112 @@
+//! Checkpoint cost for 100 SLIs with 30 days of state: encode, durable write (fsync + rename),
+//! read back, and what taking snapshots costs the hot path.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use slostream::config::Config;
+use slostream::loadgen::{Incidents, Traffic};
+use slostream::pipeline::shard::Shard;
+use slostream::state::file::CheckpointFiles;
+use slostream::state::{Checkpoint, Counters, PartitionOffset};
+use slostream::window::{Counts, WindowStore};
+
+const NOW: i64 = 1_795_694_400_000;
+const SLIS: usize = 100;
+
+fn config() -> Config {
+    let mut y = String::from("kafka: { brokers: b, topics: [t], group_id: g }\nslis:\n");
+    for i in 0..SLIS {
+        let _ = writeln!(y, "  sli-{i}:\n    match: {{ service: \"svc-{i}\" }}\n    good: {{ status: {{ lt: 500 }} }}");
+    }
+    y.push_str("slos:\n");
+    for i in 0..SLIS / 10 {
+        let list: Vec<String> = (0..10).map(|j| format!("sli-{}", i * 10 + j)).collect();
+        let _ = writeln!(y, "  slo-{i}: {{ objective: 99.9, period: 30d, slis: [{}] }}", list.join(", "));
+    }
+    Config::from_yaml(&y, "bench.yaml").unwrap()
+}
+
+/// Every bucket of every tier holds counts: the largest a 30-day checkpoint gets.
+fn full_store(config: &Config) -> WindowStore {
+    let mut store = WindowStore::new(config.slis.len(), 30 * 86_400_000, 60_000);
+    for (tier, res) in store.resolutions().into_iter().enumerate() {
+        let span = [3_600_000, 6 * 3_600_000, 30 * 86_400_000][tier];
+        let last = NOW / res;
+        for k in (last - span / res)..=last {
+            for sli in 0..config.slis.len() {
+                store.add_bucket(tier, sli, k, Counts { good: 990_000 + k as u64 % 7, total: 1_000_000 });
+            }
+        }
+    }
+    store
+}
+
+fn checkpoint(c: &mut Criterion) {
+    let config = config();
+    let cp = Checkpoint {
+        created_ms: NOW,
+        offsets: (0..8).map(|p| PartitionOffset { topic: "requests".into(), partition: p, next: 1 << 40 }).collect(),
+        dead_letters: Vec::new(),
+        counters: Counters::new(config.slis.len()),
+        store: full_store(&config),
+    };
+    let bytes = cp.encode(&config);
+    println!("checkpoint for {SLIS} SLIs with 30 days of state: {} bytes ({:.1} KB per SLI)", bytes.len(), bytes.len() as f64 / SLIS as f64 / 1024.0);
+    let dir = std::env::temp_dir().join(format!("slostream-bench-checkpoint-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut files = CheckpointFiles::open(&dir).unwrap();
+
+    let mut g = c.benchmark_group("checkpoint_100_slis_30d");
+    g.measurement_time(Duration::from_secs(4)).sample_size(20);
+    g.bench_function("encode", |b| b.iter(|| black_box(cp.encode(&config))));
+    g.bench_function("write_fsync_rename", |b| b.iter(|| files.write(black_box(&bytes)).unwrap()));
+    g.bench_function("decode", |b| b.iter(|| Checkpoint::decode(black_box(&bytes), &config).unwrap()));
+    let mut target = WindowStore::new(0, 0, 0);
+    g.bench_function("snapshot_clone", |b| b.iter(|| target.clone_from(black_box(&cp.store))));
+    g.finish();
+    drop(files);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Hot-path throughput with and without a snapshot every 5 s of traffic at 200k events/s
+/// (one snapshot per million events), same run.
+fn snapshot_cost(c: &mut Criterion) {
+    let config = config();
+    let mut traffic = Traffic::new(7, Incidents { every: Duration::ZERO, lasts: Duration::ZERO });
+    let mut s = String::new();
+    let events: Vec<Vec<u8>> = (0..10_000)
+        .map(|i| {
+            traffic.event(NOW - 1000, &mut s);
+            s.replace("\"search-api\"", &format!("\"svc-{}\"", i % SLIS)).replace("\"geo\"", &format!("\"svc-{}\"", (i * 7) % SLIS)).into_bytes()
+        })
+        .collect();
+    let mut g = c.benchmark_group("hot_path_with_snapshots");
+    g.measurement_time(Duration::from_secs(4)).sample_size(20);
+    const BATCH: u64 = 1_000_000;
+    g.throughput(Throughput::Elements(BATCH));
+    for with in [false, true] {
+        g.bench_function(if with { "snapshot_every_1M_events" } else { "no_snapshot" }, |b| {
+            b.iter_batched_ref(
+                || Shard::new(&config),
+                |shard| {
+                    for e in events.iter().cycle().take(BATCH as usize) {
+                        shard.process(e, NOW);
+                    }
+                    if with {
+                        let (mut store, mut counters) = (WindowStore::new(0, 0, 0), Counters::default());
+                        shard.snapshot_into(&mut store, &mut counters);
+                        black_box((store, counters));
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, checkpoint, snapshot_cost);
+criterion_main!(benches);
