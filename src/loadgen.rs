@@ -82,7 +82,7 @@ impl Traffic {
         let bytes: u32 = r.random_range(200..20_000);
         let id: u64 = r.random();
         out.push_str("{\"timestamp\":");
-        if self.seq % 5 == 0 {
+        if self.seq.is_multiple_of(5) {
             let _ = write!(out, "{now_ms}");
         } else {
             out.push('"');
@@ -144,7 +144,7 @@ pub fn produce(
             }
         }
         sent += 1;
-        if sent % 1024 == 0 {
+        if sent.is_multiple_of(1024) {
             producer.poll(Duration::ZERO);
         }
     }

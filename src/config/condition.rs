@@ -186,7 +186,7 @@ fn string(value: &Value, at: &str) -> Result<String, (String, String)> {
 }
 
 fn first_line(text: &str) -> String {
-    text.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or(text).trim().to_string()
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(text).trim().to_string()
 }
 
 /// Names a YAML value for an error message, with the value itself where it is short.

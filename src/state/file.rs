@@ -134,6 +134,6 @@ fn generations(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
             }
         }
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|g| std::cmp::Reverse(g.0));
     Ok(out)
 }
