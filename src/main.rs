@@ -167,7 +167,7 @@ fn print_summary(c: &Config) {
                 _ => c.slis[p.sli].name.clone(),
             })
             .collect();
-        println!("  {}: objective {}% over {}, combine {}, SLIs: {}", s.name, s.objective * 100.0, s.period, s.combine.as_str(), slis.join(", "));
+        println!("  {}: objective {}% over {}, combine {}, SLIs: {}", s.name, s.objective_percent, s.period, s.combine.as_str(), slis.join(", "));
         let windows: Vec<&str> = s.windows.iter().map(|w| w.label.as_str()).collect();
         println!("    windows: {}", windows.join(", "));
         for a in &s.alerts {

@@ -53,7 +53,7 @@ pub fn render(config: &Config, job: &str) -> String {
                     rule.long,
                     rule.short,
                     rule.factor,
-                    slo.objective * 100.0,
+                    slo.objective_percent,
                     slo.period
                 ))
             );

@@ -44,6 +44,11 @@ fn example_config_loads_exactly_as_written() {
     assert_eq!(code, 0);
     assert!(stdout.contains("search-a-ride: objective 99.5% over 28d, combine pooled"), "{stdout}");
     assert!(stdout.contains("page: burn(1h) > 14.4000 and burn(5m) > 14.4000"), "{stdout}");
+
+    // Regression guard: the percent is shown as written, not as ratio × 100 (99.99900000000001).
+    let (code, stdout, _) = check(&EXAMPLE.replacen("objective: 99.9\n", "objective: 99.999\n", 1));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("book-a-ride: objective 99.999% over 30d"), "{stdout}");
 }
 
 /// Each case: a replacement applied to the example, then what the error must contain.

@@ -1,9 +1,11 @@
 //! Which alerts to send to Alertmanager now: pure bookkeeping over evaluations and time.
 //!
 //! One alert per SLO and multiwindow rule. A rule that starts firing is sent at once, re-sent
-//! every `resend_interval` while it fires (so Alertmanager, which resolves alerts it has not
-//! heard of for `resolve_timeout`, keeps it open), and sent once more with `endsAt` when it
-//! clears. An alert that could not be delivered stays pending and goes with the next batch.
+//! every `resend_interval` while it fires, and sent once more with `endsAt` = now when it
+//! clears. Like Prometheus, firing alerts carry `endsAt` = now + 3 × `resend_interval`: while
+//! slostream runs the re-sends keep the alert open, and if it stops, the alert expires on its
+//! own after three missed re-sends instead of depending on Alertmanager's `resolve_timeout`.
+//! An alert that could not be delivered stays pending and goes with the next batch.
 
 use serde_json::{json, Value};
 
@@ -50,10 +52,10 @@ impl AlertBook {
                 }
                 if let Some(since) = state.since {
                     if state.last_sent.is_none_or(|t| now_ms - t >= self.resend_ms) {
-                        out.push(alert(slo, rule, status, since, None));
+                        out.push(alert(slo, rule, status, since, now_ms + 3 * self.resend_ms));
                     }
                 } else if let Some((since, ended)) = state.resolved {
-                    out.push(alert(slo, rule, status, since, Some(ended)));
+                    out.push(alert(slo, rule, status, since, ended));
                 }
             }
         }
@@ -77,7 +79,7 @@ fn time(ms: i64) -> String {
     s
 }
 
-fn alert(slo: &SloConfig, rule: &AlertRule, status: &SloStatus, since: i64, ended: Option<i64>) -> Value {
+fn alert(slo: &SloConfig, rule: &AlertRule, status: &SloStatus, since: i64, ends: i64) -> Value {
     let mut labels = serde_json::Map::new();
     labels.insert("alertname".into(), ALERT_NAME.into());
     labels.insert("slo".into(), slo.name.clone().into());
@@ -102,7 +104,7 @@ fn alert(slo: &SloConfig, rule: &AlertRule, status: &SloStatus, since: i64, ende
             rule.factor,
             status.budget_remaining * 100.0,
             slo.period,
-            slo.objective * 100.0
+            slo.objective_percent
         )
         .into(),
     );
@@ -112,11 +114,7 @@ fn alert(slo: &SloConfig, rule: &AlertRule, status: &SloStatus, since: i64, ende
     if let Some(url) = &slo.dashboard_url {
         annotations.insert("dashboard_url".into(), url.clone().into());
     }
-    let mut a = json!({ "labels": labels, "annotations": annotations, "startsAt": time(since) });
-    if let Some(end) = ended {
-        a["endsAt"] = time(end).into();
-    }
-    a
+    json!({ "labels": labels, "annotations": annotations, "startsAt": time(since), "endsAt": time(ends) })
 }
 
 #[cfg(test)]
@@ -163,7 +161,7 @@ mod tests {
         assert_eq!(a["labels"]["team"], "booking");
         assert_eq!(a["annotations"]["runbook_url"], "https://runbooks/book");
         assert_eq!(a["startsAt"], "2026-11-26T12:00:01.000Z");
-        assert!(a.get("endsAt").is_none());
+        assert_eq!(a["endsAt"], "2026-11-26T12:03:01.000Z", "expires after three missed re-sends");
 
         // Not delivered: it goes again with the next batch.
         assert_eq!(book.due(&config, &statuses, t0 + 2000).len(), 1);

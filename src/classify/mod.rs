@@ -8,6 +8,7 @@
 //! negates the whole condition beneath it.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use crate::config::{Condition, Config, Literal, Test};
 use crate::decode::{Decoder, Val};
@@ -81,16 +82,130 @@ fn field_holds(v: &Val<'_>, test: &Test) -> bool {
 #[derive(Debug)]
 pub struct Classifier {
     slis: Box<[(Cond, Cond)]>,
+    index: Option<Index>,
+}
+
+/// SLIs keyed by the value of one string field that their `match:` requires.
+///
+/// An SLI whose `match:` is, or is an `all:` (or mapping) that contains, an `eq` or `in` test of
+/// strings on the key field can only match an event whose key field is one of those strings.
+/// Such an SLI is listed under each of its values and its compiled `match:` keeps only the other
+/// tests (the index has already checked that one); every other SLI is in `rest` and always
+/// evaluated. The key field is the one that indexes the most SLIs (`service` in a typical
+/// config), so an event is tested against the SLIs of its own service only.
+#[derive(Debug)]
+struct Index {
+    slot: usize,
+    by_value: HashMap<Box<str>, Box<[u32]>>,
+    /// SLIs not in the index, ascending.
+    rest: Box<[u32]>,
+}
+
+/// The string values an `eq`/`in` test on `path` admits, when every value is a string.
+fn key_values<'c>(c: &'c Condition, path: &str) -> Option<Vec<&'c str>> {
+    let Condition::Field { path: p, test } = c else { return None };
+    if p != path {
+        return None;
+    }
+    let lit = |l: &'c Literal| match l {
+        Literal::Str(s) => Some(s.as_str()),
+        _ => None,
+    };
+    match test {
+        Test::Eq(l) => Some(vec![lit(l)?]),
+        Test::In(ls) => ls.iter().map(lit).collect(),
+        _ => None,
+    }
+}
+
+/// The top-level parts of a `match:` that must all hold.
+fn required_parts(c: &Condition) -> &[Condition] {
+    match c {
+        Condition::All(cs) => cs,
+        other => std::slice::from_ref(other),
+    }
 }
 
 impl Classifier {
     pub fn new(config: &Config, decoder: &Decoder) -> Classifier {
-        let slis = config
-            .slis
-            .iter()
-            .map(|s| (Cond::compile(&s.matches, decoder), Cond::compile(&s.good, decoder)))
-            .collect();
-        Classifier { slis }
+        Classifier::build(config, decoder, true)
+    }
+
+    /// Without `indexed`, every SLI's whole `match:` is evaluated for every event (the reference
+    /// the index is tested against).
+    fn build(config: &Config, decoder: &Decoder, indexed: bool) -> Classifier {
+        if !indexed {
+            let slis = config
+                .slis
+                .iter()
+                .map(|s| (Cond::compile(&s.matches, decoder), Cond::compile(&s.good, decoder)))
+                .collect();
+            return Classifier { slis, index: None };
+        }
+        // The key field: the field path that indexes the most SLIs (the first such, on a tie).
+        let mut candidates: Vec<(&str, usize)> = Vec::new();
+        for sli in &config.slis {
+            let mut seen: Vec<&str> = Vec::new();
+            for part in required_parts(&sli.matches) {
+                if let Condition::Field { path, .. } = part {
+                    if !seen.contains(&path.as_str()) && key_values(part, path).is_some() {
+                        seen.push(path);
+                    }
+                }
+            }
+            for path in seen {
+                match candidates.iter_mut().find(|(p, _)| *p == path) {
+                    Some((_, n)) => *n += 1,
+                    None => candidates.push((path, 1)),
+                }
+            }
+        }
+        let key = candidates.iter().fold(None, |best: Option<(&str, usize)>, &(p, n)| match best {
+            Some((_, m)) if m >= n => best,
+            _ => Some((p, n)),
+        });
+
+        let mut by_value: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        let mut rest = Vec::new();
+        let mut slis = Vec::with_capacity(config.slis.len());
+        for (id, sli) in config.slis.iter().enumerate() {
+            let parts = required_parts(&sli.matches);
+            let keyed = key.and_then(|(path, _)| {
+                parts.iter().enumerate().find_map(|(i, part)| key_values(part, path).map(|values| (i, values)))
+            });
+            let matches = match keyed {
+                Some((i, values)) => {
+                    for v in values {
+                        let ids = by_value.entry(v.into()).or_default();
+                        if ids.last() != Some(&(id as u32)) {
+                            ids.push(id as u32);
+                        }
+                    }
+                    let others: Box<[Cond]> = parts
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != i)
+                        .map(|(_, c)| Cond::compile(c, decoder))
+                        .collect();
+                    match others.len() {
+                        0 => Cond::Always,
+                        1 => others.into_vec().pop().expect("one part"),
+                        _ => Cond::All(others),
+                    }
+                }
+                None => {
+                    rest.push(id as u32);
+                    Cond::compile(&sli.matches, decoder)
+                }
+            };
+            slis.push((matches, Cond::compile(&sli.good, decoder)));
+        }
+        let index = key.map(|(path, _)| Index {
+            slot: decoder.slot_of(path).expect("decoder plans every condition field"),
+            by_value: by_value.into_iter().map(|(k, v)| (k, v.into_boxed_slice())).collect(),
+            rest: rest.into_boxed_slice(),
+        });
+        Classifier { slis: slis.into_boxed_slice(), index }
     }
 
     pub fn len(&self) -> usize {
@@ -101,17 +216,57 @@ impl Classifier {
         self.slis.is_empty()
     }
 
-    /// Calls `on_match(sli, good)` for every SLI the event belongs to; returns how many.
+    /// Calls `on_match(sli, good)` for every SLI the event belongs to, in ascending SLI id
+    /// order; returns how many.
     #[inline]
     pub fn classify(&self, slots: &[Val<'_>], mut on_match: impl FnMut(usize, bool)) -> usize {
         let mut matched = 0;
-        for (id, (matches, good)) in self.slis.iter().enumerate() {
+        let mut test = |id: usize| {
+            let (matches, good) = &self.slis[id];
             if matches.holds(slots) {
                 matched += 1;
                 on_match(id, good.holds(slots));
             }
+        };
+        match &self.index {
+            None => (0..self.slis.len()).for_each(test),
+            Some(index) => {
+                let keyed: &[u32] = match &slots[index.slot] {
+                    Val::Str(v) => index.by_value.get(v.as_ref()).map_or(&[], |ids| ids),
+                    _ => &[],
+                };
+                merge_ascending(keyed, &index.rest, |id| test(id as usize));
+            }
         }
         matched
+    }
+}
+
+/// Calls `f` for every id of two ascending, disjoint lists, in ascending order.
+#[inline]
+fn merge_ascending(mut a: &[u32], mut b: &[u32], mut f: impl FnMut(u32)) {
+    loop {
+        let next = match (a.split_first(), b.split_first()) {
+            (Some((&x, ra)), Some((&y, rb))) => {
+                if x < y {
+                    a = ra;
+                    x
+                } else {
+                    b = rb;
+                    y
+                }
+            }
+            (Some((&x, ra)), None) => {
+                a = ra;
+                x
+            }
+            (None, Some((&y, rb))) => {
+                b = rb;
+                y
+            }
+            (None, None) => return,
+        };
+        f(next);
     }
 }
 
@@ -202,5 +357,48 @@ mod tests {
         assert_eq!(run(&d, &c, r#"{"timestamp":TS,"http":{"status":200}}"#), vec![(0, true)]);
         assert_eq!(run(&d, &c, r#"{"timestamp":TS,"http":{"status":500}}"#), vec![(0, false)]);
         assert_eq!(run(&d, &c, r#"{"timestamp":TS,"http.status":200}"#), vec![(0, false)]);
+    }
+
+    /// The index on `service` (and not on `region`, which keys fewer SLIs) gives exactly what
+    /// evaluating every SLI gives, in the same order, for any mix of values, types and escapes.
+    #[test]
+    fn index_agrees_with_evaluating_every_sli() {
+        let (config, d, indexed) = setup(
+            r#"  a: { match: { service: "search" }, good: { status: { lt: 500 } } }
+  b: { match: { service: ["search", "geo"], route: { prefix: "/v2" } }, good: { status: 200 } }
+  c: { good: { status: { lt: 500 } } }
+  d: { match: { service: { ne: "geo" } }, good: { status: 200 } }
+  e: { match: { all: [ { region: "eu" }, { service: { in: ["geo", "book"] } } ] }, good: { status: 200 } }
+  f: { match: { any: [ { service: "search" }, { route: "/v1" } ] }, good: { status: 200 } }
+  g: { match: { region: ["eu", "us"] }, good: { status: 200 } }
+  h: { match: { service: "book", not: { route: "/v1" } }, good: { status: 200 } }
+  i: { match: { service: { eq: "geo", ne: "x" } }, good: { status: 200 } }
+  j: { match: { service: [7, "geo"] }, good: { status: 200 } }
+  k: { match: { service: "geo", region: "eu" }, good: { status: { ge: 300 } } }"#,
+        );
+        let index = indexed.index.as_ref().expect("indexed");
+        assert_eq!(index.slot, d.slot_of("service").unwrap());
+        assert_eq!(&*index.rest, &[2, 3, 5, 6, 9]);
+        let reference = Classifier::build(&config, &d, false);
+        let service = ["", r#","service":"search""#, r#","service":"geo""#, r#","service":"book""#,
+            r#","service":"x""#, r#","service":"sea\u0072ch""#, r#","service":7"#, r#","service":null"#,
+            r#","service":{"a":1}"#];
+        let route = ["", r#","route":"/v2/a""#, r#","route":"/v1""#, r#","route":5"#];
+        let region = ["", r#","region":"eu""#, r#","region":"us""#];
+        let status = ["", r#","status":200"#, r#","status":503"#];
+        let mut checked = 0;
+        for s in service {
+            for r in route {
+                for g in region {
+                    for st in status {
+                        let json = format!(r#"{{"timestamp":TS{s}{r}{g}{st}}}"#);
+                        let want = run(&d, &reference, &json);
+                        assert_eq!(run(&d, &indexed, &json), want, "{json}");
+                        checked += usize::from(!want.is_empty());
+                    }
+                }
+            }
+        }
+        assert!(checked > 100);
     }
 }

@@ -206,6 +206,8 @@ pub struct SloConfig {
     pub description: Option<String>,
     /// As a ratio (0.995), not a percent.
     pub objective: f64,
+    /// As configured (99.5), for text shown to people.
+    pub objective_percent: f64,
     pub period: Window,
     pub combine: Combine,
     pub components: Vec<Component>,
@@ -504,6 +506,7 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
             description: slo.description.clone(),
             // Rounded so that 99.9 exports as 0.999, not 0.9990000000000001.
             objective: (slo.objective / 100.0 * 1e12).round() / 1e12,
+            objective_percent: slo.objective,
             period,
             combine,
             components,

@@ -53,7 +53,7 @@ impl SlothHandles {
             Label::new("sloth_mode", "slostream"),
             Label::new("sloth_spec", "prometheus/v1"),
             Label::new("sloth_version", env!("CARGO_PKG_VERSION")),
-            Label::new("sloth_objective", format!("{}", slo.objective * 100.0)),
+            Label::new("sloth_objective", format!("{}", slo.objective_percent)),
         ]);
         gauge("sloth_slo_info".into(), info).set(1.0);
         SlothHandles {
