@@ -2,6 +2,7 @@
 //!
 //! - `decode_classify_count/*`: `Shard::process` (decode + classify + window/total/latency
 //!   count) per event, on the example config and on generated configs of 10 to 10,000 SLIs.
+//! - `decode/*`, `classify/*`: the first two stages alone (classify on slots decoded beforehand).
 //! - `window_record/*`: `WindowStore::record` for in-order and late event times.
 //! - `window_sums/*`: every configured window of 100 SLIs, one window at a time or all windows
 //!   of a tier in one pass.
@@ -25,7 +26,9 @@ use criterion::{
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use slostream::classify::Classifier;
 use slostream::config::Config;
+use slostream::decode::{Decoder, Val};
 use slostream::export::{Merged, Telemetry};
 use slostream::loadgen::{Incidents, Traffic};
 use slostream::pipeline::shard::{Shard, ShardView};
@@ -182,11 +185,50 @@ fn bench_process(
     });
 }
 
+/// Decode alone, and classify alone on slots decoded beforehand.
+fn bench_stages(c: &mut Criterion, id: &str, config: &Config, events: &[Vec<u8>]) {
+    let decoder = Decoder::new(config);
+    let classifier = Classifier::new(config, &decoder);
+    let mut g = c.benchmark_group("decode");
+    g.throughput(Throughput::Elements(1));
+    let mut slots = Vec::new();
+    let mut i = 0;
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            black_box(decoder.decode(black_box(&events[i]), NOW, &mut slots)).ok();
+            i = (i + 1) % events.len();
+        })
+    });
+    g.finish();
+
+    let decoded: Vec<Vec<Val<'_>>> = events
+        .iter()
+        .map(|e| {
+            let mut slots = Vec::new();
+            decoder.decode(e, NOW, &mut slots).expect("valid event");
+            slots
+        })
+        .collect();
+    let mut g = c.benchmark_group("classify");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            black_box(classifier.classify(black_box(&decoded[i]), |sli, good| {
+                black_box((sli, good));
+            }));
+            i = (i + 1) % decoded.len();
+        })
+    });
+    g.finish();
+}
+
 fn hot_path(c: &mut Criterion) {
     // Example config.
     {
         let config = Config::from_yaml(EXAMPLE, "example.yaml").expect("example config");
         let events = events(1, EVENTS, None);
+        bench_stages(c, "example", &config, &events);
         let mut shard = warm_shard(&config, &events);
         let mut g = c.benchmark_group("decode_classify_count");
         bench_process(&mut g, "example", &mut shard, &events);
@@ -210,6 +252,7 @@ fn hot_path(c: &mut Criterion) {
     for slis in SIZES {
         let config = generated_config(slis);
         let events = events(slis as u64, EVENTS, Some(slis / SLIS_PER_SERVICE));
+        bench_stages(c, &format!("{slis}_slis"), &config, &events);
         let mut shard = warm_shard(&config, &events);
         let (matched, unmatched) = matched(&shard);
         eprintln!(
