@@ -256,10 +256,11 @@ fn hot_path(c: &mut Criterion) {
         let mut shard = warm_shard(&config, &events);
         let (matched, unmatched) = matched(&shard);
         eprintln!(
-            "[{slis} SLIs, {} SLOs] avg SLIs matched per event: {:.2}, unmatched events: {unmatched}; window bytes/SLI: {}",
+            "[{slis} SLIs, {} SLOs] avg SLIs matched per event: {:.2}, unmatched events: {unmatched}; window bytes/SLI: {}, latency bytes/SLI: {}",
             config.slos.len(),
             matched as f64 / EVENTS as f64,
-            shard.store().bytes_per_sli()
+            shard.store().bytes_per_sli(),
+            shard.latency_bytes_per_sli()
         );
 
         let mut g = c.benchmark_group("decode_classify_count");

@@ -4,13 +4,15 @@
 //! allocation per event. Once per publish tick it copies what the exporter needs into a
 //! [`ShardView`] (the only lock, taken once per tick, not per event).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use hdrhistogram::Histogram;
 
 use crate::classify::Classifier;
 use crate::config::Config;
 use crate::decode::{Decoder, Reject, SlotBuffer};
 use crate::state::Counters;
-use crate::window::latency::{new_histogram, LatencyWindow};
+use crate::window::latency::{new_histogram, LatencyWindows};
 use crate::window::{Counts, WindowSet, WindowStore};
 
 /// A partition this shard reads, as last seen.
@@ -32,6 +34,9 @@ pub struct ShardView {
     pub counters: Counters,
     /// Per SLI, the last five minutes of latency (empty histogram when none).
     pub latency: Vec<Option<Histogram<u64>>>,
+    /// Per SLI, what `latency` was last built from: `(shard, latencies recorded, now minute)`.
+    /// A histogram whose source has not changed is not rebuilt.
+    latency_from: Vec<Option<(u64, u64, i64)>>,
     pub partitions: Vec<PartitionState>,
     /// Times the worker's consumer was recreated after a stall.
     pub stalls: u64,
@@ -44,7 +49,9 @@ pub struct Shard {
     store: WindowStore,
     slots: SlotBuffer,
     counters: Counters,
-    latency: Vec<LatencyWindow>,
+    latency: LatencyWindows,
+    /// Tells views apart from those of another shard (see [`ShardView::latency_from`]).
+    id: u64,
     /// The configured windows, grouped by the tier that answers them.
     windows: WindowSet,
 }
@@ -63,7 +70,8 @@ impl Shard {
             classifier,
             slots: SlotBuffer::default(),
             counters: Counters::new(n),
-            latency: (0..n).map(|_| LatencyWindow::default()).collect(),
+            latency: LatencyWindows::new(n),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -86,7 +94,7 @@ impl Shard {
                     totals[sli].total += 1;
                     totals[sli].good += u64::from(good);
                     if let Some(ms) = event.latency_ms {
-                        latency[sli].record(event.ts_ms, ms);
+                        latency.record(sli, event.ts_ms, ms);
                     }
                 });
                 if matched == 0 {
@@ -139,7 +147,14 @@ impl Shard {
         }
         view.counters.clone_from(&self.counters);
         view.latency.resize_with(n, || None);
-        for (window, slot) in self.latency.iter().zip(view.latency.iter_mut()) {
+        view.latency_from.resize(n, None);
+        let minute = now_ms.div_euclid(60_000);
+        for (sli, (slot, from)) in view.latency.iter_mut().zip(&mut view.latency_from).enumerate() {
+            let source = Some((self.id, self.latency.recorded(sli), minute));
+            if *from == source {
+                continue;
+            }
+            *from = source;
             if let Some(h) = slot {
                 h.reset();
             }
@@ -148,9 +163,16 @@ impl Shard {
                 Some(h) => h,
                 None => fresh.insert(new_histogram()),
             };
-            if window.merge_into(now_ms, target) && slot.is_none() {
+            if self.latency.merge_into(sli, now_ms, target) && slot.is_none() {
                 *slot = fresh;
             }
         }
     }
+
+    /// Memory per SLI of the latency histograms now (it grows with the spread of latencies).
+    pub fn latency_bytes_per_sli(&self) -> usize {
+        self.latency.bytes_per_sli()
+    }
 }
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
