@@ -94,7 +94,7 @@ fn main() -> ExitCode {
             };
             tracing::info!(slis = config.slis.len(), slos = config.slos.len(), kafka = ?config.kafka, "starting");
             let secrets: Vec<String> = config.kafka.secret_values().into_iter().map(String::from).collect();
-            match runtime().block_on(slostream::pipeline::run(config, shutdown_signal())) {
+            match on_runtime(|shutdown| slostream::pipeline::run(config, shutdown)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -105,7 +105,7 @@ fn main() -> ExitCode {
         }
         Command::Demo { listen, rate } => {
             let options = slostream::demo::DemoOptions { listen, rate, ..Default::default() };
-            match runtime().block_on(slostream::demo::run(options, shutdown_signal())) {
+            match on_runtime(|shutdown| slostream::demo::run(options, shutdown)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("slostream demo: {e}");
@@ -138,16 +138,32 @@ fn config_error(e: slostream::config::ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime")
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-    }
+/// Runs `service` on a Tokio runtime, handing it a future that completes on SIGTERM or SIGINT.
+///
+/// The signal handlers are installed before the service starts, so a SIGTERM during start-up is
+/// a graceful stop too. The runtime is shut down without waiting for blocking tasks: a Kafka call
+/// stuck on an unreachable broker must not hold the exit past the grace period the service
+/// already enforced.
+fn on_runtime<F, Fut, T>(service: F) -> T
+where
+    F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
+    let out = rt.block_on(async {
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        service(Box::pin(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        }))
+        .await
+    });
+    rt.shutdown_background();
+    out
 }
 
 fn print_summary(c: &Config) {

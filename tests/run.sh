@@ -10,11 +10,17 @@ command -v mvn >/dev/null || { echo "tests/run.sh: maven is required to fetch th
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo is required" >&2; exit 1; }
 
 # Prometheus, promtool and Alertmanager for the rules, alerting and dashboard tests.
-if ! command -v promtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then
+# libssl-dev and pkg-config: librdkafka's SASL/SCRAM and SSL support.
+missing=""
+command -v promtool >/dev/null || missing="$missing prometheus"
+command -v prometheus-alertmanager >/dev/null || missing="$missing prometheus-alertmanager"
+command -v pkg-config >/dev/null || missing="$missing pkg-config"
+dpkg -s libssl-dev >/dev/null 2>&1 || missing="$missing libssl-dev"
+if [ -n "$missing" ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 # The Debian packages start their services; the tests run their own instances on free ports.
 for svc in prometheus prometheus-alertmanager prometheus-node-exporter; do
@@ -22,5 +28,6 @@ for svc in prometheus prometheus-alertmanager prometheus-node-exporter; do
 done
 
 tests/kafka/broker.sh fetch
+# Benches are compiled here and run with `cargo bench` (timings never live in tests).
 cargo build --locked --all-targets
-cargo test --locked --all-targets -- --test-threads=2
+cargo test --locked --lib --bins --tests

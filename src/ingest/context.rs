@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::ConsumerContext;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// Errors are summarised at most this often, so a broker outage does not flood the log.
 const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -33,6 +33,10 @@ impl IngestContext {
     }
 
     fn note(&self, error: &KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication) {
+            // Not transient: say what to fix, every time (librdkafka reports it once per attempt).
+            tracing::error!(client = %self.role, error = %error, reason, "Kafka refused the credentials: check sasl.mechanism, sasl.username and sasl.password");
+        }
         let n = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
         let mut last = self.last_log.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|t| t.elapsed() >= ERROR_LOG_EVERY) {

@@ -141,7 +141,14 @@ async fn discover_until_reachable(
     let mut backoff = Duration::from_millis(500);
     loop {
         let (a, c) = (admin.clone(), config.clone());
-        match tokio::task::spawn_blocking(move || ingest::discover(&a, &c.kafka.topics, KAFKA_TIMEOUT)).await {
+        let attempt = tokio::task::spawn_blocking(move || {
+            let found = ingest::discover(&a, &c.kafka.topics, KAFKA_TIMEOUT);
+            // Serves the errors librdkafka queued meanwhile (authentication failures among them),
+            // so they are logged now rather than when the client is next polled.
+            let _ = a.poll(Duration::ZERO);
+            found
+        });
+        match attempt.await {
             Ok(Ok(p)) if !p.is_empty() => return Some(p),
             Ok(Ok(_)) => tracing::warn!(topics = ?config.kafka.topics, retry_in = ?backoff, "no partitions for the configured topics yet; not ready"),
             Ok(Err(e)) => tracing::warn!(brokers = %config.kafka.brokers, error = %e, retry_in = ?backoff, "cannot reach Kafka; not ready"),
@@ -332,12 +339,12 @@ async fn serve(
                 if let Some(offsets) = persist(config, admin, files, telemetry, &snapshots, &dead_letters) {
                     // Sync, so the group's offsets equal what was counted when the process exits;
                     // bounded, since the broker may be down (the checkpoint is already on disk).
-                    let (a, left) = (admin.clone(), grace.saturating_sub(started.elapsed()).max(Duration::from_secs(1)));
+                    let (a, left) = (admin.clone(), grace.saturating_sub(started.elapsed()));
                     let commit = tokio::task::spawn_blocking(move || ingest::commit_sync(&a, &offsets));
                     match tokio::time::timeout(left, commit).await {
                         Ok(Ok(Ok(()))) => tracing::info!("final offsets committed"),
                         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "final offset commit failed (the checkpoint is what counts)"),
-                        _ => tracing::warn!("final offset commit did not finish within the grace period"),
+                        _ => tracing::warn!("final offset commit did not finish within the grace period (the checkpoint is what counts)"),
                     }
                 }
             } else {
