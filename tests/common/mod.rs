@@ -12,11 +12,18 @@
 //! `SLOSTREAM_E2E_KEEP=1` to keep the scratch directory (broker logs, configs, slostream
 //! stderr) for a post-mortem; the broker is stopped either way.
 //!
+//! Tests that need a broker they can crash, stop or start late get one of their own with
+//! [`Broker::start_own`] / [`Broker::reserve_own`] (data dir `<scratch>/kafka-<name>`); the same
+//! watchdog stops every `<scratch>/kafka*` broker. A restarted data dir keeps its ports
+//! (`broker.sh` records them in `DIR/env`), so clients configured with its address find it again.
+//!
 //! # slostream processes
 //!
-//! [`Slostream::start`] runs `slostream run --config FILE` with stderr (its log) redirected to a
-//! file. The handle kills the process on drop, and prints the tail of its log when the drop
-//! happens during a panic, so a failing assertion shows what the service said.
+//! [`Slostream::start`] runs `slostream run --config FILE` with stderr (its log) and stdout
+//! redirected to files (`NO_COLOR=1`, so the log is plain text). The handle kills the process on
+//! drop, and prints the tail of its log when the drop happens during a panic, so a failing
+//! assertion shows what the service said. [`Slostream::kill`] is a crash (SIGKILL),
+//! [`Slostream::terminate`] a graceful stop (SIGTERM).
 
 #![allow(dead_code)]
 
@@ -33,6 +40,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -77,43 +85,313 @@ pub struct Broker {
     pub bootstrap: String,
 }
 
+/// Runs `broker.sh ARGS...`; its stderr goes to `log` (appended). Returns trimmed stdout, or
+/// panics with the log.
+fn broker_sh(args: &[&std::ffi::OsStr], log: &Path) -> String {
+    let err = fs::OpenOptions::new().create(true).append(true).open(log).expect("broker.sh log");
+    let out = Command::new(broker_script())
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(err)
+        .output()
+        .expect("run tests/kafka/broker.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() {
+        panic!(
+            "broker.sh {:?} failed ({}), stdout {stdout:?}; its log:\n{}",
+            args,
+            out.status,
+            fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+    stdout
+}
+
 /// The broker of this test process, started on first use (about 15 s).
 pub fn broker() -> &'static Broker {
     static BROKER: OnceLock<Broker> = OnceLock::new();
     BROKER.get_or_init(|| {
         let dir = scratch_root().join("kafka");
-        spawn_watchdog(&dir);
+        spawn_watchdog();
         let log = scratch_root().join("broker-start.log");
         let started = Instant::now();
-        let out = Command::new(broker_script())
-            .arg("start")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stderr(fs::File::create(&log).expect("broker start log"))
-            .output()
-            .expect("run tests/kafka/broker.sh start");
-        let bootstrap = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !out.status.success() || !bootstrap.starts_with("127.0.0.1:") {
-            panic!(
-                "broker.sh start failed ({}), stdout {bootstrap:?}; its log:\n{}",
-                out.status,
-                fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        eprintln!("[e2e] Kafka broker at {bootstrap}, started in {:.1} s (dir {})", started.elapsed().as_secs_f64(), dir.display());
+        let bootstrap = broker_sh(&["start".as_ref(), dir.as_os_str()], &log);
+        assert!(bootstrap.starts_with("127.0.0.1:"), "broker.sh start printed {bootstrap:?}");
+        eprintln!(
+            "[e2e] Kafka broker at {bootstrap}, started in {:.1} s (dir {})",
+            started.elapsed().as_secs_f64(),
+            dir.display()
+        );
         Broker { dir, bootstrap }
     })
 }
 
-/// A detached process that stops the broker (and removes the scratch root) once this test
-/// process has exited. `setsid` puts it in its own session so a Ctrl-C aimed at `cargo test`
-/// does not kill it before it has done its job.
-fn spawn_watchdog(broker_dir: &Path) {
+impl Broker {
+    /// A broker of the calling test's own (`<scratch>/kafka-<name>`), started now: for tests that
+    /// crash, stop or restart it, which the shared [`broker()`] must never be.
+    pub fn start_own(name: &str) -> Broker {
+        let b = Broker::reserve_own(name);
+        b.start();
+        b
+    }
+
+    /// Like [`Broker::start_own`] but only fixes its ports: the broker is started later with
+    /// [`Broker::start`] (a client can be pointed at it before it exists).
+    pub fn reserve_own(name: &str) -> Broker {
+        spawn_watchdog();
+        let dir = scratch_root().join(unique(&format!("kafka-{name}")));
+        let bootstrap = broker_sh(&["reserve".as_ref(), dir.as_os_str()], &dir.with_extension("log"));
+        assert!(bootstrap.starts_with("127.0.0.1:"), "broker.sh reserve printed {bootstrap:?}");
+        Broker { dir, bootstrap }
+    }
+
+    /// (Re)starts the broker in its data dir, on the same ports; returns how long it took.
+    pub fn start(&self) -> Duration {
+        let started = Instant::now();
+        let got = broker_sh(&["start".as_ref(), self.dir.as_os_str()], &self.dir.with_extension("log"));
+        assert_eq!(got, self.bootstrap, "broker in {} came back on another address", self.dir.display());
+        let took = started.elapsed();
+        eprintln!("[e2e] broker {} up at {} in {:.1} s", self.name(), self.bootstrap, took.as_secs_f64());
+        took
+    }
+
+    /// SIGKILL (a crash).
+    pub fn kill(&self) {
+        broker_sh(&["kill".as_ref(), self.dir.as_os_str()], &self.dir.with_extension("log"));
+        eprintln!("[e2e] broker {} killed (SIGKILL)", self.name());
+    }
+
+    /// Graceful stop (SIGTERM).
+    pub fn stop(&self) {
+        broker_sh(&["stop".as_ref(), self.dir.as_os_str()], &self.dir.with_extension("log"));
+    }
+
+    fn name(&self) -> String {
+        self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+
+    /// A value of `DIR/env` (KAFKA_SASL_BOOTSTRAP, KAFKA_LIB, ...).
+    pub fn env(&self, key: &str) -> Option<String> {
+        let text = fs::read_to_string(self.dir.join("env")).ok()?;
+        text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::to_string))
+    }
+
+    /// `127.0.0.1:PORT` of the SASL_PLAINTEXT (SCRAM-SHA-256) listener.
+    pub fn sasl_bootstrap(&self) -> String {
+        self.env("KAFKA_SASL_BOOTSTRAP").expect("KAFKA_SASL_BOOTSTRAP in the broker env")
+    }
+
+    /// Creates a topic (no-op if it exists).
+    pub fn create_topic(&self, name: &str, partitions: i32) {
+        let out = Command::new(broker_script())
+            .arg("topic")
+            .arg(&self.dir)
+            .arg(name)
+            .arg(partitions.to_string())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run broker.sh topic");
+        assert!(
+            out.status.success(),
+            "broker.sh topic {name} {partitions} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Deletes every record below `offset` of each `(partition, offset)`, as retention would
+    /// (Kafka's DeleteRecordsCommand with an offset JSON file).
+    pub fn delete_records(&self, topic: &str, upto: &[(i32, i64)]) {
+        let mut args: Vec<std::ffi::OsString> = vec!["delete-records".into(), self.dir.clone().into(), topic.into()];
+        args.extend(upto.iter().map(|(p, o)| format!("{p}:{o}").into()));
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        broker_sh(&refs, &self.dir.with_extension("log"));
+    }
+
+    pub fn producer(&self) -> BaseProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("linger.ms", "5")
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .create()
+            .expect("create producer")
+    }
+
+    /// [`produce`] on this broker.
+    pub fn produce(&self, topic: &str, partitions: i32, payloads: &[Vec<u8>]) -> Vec<i64> {
+        let records: Vec<Record> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Record { partition: (i as i32) % partitions, key: None, payload: Some(p.clone()) })
+            .collect();
+        self.produce_records(topic, partitions, &records)
+    }
+
+    /// Produces `records` (each to its partition, with its key and payload, either possibly
+    /// absent), flushes, and checks that every partition's high watermark grew by exactly what
+    /// was sent to it. Returns per-partition counts.
+    pub fn produce_records(&self, topic: &str, partitions: i32, records: &[Record]) -> Vec<i64> {
+        let before = self.high_watermarks(topic, partitions);
+        let producer = self.producer();
+        let mut sent = vec![0i64; partitions as usize];
+        for r in records {
+            send_record(&producer, topic, r);
+            sent[r.partition as usize] += 1;
+        }
+        producer.flush(Duration::from_secs(30)).expect("flush producer");
+        let after = self.high_watermarks(topic, partitions);
+        let grown: Vec<i64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+        assert_eq!(
+            grown, sent,
+            "high watermarks of {topic} grew by {grown:?}, expected {sent:?} (lost or duplicated deliveries)"
+        );
+        sent
+    }
+
+    fn metadata_consumer(&self) -> BaseConsumer {
+        ClientConfig::new().set("bootstrap.servers", &self.bootstrap).create().expect("create metadata consumer")
+    }
+
+    /// (low, high) watermark of every partition, asked of the broker.
+    pub fn watermarks(&self, topic: &str, partitions: i32) -> Vec<(i64, i64)> {
+        let consumer = self.metadata_consumer();
+        (0..partitions)
+            .map(|p| {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    match consumer.fetch_watermarks(topic, p, Duration::from_secs(5)) {
+                        Ok(w) => break w,
+                        // A just-created topic may not have a leader yet.
+                        Err(e) if Instant::now() < deadline => {
+                            eprintln!("[e2e] watermarks of {topic}/{p}: {e}; retrying");
+                            std::thread::sleep(Duration::from_millis(300));
+                        }
+                        Err(e) => panic!("watermarks of {topic}/{p}: {e}"),
+                    }
+                }
+            })
+            .collect()
+    }
+
+    pub fn high_watermarks(&self, topic: &str, partitions: i32) -> Vec<i64> {
+        self.watermarks(topic, partitions).into_iter().map(|w| w.1).collect()
+    }
+
+    /// Every record the topic holds now (read committed), per partition in offset order.
+    pub fn read_all(&self, topic: &str, partitions: i32) -> Vec<Consumed> {
+        let marks = self.watermarks(topic, partitions);
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("group.id", unique("reader"))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .create()
+            .expect("create reader");
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning).expect("add partition");
+        }
+        consumer.assign(&tpl).expect("assign reader");
+        let mut out = Vec::new();
+        let mut next: Vec<i64> = marks.iter().map(|m| m.0).collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // Read committed: the last stable offset can sit below the high watermark (transaction
+        // markers), so stop once every partition is past its last record or nothing came for 3 s.
+        let mut quiet_since = Instant::now();
+        while next.iter().zip(&marks).any(|(n, m)| n < &m.1) {
+            assert!(Instant::now() < deadline, "reading {topic}: at {next:?} of {marks:?} after 60 s");
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => {
+                    quiet_since = Instant::now();
+                    let headers = m
+                        .headers()
+                        .map(|h| h.iter().map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec))).collect())
+                        .unwrap_or_default();
+                    next[m.partition() as usize] = m.offset() + 1;
+                    out.push(Consumed {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key().map(<[u8]>::to_vec),
+                        payload: m.payload().map(<[u8]>::to_vec),
+                        headers,
+                    });
+                }
+                Some(Err(e)) => panic!("reading {topic}: {e}"),
+                None if quiet_since.elapsed() > Duration::from_secs(3) => break,
+                None => {}
+            }
+        }
+        out.sort_by_key(|c| (c.partition, c.offset));
+        out
+    }
+}
+
+/// A record to produce.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub partition: i32,
+    pub key: Option<Vec<u8>>,
+    /// `None`: no value at all (a tombstone), not an empty one.
+    pub payload: Option<Vec<u8>>,
+}
+
+/// A record read back.
+#[derive(Clone, Debug)]
+pub struct Consumed {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl Consumed {
+    pub fn header(&self, key: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.as_deref())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// Sends one record, waiting while the local queue is full.
+pub fn send_record(producer: &BaseProducer, topic: &str, r: &Record) {
+    loop {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).partition(r.partition);
+        if let Some(k) = &r.key {
+            record = record.key(k.as_slice());
+        }
+        if let Some(p) = &r.payload {
+            record = record.payload(p.as_slice());
+        }
+        match producer.send(record) {
+            Ok(()) => break,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => panic!("produce to {topic}/{}: {e}", r.partition),
+        }
+    }
+}
+
+/// A detached process that stops every broker of this test process (`<scratch>/kafka*`) and
+/// removes the scratch root once this process has exited. `setsid` puts it in its own session
+/// so a Ctrl-C aimed at `cargo test` does not kill it before it has done its job. Spawned once.
+fn spawn_watchdog() {
+    static SPAWNED: OnceLock<()> = OnceLock::new();
+    SPAWNED.get_or_init(spawn_watchdog_now);
+}
+
+fn spawn_watchdog_now() {
     let keep = std::env::var_os("SLOSTREAM_E2E_KEEP").is_some_and(|v| !v.is_empty() && v != "0");
     let script = r#"
         while kill -0 "$1" 2>/dev/null; do sleep 1; done
-        "$2" stop "$3" >/dev/null 2>&1
-        if [ "$5" != keep ]; then rm -rf "$4"; fi
+        for d in "$3"/kafka*; do
+            if [ -d "$d" ]; then "$2" stop "$d" >/dev/null 2>&1; fi
+        done
+        if [ "$4" != keep ]; then rm -rf "$3"; fi
     "#;
     let mut cmd = if Path::new("/usr/bin/setsid").exists() || Path::new("/bin/setsid").exists() {
         let mut c = Command::new("setsid");
@@ -127,7 +405,6 @@ fn spawn_watchdog(broker_dir: &Path) {
         .arg("slostream-e2e-watchdog")
         .arg(std::process::id().to_string())
         .arg(broker_script())
-        .arg(broker_dir)
         .arg(scratch_root())
         .arg(if keep { "keep" } else { "remove" })
         .stdin(Stdio::null())
@@ -141,79 +418,19 @@ fn spawn_watchdog(broker_dir: &Path) {
 
 /// Creates a topic with `partitions` partitions through `broker.sh topic`.
 pub fn create_topic(name: &str, partitions: i32) {
-    let b = broker();
-    let out = Command::new(broker_script())
-        .arg("topic")
-        .arg(&b.dir)
-        .arg(name)
-        .arg(partitions.to_string())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run broker.sh topic");
-    assert!(
-        out.status.success(),
-        "broker.sh topic {name} {partitions} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    broker().create_topic(name, partitions)
 }
 
 /// Produces `payloads` to `topic`, payload `i` to partition `i % partitions`, flushes, and checks
 /// that every partition's high watermark grew by exactly what was sent to it (so a lost
 /// delivery fails here, not as a confusing count mismatch later). Returns per-partition counts.
 pub fn produce(topic: &str, partitions: i32, payloads: &[Vec<u8>]) -> Vec<i64> {
-    let b = broker();
-    let before = high_watermarks(topic, partitions);
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &b.bootstrap)
-        .set("linger.ms", "5")
-        .set("acks", "all")
-        .create()
-        .expect("create producer");
-    let mut sent = vec![0i64; partitions as usize];
-    for (i, payload) in payloads.iter().enumerate() {
-        let partition = (i as i32) % partitions;
-        loop {
-            let record = BaseRecord::<(), [u8]>::to(topic).payload(payload.as_slice()).partition(partition);
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => panic!("produce to {topic}/{partition}: {e}"),
-            }
-        }
-        sent[partition as usize] += 1;
-    }
-    producer.flush(Duration::from_secs(30)).expect("flush producer");
-    let after = high_watermarks(topic, partitions);
-    let grown: Vec<i64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
-    assert_eq!(grown, sent, "high watermarks of {topic} grew by {grown:?}, expected {sent:?} (lost or duplicated deliveries)");
-    sent
+    broker().produce(topic, partitions, payloads)
 }
 
 /// High watermark of every partition, asked of the broker.
 pub fn high_watermarks(topic: &str, partitions: i32) -> Vec<i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &broker().bootstrap)
-        .create()
-        .expect("create metadata consumer");
-    (0..partitions)
-        .map(|p| {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                match consumer.fetch_watermarks(topic, p, Duration::from_secs(5)) {
-                    Ok((_, high)) => break high,
-                    // A just-created topic may not have a leader yet.
-                    Err(e) if Instant::now() < deadline => {
-                        eprintln!("[e2e] watermarks of {topic}/{p}: {e}; retrying");
-                        std::thread::sleep(Duration::from_millis(300));
-                    }
-                    Err(e) => panic!("watermarks of {topic}/{p}: {e}"),
-                }
-            }
-        })
-        .collect()
+    broker().high_watermarks(topic, partitions)
 }
 
 /// Committed offset of `group` for each partition (`None`: nothing committed), read with a
@@ -307,24 +524,56 @@ pub struct ConfigOpts<'a> {
 /// Checkpoints (`state.dir`) go to `dir/state`, never to the default `/var/lib/slostream`, so
 /// tests neither need root nor share restored state.
 pub fn write_config(dir: &Path, opts: &ConfigOpts<'_>) -> PathBuf {
+    write_config_with(dir, opts, &Extra::default())
+}
+
+/// Settings beyond [`ConfigOpts`] (kept separate so its struct literals stay valid); `None`
+/// leaves slostream's default or, for `brokers`, the shared test broker.
+#[derive(Default)]
+pub struct Extra<'a> {
+    /// `kafka.brokers` (another broker, or a SASL listener).
+    pub brokers: Option<&'a str>,
+    /// `state.checkpoint_interval`.
+    pub checkpoint_interval: Option<&'a str>,
+    /// `events.max_message_bytes`.
+    pub max_message_bytes: Option<u64>,
+    /// `events.dead_letter_topic`.
+    pub dead_letter_topic: Option<&'a str>,
+    /// Environment of the `slostream check` run (for `${VAR}` in the config).
+    pub env: Vec<(&'a str, &'a str)>,
+}
+
+/// [`write_config`] with [`Extra`] settings. Returns the path; `slostream check`'s output is in
+/// `dir/check.out` (stdout and stderr).
+pub fn write_config_with(dir: &Path, opts: &ConfigOpts<'_>, extra: &Extra<'_>) -> PathBuf {
     let path = dir.join("slostream.yaml");
-    let state = format!("state:\n  dir: \"{}\"\n", dir.join("state").display());
-    fs::write(&path, format!("{}{state}", config_text(opts))).expect("write config");
+    let mut state = format!("state:\n  dir: \"{}\"\n", dir.join("state").display());
+    if let Some(i) = extra.checkpoint_interval {
+        writeln!(state, "  checkpoint_interval: \"{i}\"").unwrap();
+    }
+    fs::write(&path, format!("{}{state}", config_text(opts, extra))).expect("write config");
     let out = Command::new(env!("CARGO_BIN_EXE_slostream"))
         .arg("check")
         .arg("--config")
         .arg(&path)
+        .envs(extra.env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run slostream check");
+    let mut shown = out.stdout.clone();
+    shown.extend_from_slice(&out.stderr);
+    fs::write(dir.join("check.out"), &shown).expect("write check.out");
     assert!(out.status.success(), "slostream check refused the test config:\n{}", String::from_utf8_lossy(&out.stderr));
     path
 }
 
-fn config_text(opts: &ConfigOpts<'_>) -> String {
+fn config_text(opts: &ConfigOpts<'_>, extra: &Extra<'_>) -> String {
     let mut yaml = String::new();
     writeln!(yaml, "kafka:").unwrap();
-    writeln!(yaml, "  brokers: \"{}\"", broker().bootstrap).unwrap();
+    match extra.brokers {
+        Some(b) => writeln!(yaml, "  brokers: \"{b}\"").unwrap(),
+        None => writeln!(yaml, "  brokers: \"{}\"", broker().bootstrap).unwrap(),
+    }
     writeln!(yaml, "  topics: [\"{}\"]", opts.topic).unwrap();
     writeln!(yaml, "  group_id: \"{}\"", opts.group).unwrap();
     writeln!(yaml, "  properties:").unwrap();
@@ -332,7 +581,14 @@ fn config_text(opts: &ConfigOpts<'_>) -> String {
     for (k, v) in &opts.properties {
         writeln!(yaml, "    {k}: \"{v}\"").unwrap();
     }
-    writeln!(yaml, "events:\n  timestamp_field: \"timestamp\"\n  latency_field: \"latency_ms\"\n  max_future: \"1m\"").unwrap();
+    writeln!(yaml, "events:\n  timestamp_field: \"timestamp\"\n  latency_field: \"latency_ms\"\n  max_future: \"1m\"")
+        .unwrap();
+    if let Some(n) = extra.max_message_bytes {
+        writeln!(yaml, "  max_message_bytes: {n}").unwrap();
+    }
+    if let Some(t) = extra.dead_letter_topic {
+        writeln!(yaml, "  dead_letter_topic: \"{t}\"").unwrap();
+    }
     writeln!(yaml, "exporter:\n  listen: \"127.0.0.1:{}\"", opts.port).unwrap();
     writeln!(yaml, "ingest:\n  workers: {}\n  shutdown_grace: \"{}\"", opts.workers, opts.shutdown_grace).unwrap();
     yaml.push_str(EXAMPLE_SLIS_AND_SLOS);
@@ -343,22 +599,37 @@ fn config_text(opts: &ConfigOpts<'_>) -> String {
 pub struct Slostream {
     child: Option<Child>,
     pub port: u16,
+    /// Its stderr: the log.
     pub log: PathBuf,
+    /// Its stdout.
+    pub stdout: PathBuf,
     http: reqwest::blocking::Client,
     exit: Option<ExitStatus>,
+    /// When it was spawned.
+    pub started: Instant,
 }
 
 impl Slostream {
-    /// Spawns `slostream run --config <config>`; stderr goes to `dir/slostream.log`.
+    /// Spawns `slostream run --config <config>`; stderr goes to `dir/slostream-run-*.log`.
     pub fn start(dir: &Path, config: &Path, port: u16) -> Slostream {
-        let log = dir.join(format!("slostream-{}.log", unique("run")));
+        Slostream::start_with_env(dir, config, port, &[])
+    }
+
+    /// [`Slostream::start`] with extra environment variables.
+    pub fn start_with_env(dir: &Path, config: &Path, port: u16, env: &[(&str, &str)]) -> Slostream {
+        let name = unique("run");
+        let log = dir.join(format!("slostream-{name}.log"));
+        let stdout = dir.join(format!("slostream-{name}.stdout"));
+        let started = Instant::now();
         let child = Command::new(env!("CARGO_BIN_EXE_slostream"))
             .arg("run")
             .arg("--config")
             .arg(config)
             .env("RUST_LOG", "info,librdkafka=warn")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(fs::File::create(&stdout).expect("create slostream stdout"))
             .stderr(fs::File::create(&log).expect("create slostream log"))
             .spawn()
             .expect("spawn slostream");
@@ -367,7 +638,57 @@ impl Slostream {
             .timeout(Duration::from_secs(5))
             .build()
             .expect("http client");
-        Slostream { child: Some(child), port, log, http, exit: None }
+        Slostream { child: Some(child), port, log, stdout, http, exit: None, started }
+    }
+
+    /// SIGKILL (a crash at whatever it was doing) and reap it.
+    pub fn kill(&mut self) {
+        let child = self.child.as_mut().expect("process handle");
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            self.exit = Some(status);
+            panic!("slostream had already exited with {status} before the SIGKILL; log:\n{}", self.log_tail(60));
+        }
+        child.kill().expect("SIGKILL slostream");
+        self.exit = Some(child.wait().expect("wait for slostream"));
+    }
+
+    /// Waits for the process to exit by itself; `None` if it still runs after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let started = Instant::now();
+        let child = self.child.as_mut().expect("process handle");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.exit = Some(status);
+                return Some(status);
+            }
+            if started.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Polls until the log holds `needle` (ANSI-free), failing after `timeout`.
+    pub fn wait_log(&mut self, needle: &str, timeout: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            if self.log_text().contains(needle) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "the log did not show {needle:?} within {timeout:?}; log:\n{}",
+                self.log_tail(60)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Everything it wrote: stdout, then stderr.
+    pub fn output_bytes(&self) -> Vec<u8> {
+        let mut all = fs::read(&self.stdout).unwrap_or_default();
+        all.extend(fs::read(&self.log).unwrap_or_default());
+        all
     }
 
     pub fn pid(&self) -> u32 {
@@ -462,8 +783,9 @@ impl Slostream {
         }
     }
 
+    /// The log, without ANSI colour codes (should any slip through `NO_COLOR`).
     pub fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
+        strip_ansi(&String::from_utf8_lossy(&fs::read(&self.log).unwrap_or_default()))
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
@@ -485,6 +807,25 @@ impl Drop for Slostream {
             eprintln!("---- slostream log ({}) ----\n{}\n---- end of log ----", self.log.display(), self.log_tail(60));
         }
     }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A parsed Prometheus text exposition: `name{labels sorted by name}` → value.

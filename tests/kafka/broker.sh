@@ -6,11 +6,20 @@
 #
 #   broker.sh fetch                     download Kafka + deps into the cache
 #   broker.sh start [DIR]               start a broker; prints 127.0.0.1:PORT
-#   broker.sh stop DIR                  stop the broker started in DIR
+#   broker.sh stop DIR                  stop the broker started in DIR (SIGTERM)
+#   broker.sh kill DIR                  SIGKILL the broker started in DIR (a crash)
+#   broker.sh reserve DIR               pick the ports for DIR without starting
+#                                       a broker; prints 127.0.0.1:PORT
 #   broker.sh topic DIR NAME PARTITIONS create a topic (no-op if it exists)
+#   broker.sh delete-records DIR TOPIC PARTITION:OFFSET...
+#                                       delete every record below OFFSET
+#                                       (what retention does)
 #
 # `start` also writes DIR/env (KAFKA_BOOTSTRAP, KAFKA_SASL_BOOTSTRAP,
-# KAFKA_DATA_DIR, KAFKA_PID, ...) for tests to source. The SASL_PLAINTEXT
+# KAFKA_CONTROLLER_PORT, KAFKA_DATA_DIR, KAFKA_PID, ...) for tests to source.
+# Ports are chosen once per DIR: a DIR started again after `stop` or `kill`
+# (or started after `reserve`) listens on the ports recorded in DIR/env, so
+# clients configured with its address find it again. The SASL_PLAINTEXT
 # listener accepts SCRAM-SHA-256 user `slostream` / `slostream-secret`.
 # Stdout carries only the bootstrap address; every log line goes to stderr.
 set -euo pipefail
@@ -119,7 +128,9 @@ EOF
 
 # A free port on 127.0.0.1: random in 15000-32767 (below Linux's ephemeral
 # range, so outgoing connections cannot grab it before Kafka binds it),
-# rejected if something answers there or it was already handed out here.
+# rejected if something answers there or it was already handed out here
+# (callers add what they got to TAKEN: $(free_port) runs in a subshell, so it
+# could not remember it itself).
 TAKEN=" "
 free_port() {
   local p
@@ -127,13 +138,72 @@ free_port() {
     p=$((15000 + RANDOM % 17768))
     [[ $TAKEN == *" $p "* ]] && continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      TAKEN+="$p "; echo "$p"; return 0
+      echo "$p"; return 0
     fi
   done
   die "no free port found"
 }
 
 alive() { [[ -f "$1/kafka.pid" ]] && kill -0 "$(cat "$1/kafka.pid")" 2>/dev/null; }
+
+# Sets PORT, SASL_PORT and CTL_PORT: those recorded in DIR/env when there are
+# any (a restart, or a start after `reserve`), otherwise fresh ones. An env
+# written before KAFKA_CONTROLLER_PORT existed has the controller port in
+# server.properties.
+ports() {
+  local dir=$1 key value line
+  PORT='' SASL_PORT='' CTL_PORT=''
+  if [[ -f "$dir/env" ]]; then
+    while IFS='=' read -r key value; do
+      case $key in
+        KAFKA_BOOTSTRAP) PORT=${value##*:} ;;
+        KAFKA_SASL_BOOTSTRAP) SASL_PORT=${value##*:} ;;
+        KAFKA_CONTROLLER_PORT) CTL_PORT=$value ;;
+      esac
+    done <"$dir/env"
+    if [[ -z $CTL_PORT && -f "$dir/server.properties" ]]; then
+      line=$(grep '^controller.quorum.voters=' "$dir/server.properties" || true)
+      CTL_PORT=${line##*:}
+    fi
+  fi
+  if [[ -n $PORT && -n $SASL_PORT && -n $CTL_PORT ]]; then
+    log "reusing the ports recorded in $dir/env ($PORT, SASL $SASL_PORT, controller $CTL_PORT)"
+  else
+    PORT=$(free_port); TAKEN+="$PORT "
+    SASL_PORT=$(free_port); TAKEN+="$SASL_PORT "
+    CTL_PORT=$(free_port); TAKEN+="$CTL_PORT "
+  fi
+}
+
+# DIR/env, replaced atomically (tests may read it at any time).
+write_env() {
+  local dir=$1 pid=$2
+  cat >"$dir/env.$$" <<EOF
+KAFKA_BOOTSTRAP=127.0.0.1:$PORT
+KAFKA_SASL_BOOTSTRAP=127.0.0.1:$SASL_PORT
+KAFKA_CONTROLLER_PORT=$CTL_PORT
+KAFKA_DATA_DIR=$dir
+KAFKA_PID=$pid
+KAFKA_SASL_MECHANISM=SCRAM-SHA-256
+KAFKA_SASL_USERNAME=$SCRAM_USER
+KAFKA_SASL_PASSWORD=$SCRAM_PASSWORD
+KAFKA_VERSION=$KAFKA_VERSION
+KAFKA_LIB=$KAFKA_LIB
+EOF
+  mv "$dir/env.$$" "$dir/env"
+}
+
+# Fixes DIR's ports now, so a client can be configured with the address of a
+# broker that is started later (`start DIR` uses them).
+reserve() {
+  local dir=${1:?usage: broker.sh reserve DIR}
+  mkdir -p "$dir" && dir=$(cd "$dir" && pwd)
+  if alive "$dir"; then die "a broker is already running in $dir"; fi
+  fetch
+  ports "$dir"
+  write_env "$dir" ''
+  echo "127.0.0.1:$PORT"
+}
 
 start() {
   local dir=${1:-}
@@ -149,8 +219,8 @@ start() {
     (source "$dir/env" && echo "$KAFKA_BOOTSTRAP"); return 0
   fi
   fetch
-  local port sasl_port ctl_port
-  port=$(free_port); sasl_port=$(free_port); ctl_port=$(free_port)
+  ports "$dir"
+  local port=$PORT sasl_port=$SASL_PORT ctl_port=$CTL_PORT
 
   # Broker log (INFO) goes to a file in DIR, never to the caller's stdout.
   cat >"$dir/log4j2.properties" <<EOF
@@ -230,17 +300,7 @@ EOF
     sleep 1
   done
 
-  cat >"$dir/env" <<EOF
-KAFKA_BOOTSTRAP=127.0.0.1:$port
-KAFKA_SASL_BOOTSTRAP=127.0.0.1:$sasl_port
-KAFKA_DATA_DIR=$dir
-KAFKA_PID=$pid
-KAFKA_SASL_MECHANISM=SCRAM-SHA-256
-KAFKA_SASL_USERNAME=$SCRAM_USER
-KAFKA_SASL_PASSWORD=$SCRAM_PASSWORD
-KAFKA_VERSION=$KAFKA_VERSION
-KAFKA_LIB=$KAFKA_LIB
-EOF
+  write_env "$dir" "$pid"
   log "broker ready at 127.0.0.1:$port (SASL 127.0.0.1:$sasl_port)"
   echo "127.0.0.1:$port"
 }
@@ -261,14 +321,53 @@ stop() {
   log "broker in $dir stopped"
 }
 
+# SIGKILL: no controlled shutdown, as in a crash (the page cache survives, so
+# acknowledged records do too; the next `start` recovers the logs).
+kill_broker() {
+  local dir=${1:?usage: broker.sh kill DIR} pid
+  [[ -f "$dir/kafka.pid" ]] || { log "no broker pid in $dir"; return 0; }
+  pid=$(cat "$dir/kafka.pid")
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then die "broker $pid survived SIGKILL"; fi
+  rm -f "$dir/kafka.pid"
+  log "broker in $dir killed (SIGKILL)"
+}
+
+# Sources DIR/env and sets TOOL to the jars the broker runs on (not whatever
+# version fetch would pick).
+tools_for() {
+  [[ -f "$1/env" ]] || die "no broker env in $1 (run start first)"
+  # shellcheck disable=SC1091
+  source "$1/env"
+  if [[ -f "$KAFKA_LIB/.complete" ]]; then use_lib "$KAFKA_VERSION" "$KAFKA_LIB"; else fetch; fi
+}
+
+# Kafka's DeleteRecordsCommand with an offset JSON file: records below each
+# OFFSET are gone, exactly as if retention had removed them.
+delete_records() {
+  local dir=${1:?usage: broker.sh delete-records DIR TOPIC PARTITION:OFFSET...}
+  local name=${2:?topic name missing} spec sep='' json file
+  shift 2
+  (($# > 0)) || die "no PARTITION:OFFSET given"
+  tools_for "$dir"
+  json='{"version":1,"partitions":['
+  for spec in "$@"; do
+    json+="$sep{\"topic\":\"$name\",\"partition\":${spec%%:*},\"offset\":${spec##*:}}"
+    sep=','
+  done
+  json+=']}'
+  file="$dir/delete-records.$$.json"
+  echo "$json" >"$file"
+  "${TOOL[@]}" org.apache.kafka.tools.DeleteRecordsCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
+    --offset-json-file "$file" >&2
+  rm -f "$file"
+}
+
 topic() {
   local dir=${1:?usage: broker.sh topic DIR NAME PARTITIONS}
   local name=${2:?topic name missing} parts=${3:?partition count missing}
-  [[ -f "$dir/env" ]] || die "no broker env in $dir (run start first)"
-  # shellcheck disable=SC1091
-  source "$dir/env"
-  # Use the jars the broker runs on, not whatever version fetch would pick.
-  if [[ -f "$KAFKA_LIB/.complete" ]]; then use_lib "$KAFKA_VERSION" "$KAFKA_LIB"; else fetch; fi
+  tools_for "$dir"
   "${TOOL[@]}" org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
     --create --if-not-exists --topic "$name" \
     --partitions "$parts" --replication-factor 1 >&2
@@ -278,6 +377,9 @@ case "${1:-}" in
   fetch) fetch; log "Kafka $KAFKA_VERSION ready in $KAFKA_LIB" ;;
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
+  kill) shift; kill_broker "$@" ;;
+  reserve) shift; reserve "$@" ;;
   topic) shift; topic "$@" ;;
-  *) echo "usage: $0 fetch | start [DIR] | stop DIR | topic DIR NAME PARTITIONS" >&2; exit 2 ;;
+  delete-records) shift; delete_records "$@" ;;
+  *) echo "usage: $0 fetch | start [DIR] | stop DIR | kill DIR | reserve DIR | topic DIR NAME PARTITIONS | delete-records DIR TOPIC PARTITION:OFFSET..." >&2; exit 2 ;;
 esac
