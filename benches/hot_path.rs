@@ -6,7 +6,9 @@
 //! - `window_record/*`: `WindowStore::record` for in-order and late event times.
 //! - `window_sums/*`: every configured window of 100 SLIs, one window at a time or all windows
 //!   of a tier in one pass.
-//! - `publish/*`: `Shard::publish` (window sums + latency merge) per tick.
+//! - `publish/*`: `Shard::publish` (window sums + latency merge) per tick, with no new latency
+//!   since the last tick (histograms are kept), and `publish_latency_changed/*` with every
+//!   SLI's histogram rebuilt.
 //! - `slo_evaluate/*`, `telemetry_update/*`, `render/*`: the exporter tick and a scrape, for
 //!   100 and 1,000 SLOs.
 //!
@@ -275,6 +277,21 @@ fn hot_path(c: &mut Criterion) {
         let mut view = ShardView::default();
         g.bench_function(format!("{slis}_slis"), |b| {
             b.iter(|| shard.publish(black_box(NOW), &mut view))
+        });
+        g.finish();
+        // The same, with every SLI's latency histogram rebuilt: `now` alternates between two
+        // minutes that both hold all the events, as if every SLI had seen a new latency.
+        let mut g = c.benchmark_group("publish_latency_changed");
+        if slis >= 1_000 {
+            g.sampling_mode(SamplingMode::Flat).sample_size(10);
+        }
+        g.throughput(Throughput::Elements(slis as u64));
+        let mut minute = 0;
+        g.bench_function(format!("{slis}_slis"), |b| {
+            b.iter(|| {
+                minute ^= 1;
+                shard.publish(black_box(NOW + minute * 60_000), &mut view)
+            })
         });
         g.finish();
 
