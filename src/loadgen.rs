@@ -71,7 +71,7 @@ impl Traffic {
             let err = if incident { 0.03 } else { 0.0005 };
             let status = match r.random::<f64>() {
                 x if x < err => 500,
-                x if x < err + 0.002 => 429,
+                x if x < err + 0.0002 => 429,
                 _ if method == "POST" => 201,
                 _ => 200,
             };
