@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# End-to-end throughput from a real broker, against the raw consumer in the same run.
+#
+#   benches/e2e/run.sh [EVENTS]      default 5000000 (or $E2E_EVENTS); e.g. 200000 for a smoke run
+#
+# Starts the test broker (tests/kafka/broker.sh: Java + Maven, no Docker), creates a topic of 8
+# partitions, preloads it with EVENTS loadgen events (`slostream loadgen --rate 0`), then reads
+# the whole topic from the beginning with:
+#   raw        examples/raw_consume.rs: slostream's librdkafka settings (ingest::client_config
+#              on the same config file) and threads (ingest.workers), touching payloads only
+#   slostream  `slostream run` on a fresh state dir, until slostream_events_consumed_total on
+#              /metrics reaches EVENTS (exported every 0.5 s: up to ~1 s late)
+#   kcat       `kcat -C -e -q -o beginning | wc -l`: an outside reference (librdkafka defaults)
+#   raw-again  the raw consumer once more, to show how much the machine moved during the run
+# and prints one table: events/s, CPU seconds per million events, peak RSS, ratio to the mean of
+# the two raw runs. Times run from process start (connecting and metadata included). Everything
+# it started is stopped and its temporary directory removed on exit, also on failure.
+set -euo pipefail
+
+EVENTS="${1:-${E2E_EVENTS:-5000000}}"
+PARTITIONS=8
+TOPIC=bench-requests
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BROKER="$ROOT/tests/kafka/broker.sh"
+WORK="$(mktemp -d /tmp/slostream-e2e-bench.XXXXXX)"
+SLOSTREAM_PID=""
+TICK="$(getconf CLK_TCK)"
+
+log() { echo "e2e: $*" >&2; }
+
+cleanup() {
+  local rc=$?
+  if [[ -n "$SLOSTREAM_PID" ]] && kill -0 "$SLOSTREAM_PID" 2>/dev/null; then
+    kill "$SLOSTREAM_PID" 2>/dev/null || true
+    wait "$SLOSTREAM_PID" 2>/dev/null || true
+  fi
+  if [[ -f "$WORK/kafka/env" ]]; then "$BROKER" stop "$WORK/kafka" >/dev/null 2>&1 || true; fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[[ "$EVENTS" =~ ^[0-9]+$ && "$EVENTS" -gt 0 ]] || { echo "usage: $0 [EVENTS]" >&2; exit 2; }
+
+log "building slostream and examples/raw_consume (release)"
+(cd "$ROOT" && cargo build --release --quiet --bin slostream --example raw_consume)
+BIN="$ROOT/target/release/slostream"
+RAW="$ROOT/target/release/examples/raw_consume"
+
+if ! command -v kcat >/dev/null; then
+  log "kcat not found; installing Debian's package"
+  (apt-get install -y -qq kcat >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq kcat >/dev/null 2>&1; }) ||
+    log "kcat could not be installed; its row is left out"
+fi
+
+log "starting the broker"
+BOOTSTRAP="$("$BROKER" start "$WORK/kafka")"
+"$BROKER" topic "$WORK/kafka" "$TOPIC" "$PARTITIONS" >/dev/null
+
+log "preloading $EVENTS events into $TOPIC ($PARTITIONS partitions)"
+start=$(date +%s.%N)
+"$BIN" loadgen --brokers "$BOOTSTRAP" --topic "$TOPIC" --rate 0 --count "$EVENTS" --incident-every 0 2>"$WORK/loadgen.log" ||
+  { cat "$WORK/loadgen.log" >&2; exit 1; }
+log "$(tail -n1 "$WORK/loadgen.log") in $(echo "$(date +%s.%N) - $start" | bc) s"
+
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# The example config (its SLIs and SLOs), pointed at the bench topic, with its own state dir.
+sed -e "s|^  brokers: .*|  brokers: \"$BOOTSTRAP\"|" \
+    -e "s|^  topics: .*|  topics: [\"$TOPIC\"]|" \
+    -e "s|^  group_id: .*|  group_id: \"bench-$$\"|" \
+    -e "s|^  listen: .*|  listen: \"127.0.0.1:$PORT\"|" \
+    "$ROOT/config/example.yaml" >"$WORK/slostream.yaml"
+printf 'state:\n  dir: "%s"\n' "$WORK/state" >>"$WORK/slostream.yaml"
+"$BIN" check --config "$WORK/slostream.yaml" >/dev/null
+
+ROWS=()
+# row NAME SECONDS CPU_SECONDS PEAK_RSS_KB
+row() { ROWS+=("$1|$2|$3|$4"); log "$1: $EVENTS events in $2 s, $3 CPU s, peak RSS $4 KB"; }
+
+# A command that exits by itself, under /usr/bin/time (wall, user + sys of it and its children,
+# largest RSS among them).
+timed() {
+  local name=$1; shift
+  /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" ||
+    { cat "$WORK/$name.err" >&2; exit 1; }
+  read -r wall user sys rss <"$WORK/time"
+  row "$name" "$wall" "$(echo "$user + $sys" | bc)" "$rss"
+}
+
+metric() {
+  curl -s --max-time 1 "http://127.0.0.1:$PORT/metrics" 2>/dev/null |
+    awk '$1 == "slostream_events_consumed_total" { printf "%d", $2 }'
+}
+
+run_raw() {
+  timed "$1" "$RAW" --config "$WORK/slostream.yaml" --count "$EVENTS"
+  log "$(cat "$WORK/$1.out")"
+}
+
+run_slostream() {
+  log "slostream run"
+  local start now seen=0 first_t="" first_n=0 stat
+  start=$(date +%s.%N)
+  RUST_LOG=warn "$BIN" run --config "$WORK/slostream.yaml" >"$WORK/slostream.log" 2>&1 &
+  SLOSTREAM_PID=$!
+  while :; do
+    kill -0 "$SLOSTREAM_PID" 2>/dev/null || { cat "$WORK/slostream.log" >&2; log "slostream exited"; exit 1; }
+    seen="$(metric)"; seen="${seen:-0}"
+    now=$(date +%s.%N)
+    if [[ "$seen" -gt 0 && -z "$first_t" ]]; then first_t=$now; first_n=$seen; fi
+    [[ "$seen" -ge "$EVENTS" ]] && break
+    if [[ "$(echo "$now - $start > 600" | bc)" == 1 ]]; then log "slostream: only $seen of $EVENTS after 600 s"; exit 1; fi
+    sleep 0.1
+  done
+  read -ra stat <"/proc/$SLOSTREAM_PID/stat"
+  # utime and stime are fields 14 and 15; the command name (field 2) has no spaces here.
+  local cpu rss
+  cpu=$(echo "scale=2; (${stat[13]} + ${stat[14]}) / $TICK" | bc)
+  rss=$(awk '/^VmHWM:/ { print $2 }' "/proc/$SLOSTREAM_PID/status")
+  row slostream "$(echo "scale=2; ($now - $start) / 1" | bc)" "$cpu" "$rss"
+  if [[ -n "$first_t" && "$(echo "$now > $first_t" | bc)" == 1 ]]; then
+    STEADY=$(echo "scale=0; ($seen - $first_n) / ($now - $first_t)" | bc)
+  fi
+  kill "$SLOSTREAM_PID"
+  wait "$SLOSTREAM_PID" || true
+  SLOSTREAM_PID=""
+}
+
+STEADY=""
+run_raw raw
+run_slostream
+if command -v kcat >/dev/null; then
+  timed kcat bash -c "kcat -C -b '$BOOTSTRAP' -t '$TOPIC' -e -q -o beginning | wc -l"
+  got=$(tr -d ' ' <"$WORK/kcat.out")
+  [[ "$got" == "$EVENTS" ]] || log "kcat read $got messages, expected $EVENTS"
+fi
+run_raw raw-again
+
+RAW_MEAN=$(for r in "${ROWS[@]}"; do IFS='|' read -r n s _ _ <<<"$r"; [[ "$n" == raw* ]] && echo "$EVENTS / $s"; done |
+  bc -l | awk '{ t += $1; n++ } END { printf "%.0f", t / n }')
+
+echo
+echo "slostream e2e: $EVENTS events, $PARTITIONS partitions, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+printf '| %-10s | %12s | %16s | %14s | %12s |\n' run events/s "CPU s / M events" "peak RSS (MB)" "ratio to raw"
+printf '|%s|%s|%s|%s|%s|\n' ------------ -------------- ------------------ ---------------- --------------
+for r in "${ROWS[@]}"; do
+  IFS='|' read -r name secs cpu rss <<<"$r"
+  rate=$(echo "$EVENTS / $secs" | bc -l)
+  printf '| %-10s | %12.0f | %16.2f | %14.1f | %12.2f |\n' "$name" "$rate" \
+    "$(echo "$cpu * 1000000 / $EVENTS" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$(echo "$rate / $RAW_MEAN" | bc -l)"
+done
+echo
+echo "raw: the mean of the two raw runs, $RAW_MEAN events/s."
+[[ -n "$STEADY" ]] && echo "slostream between its first and last /metrics reading (start-up excluded): $STEADY events/s."
