@@ -1,6 +1,7 @@
 //! Durability and hostile conditions, end to end: the real `slostream` binary against a real
 //! Kafka broker (tests/kafka/broker.sh), with every expectation computed here from the messages
-//! the test itself produced (SLI/SLO definitions restated below, never slostream's library).
+//! the test itself produced (SLI/SLO definitions restated in tests/common/truth.rs, never
+//! slostream's library).
 //!
 //! - `kill_9_at_random_moments_loses_and_double_counts_nothing`: a producer thread writes 200k+
 //!   events over 4 partitions while slostream (checkpoints every second, 2 workers) is SIGKILLed
@@ -33,44 +34,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use common::truth::*;
 use common::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rdkafka::producer::Producer;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, Producer};
 
 // ---------------------------------------------------------------------------------------------
-// The example config (tests/common EXAMPLE_SLIS_AND_SLOS), restated as test-side ground truth.
+// Payloads and what slostream must make of them. The ground truth of the example config (SLIs,
+// SLOs, windows, the event model and its classification) is tests/common/truth.rs.
 // ---------------------------------------------------------------------------------------------
-
-const SA: usize = 0; // search-availability
-const SL: usize = 1; // search-latency
-const GEO: usize = 2; // geo-availability
-const BOOK: usize = 3; // booking-availability
-const SLI_NAMES: [&str; 4] = ["search-availability", "search-latency", "geo-availability", "booking-availability"];
-
-const SEC: i64 = 1000;
-const MIN: i64 = 60 * SEC;
-const HOUR: i64 = 60 * MIN;
-const DAY: i64 = 24 * HOUR;
-
-/// (label, length, bucket width of the tier answering it): the width only matters to keep
-/// event times away from window edges.
-const WINDOWS: [(&str, i64, i64); 9] = [
-    ("5m", 5 * MIN, 10 * SEC),
-    ("30m", 30 * MIN, 10 * SEC),
-    ("1h", HOUR, 10 * SEC),
-    ("2h", 2 * HOUR, MIN),
-    ("6h", 6 * HOUR, MIN),
-    ("1d", DAY, HOUR),
-    ("3d", 3 * DAY, HOUR),
-    ("28d", 28 * DAY, HOUR),
-    ("30d", 30 * DAY, HOUR),
-];
-
-/// (name, period, SLIs): every SLO gets the built-in alert windows shorter than its period.
-const SLOS: [(&str, &str, &[usize]); 2] =
-    [("search-a-ride", "28d", &[SA, SL, GEO]), ("book-a-ride", "30d", &[BOOK, GEO])];
-const ALERT_WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
 /// Every reason slostream knows; each must be counted exactly (most often 0).
 const REASONS: [&str; 9] = [
@@ -88,114 +62,23 @@ const REASONS: [&str; 9] = [
 /// `events.max_message_bytes` in every config of this file.
 const MAX_BYTES: usize = 4096;
 
-fn window_ms(label: &str) -> i64 {
-    WINDOWS.iter().find(|w| w.0 == label).unwrap_or_else(|| panic!("window {label}")).1
-}
-
-fn slo_windows(period: &'static str) -> Vec<&'static str> {
-    ALERT_WINDOWS.iter().copied().filter(|w| window_ms(w) < window_ms(period)).chain([period]).collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Events, payloads and ground truth.
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug)]
-enum Fmt {
-    Epoch,
-    Utc,
-    Plus2,
-}
-
-/// A valid event (decodable, in range).
-#[derive(Clone, Debug)]
-struct Ev {
-    ts: i64,
-    fmt: Fmt,
-    service: &'static str,
-    route: &'static str,
-    method: &'static str,
-    status: Option<i64>,
-    /// Milliseconds; whole numbers are written as JSON integers.
-    latency: Option<f64>,
-}
-
 impl Ev {
-    /// `(sli, good)` for every SLI the event belongs to, straight from the YAML definitions.
-    fn slis(&self) -> Vec<(usize, bool)> {
-        let lt500 = self.status.is_some_and(|s| s < 500);
-        let mut out = Vec::new();
-        if self.service == "search-api" && matches!(self.route, "/v2/trips" | "/v2/trips/{id}") {
-            out.push((SA, lt500));
-        }
-        if self.service == "search-api" {
-            out.push((SL, self.latency.is_some_and(|l| l <= 300.0)));
-        }
-        if self.service == "geo" {
-            out.push((GEO, lt500));
-        }
-        if self.service == "booking" && self.method == "POST" {
-            out.push((BOOK, lt500 && self.status != Some(429)));
-        }
-        out
-    }
-
     /// The JSON, with fields no SLI reads (a nested `trace.status` that must not be misread).
     fn payload(&self, id: u64) -> Vec<u8> {
-        let mut s = format!(r#"{{"timestamp":{},"service":"{}""#, ts_json(self.ts, self.fmt), self.service);
-        if !self.route.is_empty() {
-            s += &format!(r#","route":"{}""#, self.route);
-        }
-        if !self.method.is_empty() {
-            s += &format!(r#","method":"{}""#, self.method);
+        let mut s = format!(r#"{{"timestamp":{}"#, self.timestamp());
+        for (field, value) in [("service", self.service), ("route", self.route), ("method", self.method)] {
+            if !value.is_empty() {
+                s += &format!(r#","{field}":"{value}""#);
+            }
         }
         if let Some(st) = self.status {
             s += &format!(r#","status":{st}"#);
         }
-        match self.latency {
-            Some(l) if l.fract() == 0.0 => s += &format!(r#","latency_ms":{}"#, l as i64),
-            Some(l) => s += &format!(r#","latency_ms":{l}"#),
-            None => {}
+        if let Some(l) = self.latency {
+            s += &format!(r#","latency_ms":{l}"#);
         }
         s += &format!(r#","request_id":"{id:016x}","trace":{{"status":"n/a","spans":[1,{{"latency_ms":-1}}]}}}}"#);
         s.into_bytes()
-    }
-}
-
-/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's `civil_from_days`.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn rfc3339(ms: i64, offset_min: i64) -> String {
-    let local = ms + offset_min * MIN;
-    let secs = local.div_euclid(1000);
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    let zone =
-        if offset_min == 0 { "Z".to_string() } else { format!("+{:02}:{:02}", offset_min / 60, offset_min % 60) };
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}{zone}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        local.rem_euclid(1000)
-    )
-}
-
-fn ts_json(ms: i64, fmt: Fmt) -> String {
-    match fmt {
-        Fmt::Epoch => ms.to_string(),
-        Fmt::Utc => format!("\"{}\"", rfc3339(ms, 0)),
-        Fmt::Plus2 => format!("\"{}\"", rfc3339(ms, 120)),
     }
 }
 
@@ -237,12 +120,13 @@ fn valid_event(rng: &mut StdRng, t_ref: i64, ages: &[i64]) -> Ev {
     let ts = t_ref - ages[rng.random_range(0..ages.len())] + rng.random_range(-15 * SEC..=15 * SEC);
     let fmt = [Fmt::Epoch, Fmt::Utc, Fmt::Plus2][rng.random_range(0..3)];
     let pick: f64 = rng.random();
-    let status = |rng: &mut StdRng, list: &[i64]| Some(list[rng.random_range(0..list.len())]);
+    let status = |rng: &mut StdRng, list: &[i64]| Some(Num::Int(list[rng.random_range(0..list.len())]));
+    // i32 draws, as ever: the seeded streams stay the same.
     let latency = |rng: &mut StdRng| {
         Some(if rng.random_bool(0.5) {
-            rng.random_range(1..=600) as f64
+            Num::Int(rng.random_range(1..=600_i32).into())
         } else {
-            rng.random_range(1..600) as f64 + 0.5
+            Num::Float(rng.random_range(1..600) as f64 + 0.5)
         })
     };
     if pick < 0.4 {
@@ -273,7 +157,7 @@ fn valid_event(rng: &mut StdRng, t_ref: i64, ages: &[i64]) -> Ev {
         }
     } else {
         let service = ["payments", "notifications", "geo-v2"][rng.random_range(0..3)];
-        Ev { ts, fmt, service, route: "/x", method: "GET", status: Some(200), latency: latency(rng) }
+        Ev { ts, fmt, service, route: "/x", method: "GET", status: Some(Num::Int(200)), latency: latency(rng) }
     }
 }
 
@@ -451,32 +335,20 @@ fn assert_exact(what: &str, m: &Metrics, truth: &Truth, t_scrape: i64) {
         exact("slostream_sli_events_total", &[("sli", name)], truth.totals[sli].0);
         exact("slostream_sli_good_events_total", &[("sli", name)], truth.totals[sli].1);
     }
-    let mut windowed: BTreeMap<(usize, &str), (u64, u64)> = BTreeMap::new();
     for ev in &truth.valid {
         for (label, w, res) in WINDOWS {
-            let start = t_scrape - w;
             assert!(
-                !(ev.ts > start - res - 5 * SEC && ev.ts <= start + 5 * SEC),
+                edge_safe(ev.ts, t_scrape, w, res),
                 "test data: event {ev:?} is too close to the {label} window edge at the scrape"
             );
-            let inside = ev.ts > start && ev.ts <= t_scrape;
-            for (sli, good) in ev.slis() {
-                let c = windowed.entry((sli, label)).or_default();
-                if inside {
-                    c.0 += 1;
-                    c.1 += u64::from(good);
-                }
-            }
         }
     }
-    for (slo, period, slis) in SLOS {
-        for w in slo_windows(period) {
-            let (n, g) = slis.iter().fold((0, 0), |(n, g), sli| {
-                let c = windowed.get(&(*sli, w)).copied().unwrap_or_default();
-                (n + c.0, g + c.1)
-            });
-            exact("slostream_slo_events", &[("slo", slo), ("window", w)], n);
-            exact("slostream_slo_good_events", &[("slo", slo), ("window", w)], g);
+    let windowed = window_counts(&truth.valid, t_scrape);
+    for slo in &SLOS {
+        for w in slo.windows() {
+            let (n, g, _) = slo.window(&windowed, w);
+            exact("slostream_slo_events", &[("slo", slo.name), ("window", w)], n);
+            exact("slostream_slo_good_events", &[("slo", slo.name), ("window", w)], g);
         }
     }
     assert!(failures.is_empty(), "{what}: {} of {checked} checks failed:\n  {}", failures.len(), failures.join("\n  "));
@@ -572,6 +444,60 @@ fn produced(b: &Broker, topic: &str, partitions: i32) -> u64 {
     b.high_watermarks(topic, partitions).iter().sum::<i64>() as u64
 }
 
+/// A fresh topic `name-…` of `partitions` partitions on `b`, and a deployment reading it there.
+fn topic_on(b: &Broker, name: &str, partitions: i32) -> (String, Deploy) {
+    let topic = unique(name);
+    b.create_topic(&topic, partitions);
+    let mut d = Deploy::new(name, &topic);
+    d.brokers = Some(b.bootstrap.clone());
+    (topic, d)
+}
+
+/// Produces `items` round-robin over the partitions of `topic` and adds them to `truth`.
+fn produce_counted(b: &Broker, topic: &str, partitions: i32, items: &[Item], truth: &mut Truth) {
+    b.produce_records(topic, partitions, &records(items, partitions));
+    truth.add(items);
+}
+
+/// Launches `d`, waits for it to be ready (60 s) and to have consumed exactly what `truth`
+/// counts (within `timeout`): the process, that scrape and its time.
+fn launch_until_consumed(d: &Deploy, truth: &Truth, timeout: Duration) -> (Slostream, Metrics, i64) {
+    let mut app = d.launch();
+    app.wait_ready(Duration::from_secs(60));
+    let (m, t_scrape) = app.wait_consumed(truth.consumed, timeout);
+    (app, m, t_scrape)
+}
+
+/// SIGTERM, and a successful exit within 15 s.
+fn stop(app: &mut Slostream) {
+    let (status, _) = app.terminate(Duration::from_secs(15));
+    assert!(status.success());
+}
+
+/// Sends `recs` a chunk of `chunk` records every `every` (from now), polling after each chunk
+/// and then calling `after_chunk` with its size. Does not flush.
+fn send_paced(
+    p: &BaseProducer,
+    topic: &str,
+    recs: &[Record],
+    chunk: usize,
+    every: Duration,
+    mut after_chunk: impl FnMut(usize),
+) {
+    let started = Instant::now();
+    for (i, chunk) in recs.chunks(chunk).enumerate() {
+        for r in chunk {
+            send_record(p, topic, r);
+        }
+        p.poll(Duration::ZERO);
+        after_chunk(chunk.len());
+        let due = started + every * (i as u32 + 1);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. kill -9 at random moments.
 // ---------------------------------------------------------------------------------------------
@@ -583,9 +509,7 @@ fn kill_9_at_random_moments_loses_and_double_counts_nothing() {
     const KILLS: usize = 12;
     let test_start = Instant::now();
     let b = broker();
-    let topic = unique("kill9");
-    b.create_topic(&topic, PARTITIONS);
-    let d = Deploy::new("kill9", &topic);
+    let (topic, d) = topic_on(b, "kill9", PARTITIONS);
 
     let t0 = now_ms();
     let mut rng = StdRng::seed_from_u64(0x0D15_EA5E);
@@ -600,18 +524,9 @@ fn kill_9_at_random_moments_loses_and_double_counts_nothing() {
         let (topic, sent, done) = (topic.clone(), sent.clone(), done.clone());
         std::thread::spawn(move || {
             let p = broker().producer();
-            let started = Instant::now();
-            for (i, chunk) in recs.chunks(2500).enumerate() {
-                for r in chunk {
-                    send_record(&p, &topic, r);
-                }
-                p.poll(Duration::ZERO);
-                sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                let due = started + Duration::from_millis(500) * (i as u32 + 1);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-            }
+            send_paced(&p, &topic, &recs, 2500, Duration::from_millis(500), |n| {
+                sent.fetch_add(n as u64, Ordering::Relaxed);
+            });
             p.flush(Duration::from_secs(60)).expect("flush producer");
             done.store(true, Ordering::Release);
         })
@@ -652,11 +567,8 @@ fn kill_9_at_random_moments_loses_and_double_counts_nothing() {
 
     // Fresh events for the 5m window, then the final run.
     let fresh = stream(&mut rng, 3000, now_ms(), &FRESH_AGES, 0.03);
-    b.produce_records(&topic, PARTITIONS, &records(&fresh, PARTITIONS));
-    truth.add(&fresh);
-    let mut app = d.launch();
-    app.wait_ready(Duration::from_secs(60));
-    let (m, t_scrape) = app.wait_consumed(truth.consumed, Duration::from_secs(180));
+    produce_counted(b, &topic, PARTITIONS, &fresh, &mut truth);
+    let (mut app, m, t_scrape) = launch_until_consumed(&d, &truth, Duration::from_secs(180));
     assert_exact("after 12 SIGKILLs", &m, &truth, t_scrape);
     // Nothing more arrives later (a late re-read would show here).
     std::thread::sleep(Duration::from_secs(2));
@@ -682,17 +594,13 @@ fn kill_9_at_random_moments_loses_and_double_counts_nothing() {
 fn graceful_stop_and_restart_is_exact() {
     const PARTITIONS: i32 = 4;
     let b = broker();
-    let topic = unique("graceful");
-    b.create_topic(&topic, PARTITIONS);
-    let d = Deploy::new("graceful", &topic);
+    let (topic, d) = topic_on(b, "graceful", PARTITIONS);
     let mut rng = StdRng::seed_from_u64(0x6_ACE);
+    let mut truth = Truth::default();
     let first = stream(&mut rng, 30_000, now_ms(), &BULK_AGES, 0.03);
-    b.produce_records(&topic, PARTITIONS, &records(&first, PARTITIONS));
-    let mut truth = Truth::of(&first);
+    produce_counted(b, &topic, PARTITIONS, &first, &mut truth);
 
-    let mut app = d.launch();
-    app.wait_ready(Duration::from_secs(60));
-    app.wait_consumed(truth.consumed, Duration::from_secs(60));
+    let (mut app, _, _) = launch_until_consumed(&d, &truth, Duration::from_secs(60));
     let (status, took) = app.terminate(Duration::from_secs(15));
     assert!(status.success(), "exit status {status}; log:\n{}", app.log_tail(30));
     assert!(took <= Duration::from_secs(5), "SIGTERM exit took {took:?} (> shutdown_grace 5s)");
@@ -700,8 +608,7 @@ fn graceful_stop_and_restart_is_exact() {
 
     // More events while it is down, some fresh for the 5m window.
     let second = stream(&mut rng, 10_000, now_ms(), &FRESH_AGES, 0.03);
-    b.produce_records(&topic, PARTITIONS, &records(&second, PARTITIONS));
-    truth.add(&second);
+    produce_counted(b, &topic, PARTITIONS, &second, &mut truth);
 
     let mut app = d.launch();
     let mut early = 0;
@@ -742,8 +649,7 @@ fn graceful_stop_and_restart_is_exact() {
     );
     let (m, t_scrape) = app.wait_consumed(truth.consumed, Duration::from_secs(60));
     assert_exact("after a graceful restart", &m, &truth, t_scrape);
-    let (status, _) = app.terminate(Duration::from_secs(15));
-    assert!(status.success());
+    stop(&mut app);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -754,10 +660,7 @@ fn graceful_stop_and_restart_is_exact() {
 fn broker_crash_and_restart_while_consuming() {
     const PARTITIONS: i32 = 4;
     let own = Broker::start_own("crash");
-    let topic = unique("crash");
-    own.create_topic(&topic, PARTITIONS);
-    let mut d = Deploy::new("crash", &topic);
-    d.brokers = Some(own.bootstrap.clone());
+    let (topic, mut d) = topic_on(&own, "crash", PARTITIONS);
     // No periodic checkpoint: the one found after the SIGTERM below can only be the final one.
     d.checkpoint_interval = "1h";
     let mut rng = StdRng::seed_from_u64(0xC4A5);
@@ -773,7 +676,7 @@ fn broker_crash_and_restart_while_consuming() {
     let producer = {
         let (topic, bootstrap) = (topic.clone(), own.bootstrap.clone());
         std::thread::spawn(move || {
-            let p: rdkafka::producer::BaseProducer = rdkafka::config::ClientConfig::new()
+            let p: BaseProducer = ClientConfig::new()
                 .set("bootstrap.servers", &bootstrap)
                 .set("linger.ms", "5")
                 .set("acks", "all")
@@ -781,17 +684,7 @@ fn broker_crash_and_restart_while_consuming() {
                 .set("message.timeout.ms", "240000")
                 .create()
                 .expect("producer");
-            let started = Instant::now();
-            for (i, chunk) in recs.chunks(1000).enumerate() {
-                for r in chunk {
-                    send_record(&p, &topic, r);
-                }
-                p.poll(Duration::ZERO);
-                let due = started + Duration::from_millis(250) * (i as u32 + 1);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-            }
+            send_paced(&p, &topic, &recs, 1000, Duration::from_millis(250), |_| {});
             p.flush(Duration::from_secs(240)).expect("flush producer");
         })
     };
@@ -819,8 +712,7 @@ fn broker_crash_and_restart_while_consuming() {
     );
     // Fresh events after the crash, then exact counts.
     let fresh = stream(&mut rng, 2000, now_ms(), &FRESH_AGES, 0.03);
-    own.produce_records(&topic, PARTITIONS, &records(&fresh, PARTITIONS));
-    truth.add(&fresh);
+    produce_counted(&own, &topic, PARTITIONS, &fresh, &mut truth);
     let (m, t_scrape) = app.wait_consumed(truth.consumed, Duration::from_secs(60));
     assert_exact("after a broker crash", &m, &truth, t_scrape);
     eprintln!("[durability] consumer stalls recovered: {:?}", m.get("slostream_consumer_stalls_total", &[]));
@@ -867,13 +759,19 @@ fn broker_crash_and_restart_while_consuming() {
 /// Damages the checkpoint files (newest generation first) before a run.
 type Corrupt = dyn Fn(&[(u64, PathBuf)]);
 
+/// A round's log (with `FAILURES=<n>` appended) after its newest checkpoint was damaged, the
+/// damage reported as `why`: it fell back to the previous generation and counted one failure.
+fn assert_fell_back(log: &str, why: &str) {
+    assert!(log.lines().any(|l| l.contains("ERROR") && l.contains("checkpoint unusable") && l.contains(why)), "{log}");
+    assert!(!log.contains("NO VALID CHECKPOINT"), "{log}");
+    assert!(log.contains("FAILURES=1"), "{log}");
+}
+
 #[test]
 fn corrupt_checkpoints_fall_back_or_start_empty_loudly() {
     const PARTITIONS: i32 = 3;
     let b = broker();
-    let topic = unique("corrupt");
-    b.create_topic(&topic, PARTITIONS);
-    let d = Deploy::new("corrupt", &topic);
+    let (topic, d) = topic_on(b, "corrupt", PARTITIONS);
     let mut rng = StdRng::seed_from_u64(0xBADC0DE);
     let mut truth = Truth::default();
 
@@ -882,17 +780,13 @@ fn corrupt_checkpoints_fall_back_or_start_empty_loudly() {
         let files = checkpoints(&d.state());
         corrupt(&files);
         let items = stream(rng, 5000, now_ms(), &BULK_AGES, 0.05);
-        b.produce_records(&topic, PARTITIONS, &records(&items, PARTITIONS));
-        truth.add(&items);
-        let mut app = d.launch();
-        app.wait_ready(Duration::from_secs(60));
-        let (m, t_scrape) = app.wait_consumed(truth.consumed, Duration::from_secs(60));
+        produce_counted(b, &topic, PARTITIONS, &items, truth);
+        let (mut app, m, t_scrape) = launch_until_consumed(&d, truth, Duration::from_secs(60));
         assert_exact(name, &m, truth, t_scrape);
         let failures = m.get("slostream_checkpoint_failures_total", &[]).unwrap_or(-1.0);
         // Two periodic generations after the last event, then the final one.
         std::thread::sleep(Duration::from_millis(2500));
-        let (status, _) = app.terminate(Duration::from_secs(15));
-        assert!(status.success());
+        stop(&mut app);
         let log = app.log_text();
         eprintln!("[durability] {name}: checkpoint failures {failures}, restored {:?}", restored_consumed(&log));
         format!("{log}\nFAILURES={failures}")
@@ -906,12 +800,7 @@ fn corrupt_checkpoints_fall_back_or_start_empty_loudly() {
         let len = fs::metadata(newest).unwrap().len();
         fs::OpenOptions::new().write(true).open(newest).unwrap().set_len(len / 2).unwrap();
     });
-    assert!(
-        log.lines().any(|l| l.contains("ERROR") && l.contains("checkpoint unusable") && l.contains("truncated")),
-        "{log}"
-    );
-    assert!(!log.contains("NO VALID CHECKPOINT"), "{log}");
-    assert!(log.contains("FAILURES=1"), "{log}");
+    assert_fell_back(&log, "truncated");
 
     let log = round("newest bit-flipped", &mut truth, &mut rng, &|files| {
         let (_, newest) = &files[0];
@@ -922,12 +811,7 @@ fn corrupt_checkpoints_fall_back_or_start_empty_loudly() {
         }
         fs::write(newest, bytes).unwrap();
     });
-    assert!(
-        log.lines().any(|l| l.contains("ERROR") && l.contains("checkpoint unusable") && l.contains("checksum")),
-        "{log}"
-    );
-    assert!(!log.contains("NO VALID CHECKPOINT"), "{log}");
-    assert!(log.contains("FAILURES=1"), "{log}");
+    assert_fell_back(&log, "checksum");
 
     // Both generations corrupt: starts empty and rebuilds from what the topic retains (all of
     // it here), so the counts are still exact — and it says so.
@@ -1066,8 +950,15 @@ fn poison_corpus(t0: i64) -> Vec<Item> {
     // Valid, however odd.
     let valid =
         |ev: Ev, payload: String| Item { key: None, payload: Some(payload.into_bytes()), kind: Kind::Valid(ev) };
-    let geo =
-        |status: Option<i64>| Ev { ts, fmt: Fmt::Epoch, service: "geo", route: "", method: "", status, latency: None };
+    let geo = |status: Option<i64>| Ev {
+        ts,
+        fmt: Fmt::Epoch,
+        service: "geo",
+        route: "",
+        method: "",
+        status: status.map(Num::Int),
+        latency: None,
+    };
     // Deep nesting in fields no SLI reads: within serde_json's depth limit (128) it is skipped.
     let deep = format!(
         r#"{{"timestamp":{ts},"service":"geo","status":200,"deep":{}1{},"m":"{MARK}"}}"#,
@@ -1093,8 +984,15 @@ fn poison_corpus(t0: i64) -> Vec<Item> {
         format!(r#"{{"status":200,"service":"geo","timestamp":{ts},"m":"{MARK}","extra":null}}"#),
     ));
     out.push(valid(geo(None), format!(r#"{{"timestamp":{ts},"service":"geo","status":null,"m":"{MARK}"}}"#)));
-    let booking =
-        Ev { ts, fmt: Fmt::Epoch, service: "booking", route: "", method: "POST", status: Some(201), latency: None };
+    let booking = Ev {
+        ts,
+        fmt: Fmt::Epoch,
+        service: "booking",
+        route: "",
+        method: "POST",
+        status: Some(Num::Int(201)),
+        latency: None,
+    };
     out.push(valid(
         booking,
         format!(r#"{{"timestamp":{ts},"service":"booking","method":"POST","status":201.0,"m":"{MARK}"}}"#),
@@ -1106,22 +1004,17 @@ fn poison_corpus(t0: i64) -> Vec<Item> {
 fn poison_pills_are_each_counted_once_and_never_logged() {
     const PARTITIONS: i32 = 2;
     let b = broker();
-    let topic = unique("poison");
-    b.create_topic(&topic, PARTITIONS);
-    let d = Deploy::new("poison", &topic);
+    let (topic, d) = topic_on(b, "poison", PARTITIONS);
     let t0 = now_ms();
     let mut rng = StdRng::seed_from_u64(0x9015);
     let mut items = poison_corpus(t0);
     items.extend(stream(&mut rng, 500, t0, &FRESH_AGES, 0.0));
-    let truth = Truth::of(&items);
-    b.produce_records(&topic, PARTITIONS, &records(&items, PARTITIONS));
+    let mut truth = Truth::default();
+    produce_counted(b, &topic, PARTITIONS, &items, &mut truth);
 
-    let mut app = d.launch();
-    app.wait_ready(Duration::from_secs(60));
-    let (m, t_scrape) = app.wait_consumed(truth.consumed, Duration::from_secs(60));
+    let (mut app, m, t_scrape) = launch_until_consumed(&d, &truth, Duration::from_secs(60));
     assert_exact("poison pills", &m, &truth, t_scrape);
-    let (status, _) = app.terminate(Duration::from_secs(15));
-    assert!(status.success());
+    stop(&mut app);
     let out = app.output_bytes();
     let text = String::from_utf8_lossy(&out);
     assert!(
@@ -1137,11 +1030,9 @@ fn poison_pills_are_each_counted_once_and_never_logged() {
 fn dead_letter_topic_holds_exactly_the_rejects() {
     const PARTITIONS: i32 = 3;
     let b = broker();
-    let topic = unique("dlq-src");
+    let (topic, mut d) = topic_on(b, "dlq-src", PARTITIONS);
     let dlq = unique("dlq");
-    b.create_topic(&topic, PARTITIONS);
     b.create_topic(&dlq, 2);
-    let mut d = Deploy::new("dlq", &topic);
     d.dead_letter_topic = Some(dlq.clone());
     let t0 = now_ms();
     let mut rng = StdRng::seed_from_u64(0x0D10);
@@ -1158,17 +1049,7 @@ fn dead_letter_topic_holds_exactly_the_rejects() {
         let (topic, recs) = (topic.clone(), recs.clone());
         std::thread::spawn(move || {
             let p = broker().producer();
-            let started = Instant::now();
-            for (i, chunk) in recs.chunks(1500).enumerate() {
-                for r in chunk {
-                    send_record(&p, &topic, r);
-                }
-                p.poll(Duration::ZERO);
-                let due = started + Duration::from_millis(250) * (i as u32 + 1);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-            }
+            send_paced(&p, &topic, &recs, 1500, Duration::from_millis(250), |_| {});
             p.flush(Duration::from_secs(60)).expect("flush producer");
         })
     };
@@ -1203,9 +1084,7 @@ fn dead_letter_topic_holds_exactly_the_rejects() {
         assert_eq!(c.payload, it.payload, "source record {}/{} is not the item produced there", c.partition, c.offset);
     }
 
-    let mut app = d.launch();
-    app.wait_ready(Duration::from_secs(60));
-    let (m, t_scrape) = app.wait_consumed(truth.consumed, Duration::from_secs(120));
+    let (mut app, m, t_scrape) = launch_until_consumed(&d, &truth, Duration::from_secs(120));
     assert_exact("dead-letter run", &m, &truth, t_scrape);
     let rejects: u64 = truth.rejected.values().sum();
     // Dead letters are produced asynchronously: give them a moment to be confirmed.
@@ -1217,8 +1096,7 @@ fn dead_letter_topic_holds_exactly_the_rejects() {
         }
         std::thread::sleep(Duration::from_millis(300));
     };
-    let (status, _) = app.terminate(Duration::from_secs(15));
-    assert!(status.success());
+    stop(&mut app);
 
     let dead = b.read_all(&dlq, 2);
     let mut seen: BTreeMap<(i32, i64), usize> = BTreeMap::new();
@@ -1295,18 +1173,13 @@ fn dead_letter_topic_holds_exactly_the_rejects() {
 fn offsets_deleted_by_retention_are_reported() {
     const PARTITIONS: i32 = 3;
     let b = broker();
-    let topic = unique("retention");
-    b.create_topic(&topic, PARTITIONS);
-    let d = Deploy::new("retention", &topic);
+    let (topic, d) = topic_on(b, "retention", PARTITIONS);
     let mut rng = StdRng::seed_from_u64(0x2E7);
+    let mut truth = Truth::default();
     let first = stream(&mut rng, 300, now_ms(), &BULK_AGES, 0.0);
-    b.produce_records(&topic, PARTITIONS, &records(&first, PARTITIONS));
-    let mut truth = Truth::of(&first);
-    let mut app = d.launch();
-    app.wait_ready(Duration::from_secs(60));
-    app.wait_consumed(truth.consumed, Duration::from_secs(60));
-    let (status, _) = app.terminate(Duration::from_secs(15));
-    assert!(status.success());
+    produce_counted(b, &topic, PARTITIONS, &first, &mut truth);
+    let (mut app, _, _) = launch_until_consumed(&d, &truth, Duration::from_secs(60));
+    stop(&mut app);
 
     // While stopped: 60 more per partition; retention then deletes 20 of p0's new ones, all 60
     // of p1's, none of p2's. Each checkpointed next offset is 100.
@@ -1322,9 +1195,7 @@ fn offsets_deleted_by_retention_are_reported() {
     truth.add(&second[0][20..]);
     truth.add(&second[2]);
 
-    let mut app = d.launch();
-    app.wait_ready(Duration::from_secs(60));
-    let (m, t_scrape) = app.wait_consumed(truth.consumed, Duration::from_secs(60));
+    let (mut app, m, t_scrape) = launch_until_consumed(&d, &truth, Duration::from_secs(60));
     assert_exact("after retention deleted unread events", &m, &truth, t_scrape);
     let skipped = |p: &str| m.get("slostream_events_skipped_total", &[("topic", &topic), ("partition", p)]);
     assert_eq!(skipped("0"), Some(20.0), "{:?}", m.family("slostream_events_skipped_total"));
@@ -1338,8 +1209,7 @@ fn offsets_deleted_by_retention_are_reported() {
     };
     assert!(line(0, 20) && line(1, 60), "no ERROR line with skipped=<n> per partition:\n{log}");
     assert!(!log.lines().any(|l| l.contains("partition=2") && l.contains("skipped=")), "{log}");
-    let (status, _) = app.terminate(Duration::from_secs(15));
-    assert!(status.success());
+    stop(&mut app);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1356,9 +1226,9 @@ fn sasl_scram_right_wrong_and_env_password() {
     let topic = unique("sasl");
     b.create_topic(&topic, PARTITIONS);
     let mut rng = StdRng::seed_from_u64(0x5A51);
+    let mut truth = Truth::default();
     let items = stream(&mut rng, 3000, now_ms(), &FRESH_AGES, 0.05);
-    b.produce_records(&topic, PARTITIONS, &records(&items, PARTITIONS));
-    let truth = Truth::of(&items);
+    produce_counted(b, &topic, PARTITIONS, &items, &mut truth);
     let wrong = format!("Wr0ng-{}", unique("pw"));
 
     let deploy = |name: &str, password: &str, env: Vec<(String, String)>| {
@@ -1438,10 +1308,7 @@ fn sasl_scram_right_wrong_and_env_password() {
 
 #[test]
 fn second_instance_on_the_same_state_dir_fails_fast() {
-    let b = broker();
-    let topic = unique("lock");
-    b.create_topic(&topic, 1);
-    let d = Deploy::new("lock", &topic);
+    let (_, d) = topic_on(broker(), "lock", 1);
     let mut first = d.launch();
     first.wait_ready(Duration::from_secs(60));
 
@@ -1465,12 +1332,10 @@ fn second_instance_on_the_same_state_dir_fails_fast() {
     );
     // The first one is unaffected, and its lock goes with it.
     assert_eq!(first.get("/ready").map(|(s, _)| s), Some(200));
-    let (status, _) = first.terminate(Duration::from_secs(15));
-    assert!(status.success());
+    stop(&mut first);
     let mut third = d.launch();
     third.wait_ready(Duration::from_secs(60));
-    let (status, _) = third.terminate(Duration::from_secs(15));
-    assert!(status.success());
+    stop(&mut third);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1505,14 +1370,13 @@ fn broker_down_at_start_then_ready_when_it_comes() {
     own.create_topic(&topic, PARTITIONS);
     let came = Instant::now();
     let mut rng = StdRng::seed_from_u64(0x1A7E);
+    let mut truth = Truth::default();
     let items = stream(&mut rng, 2000, now_ms(), &FRESH_AGES, 0.05);
-    own.produce_records(&topic, PARTITIONS, &records(&items, PARTITIONS));
-    let truth = Truth::of(&items);
+    produce_counted(&own, &topic, PARTITIONS, &items, &mut truth);
     app.wait_ready(Duration::from_secs(90));
     eprintln!("[durability] ready {:.1} s after the broker and topic came", came.elapsed().as_secs_f64());
     let (m, t_scrape) = app.wait_consumed(truth.consumed, Duration::from_secs(60));
     assert_exact("broker late at start", &m, &truth, t_scrape);
-    let (status, _) = app.terminate(Duration::from_secs(15));
-    assert!(status.success());
+    stop(&mut app);
     own.stop();
 }

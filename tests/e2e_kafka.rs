@@ -1,7 +1,7 @@
 //! End-to-end: the real `slostream` binary against a real Kafka broker (tests/kafka/broker.sh).
 //!
 //! Every expectation is computed here, from the events the test itself builds, with the SLI and
-//! SLO definitions restated in this file (never with slostream's library). See
+//! SLO definitions restated in `tests/common/truth.rs` (never with slostream's library). See
 //! `tests/common/mod.rs` for the broker/process harness.
 //!
 //! - `exact_counts_ratios_budgets_and_alerts`: a hand-made plus seeded-random event set over 4
@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::truth::*;
 use common::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -30,205 +31,37 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
 // ---------------------------------------------------------------------------------------------
-// The example config, restated as test-side ground truth.
+// Events: this file's payloads. The ground truth (SLIs, SLOs, windows, the event model and its
+// classification) is tests/common/truth.rs.
 // ---------------------------------------------------------------------------------------------
 
-const SA: usize = 0; // search-availability
-const SL: usize = 1; // search-latency
-const GEO: usize = 2; // geo-availability
-const BOOK: usize = 3; // booking-availability
-const SLI_NAMES: [&str; 4] = ["search-availability", "search-latency", "geo-availability", "booking-availability"];
-
-const SEC: i64 = 1000;
-const MIN: i64 = 60 * SEC;
-const HOUR: i64 = 60 * MIN;
-const DAY: i64 = 24 * HOUR;
-
-/// (label, length, bucket width of the tier that answers it: 10 s up to 1 h, 1 min up to 6 h,
-/// 1 h above). The bucket width only matters to keep events away from window edges.
-const WINDOWS: [(&str, i64, i64); 9] = [
-    ("5m", 5 * MIN, 10 * SEC),
-    ("30m", 30 * MIN, 10 * SEC),
-    ("1h", HOUR, 10 * SEC),
-    ("2h", 2 * HOUR, MIN),
-    ("6h", 6 * HOUR, MIN),
-    ("1d", DAY, HOUR),
-    ("3d", 3 * DAY, HOUR),
-    ("28d", 28 * DAY, HOUR),
-    ("30d", 30 * DAY, HOUR),
-];
-
-#[derive(Clone, Copy, PartialEq)]
-enum Combine {
-    Pooled,
-    Weighted,
-}
-
-struct Slo {
-    name: &'static str,
-    objective: f64,
-    period: &'static str,
-    combine: Combine,
-    components: &'static [(usize, f64)],
-}
-
-const SLOS: [Slo; 2] = [
-    Slo { name: "search-a-ride", objective: 0.995, period: "28d", combine: Combine::Pooled, components: &[(SA, 1.0), (SL, 1.0), (GEO, 1.0)] },
-    Slo { name: "book-a-ride", objective: 0.999, period: "30d", combine: Combine::Weighted, components: &[(BOOK, 3.0), (GEO, 1.0)] },
-];
-
-/// SRE Workbook multiwindow rules: (long, short, percent of budget, severity).
-/// The built-in alert windows every SLO gets when shorter than its period.
-const ALERT_WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
-
-const RULES: [(&str, &str, f64, &str); 4] =
-    [("1h", "5m", 2.0, "page"), ("6h", "30m", 5.0, "page"), ("1d", "2h", 10.0, "ticket"), ("3d", "6h", 10.0, "ticket")];
-
-fn window_ms(label: &str) -> i64 {
-    WINDOWS.iter().find(|w| w.0 == label).unwrap_or_else(|| panic!("window {label}")).1
-}
-
-impl Slo {
-    /// Every built-in alert window shorter than the period, then the period (another SLO's
-    /// period, 28d for book-a-ride, is not one of this SLO's windows).
-    fn windows(&self) -> Vec<&'static str> {
-        let period = window_ms(self.period);
-        ALERT_WINDOWS.iter().copied().filter(|w| window_ms(w) < period).chain([self.period]).collect()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Events and their ground truth.
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug)]
-enum Fmt {
-    /// `2026-11-26T12:00:00.123Z`
-    Utc,
-    /// The same instant as local time at `+02:00`.
-    Plus2,
-    /// Integer epoch milliseconds.
-    Epoch,
-}
-
-/// A valid (decodable, in-range) event.
-#[derive(Clone, Debug)]
-struct Ev {
-    age_ms: i64,
-    fmt: Fmt,
-    service: Option<&'static str>,
-    route: Option<&'static str>,
-    method: Option<&'static str>,
-    /// `Null`: field absent.
-    status: Value,
-    latency: Value,
-}
-
-fn ev(age_ms: i64, fmt: Fmt, service: &'static str, route: &'static str, method: &'static str, status: Value, latency: Value) -> Ev {
-    Ev {
-        age_ms,
-        fmt,
-        service: Some(service),
-        route: (!route.is_empty()).then_some(route),
-        method: (!method.is_empty()).then_some(method),
-        status,
-        latency,
-    }
-}
-
-fn num_lt(v: &Value, bound: f64) -> bool {
-    v.as_f64().is_some_and(|x| x < bound)
+/// Builds events by age before `t0`: `(age_ms, fmt, service, route, method, status, latency)`,
+/// `""` for an absent string field.
+fn aged(t0: i64) -> impl Fn(i64, Fmt, &'static str, &'static str, &'static str, Option<Num>, Option<Num>) -> Ev {
+    move |age_ms, fmt, service, route, method, status, latency| Ev { ts: t0 - age_ms, fmt, service, route, method, status, latency }
 }
 
 impl Ev {
-    fn ts(&self, t0: i64) -> i64 {
-        t0 - self.age_ms
-    }
-
-    /// `(sli, good)` for every SLI the event belongs to, straight from the YAML definitions.
-    fn slis(&self) -> Vec<(usize, bool)> {
-        let mut out = Vec::new();
-        let service = self.service.unwrap_or("");
-        if service == "search-api" && matches!(self.route, Some("/v2/trips" | "/v2/trips/{id}")) {
-            out.push((SA, num_lt(&self.status, 500.0)));
-        }
-        if service == "search-api" {
-            out.push((SL, self.latency.as_f64().is_some_and(|l| l <= 300.0)));
-        }
-        if service == "geo" {
-            out.push((GEO, num_lt(&self.status, 500.0)));
-        }
-        if service == "booking" && self.method == Some("POST") {
-            let good = num_lt(&self.status, 500.0) && self.status.as_f64() != Some(429.0);
-            out.push((BOOK, good));
-        }
-        out
-    }
-
-    fn payload(&self, t0: i64, noise: u64) -> Vec<u8> {
+    /// This file's JSON for the event: its fields, then fields no SLI reads (`noise` varies them).
+    fn payload(&self, noise: u64) -> Vec<u8> {
         let mut m = Map::new();
-        m.insert("timestamp".into(), timestamp(self.ts(t0), self.fmt));
-        if let Some(s) = self.service {
-            m.insert("service".into(), json!(s));
+        m.insert("timestamp".into(), self.timestamp());
+        for (field, value) in [("service", self.service), ("route", self.route), ("method", self.method)] {
+            if !value.is_empty() {
+                m.insert(field.into(), json!(value));
+            }
         }
-        if let Some(r) = self.route {
-            m.insert("route".into(), json!(r));
+        if let Some(status) = self.status {
+            m.insert("status".into(), status.json());
         }
-        if let Some(x) = self.method {
-            m.insert("method".into(), json!(x));
-        }
-        if !self.status.is_null() {
-            m.insert("status".into(), self.status.clone());
-        }
-        if !self.latency.is_null() {
-            m.insert("latency_ms".into(), self.latency.clone());
+        if let Some(latency) = self.latency {
+            m.insert("latency_ms".into(), latency.json());
         }
         // Fields no SLI reads, including nested ones that must be skipped, not misread.
         m.insert("region".into(), json!(["eu-west-1", "us-east-1"][(noise % 2) as usize]));
         m.insert("request_id".into(), json!(format!("{noise:016x}")));
         m.insert("trace".into(), json!({"status": 999, "sampled": noise.is_multiple_of(3), "spans": [1, {"latency_ms": 1e9}]}));
         serde_json::to_vec(&Value::Object(m)).unwrap()
-    }
-}
-
-/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's `civil_from_days`.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn rfc3339(ms: i64, offset_min: i64) -> String {
-    let local = ms + offset_min * MIN;
-    let secs = local.div_euclid(1000);
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    let zone = if offset_min == 0 {
-        "Z".to_string()
-    } else {
-        let sign = if offset_min > 0 { '+' } else { '-' };
-        format!("{sign}{:02}:{:02}", offset_min.abs() / 60, offset_min.abs() % 60)
-    };
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}{zone}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        local.rem_euclid(1000)
-    )
-}
-
-fn timestamp(ms: i64, fmt: Fmt) -> Value {
-    match fmt {
-        Fmt::Utc => json!(rfc3339(ms, 0)),
-        Fmt::Plus2 => json!(rfc3339(ms, 120)),
-        Fmt::Epoch => json!(ms),
     }
 }
 
@@ -253,11 +86,12 @@ const D20: i64 = 20 * DAY;
 const D29: i64 = 29 * DAY;
 
 /// The hand-made valid events: the alert design lives here.
-fn handmade_events() -> Vec<Ev> {
+fn handmade_events(t0: i64) -> Vec<Ev> {
     use Fmt::*;
-    let n = |v: i64| json!(v);
-    let f = |v: f64| json!(v);
-    let none = Value::Null;
+    let ev = aged(t0);
+    let n = |v: i64| Some(Num::Int(v));
+    let f = |v: f64| Some(Num::Float(v));
+    let none = None;
     vec![
         // Recent search traffic, all good, latencies 50,120,120.0,120,300 → p50 = 120 ms.
         ev(S30, Utc, "search-api", "/v2/trips", "GET", n(200), n(50)),
@@ -268,46 +102,47 @@ fn handmade_events() -> Vec<Ev> {
         ev(S30, Utc, "geo", "/v1/geocode", "GET", n(200), n(20)),
         ev(M2, Epoch, "geo", "/v1/geocode", "GET", n(200), f(15.5)),
         // Recent booking burst: 3 good of 6 → book-a-ride pages.
-        ev(S30, Utc, "booking", "/v1/bookings", "POST", n(201), none.clone()),
-        ev(S30, Plus2, "booking", "/v1/bookings", "POST", n(500), none.clone()),
-        ev(S30, Epoch, "booking", "/v1/bookings", "POST", n(503), none.clone()),
-        ev(M2, Utc, "booking", "/v1/bookings", "POST", n(429), none.clone()),
-        ev(M2, Plus2, "booking", "/v1/bookings", "POST", n(201), none.clone()),
-        ev(M2, Epoch, "booking", "/v1/bookings", "POST", n(201), none.clone()),
-        ev(M2, Utc, "booking", "/v1/bookings", "GET", n(500), none.clone()), // GET: unmatched
+        ev(S30, Utc, "booking", "/v1/bookings", "POST", n(201), none),
+        ev(S30, Plus2, "booking", "/v1/bookings", "POST", n(500), none),
+        ev(S30, Epoch, "booking", "/v1/bookings", "POST", n(503), none),
+        ev(M2, Utc, "booking", "/v1/bookings", "POST", n(429), none),
+        ev(M2, Plus2, "booking", "/v1/bookings", "POST", n(201), none),
+        ev(M2, Epoch, "booking", "/v1/bookings", "POST", n(201), none),
+        ev(M2, Utc, "booking", "/v1/bookings", "GET", n(500), none), // GET: unmatched
         ev(M20, Plus2, "search-api", "/v2/trips", "GET", n(200), n(80)),
         ev(M20, Utc, "geo", "/v1/geocode", "GET", n(200), n(10)),
-        ev(M20, Epoch, "booking", "/v1/bookings", "POST", n(201), none.clone()),
+        ev(M20, Epoch, "booking", "/v1/bookings", "POST", n(201), none),
         ev(M45, Epoch, "search-api", "/v2/trips/{id}", "GET", n(200), n(250)),
-        ev(M45, Utc, "booking", "/v1/bookings", "POST", n(201), none.clone()),
+        ev(M45, Utc, "booking", "/v1/bookings", "POST", n(201), none),
         // 90 minutes ago: search errors (2h window burns, 1h does not) → a ticket, not a page.
         ev(M90, Utc, "search-api", "/v2/trips", "GET", n(503), n(301)),
         ev(M90, Plus2, "search-api", "/v2/trips", "GET", n(200), n(100)),
-        ev(M90, Epoch, "geo", "/v1/geocode", "GET", n(200), none.clone()),
-        ev(H3, Utc, "geo", "/v1/geocode", "GET", n(502), none.clone()),
+        ev(M90, Epoch, "geo", "/v1/geocode", "GET", n(200), none),
+        ev(H3, Utc, "geo", "/v1/geocode", "GET", n(502), none),
         ev(H3, Epoch, "search-api", "/v2/trips", "GET", n(200), n(200)),
-        ev(H10, Plus2, "geo", "/v1/geocode", "GET", n(504), none.clone()),
-        ev(H10, Utc, "booking", "/v1/bookings", "POST", n(201), none.clone()),
+        ev(H10, Plus2, "geo", "/v1/geocode", "GET", n(504), none),
+        ev(H10, Utc, "booking", "/v1/bookings", "POST", n(201), none),
         ev(H10, Utc, "search-api", "/v2/trips/{id}", "GET", n(500), n(40)),
-        ev(H10, Epoch, "booking", "/v1/bookings", "PUT", n(200), none.clone()), // unmatched
+        ev(H10, Epoch, "booking", "/v1/bookings", "PUT", n(200), none), // unmatched
         ev(D2, Epoch, "search-api", "/v2/trips", "GET", n(200), n(310)),
-        ev(D2, Utc, "booking", "/v1/bookings", "POST", n(429), none.clone()),
-        ev(D2, Utc, "geo", "/v1/geocode", "GET", n(200), none.clone()),
+        ev(D2, Utc, "booking", "/v1/bookings", "POST", n(429), none),
+        ev(D2, Utc, "geo", "/v1/geocode", "GET", n(200), none),
         ev(D20, Plus2, "search-api", "/v2/trips", "GET", n(200), n(100)),
-        ev(D20, Epoch, "booking", "/v1/bookings", "POST", n(201), none.clone()),
-        ev(D29, Utc, "geo", "/v1/geocode", "GET", n(500), none.clone()), // only in book-a-ride's 30d
-        ev(D29, Plus2, "booking", "/v1/bookings", "POST", n(201), none.clone()),
+        ev(D20, Epoch, "booking", "/v1/bookings", "POST", n(201), none),
+        ev(D29, Utc, "geo", "/v1/geocode", "GET", n(500), none), // only in book-a-ride's 30d
+        ev(D29, Plus2, "booking", "/v1/bookings", "POST", n(201), none),
         ev(D29, Utc, "search-api", "/v2/trips", "GET", n(200), n(100)), // beyond search-a-ride's 28d
         ev(M2, Utc, "payments", "/v1/pay", "POST", n(200), n(30)), // unmatched
-        ev(M20, Epoch, "booking", "/v1/bookings", "post", n(201), none.clone()), // case matters: unmatched
-        Ev { age_ms: M45, fmt: Utc, service: None, route: Some("/v2/trips"), method: None, status: n(200), latency: n(5) },
-        Ev { age_ms: H3, fmt: Plus2, service: Some("geo"), route: None, method: None, status: none.clone(), latency: none.clone() }, // geo, missing status: bad
+        ev(M20, Epoch, "booking", "/v1/bookings", "post", n(201), none), // case matters: unmatched
+        ev(M45, Utc, "", "/v2/trips", "", n(200), n(5)), // no service: unmatched
+        ev(H3, Plus2, "geo", "", "", none, none), // geo, missing status: bad
     ]
 }
 
 /// Seeded bulk traffic at ages from 20 minutes up, ±15 s jitter. Search and geo stay healthy in
 /// the last day (so search-a-ride does not page), booking fails often (book-a-ride does).
-fn bulk_events(rng: &mut StdRng, count: usize) -> Vec<Ev> {
+fn bulk_events(rng: &mut StdRng, count: usize, t0: i64) -> Vec<Ev> {
+    let ev = aged(t0);
     let ages = [M20, M45, M90, H3, H10, D2, D20, D29];
     let fmts = [Fmt::Utc, Fmt::Plus2, Fmt::Epoch];
     (0..count)
@@ -316,28 +151,28 @@ fn bulk_events(rng: &mut StdRng, count: usize) -> Vec<Ev> {
             let fmt = fmts[rng.random_range(0..3)];
             let old = age >= DAY;
             let pick: f64 = rng.random();
-            let pick_status = |rng: &mut StdRng, list: &[i64]| json!(list[rng.random_range(0..list.len())]);
+            let pick_status = |rng: &mut StdRng, list: &[i64]| Some(Num::Int(list[rng.random_range(0..list.len())]));
             if pick < 0.4 {
                 let routes = ["/v2/trips", "/v2/trips/{id}", "/v2/health", "/v1/legacy"];
                 let route = routes[rng.random_range(0..routes.len())];
                 let status = if old { pick_status(rng, &[200, 200, 200, 404, 500, 503]) } else { pick_status(rng, &[200, 200, 404]) };
-                let max_latency = if old { 600 } else { 300 };
+                let max_latency: i32 = if old { 600 } else { 300 }; // i32: the seeded draws stay the same
                 let latency = if rng.random_bool(0.5) {
-                    json!(rng.random_range(1..=max_latency))
+                    Num::Int(rng.random_range(1..=max_latency).into())
                 } else {
-                    json!(rng.random_range(1..max_latency) as f64 + 0.5)
+                    Num::Float(rng.random_range(1..max_latency) as f64 + 0.5)
                 };
-                ev(age, fmt, "search-api", route, "GET", status, latency)
+                ev(age, fmt, "search-api", route, "GET", status, Some(latency))
             } else if pick < 0.65 {
-                let status = if old { pick_status(rng, &[200, 200, 200, 502]) } else { json!(200) };
-                ev(age, fmt, "geo", "/v1/geocode", "GET", status, json!(rng.random_range(1..100)))
+                let status = if old { pick_status(rng, &[200, 200, 200, 502]) } else { Some(Num::Int(200)) };
+                ev(age, fmt, "geo", "/v1/geocode", "GET", status, Some(Num::Int(rng.random_range(1..100_i32).into())))
             } else if pick < 0.9 {
                 let method = if rng.random_bool(0.8) { "POST" } else { ["GET", "PUT"][rng.random_range(0..2)] };
                 let status = pick_status(rng, &[201, 201, 201, 201, 201, 429, 500]);
-                ev(age, fmt, "booking", "/v1/bookings", method, status, Value::Null)
+                ev(age, fmt, "booking", "/v1/bookings", method, status, None)
             } else {
                 let service = ["payments", "notifications", "geo-v2"][rng.random_range(0..3)];
-                ev(age, fmt, service, "/x", "GET", json!(200), json!(12))
+                ev(age, fmt, service, "/x", "GET", Some(Num::Int(200)), Some(Num::Int(12)))
             }
         })
         .collect()
@@ -371,19 +206,6 @@ fn rejected_messages(t0: i64) -> Vec<(Vec<u8>, &'static str)> {
 }
 
 const REASONS: [&str; 6] = ["invalid_json", "not_an_object", "missing_timestamp", "invalid_timestamp", "too_far_in_future", "too_old"];
-
-/// Is an event of time `ts` inside `(now - w, now]`?
-fn in_window(ts: i64, now: i64, w: i64) -> bool {
-    ts > now - w && ts <= now
-}
-
-/// True when `ts` is far enough from the window start that slostream's bucketing cannot matter:
-/// the bucket holding `now - w` is counted whole, so times in `(now - w - res, now - w]` are
-/// ambiguous; keep a further 5 s margin either side.
-fn edge_safe(ts: i64, now: i64, w: i64, res: i64) -> bool {
-    let start = now - w;
-    !(ts > start - res - 5 * SEC && ts <= start + 5 * SEC)
-}
 
 /// Accumulates every mismatch, so one run shows all of them.
 struct Check {
@@ -424,11 +246,11 @@ fn exact_counts_ratios_budgets_and_alerts() {
 
     let t0 = now_ms();
     let mut rng = StdRng::seed_from_u64(0x5105_2026);
-    let mut valid = handmade_events();
-    valid.extend(bulk_events(&mut rng, 600));
+    let mut valid = handmade_events(t0);
+    valid.extend(bulk_events(&mut rng, 600, t0));
     let rejects = rejected_messages(t0);
 
-    let mut messages: Vec<(Vec<u8>, Option<usize>)> = valid.iter().enumerate().map(|(i, e)| (e.payload(t0, rng.random()), Some(i))).collect();
+    let mut messages: Vec<(Vec<u8>, Option<usize>)> = valid.iter().enumerate().map(|(i, e)| (e.payload(rng.random()), Some(i))).collect();
     messages.extend(rejects.iter().map(|(p, _)| (p.clone(), None)));
     // Out-of-order event times within and across partitions.
     messages.shuffle(&mut rng);
@@ -450,7 +272,7 @@ fn exact_counts_ratios_budgets_and_alerts() {
     // The data design must be edge-safe over the whole run: same window membership at the
     // production time and at the scrape, and never close to a bucket edge.
     for e in &valid {
-        let ts = e.ts(t0);
+        let ts = e.ts;
         for (label, w, res) in WINDOWS {
             for now in [t_produced, t_scrape] {
                 assert!(edge_safe(ts, now, w, res), "test data: event {e:?} too close to the {label} edge");
@@ -481,21 +303,13 @@ fn exact_counts_ratios_budgets_and_alerts() {
 
     // Per SLI: since-start totals and per-window counts.
     let mut totals = [(0u64, 0u64); 4];
-    let mut windowed: BTreeMap<(usize, &str), (u64, u64)> = BTreeMap::new();
     for e in &valid {
-        let ts = e.ts(t0);
         for (sli, good) in e.slis() {
             totals[sli].0 += 1;
             totals[sli].1 += u64::from(good);
-            for (label, w, _) in WINDOWS {
-                let c = windowed.entry((sli, label)).or_default();
-                if in_window(ts, t_scrape, w) {
-                    c.0 += 1;
-                    c.1 += u64::from(good);
-                }
-            }
         }
     }
+    let windowed = window_counts(&valid, t_scrape);
     for (sli, name) in SLI_NAMES.iter().enumerate() {
         check.exact(&m, "slostream_sli_events_total", &[("sli", name)], totals[sli].0 as f64);
         check.exact(&m, "slostream_sli_good_events_total", &[("sli", name)], totals[sli].1 as f64);
@@ -508,23 +322,8 @@ fn exact_counts_ratios_budgets_and_alerts() {
         let mut burn: BTreeMap<&str, f64> = BTreeMap::new();
         let mut ratio_of: BTreeMap<&str, f64> = BTreeMap::new();
         for w in slo.windows() {
-            let parts: Vec<((u64, u64), f64)> = slo.components.iter().map(|&(sli, weight)| (windowed[&(sli, w)], weight)).collect();
-            let events: u64 = parts.iter().map(|p| p.0 .0).sum();
-            let good: u64 = parts.iter().map(|p| p.0 .1).sum();
-            let live: Vec<&((u64, u64), f64)> = parts.iter().filter(|p| p.0 .0 > 0).collect();
-            let ratio = if live.is_empty() {
-                1.0
-            } else {
-                match slo.combine {
-                    Combine::Pooled => good as f64 / events as f64,
-                    Combine::Weighted => {
-                        let num: f64 = live.iter().map(|((n, g), wt)| wt * (*g as f64 / *n as f64)).sum();
-                        let den: f64 = live.iter().map(|(_, wt)| wt).sum();
-                        num / den
-                    }
-                }
-            };
-            let b = (1.0 - ratio) / (1.0 - slo.objective);
+            let (events, good, ratio) = slo.window(&windowed, w);
+            let b = slo.burn_rate(ratio);
             burn.insert(w, b);
             ratio_of.insert(w, ratio);
             check.exact(&m, "slostream_slo_events", &labels_of(w), events as f64);
@@ -542,18 +341,13 @@ fn exact_counts_ratios_budgets_and_alerts() {
         let expected: BTreeSet<String> = slo.windows().into_iter().map(|w| series_key("slostream_slo_sli_ratio", &labels_of(w))).collect();
         assert_eq!(rendered, expected, "{}: window series", slo.name);
 
-        let budget = 1.0 - (1.0 - ratio_of[slo.period]) / (1.0 - slo.objective);
+        let budget = 1.0 - slo.burn_rate(ratio_of[slo.period]);
         check.close(&m, "slostream_slo_error_budget_remaining_ratio", &[("slo", slo.name)], budget);
         check.close(&m, "slostream_slo_objective_ratio", &[("slo", slo.name)], slo.objective);
 
-        let period = window_ms(slo.period) as f64;
         for severity in ["page", "ticket"] {
             let mut firing = false;
-            for (long, short, share, sev) in RULES {
-                if sev != severity || window_ms(long) >= window_ms(slo.period) {
-                    continue;
-                }
-                let factor = share / 100.0 * period / window_ms(long) as f64;
+            for (long, short, factor) in slo.alert_rules(severity) {
                 for w in [long, short] {
                     assert!((burn[w] - factor).abs() > 1e-6, "test data: {} burn({w}) = {} sits on factor {factor}", slo.name, burn[w]);
                 }
@@ -577,8 +371,8 @@ fn exact_counts_ratios_budgets_and_alerts() {
         let mut lat: Vec<f64> = valid
             .iter()
             .filter(|e| e.slis().iter().any(|(s, _)| *s == sli))
-            .filter(|e| minute(e.ts(t0)) > minute(t_scrape) - 5 && e.ts(t0) <= t_scrape)
-            .filter_map(|e| e.latency.as_f64())
+            .filter(|e| minute(e.ts) > minute(t_scrape) - 5 && e.ts <= t_scrape)
+            .filter_map(|e| e.latency.map(Num::as_f64))
             .collect();
         lat.sort_by(f64::total_cmp);
         for q in ["0.5", "0.9", "0.99", "0.999"] {

@@ -24,6 +24,12 @@
 //! drop, and prints the tail of its log when the drop happens during a panic, so a failing
 //! assertion shows what the service said. [`Slostream::kill`] is a crash (SIGKILL),
 //! [`Slostream::terminate`] a graceful stop (SIGTERM).
+//!
+//! # Ground truth
+//!
+//! [`truth`] restates the SLIs and SLOs of the example config ([`EXAMPLE_SLIS_AND_SLOS`]) by
+//! hand: the event model, its classification, the windows, ratios and alert rules that the
+//! tests compute their expectations with.
 
 #![allow(dead_code)]
 
@@ -43,6 +49,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
+
+pub mod truth;
 
 /// Wall clock, epoch milliseconds.
 pub fn now_ms() -> i64 {

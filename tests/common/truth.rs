@@ -1,0 +1,309 @@
+//! The SLIs and SLOs of `config/example.yaml` (the tests' copy is
+//! [`EXAMPLE_SLIS_AND_SLOS`](super::EXAMPLE_SLIS_AND_SLOS)), restated by hand as the tests'
+//! ground truth: which SLIs an event belongs to and whether it is good, which windows each SLO
+//! has and how its ratio, burn rate and alerts follow from the counts. Nothing here calls
+//! slostream's library: a bug there must not be able to hide in the expectations.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------------------------------------
+// SLIs, time, windows.
+// ---------------------------------------------------------------------------------------------
+
+pub const SA: usize = 0; // search-availability
+pub const SL: usize = 1; // search-latency
+pub const GEO: usize = 2; // geo-availability
+pub const BOOK: usize = 3; // booking-availability
+pub const SLI_NAMES: [&str; 4] = ["search-availability", "search-latency", "geo-availability", "booking-availability"];
+
+pub const SEC: i64 = 1000;
+pub const MIN: i64 = 60 * SEC;
+pub const HOUR: i64 = 60 * MIN;
+pub const DAY: i64 = 24 * HOUR;
+
+/// (label, length, bucket width of the tier that answers it: 10 s up to 1 h, 1 min up to 6 h,
+/// 1 h above). The bucket width only matters to keep event times away from window edges.
+pub const WINDOWS: [(&str, i64, i64); 9] = [
+    ("5m", 5 * MIN, 10 * SEC),
+    ("30m", 30 * MIN, 10 * SEC),
+    ("1h", HOUR, 10 * SEC),
+    ("2h", 2 * HOUR, MIN),
+    ("6h", 6 * HOUR, MIN),
+    ("1d", DAY, HOUR),
+    ("3d", 3 * DAY, HOUR),
+    ("28d", 28 * DAY, HOUR),
+    ("30d", 30 * DAY, HOUR),
+];
+
+pub fn window_ms(label: &str) -> i64 {
+    WINDOWS.iter().find(|w| w.0 == label).unwrap_or_else(|| panic!("window {label}")).1
+}
+
+/// Is an event of time `ts` inside `(now - w, now]`?
+pub fn in_window(ts: i64, now: i64, w: i64) -> bool {
+    ts > now - w && ts <= now
+}
+
+/// True when `ts` is far enough from the window start that slostream's bucketing cannot matter:
+/// the bucket holding `now - w` is counted whole, so times in `(now - w - res, now - w]` are
+/// ambiguous; keep a further 5 s margin either side.
+pub fn edge_safe(ts: i64, now: i64, w: i64, res: i64) -> bool {
+    let start = now - w;
+    !(ts > start - res - 5 * SEC && ts <= start + 5 * SEC)
+}
+
+// ---------------------------------------------------------------------------------------------
+// SLOs and alerts.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Combine {
+    Pooled,
+    Weighted,
+}
+
+pub struct Slo {
+    pub name: &'static str,
+    /// A ratio (the YAML's percent / 100).
+    pub objective: f64,
+    pub period: &'static str,
+    pub combine: Combine,
+    /// (SLI, weight); the weight only counts for [`Combine::Weighted`].
+    pub components: &'static [(usize, f64)],
+}
+
+pub const SLOS: [Slo; 2] = [
+    Slo {
+        name: "search-a-ride",
+        objective: 0.995,
+        period: "28d",
+        combine: Combine::Pooled,
+        components: &[(SA, 1.0), (SL, 1.0), (GEO, 1.0)],
+    },
+    Slo {
+        name: "book-a-ride",
+        objective: 0.999,
+        period: "30d",
+        combine: Combine::Weighted,
+        components: &[(BOOK, 3.0), (GEO, 1.0)],
+    },
+];
+
+/// The built-in alert windows every SLO gets when shorter than its period.
+pub const ALERT_WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
+
+/// SRE Workbook multiwindow rules: (long, short, percent of budget, severity).
+pub const RULES: [(&str, &str, f64, &str); 4] =
+    [("1h", "5m", 2.0, "page"), ("6h", "30m", 5.0, "page"), ("1d", "2h", 10.0, "ticket"), ("3d", "6h", 10.0, "ticket")];
+
+/// (events, good) per (SLI, window label).
+pub type WindowCounts = BTreeMap<(usize, &'static str), (u64, u64)>;
+
+impl Slo {
+    /// Every built-in alert window shorter than the period, then the period (another SLO's
+    /// period, 28d for book-a-ride, is not one of this SLO's windows).
+    pub fn windows(&self) -> Vec<&'static str> {
+        let period = window_ms(self.period);
+        ALERT_WINDOWS.iter().copied().filter(|w| window_ms(w) < period).chain([self.period]).collect()
+    }
+
+    /// `(events, good, ratio)` of window `w`: events and good events summed over the components;
+    /// the ratio pooled, or weighted over the components that saw events; 1 when none did.
+    pub fn window(&self, counts: &WindowCounts, w: &str) -> (u64, u64, f64) {
+        let parts: Vec<((u64, u64), f64)> = self
+            .components
+            .iter()
+            .map(|&(sli, weight)| (counts.get(&(sli, w)).copied().unwrap_or_default(), weight))
+            .collect();
+        let events: u64 = parts.iter().map(|p| p.0 .0).sum();
+        let good: u64 = parts.iter().map(|p| p.0 .1).sum();
+        let live: Vec<&((u64, u64), f64)> = parts.iter().filter(|p| p.0 .0 > 0).collect();
+        let ratio = if live.is_empty() {
+            1.0
+        } else {
+            match self.combine {
+                Combine::Pooled => good as f64 / events as f64,
+                Combine::Weighted => {
+                    let num: f64 = live.iter().map(|((n, g), wt)| wt * (*g as f64 / *n as f64)).sum();
+                    let den: f64 = live.iter().map(|(_, wt)| wt).sum();
+                    num / den
+                }
+            }
+        };
+        (events, good, ratio)
+    }
+
+    /// How fast a window of this `ratio` spends the error budget (1: exactly over the period).
+    pub fn burn_rate(&self, ratio: f64) -> f64 {
+        (1.0 - ratio) / (1.0 - self.objective)
+    }
+
+    /// The [`RULES`] of `severity` whose long window is shorter than the period, each as
+    /// `(long, short, factor)`: the alert fires when both windows burn faster than `factor`
+    /// (its percent of the budget spent within the long window).
+    pub fn alert_rules(&self, severity: &str) -> Vec<(&'static str, &'static str, f64)> {
+        let period = window_ms(self.period) as f64;
+        RULES
+            .iter()
+            .filter(|&&(long, _, _, sev)| sev == severity && window_ms(long) < window_ms(self.period))
+            .map(|&(long, short, share, _)| (long, short, share / 100.0 * period / window_ms(long) as f64))
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events.
+// ---------------------------------------------------------------------------------------------
+
+/// How an event's timestamp is written.
+#[derive(Clone, Copy, Debug)]
+pub enum Fmt {
+    /// `2026-11-26T12:00:00.123Z`
+    Utc,
+    /// The same instant as local time at `+02:00`.
+    Plus2,
+    /// Integer epoch milliseconds.
+    Epoch,
+}
+
+/// A JSON number as a payload writes it: `Int(120)` → `120`, `Float(120.0)` → `120.0`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+impl Num {
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        }
+    }
+
+    pub fn json(self) -> Value {
+        match self {
+            Num::Int(i) => json!(i),
+            Num::Float(f) => json!(f),
+        }
+    }
+}
+
+impl fmt::Display for Num {
+    /// As JSON (serde_json's number formatting).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.json())
+    }
+}
+
+/// A valid event (decodable, in range), as the SLI definitions see it.
+#[derive(Clone, Debug)]
+pub struct Ev {
+    /// Event time, epoch milliseconds.
+    pub ts: i64,
+    pub fmt: Fmt,
+    /// `""`: the field is absent (likewise `route` and `method`).
+    pub service: &'static str,
+    pub route: &'static str,
+    pub method: &'static str,
+    /// `None`: absent.
+    pub status: Option<Num>,
+    /// Milliseconds; `None`: absent.
+    pub latency: Option<Num>,
+}
+
+impl Ev {
+    /// `(sli, good)` for every SLI the event belongs to, straight from the YAML definitions.
+    pub fn slis(&self) -> Vec<(usize, bool)> {
+        let status = self.status.map(Num::as_f64);
+        let lt500 = status.is_some_and(|s| s < 500.0);
+        let mut out = Vec::new();
+        if self.service == "search-api" && matches!(self.route, "/v2/trips" | "/v2/trips/{id}") {
+            out.push((SA, lt500));
+        }
+        if self.service == "search-api" {
+            out.push((SL, self.latency.is_some_and(|l| l.as_f64() <= 300.0)));
+        }
+        if self.service == "geo" {
+            out.push((GEO, lt500));
+        }
+        if self.service == "booking" && self.method == "POST" {
+            out.push((BOOK, lt500 && status != Some(429.0)));
+        }
+        out
+    }
+
+    /// The `timestamp` field's value.
+    pub fn timestamp(&self) -> Value {
+        timestamp(self.ts, self.fmt)
+    }
+}
+
+/// `(events, good)` per SLI and window at `now`: an entry for every window of every SLI that
+/// any of `events` belongs to (zero when none falls inside).
+pub fn window_counts<'a>(events: impl IntoIterator<Item = &'a Ev>, now: i64) -> WindowCounts {
+    let mut counts = WindowCounts::new();
+    for ev in events {
+        for (sli, good) in ev.slis() {
+            for (label, w, _) in WINDOWS {
+                let c = counts.entry((sli, label)).or_default();
+                if in_window(ev.ts, now, w) {
+                    c.0 += 1;
+                    c.1 += u64::from(good);
+                }
+            }
+        }
+    }
+    counts
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timestamps.
+// ---------------------------------------------------------------------------------------------
+
+/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's `civil_from_days`.
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Epoch milliseconds as RFC 3339 with milliseconds, in local time at `offset_min` minutes
+/// east of UTC (`Z` for 0).
+pub fn rfc3339(ms: i64, offset_min: i64) -> String {
+    let local = ms + offset_min * MIN;
+    let secs = local.div_euclid(1000);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    let zone = if offset_min == 0 {
+        "Z".to_string()
+    } else {
+        let sign = if offset_min > 0 { '+' } else { '-' };
+        format!("{sign}{:02}:{:02}", offset_min.abs() / 60, offset_min.abs() % 60)
+    };
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}{zone}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        local.rem_euclid(1000)
+    )
+}
+
+/// A timestamp field's value in format `fmt`.
+pub fn timestamp(ms: i64, fmt: Fmt) -> Value {
+    match fmt {
+        Fmt::Utc => json!(rfc3339(ms, 0)),
+        Fmt::Plus2 => json!(rfc3339(ms, 120)),
+        Fmt::Epoch => json!(ms),
+    }
+}
