@@ -38,7 +38,14 @@ struct Entry {
 impl Node {
     #[inline]
     fn find(&self, key: &str) -> Option<&Entry> {
-        self.keys.iter().find(|(k, _)| &**k == key).map(|(_, e)| e)
+        // Length, first and last byte rule out almost every other key without a memcmp call.
+        let (first, last) = (key.as_bytes().first(), key.as_bytes().last());
+        self.keys
+            .iter()
+            .find(|(k, _)| {
+                k.len() == key.len() && k.as_bytes().first() == first && k.as_bytes().last() == last && &**k == key
+            })
+            .map(|(_, e)| e)
     }
 
     fn entry(&mut self, key: &str) -> &mut Entry {
@@ -264,5 +271,228 @@ impl<'de> Visitor<'de> for Skip {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while seq.next_element_seed(Skip)?.is_some() {}
         Ok(())
+    }
+}
+
+/// The common event, read without serde: one object whose strings hold no escape and no control
+/// character, whose numbers have at most 18 digits and no exponent, nested at most
+/// [`FAST_DEPTH`] deep. Anything else, valid or not, is declined (`false`) and goes to serde_json,
+/// so the fast path only ever accepts what serde_json accepts and stores the same values:
+/// integers as `Int`, fractions as serde_json computes them (`significand as f64 / 10^k`, exact
+/// for a significand below 2^53, so the same with or without its `float_roundtrip` feature).
+const FAST_DEPTH: u32 = 16;
+
+/// Powers of ten up to 10^18, as serde_json's table has them.
+const POW10: [f64; 19] =
+    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18];
+
+impl FieldPlan {
+    /// [`FieldPlan::extract`] for the common event; `false` means "not handled here" (slots may
+    /// then hold partial results and must be reset before serde_json reads the payload).
+    #[inline]
+    pub fn extract_fast<'a>(&self, text: &'a str, slots: &mut [Val<'a>]) -> bool {
+        let mut s = Scan { text, at: 0 };
+        s.ws();
+        if s.peek() != Some(b'{') {
+            return false;
+        }
+        if s.object(Some(&self.root), slots, 0).is_none() {
+            return false;
+        }
+        s.ws();
+        s.at == text.len()
+    }
+}
+
+struct Scan<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// At the opening `{`.
+    fn object(&mut self, node: Option<&Node>, slots: &mut [Val<'a>], depth: u32) -> Option<()> {
+        self.items(b'}', |s| {
+            if s.peek()? != b'"' {
+                return None;
+            }
+            let key = s.string()?;
+            s.ws();
+            if s.peek()? != b':' {
+                return None;
+            }
+            s.at += 1;
+            s.ws();
+            s.value(node.and_then(|n| n.find(key)), slots, depth)
+        })
+    }
+
+    /// At the opening `[`.
+    fn array(&mut self, slots: &mut [Val<'a>], depth: u32) -> Option<()> {
+        self.items(b']', |s| s.value(None, slots, depth))
+    }
+
+    /// The comma-separated items of an object or array up to `close`, each read by `item`.
+    #[inline]
+    fn items(&mut self, close: u8, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.at += 1;
+        self.ws();
+        if self.peek()? == close {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            self.ws();
+            item(self)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.at += 1,
+                c if c == close => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn value(&mut self, entry: Option<&Entry>, slots: &mut [Val<'a>], depth: u32) -> Option<()> {
+        let slot = entry.and_then(|e| e.slot);
+        let v = match self.peek()? {
+            b'"' => Val::Str(Cow::Borrowed(self.string()?)),
+            b'{' | b'[' if depth + 1 >= FAST_DEPTH => return None,
+            b'{' => {
+                if let Some(slot) = slot {
+                    slots[slot] = Val::Other;
+                }
+                return self.object(entry.and_then(|e| e.child.as_ref()), slots, depth + 1);
+            }
+            b'[' => {
+                if let Some(slot) = slot {
+                    slots[slot] = Val::Other;
+                }
+                return self.array(slots, depth + 1);
+            }
+            b't' => self.literal("true", Val::Bool(true))?,
+            b'f' => self.literal("false", Val::Bool(false))?,
+            b'n' => self.literal("null", Val::Missing)?,
+            b'-' | b'0'..=b'9' => self.number(slot.is_some())?,
+            _ => return None,
+        };
+        if let Some(slot) = slot {
+            slots[slot] = v;
+        }
+        Some(())
+    }
+
+    #[inline]
+    fn literal(&mut self, word: &str, v: Val<'a>) -> Option<Val<'a>> {
+        if !self.text.as_bytes()[self.at..].starts_with(word.as_bytes()) {
+            return None;
+        }
+        self.at += word.len();
+        Some(v)
+    }
+
+    /// After the opening quote up to the closing one; `None` at an escape or control character.
+    #[inline]
+    fn string(&mut self) -> Option<&'a str> {
+        let bytes = self.text.as_bytes();
+        let start = self.at + 1;
+        let mut i = start;
+        // Eight bytes at a time while there are eight: the lowest byte flagged as a quote, a
+        // backslash or below 0x20 is exact (flags above it may be false positives).
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+            let flagged = zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+            if flagged == 0 {
+                i += 8;
+                continue;
+            }
+            i += (flagged.trailing_zeros() / 8) as usize;
+            break;
+        }
+        loop {
+            match *bytes.get(i)? {
+                b'"' => break,
+                b'\\' | 0..=0x1f => return None,
+                _ => i += 1,
+            }
+        }
+        self.at = i + 1;
+        // Both ends are ASCII quotes, so both are character boundaries.
+        self.text.get(start..i)
+    }
+
+    /// A JSON number with at most 18 digits and no exponent; its value only when `wanted`.
+    #[inline]
+    fn number(&mut self, wanted: bool) -> Option<Val<'a>> {
+        let bytes = self.text.as_bytes();
+        let negative = bytes[self.at] == b'-';
+        let mut i = self.at + usize::from(negative);
+        let int_start = i;
+        let mut significand: u64 = 0;
+        while let Some(&c @ b'0'..=b'9') = bytes.get(i) {
+            significand = significand * 10 + u64::from(c - b'0');
+            i += 1;
+            if i - int_start > 18 {
+                return None;
+            }
+        }
+        let int_digits = i - int_start;
+        // One leading zero at most, and at least one digit.
+        if int_digits == 0 || (int_digits > 1 && bytes[int_start] == b'0') {
+            return None;
+        }
+        let mut frac_digits = 0;
+        if bytes.get(i) == Some(&b'.') {
+            i += 1;
+            while let Some(&c @ b'0'..=b'9') = bytes.get(i) {
+                significand = significand * 10 + u64::from(c - b'0');
+                i += 1;
+                frac_digits += 1;
+                if int_digits + frac_digits > 18 {
+                    return None;
+                }
+            }
+            if frac_digits == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = bytes.get(i) {
+            return None;
+        }
+        self.at = i;
+        if !wanted {
+            return Some(Val::Missing);
+        }
+        Some(if frac_digits == 0 {
+            if negative && significand == 0 {
+                return None; // -0 is a float to serde_json
+            }
+            let v = significand as i64;
+            Val::Int(if negative { -v } else { v })
+        } else {
+            if significand >= 1 << 53 {
+                return None;
+            }
+            let v = significand as f64 / POW10[frac_digits];
+            Val::Num(if negative { -v } else { v })
+        })
     }
 }

@@ -128,7 +128,15 @@ impl Decoder {
 
     /// Decodes one payload into `slots` (resized to the plan) and checks its time against `now_ms`:
     /// accepted events lie in `(now - longest period, now + max_future]`.
+    #[inline]
     pub fn decode<'a>(&self, payload: &'a [u8], now_ms: i64, slots: &mut Vec<Val<'a>>) -> Result<Decoded, Reject> {
+        self.decode_with(payload, now_ms, slots, true)
+    }
+
+    /// [`Decoder::decode`]; without `fast`, every payload goes through serde_json (the
+    /// reference the fast path is tested against).
+    #[inline]
+    fn decode_with<'a>(&self, payload: &'a [u8], now_ms: i64, slots: &mut Vec<Val<'a>>, fast: bool) -> Result<Decoded, Reject> {
         slots.clear();
         if payload.len() > self.max_bytes {
             return Err(Reject::TooLarge);
@@ -138,7 +146,11 @@ impl Decoder {
         // each one again (`from_slice` does, and that was a quarter of decoding). A payload that
         // is not UTF-8 goes through `from_slice` so that its reject reason stays the same.
         let parsed = match std::str::from_utf8(payload) {
-            Ok(text) => self.extract(serde_json::Deserializer::from_str(text), slots),
+            Ok(text) if fast && self.plan.extract_fast(text, slots) => Ok(()),
+            Ok(text) => {
+                slots.iter_mut().for_each(|s| *s = Val::Missing);
+                self.extract(serde_json::Deserializer::from_str(text), slots)
+            }
             Err(_) => self.extract(serde_json::Deserializer::from_slice(payload), slots),
         };
         if let Err(e) = parsed {
@@ -314,5 +326,106 @@ mod tests {
             (slots.capacity(), slots.as_ptr() as usize)
         });
         assert_eq!(cap, again);
+    }
+
+    /// The fast path against serde_json alone, on documents built from the pieces where they
+    /// could disagree (escapes, control characters, number forms, nesting, literals, trailing
+    /// bytes), whole and with a byte cut out, doubled or changed: same reject reason, same slots.
+    mod fast_path {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const KEYS: &[&str] = &["timestamp", "service", "status", "latency_ms", "route", "http", "x", "", "serv\\u0069ce"];
+        const STRINGS: &[&str] = &[
+            r#""geo""#, r#""search-api""#, r#""""#, r#""a\"b""#, r#""\u00e9t\u00e9""#, "\"caf\u{e9}\"", "\"tab\there\"",
+            r#""2026-11-26T11:59:00Z""#, r#""2026-11-26T11:59:00.5+01:00""#, r#""x\\""#,
+        ];
+        const NUMBERS: &[&str] = &[
+            "0", "-0", "01", "1.", ".5", "1.5", "-12.25", "1e3", "1E-2", "12345678901234567890", "123456789012345678",
+            "1234567890123456789", "9007199254740993.5", "0.123456789012345678", "-", "1795694340000", "200", "503",
+            "120.7", "-3", "18446744073709551616", "2.5e400",
+        ];
+
+        fn value(depth: u32) -> BoxedStrategy<String> {
+            let leaf = prop_oneof![
+                prop::sample::select(STRINGS).prop_map(str::to_string),
+                prop::sample::select(NUMBERS).prop_map(str::to_string),
+                prop::sample::select(&["true", "false", "null", "nul", "tru"][..]).prop_map(str::to_string),
+            ];
+            if depth == 0 {
+                return leaf.boxed();
+            }
+            prop_oneof![
+                4 => leaf,
+                1 => prop::collection::vec(value(depth - 1), 0..3).prop_map(|v| format!("[{}]", v.join(","))),
+                1 => object(depth - 1),
+            ]
+            .boxed()
+        }
+
+        fn object(depth: u32) -> BoxedStrategy<String> {
+            let ws = prop::sample::select(&["", " ", "\n\t", "\r "][..]);
+            prop::collection::vec((prop::sample::select(KEYS), value(depth), ws), 0..7)
+                .prop_map(|fields| {
+                    let body: Vec<String> = fields.iter().map(|(k, v, w)| format!("{w}\"{k}\"{w}:{w}{v}{w}")).collect();
+                    format!("{{{}}}", body.join(","))
+                })
+                .boxed()
+        }
+
+        fn show(slots: &[Val<'_>]) -> String {
+            format!("{slots:?}")
+        }
+
+        fn check(d: &Decoder, doc: &[u8]) -> Result<(), TestCaseError> {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let fast = d.decode_with(doc, NOW, &mut a, true);
+            let slow = d.decode_with(doc, NOW, &mut b, false);
+            prop_assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{}", String::from_utf8_lossy(doc));
+            if slow.is_ok() {
+                prop_assert_eq!(show(&a), show(&b), "{}", String::from_utf8_lossy(doc));
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn agrees_with_serde_json(doc in object(3), cut in any::<prop::sample::Index>(), op in 0..4u8, byte in any::<u8>(), tail in prop::sample::select(&["", " ", "\n", "x", "}", ",{}"][..])) {
+                let config = Config::from_yaml(
+                    "kafka: { brokers: b, topics: [t], group_id: g }\nevents: { latency_field: latency_ms }\nslis:\n  a: { match: { service: geo, http.status: { lt: 500 }, http.route.x: 1 }, good: { route: { prefix: a }, x: true } }\nslos:\n  s: { objective: 99, period: 30d, slis: [a] }\n",
+                    "fast.yaml",
+                ).unwrap();
+                let d = Decoder::new(&config);
+                let example = decoder();
+                let mut doc = format!("{doc}{tail}").into_bytes();
+                check(&d, &doc)?;
+                check(&example, &doc)?;
+                let at = cut.index(doc.len());
+                match op {
+                    0 => { doc.remove(at); }
+                    1 => { let b = doc[at]; doc.insert(at, b); }
+                    2 => doc[at] = byte,
+                    _ => doc.truncate(at),
+                }
+                check(&d, &doc)?;
+                check(&example, &doc)?;
+            }
+        }
+
+        #[test]
+        fn takes_the_fast_path_for_loadgen_events() {
+            let d = decoder();
+            let mut traffic = crate::loadgen::Traffic::new(5, crate::loadgen::Incidents { every: std::time::Duration::ZERO, lasts: std::time::Duration::ZERO });
+            let mut buf = String::new();
+            for i in 0..1_000 {
+                traffic.event(NOW - i, &mut buf);
+                let mut slots = vec![Val::Missing; d.plan().slot_count()];
+                assert!(d.plan().extract_fast(&buf, &mut slots), "{buf}");
+                check(&d, buf.as_bytes()).unwrap();
+            }
+        }
     }
 }
