@@ -96,9 +96,45 @@ pub struct Classifier {
 #[derive(Debug)]
 struct Index {
     slot: usize,
-    by_value: HashMap<Box<str>, Box<[u32]>>,
+    by_value: Lookup,
     /// SLIs not in the index, ascending.
     rest: Box<[u32]>,
+}
+
+/// Key value → SLI ids: a short list scanned in order for a handful of values (cheaper than
+/// hashing the value), a hash map beyond.
+#[derive(Debug)]
+enum Lookup {
+    Few(Box<[(Box<str>, Box<[u32]>)]>),
+    Many(HashMap<Box<str>, Box<[u32]>>),
+}
+
+impl Lookup {
+    const FEW: usize = 8;
+
+    fn new(by_value: HashMap<Box<str>, Vec<u32>>, few: usize) -> Lookup {
+        let n = by_value.len();
+        let entries = by_value.into_iter().map(|(k, v)| (k, v.into_boxed_slice()));
+        if n <= few {
+            Lookup::Few(entries.collect())
+        } else {
+            Lookup::Many(entries.collect())
+        }
+    }
+
+    #[inline]
+    fn get(&self, value: &str) -> &[u32] {
+        match self {
+            Lookup::Few(entries) => {
+                let first = value.as_bytes().first();
+                entries
+                    .iter()
+                    .find(|(k, _)| k.len() == value.len() && k.as_bytes().first() == first && &**k == value)
+                    .map_or(&[], |(_, ids)| ids)
+            }
+            Lookup::Many(map) => map.get(value).map_or(&[], |ids| ids),
+        }
+    }
 }
 
 /// The string values an `eq`/`in` test on `path` admits, when every value is a string.
@@ -202,7 +238,7 @@ impl Classifier {
         }
         let index = key.map(|(path, _)| Index {
             slot: decoder.slot_of(path).expect("decoder plans every condition field"),
-            by_value: by_value.into_iter().map(|(k, v)| (k, v.into_boxed_slice())).collect(),
+            by_value: Lookup::new(by_value, Lookup::FEW),
             rest: rest.into_boxed_slice(),
         });
         Classifier { slis: slis.into_boxed_slice(), index }
@@ -232,7 +268,7 @@ impl Classifier {
             None => (0..self.slis.len()).for_each(test),
             Some(index) => {
                 let keyed: &[u32] = match &slots[index.slot] {
-                    Val::Str(v) => index.by_value.get(v.as_ref()).map_or(&[], |ids| ids),
+                    Val::Str(v) => index.by_value.get(v),
                     _ => &[],
                 };
                 merge_ascending(keyed, &index.rest, |id| test(id as usize));
@@ -400,5 +436,17 @@ mod tests {
             }
         }
         assert!(checked > 100);
+    }
+
+    #[test]
+    fn short_list_and_hash_map_look_up_the_same() {
+        let values = ["geo", "gem", "search", "", "g\u{e9}o", "book", "books"];
+        let by_value: HashMap<Box<str>, Vec<u32>> = values.iter().enumerate().map(|(i, v)| ((*v).into(), vec![i as u32, 99])).collect();
+        let (few, many) = (Lookup::new(by_value.clone(), 100), Lookup::new(by_value, 0));
+        assert!(matches!(few, Lookup::Few(_)) && matches!(many, Lookup::Many(_)));
+        for probe in values.iter().chain(&["ge", "geoo", "Geo", "book\0"]) {
+            assert_eq!(few.get(probe), many.get(probe), "{probe:?}");
+        }
+        assert_eq!(few.get("gem"), &[1, 99]);
     }
 }
