@@ -54,7 +54,11 @@ fn checkpoint(c: &mut Criterion) {
         store: full_store(&config),
     };
     let bytes = cp.encode(&config);
-    println!("checkpoint for {SLIS} SLIs with 30 days of state: {} bytes ({:.1} KB per SLI)", bytes.len(), bytes.len() as f64 / SLIS as f64 / 1024.0);
+    println!(
+        "checkpoint for {SLIS} SLIs with 30 days of state: {} bytes ({:.1} KB per SLI)",
+        bytes.len(),
+        bytes.len() as f64 / SLIS as f64 / 1024.0
+    );
     let dir = std::env::temp_dir().join(format!("slostream-bench-checkpoint-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut files = CheckpointFiles::open(&dir).unwrap();
@@ -80,7 +84,9 @@ fn snapshot_cost(c: &mut Criterion) {
     let events: Vec<Vec<u8>> = (0..10_000)
         .map(|i| {
             traffic.event(NOW - 1000, &mut s);
-            s.replace("\"search-api\"", &format!("\"svc-{}\"", i % SLIS)).replace("\"geo\"", &format!("\"svc-{}\"", (i * 7) % SLIS)).into_bytes()
+            s.replace("\"search-api\"", &format!("\"svc-{}\"", i % SLIS))
+                .replace("\"geo\"", &format!("\"svc-{}\"", (i * 7) % SLIS))
+                .into_bytes()
         })
         .collect();
     let mut g = c.benchmark_group("hot_path_with_snapshots");

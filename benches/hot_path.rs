@@ -23,9 +23,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
-use criterion::{
-    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
-};
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use slostream::classify::Classifier;
@@ -50,11 +48,7 @@ const EXAMPLE: &str = include_str!("../config/example.yaml");
 /// A config of `slis` SLIs: five per service, one SLO per ten SLIs.
 fn generated_yaml(slis: usize) -> String {
     use std::fmt::Write as _;
-    assert_eq!(
-        slis % (SLIS_PER_SERVICE * SERVICES_PER_SLO),
-        0,
-        "{slis} SLIs"
-    );
+    assert_eq!(slis % (SLIS_PER_SERVICE * SERVICES_PER_SLO), 0, "{slis} SLIs");
     let services = slis / SLIS_PER_SERVICE;
     let mut y = String::from(
         "kafka:\n  brokers: \"127.0.0.1:9092\"\n  topics: [\"requests\"]\n  group_id: \"bench\"\n\
@@ -85,13 +79,10 @@ fn generated_yaml(slis: usize) -> String {
     y.push_str("slos:\n");
     for j in 0..services / SERVICES_PER_SLO {
         let (a, b) = (j * SERVICES_PER_SLO, j * SERVICES_PER_SLO + 1);
-        let (objective, period) = if j % 2 == 0 {
-            (99.5, "28d")
-        } else {
-            (99.9, "30d")
-        };
+        let (objective, period) = if j % 2 == 0 { (99.5, "28d") } else { (99.9, "30d") };
         let combine = ["pooled", "weighted", "product", "min"][j % 4];
-        let _ = writeln!(y, "  slo-{j:05}:\n    objective: {objective}\n    period: \"{period}\"\n    combine: {combine}");
+        let _ =
+            writeln!(y, "  slo-{j:05}:\n    objective: {objective}\n    period: \"{period}\"\n    combine: {combine}");
         if combine == "weighted" {
             let _ = writeln!(
                 y,
@@ -108,26 +99,16 @@ fn generated_yaml(slis: usize) -> String {
 }
 
 fn generated_config(slis: usize) -> Config {
-    let config = Config::from_yaml(&generated_yaml(slis), "generated.yaml")
-        .expect("generated config is valid");
+    let config = Config::from_yaml(&generated_yaml(slis), "generated.yaml").expect("generated config is valid");
     assert_eq!(config.slis.len(), slis);
-    assert_eq!(
-        config.slos.len(),
-        slis / (SLIS_PER_SERVICE * SERVICES_PER_SLO)
-    );
+    assert_eq!(config.slos.len(), slis / (SLIS_PER_SERVICE * SERVICES_PER_SLO));
     config
 }
 
 /// Realistic events stamped up to a minute before `NOW`; with `services`, the service name is
 /// replaced by a uniformly chosen `svc-NNNNN`.
 fn events(seed: u64, n: usize, services: Option<usize>) -> Vec<Vec<u8>> {
-    let mut traffic = Traffic::new(
-        seed,
-        Incidents {
-            every: Duration::ZERO,
-            lasts: Duration::ZERO,
-        },
-    );
+    let mut traffic = Traffic::new(seed, Incidents { every: Duration::ZERO, lasts: Duration::ZERO });
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed);
     let mut buf = String::with_capacity(512);
     (0..n)
@@ -135,11 +116,7 @@ fn events(seed: u64, n: usize, services: Option<usize>) -> Vec<Vec<u8>> {
             traffic.event(NOW - rng.random_range(0..60_000), &mut buf);
             if let Some(services) = services {
                 let name = format!("\"service\":\"svc-{:05}\"", rng.random_range(0..services));
-                for from in [
-                    "\"service\":\"search-api\"",
-                    "\"service\":\"geo\"",
-                    "\"service\":\"booking\"",
-                ] {
+                for from in ["\"service\":\"search-api\"", "\"service\":\"geo\"", "\"service\":\"booking\""] {
                     if buf.contains(from) {
                         buf = buf.replace(from, &name);
                         break;
@@ -168,12 +145,7 @@ fn merged(config: &Config, shard: &Shard) -> Merged {
     merged
 }
 
-fn bench_process(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    id: &str,
-    shard: &mut Shard,
-    events: &[Vec<u8>],
-) {
+fn bench_process(group: &mut BenchmarkGroup<'_, WallTime>, id: &str, shard: &mut Shard, events: &[Vec<u8>]) {
     group.throughput(Throughput::Elements(1));
     let mut i = 0;
     group.bench_function(id, |b| {
@@ -275,9 +247,7 @@ fn hot_path(c: &mut Criterion) {
         }
         g.throughput(Throughput::Elements(slis as u64));
         let mut view = ShardView::default();
-        g.bench_function(format!("{slis}_slis"), |b| {
-            b.iter(|| shard.publish(black_box(NOW), &mut view))
-        });
+        g.bench_function(format!("{slis}_slis"), |b| b.iter(|| shard.publish(black_box(NOW), &mut view)));
         g.finish();
         // The same, with every SLI's latency histogram rebuilt: `now` alternates between two
         // minutes that both hold all the events, as if every SLI had seen a new latency.
@@ -307,9 +277,7 @@ fn hot_path(c: &mut Criterion) {
         g.bench_function(format!("{slos}_slos"), |b| {
             b.iter(|| {
                 for s in &config.slos {
-                    black_box(slo::evaluate(s, |sli, secs| {
-                        merged.window(sli, config.window_index(secs))
-                    }));
+                    black_box(slo::evaluate(s, |sli, secs| merged.window(sli, config.window_index(secs))));
                 }
             })
         });
@@ -319,9 +287,7 @@ fn hot_path(c: &mut Criterion) {
         telemetry.update(&config, &merged, true);
         let mut g = c.benchmark_group("telemetry_update");
         g.throughput(Throughput::Elements(slos as u64));
-        g.bench_function(format!("{slos}_slos"), |b| {
-            b.iter(|| telemetry.update(&config, &merged, true))
-        });
+        g.bench_function(format!("{slos}_slos"), |b| b.iter(|| telemetry.update(&config, &merged, true)));
         g.finish();
 
         let handle = telemetry.handle();
@@ -330,9 +296,7 @@ fn hot_path(c: &mut Criterion) {
         let mut g = c.benchmark_group("render");
         g.sampling_mode(SamplingMode::Flat);
         g.throughput(Throughput::Elements(slos as u64));
-        g.bench_function(format!("{slos}_slos"), |b| {
-            b.iter(|| black_box(handle.render()))
-        });
+        g.bench_function(format!("{slos}_slos"), |b| b.iter(|| black_box(handle.render())));
         g.finish();
     }
 
@@ -412,12 +376,7 @@ fn matched(shard: &Shard) -> (u64, u64) {
     let mut view = ShardView::default();
     shard.publish(NOW, &mut view);
     let c = &view.counters;
-    assert_eq!(
-        c.rejected.iter().sum::<u64>(),
-        0,
-        "rejected: {:?}",
-        c.rejected
-    );
+    assert_eq!(c.rejected.iter().sum::<u64>(), 0, "rejected: {:?}", c.rejected);
     (c.totals.iter().map(|c| c.total).sum(), c.unmatched)
 }
 

@@ -63,8 +63,12 @@ pub async fn run(options: DemoOptions, shutdown: impl std::future::Future<Output
         let (stop, brokers) = (stop.clone(), brokers.clone());
         std::thread::spawn(move || loadgen::produce(&brokers, topic, options.rate, None, options.incidents, &stop))
     };
-    println!("slostream demo: {} events/s into an in-process Kafka, an incident every {}s lasting {}s",
-        options.rate, options.incidents.every.as_secs(), options.incidents.lasts.as_secs());
+    println!(
+        "slostream demo: {} events/s into an in-process Kafka, an incident every {}s lasting {}s",
+        options.rate,
+        options.incidents.every.as_secs(),
+        options.incidents.lasts.as_secs()
+    );
     println!("metrics: http://{}/metrics   (Ctrl-C to stop)", options.listen);
     let result = pipeline::run(config, shutdown).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

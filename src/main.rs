@@ -183,11 +183,25 @@ fn print_summary(c: &Config) {
                 _ => c.slis[p.sli].name.clone(),
             })
             .collect();
-        println!("  {}: objective {}% over {}, combine {}, SLIs: {}", s.name, s.objective_percent, s.period, s.combine.as_str(), slis.join(", "));
+        println!(
+            "  {}: objective {}% over {}, combine {}, SLIs: {}",
+            s.name,
+            s.objective_percent,
+            s.period,
+            s.combine.as_str(),
+            slis.join(", ")
+        );
         let windows: Vec<&str> = s.windows.iter().map(|w| w.label.as_str()).collect();
         println!("    windows: {}", windows.join(", "));
         for a in &s.alerts {
-            println!("    {}: burn({}) > {:.4} and burn({}) > {:.4}", a.severity.as_str(), a.long, a.factor, a.short, a.factor);
+            println!(
+                "    {}: burn({}) > {:.4} and burn({}) > {:.4}",
+                a.severity.as_str(),
+                a.long,
+                a.factor,
+                a.short,
+                a.factor
+            );
         }
     }
 }

@@ -16,7 +16,13 @@ pub fn render(config: &Config, job: &str) -> String {
     for slo in &config.slos {
         let _ = writeln!(out, "  - name: slostream-slo-{}\n    rules:", slo.name);
         for rule in &slo.alerts {
-            let burn = |w: &str| format!("max without (window) (slostream_slo_burn_rate{{slo={},window={}}})", quote(&slo.name), quote(w));
+            let burn = |w: &str| {
+                format!(
+                    "max without (window) (slostream_slo_burn_rate{{slo={},window={}}})",
+                    quote(&slo.name),
+                    quote(w)
+                )
+            };
             let _ = writeln!(out, "      - alert: {ALERT_NAME}");
             let _ = writeln!(
                 out,
@@ -50,11 +56,7 @@ pub fn render(config: &Config, job: &str) -> String {
                 "          description: {}",
                 quote(&format!(
                     "Burn rate over {} and {} above {} (objective {}% over {}).",
-                    rule.long,
-                    rule.short,
-                    rule.factor,
-                    slo.objective_percent,
-                    slo.period
+                    rule.long, rule.short, rule.factor, slo.objective_percent, slo.period
                 ))
             );
             for (key, url) in [("runbook_url", &slo.runbook_url), ("dashboard_url", &slo.dashboard_url)] {

@@ -14,7 +14,12 @@ fn load(path: &str) -> Value {
 
 fn services() -> BTreeMap<String, Value> {
     let compose = load("docker-compose.yml");
-    compose["services"].as_mapping().unwrap().iter().map(|(k, v)| (k.as_str().unwrap().to_string(), v.clone())).collect()
+    compose["services"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_string(), v.clone()))
+        .collect()
 }
 
 /// The container ports each service listens on, from its published ports and known defaults.
@@ -50,7 +55,8 @@ fn stack_has_every_part_with_pinned_images_and_healthchecks() {
             assert!(p.starts_with("127.0.0.1:"), "{name}: port {p} not bound to 127.0.0.1");
         }
     }
-    let command: Vec<&str> = s["loadgen"]["command"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let command: Vec<&str> =
+        s["loadgen"]["command"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(command[0], "loadgen");
     assert!(command.contains(&"--incident-every"), "loadgen runs incidents on a schedule");
 }
@@ -95,7 +101,8 @@ fn cross_references_match_services_and_ports() {
         }
     }
     // The rule file Prometheus loads is the one mounted, and it is current.
-    let mounted: Vec<String> = s["prometheus"]["volumes"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let mounted: Vec<String> =
+        s["prometheus"]["volumes"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
     for rule_file in prom["rule_files"].as_sequence().unwrap() {
         let inside = rule_file.as_str().unwrap();
         assert!(mounted.iter().any(|m| m.split(':').nth(1) == Some(inside)), "rule file {inside} is not mounted");
@@ -115,15 +122,27 @@ fn cross_references_match_services_and_ports() {
     let cfg = slostream::config::Config::load(Path::new("config/docker.yaml")).unwrap();
     reaches(&cfg.kafka.brokers, "slostream kafka.brokers");
     reaches(&cfg.alertmanager.as_ref().unwrap().url, "slostream alertmanager.url");
-    assert_eq!(cfg.exporter.listen.ip().to_string(), "0.0.0.0", "inside its container slostream must listen on all interfaces");
+    assert_eq!(
+        cfg.exporter.listen.ip().to_string(),
+        "0.0.0.0",
+        "inside its container slostream must listen on all interfaces"
+    );
     assert!(listens("slostream", &s["slostream"]).contains(&cfg.exporter.listen.port()));
     // Grafana's dashboard provider reads where the dashboards are mounted.
     let provider = load("config/grafana/provisioning/dashboards/slostream.yaml");
     let path = provider["providers"][0]["options"]["path"].as_str().unwrap();
     assert!(
-        s["grafana"]["volumes"].as_sequence().unwrap().iter().any(|v| v.as_str().unwrap().contains(&format!(":{path}"))),
+        s["grafana"]["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|v| v.as_str().unwrap().contains(&format!(":{path}"))),
         "grafana dashboards are not mounted at {path}"
     );
     // The state directory is a volume, so windows survive container restarts.
-    assert!(s["slostream"]["volumes"].as_sequence().unwrap().iter().any(|v| v.as_str().unwrap().ends_with(&format!(":{}", cfg.state.dir.display()))));
+    assert!(s["slostream"]["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .any(|v| v.as_str().unwrap().ends_with(&format!(":{}", cfg.state.dir.display()))));
 }

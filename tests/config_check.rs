@@ -14,7 +14,11 @@ fn check(yaml: &str) -> (i32, String, String) {
     std::fs::write(&file, yaml).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_slostream")).args(["check", "--config"]).arg(&file).output().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn rand_suffix() -> u64 {
@@ -53,20 +57,56 @@ fn example_config_loads_exactly_as_written() {
 
 /// Each case: a replacement applied to the example, then what the error must contain.
 const INVALID: &[(&str, &str, &[&str])] = &[
-    ("  group_id: \"slostream\"", "  group_id: \"slostream\"\n  brokerz: x", &["kafka", "unknown field `brokerz`", "expected one of"]),
-    ("slis: [search-availability, search-latency, geo-availability]", "slis: [search-availability, search-latncy]", &["slos.search-a-ride.slis[1]", "unknown SLI \"search-latncy\"", "defined: booking-availability"]),
-    ("slis: [search-availability, search-latency, geo-availability]", "slis: []", &["slos.search-a-ride.slis", "expected at least one SLI"]),
+    (
+        "  group_id: \"slostream\"",
+        "  group_id: \"slostream\"\n  brokerz: x",
+        &["kafka", "unknown field `brokerz`", "expected one of"],
+    ),
+    (
+        "slis: [search-availability, search-latency, geo-availability]",
+        "slis: [search-availability, search-latncy]",
+        &["slos.search-a-ride.slis[1]", "unknown SLI \"search-latncy\"", "defined: booking-availability"],
+    ),
+    (
+        "slis: [search-availability, search-latency, geo-availability]",
+        "slis: []",
+        &["slos.search-a-ride.slis", "expected at least one SLI"],
+    ),
     ("objective: 99.5 ", "objective: 100 ", &["slos.search-a-ride.objective", "100", "0 < objective < 100"]),
     ("objective: 99.5 ", "objective: 0 ", &["slos.search-a-ride.objective", "0 < objective < 100"]),
     ("period: \"28d\"", "period: \"0d\"", &["slos.search-a-ride.period", "\"0d\"", "greater than zero"]),
     ("period: \"28d\"", "period: \"-28d\"", &["slos.search-a-ride.period", "greater than zero"]),
     ("max_future: \"1m\"", "max_future: \"0s\"", &["events.max_future", "greater than zero"]),
-    ("{ sli: booking-availability, weight: 3 }", "{ sli: booking-availability, weight: 0 }", &["slos.book-a-ride.slis[0].weight", "0", "weight > 0"]),
-    ("{ sli: booking-availability, weight: 3 }", "{ sli: booking-availability, weight: -1 }", &["slos.book-a-ride.slis[0].weight", "-1"]),
-    ("combine: weighted", "combine: pooled", &["slos.book-a-ride.slis[0].weight", "combine is pooled", "combine: weighted"]),
+    (
+        "{ sli: booking-availability, weight: 3 }",
+        "{ sli: booking-availability, weight: 0 }",
+        &["slos.book-a-ride.slis[0].weight", "0", "weight > 0"],
+    ),
+    (
+        "{ sli: booking-availability, weight: 3 }",
+        "{ sli: booking-availability, weight: -1 }",
+        &["slos.book-a-ride.slis[0].weight", "-1"],
+    ),
+    (
+        "combine: weighted",
+        "combine: pooled",
+        &["slos.book-a-ride.slis[0].weight", "combine is pooled", "combine: weighted"],
+    ),
     ("combine: pooled ", "combine: average ", &["slos.search-a-ride.combine", "unknown variant `average`", "pooled"]),
-    ("latency_ms: { le: 300 }", "latency_ms: { regex: \"([\" }", &["slis.search-latency.good.latency_ms.regex", "bad regex \"([\""]),
-    ("latency_ms: { le: 300 }", "latency_ms: { below: 300 }", &["slis.search-latency.good.latency_ms.below", "unknown operator \"below\"", "eq, ne, lt, le, gt, ge, in, not_in, prefix, regex"]),
+    (
+        "latency_ms: { le: 300 }",
+        "latency_ms: { regex: \"([\" }",
+        &["slis.search-latency.good.latency_ms.regex", "bad regex \"([\""],
+    ),
+    (
+        "latency_ms: { le: 300 }",
+        "latency_ms: { below: 300 }",
+        &[
+            "slis.search-latency.good.latency_ms.below",
+            "unknown operator \"below\"",
+            "eq, ne, lt, le, gt, ge, in, not_in, prefix, regex",
+        ],
+    ),
     ("listen: \"127.0.0.1:9464\"", "listen: \"localhost\"", &["exporter.listen", "\"localhost\"", "ip:port"]),
 ];
 
@@ -87,7 +127,8 @@ fn every_invalid_case_names_file_path_value_and_expectation_with_exit_code_2() {
 
 #[test]
 fn alert_overrides_are_validated() {
-    let with = |alerts: &str| EXAMPLE.replacen("combine: pooled ", &format!("alerts: {alerts}\n    combine: pooled "), 1);
+    let with =
+        |alerts: &str| EXAMPLE.replacen("combine: pooled ", &format!("alerts: {alerts}\n    combine: pooled "), 1);
     let ok = Config::from_yaml(&with("[{ severity: page, long: 2h, short: 10m, factor: 10 }, { severity: ticket, long: 3d, short: 6h, budget_share: 10 }]"), "x.yaml").unwrap();
     let slo = ok.slos.iter().find(|s| s.name == "search-a-ride").unwrap();
     assert_eq!(slo.alerts.len(), 2);
@@ -109,12 +150,17 @@ fn alert_overrides_are_validated() {
 
 #[test]
 fn secrets_never_appear_in_debug_output_or_errors() {
-    let yaml = EXAMPLE.replacen("client.id: \"slostream\"", "client.id: \"slostream\"\n    sasl.password: \"hunter2-secret\"", 1);
+    let yaml = EXAMPLE.replacen(
+        "client.id: \"slostream\"",
+        "client.id: \"slostream\"\n    sasl.password: \"hunter2-secret\"",
+        1,
+    );
     let c = Config::from_yaml(&yaml, "x.yaml").unwrap();
     let shown = format!("{:?}", c.kafka);
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("<redacted>"));
-    let bad = EXAMPLE.replacen("client.id: \"slostream\"", "client.id: \"slostream\"\n    sasl.password: [\"hunter2\"]", 1);
+    let bad =
+        EXAMPLE.replacen("client.id: \"slostream\"", "client.id: \"slostream\"\n    sasl.password: [\"hunter2\"]", 1);
     let err = Config::from_yaml(&bad, "x.yaml").unwrap_err().to_string();
     assert!(err.contains("kafka.properties.sasl.password") && !err.contains("hunter2"), "{err}");
 }

@@ -38,7 +38,15 @@ use serde_json::{json, Map, Value};
 /// Builds events by age before `t0`: `(age_ms, fmt, service, route, method, status, latency)`,
 /// `""` for an absent string field.
 fn aged(t0: i64) -> impl Fn(i64, Fmt, &'static str, &'static str, &'static str, Option<Num>, Option<Num>) -> Ev {
-    move |age_ms, fmt, service, route, method, status, latency| Ev { ts: t0 - age_ms, fmt, service, route, method, status, latency }
+    move |age_ms, fmt, service, route, method, status, latency| Ev {
+        ts: t0 - age_ms,
+        fmt,
+        service,
+        route,
+        method,
+        status,
+        latency,
+    }
 }
 
 impl Ev {
@@ -60,7 +68,10 @@ impl Ev {
         // Fields no SLI reads, including nested ones that must be skipped, not misread.
         m.insert("region".into(), json!(["eu-west-1", "us-east-1"][(noise % 2) as usize]));
         m.insert("request_id".into(), json!(format!("{noise:016x}")));
-        m.insert("trace".into(), json!({"status": 999, "sampled": noise.is_multiple_of(3), "spans": [1, {"latency_ms": 1e9}]}));
+        m.insert(
+            "trace".into(),
+            json!({"status": 999, "sampled": noise.is_multiple_of(3), "spans": [1, {"latency_ms": 1e9}]}),
+        );
         serde_json::to_vec(&Value::Object(m)).unwrap()
     }
 }
@@ -132,10 +143,10 @@ fn handmade_events(t0: i64) -> Vec<Ev> {
         ev(D29, Utc, "geo", "/v1/geocode", "GET", n(500), none), // only in book-a-ride's 30d
         ev(D29, Plus2, "booking", "/v1/bookings", "POST", n(201), none),
         ev(D29, Utc, "search-api", "/v2/trips", "GET", n(200), n(100)), // beyond search-a-ride's 28d
-        ev(M2, Utc, "payments", "/v1/pay", "POST", n(200), n(30)), // unmatched
+        ev(M2, Utc, "payments", "/v1/pay", "POST", n(200), n(30)),      // unmatched
         ev(M20, Epoch, "booking", "/v1/bookings", "post", n(201), none), // case matters: unmatched
-        ev(M45, Utc, "", "/v2/trips", "", n(200), n(5)), // no service: unmatched
-        ev(H3, Plus2, "geo", "", "", none, none), // geo, missing status: bad
+        ev(M45, Utc, "", "/v2/trips", "", n(200), n(5)),                // no service: unmatched
+        ev(H3, Plus2, "geo", "", "", none, none),                       // geo, missing status: bad
     ]
 }
 
@@ -155,7 +166,11 @@ fn bulk_events(rng: &mut StdRng, count: usize, t0: i64) -> Vec<Ev> {
             if pick < 0.4 {
                 let routes = ["/v2/trips", "/v2/trips/{id}", "/v2/health", "/v1/legacy"];
                 let route = routes[rng.random_range(0..routes.len())];
-                let status = if old { pick_status(rng, &[200, 200, 200, 404, 500, 503]) } else { pick_status(rng, &[200, 200, 404]) };
+                let status = if old {
+                    pick_status(rng, &[200, 200, 200, 404, 500, 503])
+                } else {
+                    pick_status(rng, &[200, 200, 404])
+                };
                 let max_latency: i32 = if old { 600 } else { 300 }; // i32: the seeded draws stay the same
                 let latency = if rng.random_bool(0.5) {
                     Num::Int(rng.random_range(1..=max_latency).into())
@@ -185,7 +200,7 @@ fn rejected_messages(t0: i64) -> Vec<(Vec<u8>, &'static str)> {
     vec![
         (s("this is not json".into()), "invalid_json"),
         (s(format!(r#"{{"timestamp":{t0},"service":"geo""#)), "invalid_json"), // truncated
-        (Vec::new(), "invalid_json"),                                              // empty payload
+        (Vec::new(), "invalid_json"),                                          // empty payload
         (s(format!(r#"[{{"timestamp":{t0},"service":"geo","status":200}}]"#)), "not_an_object"),
         (s("42".into()), "not_an_object"),
         (s(r#"{"service":"geo","status":200}"#.into()), "missing_timestamp"),
@@ -195,17 +210,30 @@ fn rejected_messages(t0: i64) -> Vec<(Vec<u8>, &'static str)> {
         (s(r#"{"timestamp":1.5e12,"service":"geo","status":200}"#.into()), "invalid_timestamp"),
         (s(r#"{"timestamp":true,"service":"geo","status":200}"#.into()), "invalid_timestamp"),
         (s(format!(r#"{{"timestamp":{},"service":"geo","status":200}}"#, t0 + 10 * MIN)), "too_far_in_future"),
-        (s(format!(r#"{{"timestamp":"{}","service":"geo","status":200}}"#, rfc3339(t0 + 10 * MIN, 0))), "too_far_in_future"),
-        (s(format!(r#"{{"timestamp":"{}","service":"booking","method":"POST","status":201}}"#, rfc3339(t0 + DAY, 120))), "too_far_in_future"),
+        (
+            s(format!(r#"{{"timestamp":"{}","service":"geo","status":200}}"#, rfc3339(t0 + 10 * MIN, 0))),
+            "too_far_in_future",
+        ),
+        (
+            s(format!(
+                r#"{{"timestamp":"{}","service":"booking","method":"POST","status":201}}"#,
+                rfc3339(t0 + DAY, 120)
+            )),
+            "too_far_in_future",
+        ),
         (s(format!(r#"{{"timestamp":{},"service":"geo","status":200}}"#, t0 - 40 * DAY)), "too_old"),
         (s(format!(r#"{{"timestamp":"{}","service":"geo","status":200}}"#, rfc3339(t0 - 40 * DAY, 0))), "too_old"),
-        (s(format!(r#"{{"timestamp":{},"service":"search-api","latency_ms":5}}"#, t0 - 30 * DAY - 2 * HOUR)), "too_old"),
+        (
+            s(format!(r#"{{"timestamp":{},"service":"search-api","latency_ms":5}}"#, t0 - 30 * DAY - 2 * HOUR)),
+            "too_old",
+        ),
         (s(r#"{"timestamp":0,"service":"geo","status":200}"#.into()), "too_old"),
         (s(r#"{"timestamp":"1999-12-31T23:59:59+02:00","service":"geo","status":200}"#.into()), "too_old"),
     ]
 }
 
-const REASONS: [&str; 6] = ["invalid_json", "not_an_object", "missing_timestamp", "invalid_timestamp", "too_far_in_future", "too_old"];
+const REASONS: [&str; 6] =
+    ["invalid_json", "not_an_object", "missing_timestamp", "invalid_timestamp", "too_far_in_future", "too_old"];
 
 /// Accumulates every mismatch, so one run shows all of them.
 struct Check {
@@ -231,7 +259,13 @@ impl Check {
     }
 
     fn finish(self) {
-        assert!(self.failures.is_empty(), "{} of {} checks failed:\n  {}", self.failures.len(), self.checked, self.failures.join("\n  "));
+        assert!(
+            self.failures.is_empty(),
+            "{} of {} checks failed:\n  {}",
+            self.failures.len(),
+            self.checked,
+            self.failures.join("\n  ")
+        );
         eprintln!("[e2e] {} metric checks passed", self.checked);
     }
 }
@@ -250,7 +284,8 @@ fn exact_counts_ratios_budgets_and_alerts() {
     valid.extend(bulk_events(&mut rng, 600, t0));
     let rejects = rejected_messages(t0);
 
-    let mut messages: Vec<(Vec<u8>, Option<usize>)> = valid.iter().enumerate().map(|(i, e)| (e.payload(rng.random()), Some(i))).collect();
+    let mut messages: Vec<(Vec<u8>, Option<usize>)> =
+        valid.iter().enumerate().map(|(i, e)| (e.payload(rng.random()), Some(i))).collect();
     messages.extend(rejects.iter().map(|(p, _)| (p.clone(), None)));
     // Out-of-order event times within and across partitions.
     messages.shuffle(&mut rng);
@@ -261,7 +296,10 @@ fn exact_counts_ratios_budgets_and_alerts() {
     eprintln!("[e2e] produced {total} messages {per_partition:?} ({} valid, {} to reject)", valid.len(), rejects.len());
 
     let port = free_port();
-    let config = write_config(&dir, &ConfigOpts { topic: &topic, group: &group, port, workers: 2, shutdown_grace: "10s", properties: vec![] });
+    let config = write_config(
+        &dir,
+        &ConfigOpts { topic: &topic, group: &group, port, workers: 2, shutdown_grace: "10s", properties: vec![] },
+    );
     let mut app = Slostream::start(&dir, &config, port);
     app.wait_status("/health", 200, Duration::from_secs(20));
     assert_eq!(app.get("/health").map(|(_, b)| b.trim().to_string()), Some("ok".into()));
@@ -277,7 +315,11 @@ fn exact_counts_ratios_budgets_and_alerts() {
             for now in [t_produced, t_scrape] {
                 assert!(edge_safe(ts, now, w, res), "test data: event {e:?} too close to the {label} edge");
             }
-            assert_eq!(in_window(ts, t_produced, w), in_window(ts, t_scrape, w), "test data: {e:?} crossed the {label} edge");
+            assert_eq!(
+                in_window(ts, t_produced, w),
+                in_window(ts, t_scrape, w),
+                "test data: {e:?} crossed the {label} edge"
+            );
         }
     }
     assert!(t_scrape - t0 < 4 * MIN, "too slow for the latency window design");
@@ -338,7 +380,8 @@ fn exact_counts_ratios_budgets_and_alerts() {
             .filter(|(k, _)| k.contains(&format!("slo=\"{}\"", slo.name)))
             .map(|(k, _)| k.clone())
             .collect();
-        let expected: BTreeSet<String> = slo.windows().into_iter().map(|w| series_key("slostream_slo_sli_ratio", &labels_of(w))).collect();
+        let expected: BTreeSet<String> =
+            slo.windows().into_iter().map(|w| series_key("slostream_slo_sli_ratio", &labels_of(w))).collect();
         assert_eq!(rendered, expected, "{}: window series", slo.name);
 
         let budget = 1.0 - slo.burn_rate(ratio_of[slo.period]);
@@ -349,12 +392,22 @@ fn exact_counts_ratios_budgets_and_alerts() {
             let mut firing = false;
             for (long, short, factor) in slo.alert_rules(severity) {
                 for w in [long, short] {
-                    assert!((burn[w] - factor).abs() > 1e-6, "test data: {} burn({w}) = {} sits on factor {factor}", slo.name, burn[w]);
+                    assert!(
+                        (burn[w] - factor).abs() > 1e-6,
+                        "test data: {} burn({w}) = {} sits on factor {factor}",
+                        slo.name,
+                        burn[w]
+                    );
                 }
                 firing |= burn[long] > factor && burn[short] > factor;
             }
             alert_state.insert((slo.name, severity), firing);
-            check.exact(&m, "slostream_slo_alert", &[("slo", slo.name), ("severity", severity)], if firing { 1.0 } else { 0.0 });
+            check.exact(
+                &m,
+                "slostream_slo_alert",
+                &[("slo", slo.name), ("severity", severity)],
+                if firing { 1.0 } else { 0.0 },
+            );
         }
         eprintln!("[e2e] {}: burn {:?}, budget {budget:.4}", slo.name, burn);
     }
@@ -396,7 +449,9 @@ fn exact_counts_ratios_budgets_and_alerts() {
     }
     assert!(m.get("slostream_sli_latency_seconds", &[("sli", "search-latency"), ("quantile", "0.5")]).is_some());
     assert!(
-        (m.get("slostream_sli_latency_seconds", &[("sli", "search-latency"), ("quantile", "0.5")]).unwrap() - 0.120).abs() < 0.0013,
+        (m.get("slostream_sli_latency_seconds", &[("sli", "search-latency"), ("quantile", "0.5")]).unwrap() - 0.120)
+            .abs()
+            < 0.0013,
         "search-latency p50 is 120 ms by design"
     );
 
@@ -408,8 +463,15 @@ fn exact_counts_ratios_budgets_and_alerts() {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let m = app.scrape();
-        let lags: Vec<(String, f64)> =
-            (0..4).map(|p| (p.to_string(), m.get("slostream_consumer_lag", &[("topic", &topic), ("partition", &p.to_string())]).unwrap_or(-1.0))).collect();
+        let lags: Vec<(String, f64)> = (0..4)
+            .map(|p| {
+                (
+                    p.to_string(),
+                    m.get("slostream_consumer_lag", &[("topic", &topic), ("partition", &p.to_string())])
+                        .unwrap_or(-1.0),
+                )
+            })
+            .collect();
         if lags.iter().all(|(_, l)| *l == 0.0) {
             break;
         }
@@ -420,7 +482,11 @@ fn exact_counts_ratios_budgets_and_alerts() {
 
     let (status, took) = app.terminate(Duration::from_secs(15));
     assert!(status.success(), "exit status {status}");
-    eprintln!("[e2e] exact_counts: exit after {:.1} s, test took {:.1} s", took.as_secs_f64(), test_start.elapsed().as_secs_f64());
+    eprintln!(
+        "[e2e] exact_counts: exit after {:.1} s, test took {:.1} s",
+        took.as_secs_f64(),
+        test_start.elapsed().as_secs_f64()
+    );
 }
 
 #[test]
@@ -434,7 +500,19 @@ fn sigterm_commits_counted_offsets() {
 
     // The binary's own load generator writes the events (keyed, so spread over the partitions).
     let out = Command::new(env!("CARGO_BIN_EXE_slostream"))
-        .args(["loadgen", "--brokers", &broker().bootstrap, "--topic", &topic, "--rate", "0", "--count", &N.to_string(), "--incident-every", "0"])
+        .args([
+            "loadgen",
+            "--brokers",
+            &broker().bootstrap,
+            "--topic",
+            &topic,
+            "--rate",
+            "0",
+            "--count",
+            &N.to_string(),
+            "--incident-every",
+            "0",
+        ])
         .stdin(Stdio::null())
         .output()
         .expect("run slostream loadgen");
@@ -445,7 +523,10 @@ fn sigterm_commits_counted_offsets() {
 
     let grace = Duration::from_secs(10);
     let port = free_port();
-    let config = write_config(&dir, &ConfigOpts { topic: &topic, group: &group, port, workers: 2, shutdown_grace: "10s", properties: vec![] });
+    let config = write_config(
+        &dir,
+        &ConfigOpts { topic: &topic, group: &group, port, workers: 2, shutdown_grace: "10s", properties: vec![] },
+    );
     let mut app = Slostream::start(&dir, &config, port);
     app.wait_ready(Duration::from_secs(60));
     let (m, _) = app.wait_consumed(N, Duration::from_secs(60));
@@ -468,23 +549,38 @@ fn sigterm_commits_counted_offsets() {
     // instance resumes from (the group's committed offsets, or a local checkpoint that also
     // restores the counters), it must count exactly the 7 new events on top of what it starts
     // with, and start with either nothing (no restored counters) or exactly the first run's N.
-    let extra: Vec<Vec<u8>> = (0..7).map(|i| format!(r#"{{"timestamp":{},"service":"geo","status":200,"i":{i}}}"#, now_ms()).into_bytes()).collect();
+    let extra: Vec<Vec<u8>> = (0..7)
+        .map(|i| format!(r#"{{"timestamp":{},"service":"geo","status":200,"i":{i}}}"#, now_ms()).into_bytes())
+        .collect();
     let port = free_port();
-    let config = write_config(&dir, &ConfigOpts { topic: &topic, group: &group, port, workers: 2, shutdown_grace: "10s", properties: vec![] });
+    let config = write_config(
+        &dir,
+        &ConfigOpts { topic: &topic, group: &group, port, workers: 2, shutdown_grace: "10s", properties: vec![] },
+    );
     let mut again = Slostream::start(&dir, &config, port);
     again.wait_ready(Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(2)); // a re-read of committed events would show by now
     let base = again.scrape();
     let consumed0 = base.get("slostream_events_consumed_total", &[]).unwrap_or(-1.0);
     let geo0 = base.get("slostream_sli_events_total", &[("sli", "geo-availability")]).unwrap_or(0.0);
-    assert!(consumed0 == 0.0 || consumed0 == N as f64, "restarted instance starts at consumed {consumed0}: it re-read committed events");
-    eprintln!("[e2e] sigterm: restarted instance starts at consumed {consumed0} ({})", if consumed0 == 0.0 { "resumed from the group's offsets" } else { "restored its checkpoint" });
+    assert!(
+        consumed0 == 0.0 || consumed0 == N as f64,
+        "restarted instance starts at consumed {consumed0}: it re-read committed events"
+    );
+    eprintln!(
+        "[e2e] sigterm: restarted instance starts at consumed {consumed0} ({})",
+        if consumed0 == 0.0 { "resumed from the group's offsets" } else { "restored its checkpoint" }
+    );
     produce(&topic, 3, &extra);
     let want = consumed0 as u64 + extra.len() as u64;
     again.wait_consumed(want, Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(2));
     let m = again.scrape();
-    assert_eq!(m.get("slostream_events_consumed_total", &[]), Some(want as f64), "the restarted instance re-read committed events");
+    assert_eq!(
+        m.get("slostream_events_consumed_total", &[]),
+        Some(want as f64),
+        "the restarted instance re-read committed events"
+    );
     assert_eq!(m.get("slostream_sli_events_total", &[("sli", "geo-availability")]), Some(geo0 + extra.len() as f64));
     let (status, _) = again.terminate(grace + Duration::from_secs(5));
     assert!(status.success(), "second exit status {status}");
@@ -516,7 +612,8 @@ fn not_ready_and_no_slo_series_until_partitions_are_assigned() {
     let mut app = Slostream::start(&dir, &config, port);
     app.wait_status("/health", 200, Duration::from_secs(20));
 
-    let slo_window_families = ["slostream_slo_sli_ratio", "slostream_slo_events", "slostream_slo_good_events", "slostream_slo_burn_rate"];
+    let slo_window_families =
+        ["slostream_slo_sli_ratio", "slostream_slo_events", "slostream_slo_good_events", "slostream_slo_burn_rate"];
     let slo_families = ["slostream_slo_error_budget_remaining_ratio", "slostream_slo_alert"];
     let until = Instant::now() + Duration::from_secs(5);
     let mut scrapes = 0;
@@ -539,7 +636,14 @@ fn not_ready_and_no_slo_series_until_partitions_are_assigned() {
     let took = app.wait_ready(Duration::from_secs(60));
     eprintln!("[e2e] ready: 200 {:.1} s after the topic was created", took.as_secs_f64());
     let events: Vec<Vec<u8>> = (0..10)
-        .map(|i| format!(r#"{{"timestamp":{},"service":"booking","method":"POST","status":{}}}"#, now_ms() - 90 * SEC, if i < 9 { 201 } else { 500 }).into_bytes())
+        .map(|i| {
+            format!(
+                r#"{{"timestamp":{},"service":"booking","method":"POST","status":{}}}"#,
+                now_ms() - 90 * SEC,
+                if i < 9 { 201 } else { 500 }
+            )
+            .into_bytes()
+        })
         .collect();
     produce(&topic, 2, &events);
     let (m, _) = app.wait_consumed(10, Duration::from_secs(60));
@@ -547,7 +651,11 @@ fn not_ready_and_no_slo_series_until_partitions_are_assigned() {
     for slo in &SLOS {
         for w in slo.windows() {
             for f in slo_window_families {
-                assert!(m.get(f, &[("slo", slo.name), ("window", w)]).is_some(), "{f}{{slo={},window={w}}} missing once ready", slo.name);
+                assert!(
+                    m.get(f, &[("slo", slo.name), ("window", w)]).is_some(),
+                    "{f}{{slo={},window={w}}} missing once ready",
+                    slo.name
+                );
             }
         }
     }
@@ -578,12 +686,18 @@ fn metrics_stay_fresh_under_a_steady_trickle() {
     let group = unique("trickle-group");
     create_topic(&topic, 1);
     let port = free_port();
-    let config = write_config(&dir, &ConfigOpts { topic: &topic, group: &group, port, workers: 1, shutdown_grace: "10s", properties: vec![] });
+    let config = write_config(
+        &dir,
+        &ConfigOpts { topic: &topic, group: &group, port, workers: 1, shutdown_grace: "10s", properties: vec![] },
+    );
     let mut app = Slostream::start(&dir, &config, port);
     app.wait_ready(Duration::from_secs(60));
 
-    let producer: BaseProducer =
-        ClientConfig::new().set("bootstrap.servers", &broker().bootstrap).set("linger.ms", "0").create().expect("producer");
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker().bootstrap)
+        .set("linger.ms", "0")
+        .create()
+        .expect("producer");
     let interval = Duration::from_millis(50);
     let run_for = Duration::from_secs(16);
     let started = Instant::now();
@@ -617,8 +731,14 @@ fn metrics_stay_fresh_under_a_steady_trickle() {
         }
         longest = longest.max(s.0 - since.0);
     }
-    eprintln!("[e2e] trickle: {sent} messages in {:.1} s; /metrics count stood still for at most {longest:.2} s", run_for.as_secs_f64());
-    assert!(longest <= 2.5, "slostream_events_consumed_total stood still for {longest:.2} s while 20 msg/s flowed: {samples:?}");
+    eprintln!(
+        "[e2e] trickle: {sent} messages in {:.1} s; /metrics count stood still for at most {longest:.2} s",
+        run_for.as_secs_f64()
+    );
+    assert!(
+        longest <= 2.5,
+        "slostream_events_consumed_total stood still for {longest:.2} s while 20 msg/s flowed: {samples:?}"
+    );
     let (status, _) = app.terminate(Duration::from_secs(30));
     assert!(status.success());
 }

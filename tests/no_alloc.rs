@@ -86,13 +86,7 @@ const START: i64 = NOW - 150_000;
 /// `(payload, now)` pairs: loadgen events stamped up to 30 s before `now`; with `services`, the
 /// service is rewritten to one of `svc-0 .. svc-{services-1}`.
 fn events(seed: u64, n: usize, services: Option<usize>) -> Vec<(Vec<u8>, i64)> {
-    let mut traffic = Traffic::new(
-        seed,
-        Incidents {
-            every: Duration::ZERO,
-            lasts: Duration::ZERO,
-        },
-    );
+    let mut traffic = Traffic::new(seed, Incidents { every: Duration::ZERO, lasts: Duration::ZERO });
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut buf = String::new();
     (0..n)
@@ -101,11 +95,7 @@ fn events(seed: u64, n: usize, services: Option<usize>) -> Vec<(Vec<u8>, i64)> {
             traffic.event(now - rng.random_range(0..30_000), &mut buf);
             if let Some(services) = services {
                 let to = format!("\"service\":\"svc-{}\"", rng.random_range(0..services));
-                for from in [
-                    "\"service\":\"search-api\"",
-                    "\"service\":\"geo\"",
-                    "\"service\":\"booking\"",
-                ] {
+                for from in ["\"service\":\"search-api\"", "\"service\":\"geo\"", "\"service\":\"booking\""] {
                     buf = buf.replace(from, &to);
                 }
             }
@@ -134,23 +124,11 @@ fn steady_state_allocs(config: &Config, events: &[(Vec<u8>, i64)]) -> (u64, Shar
 fn check_counted(view: &ShardView, slis: usize) {
     let c = &view.counters;
     assert_eq!(c.consumed, (WARM_UP + COUNTED) as u64);
-    assert_eq!(
-        c.rejected.iter().sum::<u64>(),
-        0,
-        "rejected: {:?}",
-        c.rejected
-    );
+    assert_eq!(c.rejected.iter().sum::<u64>(), 0, "rejected: {:?}", c.rejected);
     let matched: u64 = c.totals.iter().map(|c| c.total).sum();
-    assert!(
-        matched > c.consumed,
-        "events should match several SLIs: {matched}"
-    );
+    assert!(matched > c.consumed, "events should match several SLIs: {matched}");
     assert_eq!(c.totals.len(), slis);
-    assert!(
-        c.totals.iter().all(|c| c.total > 0),
-        "every SLI saw events: {:?}",
-        c.totals
-    );
+    assert!(c.totals.iter().all(|c| c.total > 0), "every SLI saw events: {:?}", c.totals);
 }
 
 #[test]
@@ -184,10 +162,7 @@ fn process_allocates_nothing_in_steady_state_example_config() {
     let events = events(11, WARM_UP + COUNTED, None);
     let (allocs, view) = steady_state_allocs(&config, &events);
     check_counted(&view, config.slis.len());
-    assert_eq!(
-        allocs, 0,
-        "Shard::process allocated {allocs} times over {COUNTED} events (backtrace above)"
-    );
+    assert_eq!(allocs, 0, "Shard::process allocated {allocs} times over {COUNTED} events (backtrace above)");
 }
 
 /// 100 SLIs over 20 services, using every kind of condition (eq, in, not_in, lt/le, prefix,
@@ -234,10 +209,7 @@ fn process_allocates_nothing_in_steady_state_100_slis() {
     let events = events(12, WARM_UP + COUNTED, Some(20));
     let (allocs, view) = steady_state_allocs(&config, &events);
     check_counted(&view, config.slis.len());
-    assert_eq!(
-        allocs, 0,
-        "Shard::process allocated {allocs} times over {COUNTED} events (backtrace above)"
-    );
+    assert_eq!(allocs, 0, "Shard::process allocated {allocs} times over {COUNTED} events (backtrace above)");
 }
 
 /// Regression guard: unread values nested two levels deep were skipped by serde_json's
@@ -258,8 +230,5 @@ fn process_allocates_nothing_with_nested_unread_fields() {
     }
     let (allocs, view) = steady_state_allocs(&config, &events);
     check_counted(&view, config.slis.len());
-    assert_eq!(
-        allocs, 0,
-        "Shard::process allocated {allocs} times over {COUNTED} events (backtrace above)"
-    );
+    assert_eq!(allocs, 0, "Shard::process allocated {allocs} times over {COUNTED} events (backtrace above)");
 }

@@ -35,7 +35,9 @@ fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
 fn annotations(rules: &Value, alert: &str, labels: &[(&str, &str)]) -> Value {
     for group in rules["groups"].as_sequence().unwrap() {
         for rule in group["rules"].as_sequence().unwrap() {
-            if rule["alert"].as_str() == Some(alert) && labels.iter().all(|(k, v)| rule["labels"][*k].as_str() == Some(*v)) {
+            if rule["alert"].as_str() == Some(alert)
+                && labels.iter().all(|(k, v)| rule["labels"][*k].as_str() == Some(*v))
+            {
                 return rule["annotations"].clone();
             }
         }
@@ -76,20 +78,40 @@ fn each_alert_fires_and_stays_quiet_exactly_when_it_should() {
     let d = dir();
     let r = rules(&d);
     let mut series: Vec<(String, &str)> = Vec::new();
-    let burn = |slo: &str, w: &str| format!("slostream_slo_burn_rate{{job=\"slostream\",slo=\"{slo}\",window=\"{w}\"}}");
+    let burn =
+        |slo: &str, w: &str| format!("slostream_slo_burn_rate{{job=\"slostream\",slo=\"{slo}\",window=\"{w}\"}}");
     // book-a-ride (30d): 1h burns at 20 (> 14.4) throughout, 5m only from minute 10: page from then.
-    for (w, v) in [("5m", "1x9 20x20"), ("30m", "1x30"), ("1h", "20x30"), ("2h", "1x30"), ("6h", "1x30"), ("1d", "1x30"), ("3d", "1x30"), ("30d", "1x30")] {
+    for (w, v) in [
+        ("5m", "1x9 20x20"),
+        ("30m", "1x30"),
+        ("1h", "20x30"),
+        ("2h", "1x30"),
+        ("6h", "1x30"),
+        ("1d", "1x30"),
+        ("3d", "1x30"),
+        ("30d", "1x30"),
+    ] {
         series.push((burn("book-a-ride", w), v));
     }
     // search-a-ride (28d): 3d and 6h at 0.95 (> 0.9333) → ticket; 1d and 2h at 2 (< 2.8) → not that one.
-    for (w, v) in [("5m", "0x30"), ("30m", "0x30"), ("1h", "0x30"), ("2h", "2x30"), ("6h", "0.95x30"), ("1d", "2x30"), ("3d", "0.95x30"), ("28d", "0.5x30")] {
+    for (w, v) in [
+        ("5m", "0x30"),
+        ("30m", "0x30"),
+        ("1h", "0x30"),
+        ("2h", "2x30"),
+        ("6h", "0.95x30"),
+        ("1d", "2x30"),
+        ("3d", "0.95x30"),
+        ("28d", "0.5x30"),
+    ] {
         series.push((burn("search-a-ride", w), v));
     }
     series.push(("up{job=\"slostream\"}".into(), "1x4 0x25"));
     series.push(("slostream_state_ready{job=\"slostream\"}".into(), "1x30"));
     // 1000 events a minute; 5 rejected a minute (0.5%) for 10 minutes, then 50 (5%).
     series.push(("slostream_events_consumed_total{job=\"slostream\"}".into(), "0+1000x60"));
-    series.push(("slostream_events_rejected_total{job=\"slostream\",reason=\"invalid_json\"}".into(), "0+5x10 50+50x50"));
+    series
+        .push(("slostream_events_rejected_total{job=\"slostream\",reason=\"invalid_json\"}".into(), "0+5x10 50+50x50"));
 
     let page = [("slo", "book-a-ride"), ("severity", "page"), ("long_window", "1h"), ("short_window", "5m")];
     let ticket = [("slo", "search-a-ride"), ("severity", "ticket"), ("long_window", "3d"), ("short_window", "6h")];
@@ -102,7 +124,8 @@ fn each_alert_fires_and_stays_quiet_exactly_when_it_should() {
         check("20m", "SLOStreamEventsRejected", vec![]),
         check("40m", "SLOStreamEventsRejected", vec![expect(&r, "SLOStreamEventsRejected", &[("severity", "ticket")])]),
     ];
-    let input: Vec<Value> = series.iter().map(|(s, v)| map(vec![("series", s.as_str().into()), ("values", (*v).into())])).collect();
+    let input: Vec<Value> =
+        series.iter().map(|(s, v)| map(vec![("series", s.as_str().into()), ("values", (*v).into())])).collect();
     let test = map(vec![
         ("rule_files", Value::Sequence(vec!["rules.yml".into()])),
         ("evaluation_interval", "1m".into()),

@@ -46,7 +46,10 @@ fn sloth_series_carry_slostreams_values() {
     // ratio 18/20 = 0.9, error ratio 0.1 in every window, burn 0.1 / 0.005 = 20.
     for i in 0..10 {
         let status = if i < 2 { 503 } else { 200 };
-        let e = format!(r#"{{"timestamp":{},"service":"search-api","route":"/v2/trips","status":{status},"latency_ms":100}}"#, NOW - 60_000);
+        let e = format!(
+            r#"{{"timestamp":{},"service":"search-api","route":"/v2/trips","status":{status},"latency_ms":100}}"#,
+            NOW - 60_000
+        );
         assert!(shard.process(e.as_bytes(), NOW).is_none());
     }
     let mut view = ShardView::default();
@@ -57,13 +60,20 @@ fn sloth_series_carry_slostreams_values() {
     telemetry.update(&config, &merged, true);
     let m = parse(&telemetry.handle().render());
 
-    let base = [("sloth_id", "rides-search-a-ride"), ("sloth_service", "rides"), ("sloth_slo", "search-a-ride"), ("team", "search")];
+    let base = [
+        ("sloth_id", "rides-search-a-ride"),
+        ("sloth_service", "rides"),
+        ("sloth_slo", "search-a-ride"),
+        ("team", "search"),
+    ];
     let get = |name: &str, extra: &[(&str, &str)]| {
         let mut labels: Vec<(&str, &str)> = base.to_vec();
         labels.extend_from_slice(extra);
         labels.sort();
         let key = series(name, &labels);
-        *m.get(&key).unwrap_or_else(|| panic!("missing {key}; have:\n{:#?}", m.keys().filter(|k| k.starts_with("slo")).collect::<Vec<_>>()))
+        *m.get(&key).unwrap_or_else(|| {
+            panic!("missing {key}; have:\n{:#?}", m.keys().filter(|k| k.starts_with("slo")).collect::<Vec<_>>())
+        })
     };
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
     for w in ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "28d"] {
@@ -78,14 +88,27 @@ fn sloth_series_carry_slostreams_values() {
     assert!(close(get("slo:period_error_budget_remaining:ratio", &[]), -19.0));
     let info = get(
         "sloth_slo_info",
-        &[("sloth_mode", "slostream"), ("sloth_objective", "99.5"), ("sloth_spec", "prometheus/v1"), ("sloth_version", env!("CARGO_PKG_VERSION"))],
+        &[
+            ("sloth_mode", "slostream"),
+            ("sloth_objective", "99.5"),
+            ("sloth_spec", "prometheus/v1"),
+            ("sloth_version", env!("CARGO_PKG_VERSION")),
+        ],
     );
     assert_eq!(info, 1.0);
     // The native series agree.
     assert!(close(m["slostream_slo_burn_rate{slo=\"search-a-ride\",window=\"5m\"}"], 20.0));
 
     // book-a-ride has no `service` label: Sloth's service defaults to slostream; no events: error 0.
-    let key = series("slo:sli_error:ratio_rate30d", &[("sloth_id", "slostream-book-a-ride"), ("sloth_service", "slostream"), ("sloth_slo", "book-a-ride"), ("sloth_window", "30d")]);
+    let key = series(
+        "slo:sli_error:ratio_rate30d",
+        &[
+            ("sloth_id", "slostream-book-a-ride"),
+            ("sloth_service", "slostream"),
+            ("sloth_slo", "book-a-ride"),
+            ("sloth_window", "30d"),
+        ],
+    );
     assert_eq!(m.get(&key), Some(&0.0), "{key}");
 }
 

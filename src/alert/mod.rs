@@ -19,7 +19,12 @@ use crate::slo::SloStatus;
 use state::AlertBook;
 
 /// Runs until `evaluations` closes.
-pub async fn run(config: Arc<Config>, am: AlertmanagerConfig, mut evaluations: watch::Receiver<Vec<SloStatus>>, errors: Counter) {
+pub async fn run(
+    config: Arc<Config>,
+    am: AlertmanagerConfig,
+    mut evaluations: watch::Receiver<Vec<SloStatus>>,
+    errors: Counter,
+) {
     let client = match reqwest::Client::builder().timeout(am.timeout).build() {
         Ok(c) => c,
         Err(e) => {

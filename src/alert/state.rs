@@ -133,7 +133,11 @@ mod tests {
             .slos
             .iter()
             .map(|s| SloStatus {
-                windows: s.windows.iter().map(|_| WindowStatus { counts: Counts::default(), ratio: 1.0, burn_rate: 0.0 }).collect(),
+                windows: s
+                    .windows
+                    .iter()
+                    .map(|_| WindowStatus { counts: Counts::default(), ratio: 1.0, burn_rate: 0.0 })
+                    .collect(),
                 budget_remaining: 1.0,
                 alerts: [false; 2],
                 fired: vec![false; s.alerts.len()],

@@ -335,9 +335,11 @@ mod tests {
         let d = Decoder::new(&config);
         let c = Classifier::new(&config, &d);
         let id = |n| config.sli_id(n).unwrap();
-        let got = run(&d, &c, r#"{"timestamp":TS,"service":"search-api","route":"/v2/trips","status":503,"latency_ms":120}"#);
+        let got =
+            run(&d, &c, r#"{"timestamp":TS,"service":"search-api","route":"/v2/trips","status":503,"latency_ms":120}"#);
         assert_eq!(got, vec![(id("search-availability"), false), (id("search-latency"), true)]);
-        let got = run(&d, &c, r#"{"timestamp":TS,"service":"search-api","route":"/other","status":200,"latency_ms":301}"#);
+        let got =
+            run(&d, &c, r#"{"timestamp":TS,"service":"search-api","route":"/other","status":200,"latency_ms":301}"#);
         assert_eq!(got, vec![(id("search-latency"), false)]);
         let got = run(&d, &c, r#"{"timestamp":TS,"service":"booking","method":"POST","status":429}"#);
         assert_eq!(got, vec![(id("booking-availability"), false)]);
@@ -416,9 +418,17 @@ mod tests {
         assert_eq!(index.slot, d.slot_of("service").unwrap());
         assert_eq!(&*index.rest, &[2, 3, 5, 6, 9]);
         let reference = Classifier::build(&config, &d, false);
-        let service = ["", r#","service":"search""#, r#","service":"geo""#, r#","service":"book""#,
-            r#","service":"x""#, r#","service":"sea\u0072ch""#, r#","service":7"#, r#","service":null"#,
-            r#","service":{"a":1}"#];
+        let service = [
+            "",
+            r#","service":"search""#,
+            r#","service":"geo""#,
+            r#","service":"book""#,
+            r#","service":"x""#,
+            r#","service":"sea\u0072ch""#,
+            r#","service":7"#,
+            r#","service":null"#,
+            r#","service":{"a":1}"#,
+        ];
         let route = ["", r#","route":"/v2/a""#, r#","route":"/v1""#, r#","route":5"#];
         let region = ["", r#","region":"eu""#, r#","region":"us""#];
         let status = ["", r#","status":200"#, r#","status":503"#];
@@ -441,7 +451,8 @@ mod tests {
     #[test]
     fn short_list_and_hash_map_look_up_the_same() {
         let values = ["geo", "gem", "search", "", "g\u{e9}o", "book", "books"];
-        let by_value: HashMap<Box<str>, Vec<u32>> = values.iter().enumerate().map(|(i, v)| ((*v).into(), vec![i as u32, 99])).collect();
+        let by_value: HashMap<Box<str>, Vec<u32>> =
+            values.iter().enumerate().map(|(i, v)| ((*v).into(), vec![i as u32, 99])).collect();
         let (few, many) = (Lookup::new(by_value.clone(), 100), Lookup::new(by_value, 0));
         assert!(matches!(few, Lookup::Few(_)) && matches!(many, Lookup::Many(_)));
         for probe in values.iter().chain(&["ge", "geoo", "Geo", "book\0"]) {

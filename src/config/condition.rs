@@ -50,7 +50,10 @@ impl Test {
 pub enum Condition {
     /// Holds for every event (an absent `match:`).
     Always,
-    Field { path: String, test: Test },
+    Field {
+        path: String,
+        test: Test,
+    },
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
@@ -100,7 +103,11 @@ pub fn parse(value: &Value, path: &str) -> Result<Condition, (String, String)> {
                     .enumerate()
                     .map(|(i, item)| parse(item, &format!("{here}[{i}]")))
                     .collect::<Result<Vec<_>, _>>()?;
-                if key == "all" { Condition::All(list) } else { Condition::Any(list) }
+                if key == "all" {
+                    Condition::All(list)
+                } else {
+                    Condition::Any(list)
+                }
             }
             "not" => Condition::Not(Box::new(parse(value, &here)?)),
             field => parse_field(field, value, &here)?,
@@ -136,8 +143,9 @@ fn parse_field(field: &str, value: &Value, here: &str) -> Result<Condition, (Str
                     "prefix" => Test::Prefix(string(arg, &at)?),
                     "regex" => {
                         let pattern = string(arg, &at)?;
-                        let re = regex::Regex::new(&pattern)
-                            .map_err(|e| (at.clone(), format!("bad regex {pattern:?}: {}", first_line(&e.to_string()))))?;
+                        let re = regex::Regex::new(&pattern).map_err(|e| {
+                            (at.clone(), format!("bad regex {pattern:?}: {}", first_line(&e.to_string())))
+                        })?;
                         Test::Regex(re)
                     }
                     other => {

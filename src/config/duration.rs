@@ -35,9 +35,7 @@ pub fn parse_secs(text: &str) -> Result<i64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '-' || c == '+'))
         .ok_or_else(|| format!("{text:?} has no unit (expected e.g. 30s, 5m, 1h, 28d)"))?;
     let (number, unit) = text.split_at(split);
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (expected e.g. 30s, 5m, 1h, 28d)"))?;
+    let n: i64 = number.parse().map_err(|_| format!("{text:?} is not a duration (expected e.g. 30s, 5m, 1h, 28d)"))?;
     if n <= 0 {
         return Err(format!("{text:?} must be greater than zero"));
     }
@@ -50,9 +48,7 @@ pub fn parse_secs(text: &str) -> Result<i64, String> {
         "w" => 7 * 86_400_000,
         _ => return Err(format!("{text:?} has unknown unit {unit:?} (expected ms, s, m, h, d or w)")),
     };
-    let millis = n
-        .checked_mul(millis_per_unit)
-        .ok_or_else(|| format!("{text:?} is too large"))?;
+    let millis = n.checked_mul(millis_per_unit).ok_or_else(|| format!("{text:?} is too large"))?;
     if millis % 1_000 != 0 {
         return Err(format!("{text:?} is not a whole number of seconds"));
     }
@@ -64,9 +60,7 @@ pub fn parse_millis(text: &str) -> Result<i64, String> {
     let trimmed = text.trim();
     if let Some(ms) = trimmed.strip_suffix("ms") {
         if !ms.ends_with(|c: char| c.is_ascii_alphabetic()) {
-            let n: i64 = ms
-                .parse()
-                .map_err(|_| format!("{text:?} is not a duration (expected e.g. 500ms, 5s, 1m)"))?;
+            let n: i64 = ms.parse().map_err(|_| format!("{text:?} is not a duration (expected e.g. 500ms, 5s, 1m)"))?;
             return if n > 0 { Ok(n) } else { Err(format!("{text:?} must be greater than zero")) };
         }
     }

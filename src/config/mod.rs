@@ -329,11 +329,9 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
             })
         }
     };
-    let listen: SocketAddr = raw
-        .exporter
-        .listen
-        .parse()
-        .map_err(|_| bad("exporter.listen", format!("{:?} is not an address (expected ip:port)", raw.exporter.listen)))?;
+    let listen: SocketAddr = raw.exporter.listen.parse().map_err(|_| {
+        bad("exporter.listen", format!("{:?} is not an address (expected ip:port)", raw.exporter.listen))
+    })?;
     if raw.ingest.workers == 0 || raw.ingest.workers > 64 {
         return Err(bad("ingest.workers", format!("{} is out of range (expected 1 to 64)", raw.ingest.workers)));
     }
@@ -347,10 +345,18 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
     if raw.events.max_message_bytes == 0 {
         return Err(bad("events.max_message_bytes", "0 is not allowed (expected a size in bytes > 0)".into()));
     }
-    if raw.events.dead_letter_topic.as_deref().is_some_and(|t| t.trim().is_empty() || raw.kafka.topics.iter().any(|x| x == t)) {
+    if raw
+        .events
+        .dead_letter_topic
+        .as_deref()
+        .is_some_and(|t| t.trim().is_empty() || raw.kafka.topics.iter().any(|x| x == t))
+    {
         return Err(bad(
             "events.dead_letter_topic",
-            format!("{:?} is empty or one of kafka.topics (expected a separate topic)", raw.events.dead_letter_topic.unwrap_or_default()),
+            format!(
+                "{:?} is empty or one of kafka.topics (expected a separate topic)",
+                raw.events.dead_letter_topic.unwrap_or_default()
+            ),
         ));
     }
 
@@ -396,7 +402,10 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
             if !valid || RESERVED_ALERT_LABELS.contains(&key.as_str()) {
                 return Err(bad(
                     &format!("{at}.labels.{key}"),
-                    format!("{key:?} is not allowed (expected a Prometheus label name other than {})", RESERVED_ALERT_LABELS.join(", ")),
+                    format!(
+                        "{key:?} is not allowed (expected a Prometheus label name other than {})",
+                        RESERVED_ALERT_LABELS.join(", ")
+                    ),
                 ));
             }
         }
@@ -464,10 +473,16 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
                     let long = window(&a.long, &format!("{here}.long"))?;
                     let short = window(&a.short, &format!("{here}.short"))?;
                     if short.secs >= long.secs {
-                        return Err(bad(&format!("{here}.short"), format!("{short} is not shorter than long window {long}")));
+                        return Err(bad(
+                            &format!("{here}.short"),
+                            format!("{short} is not shorter than long window {long}"),
+                        ));
                     }
                     if long.secs >= period.secs {
-                        return Err(bad(&format!("{here}.long"), format!("{long} is not shorter than the period {period}")));
+                        return Err(bad(
+                            &format!("{here}.long"),
+                            format!("{long} is not shorter than the period {period}"),
+                        ));
                     }
                     let factor = match (a.factor, a.budget_share) {
                         (Some(f), None) if f > 0.0 && f.is_finite() => f,
@@ -520,12 +535,7 @@ fn validate(raw: RawConfig) -> Result<Config, Invalid> {
 
     Ok(Config {
         file: String::new(),
-        kafka: KafkaConfig {
-            brokers,
-            topics: raw.kafka.topics,
-            group_id: raw.kafka.group_id,
-            properties,
-        },
+        kafka: KafkaConfig { brokers, topics: raw.kafka.topics, group_id: raw.kafka.group_id, properties },
         events: EventsConfig {
             timestamp_field: raw.events.timestamp_field,
             latency_field: raw.events.latency_field.filter(|f| !f.trim().is_empty()),

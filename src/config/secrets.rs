@@ -24,7 +24,9 @@ pub fn expand<'a>(text: &'a str, env: impl Fn(&str) -> Option<String>) -> Result
                 .map_err(|e| format!("cannot read secret file {path:?}: {e}"))?,
             None => {
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(format!("{name:?} is not an environment variable name (expected ${{NAME}} or ${{file:/path}})"));
+                    return Err(format!(
+                        "{name:?} is not an environment variable name (expected ${{NAME}} or ${{file:/path}})"
+                    ));
                 }
                 env(name).ok_or_else(|| format!("environment variable {name} is not set"))?
             }

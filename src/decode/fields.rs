@@ -419,7 +419,9 @@ impl<'a> Scan<'a> {
         while let Some(chunk) = bytes.get(i..i + 8) {
             let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
             let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-            let flagged = zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+            let flagged = zero(w ^ (ONES * u64::from(b'"')))
+                | zero(w ^ (ONES * u64::from(b'\\')))
+                | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
             if flagged == 0 {
                 i += 8;
                 continue;

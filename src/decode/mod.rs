@@ -136,7 +136,13 @@ impl Decoder {
     /// [`Decoder::decode`]; without `fast`, every payload goes through serde_json (the
     /// reference the fast path is tested against).
     #[inline]
-    fn decode_with<'a>(&self, payload: &'a [u8], now_ms: i64, slots: &mut Vec<Val<'a>>, fast: bool) -> Result<Decoded, Reject> {
+    fn decode_with<'a>(
+        &self,
+        payload: &'a [u8],
+        now_ms: i64,
+        slots: &mut Vec<Val<'a>>,
+        fast: bool,
+    ) -> Result<Decoded, Reject> {
         slots.clear();
         if payload.len() > self.max_bytes {
             return Err(Reject::TooLarge);
@@ -336,15 +342,43 @@ mod tests {
 
         use super::*;
 
-        const KEYS: &[&str] = &["timestamp", "service", "status", "latency_ms", "route", "http", "x", "", "serv\\u0069ce"];
+        const KEYS: &[&str] =
+            &["timestamp", "service", "status", "latency_ms", "route", "http", "x", "", "serv\\u0069ce"];
         const STRINGS: &[&str] = &[
-            r#""geo""#, r#""search-api""#, r#""""#, r#""a\"b""#, r#""\u00e9t\u00e9""#, "\"caf\u{e9}\"", "\"tab\there\"",
-            r#""2026-11-26T11:59:00Z""#, r#""2026-11-26T11:59:00.5+01:00""#, r#""x\\""#,
+            r#""geo""#,
+            r#""search-api""#,
+            r#""""#,
+            r#""a\"b""#,
+            r#""\u00e9t\u00e9""#,
+            "\"caf\u{e9}\"",
+            "\"tab\there\"",
+            r#""2026-11-26T11:59:00Z""#,
+            r#""2026-11-26T11:59:00.5+01:00""#,
+            r#""x\\""#,
         ];
         const NUMBERS: &[&str] = &[
-            "0", "-0", "01", "1.", ".5", "1.5", "-12.25", "1e3", "1E-2", "12345678901234567890", "123456789012345678",
-            "1234567890123456789", "9007199254740993.5", "0.123456789012345678", "-", "1795694340000", "200", "503",
-            "120.7", "-3", "18446744073709551616", "2.5e400",
+            "0",
+            "-0",
+            "01",
+            "1.",
+            ".5",
+            "1.5",
+            "-12.25",
+            "1e3",
+            "1E-2",
+            "12345678901234567890",
+            "123456789012345678",
+            "1234567890123456789",
+            "9007199254740993.5",
+            "0.123456789012345678",
+            "-",
+            "1795694340000",
+            "200",
+            "503",
+            "120.7",
+            "-3",
+            "18446744073709551616",
+            "2.5e400",
         ];
 
         fn value(depth: u32) -> BoxedStrategy<String> {
@@ -418,7 +452,10 @@ mod tests {
         #[test]
         fn takes_the_fast_path_for_loadgen_events() {
             let d = decoder();
-            let mut traffic = crate::loadgen::Traffic::new(5, crate::loadgen::Incidents { every: std::time::Duration::ZERO, lasts: std::time::Duration::ZERO });
+            let mut traffic = crate::loadgen::Traffic::new(
+                5,
+                crate::loadgen::Incidents { every: std::time::Duration::ZERO, lasts: std::time::Duration::ZERO },
+            );
             let mut buf = String::new();
             for i in 0..1_000 {
                 traffic.event(NOW - i, &mut buf);

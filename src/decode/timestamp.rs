@@ -21,7 +21,12 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     let hour = digits(b, 11, 2)?;
     let minute = digits(b, 14, 2)?;
     let second = digits(b, 17, 2)?;
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
     {
         return None;
     }
@@ -53,7 +58,11 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
                 return None;
             }
             let s = oh * 3600 + om * 60;
-            if *sign == b'+' { s } else { -s }
+            if *sign == b'+' {
+                s
+            } else {
+                -s
+            }
         }
         _ => return None,
     };

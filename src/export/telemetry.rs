@@ -125,17 +125,23 @@ impl Telemetry {
                 recorder.describe_gauge(KeyName::from(*name), None, SharedString::from(*help));
             }
         }
-        let gauge = |name: &'static str, labels: Vec<Label>| recorder.register_gauge(&Key::from_parts(name, labels), &META);
+        let gauge =
+            |name: &'static str, labels: Vec<Label>| recorder.register_gauge(&Key::from_parts(name, labels), &META);
         let counter =
             |name: &'static str, labels: Vec<Label>| recorder.register_counter(&Key::from_parts(name, labels), &META);
         // Definitions (not measurements) are exported from the start: dashboards join on them.
         for s in &config.slos {
             let slo = || Label::new("slo", s.name.clone());
             gauge("slostream_slo_objective_ratio", vec![slo()]).set(s.objective);
-            let info = vec![slo(), Label::new("period", s.period.label.clone()), Label::new("combine", s.combine.as_str())];
+            let info =
+                vec![slo(), Label::new("period", s.period.label.clone()), Label::new("combine", s.combine.as_str())];
             gauge("slostream_slo_info", info).set(1.0);
             for c in &s.components {
-                let labels = vec![slo(), Label::new("sli", config.slis[c.sli].name.clone()), Label::new("weight", c.weight.to_string())];
+                let labels = vec![
+                    slo(),
+                    Label::new("sli", config.slis[c.sli].name.clone()),
+                    Label::new("weight", c.weight.to_string()),
+                ];
                 gauge("slostream_slo_sli_info", labels).set(1.0);
             }
             for a in &s.alerts {
@@ -219,7 +225,8 @@ impl Telemetry {
     /// SLO series are registered on the first ready tick, so none is rendered before.
     fn register_slos(&mut self, config: &Config) {
         let recorder = &self.recorder;
-        let gauge = |name: &'static str, labels: Vec<Label>| recorder.register_gauge(&Key::from_parts(name, labels), &META);
+        let gauge =
+            |name: &'static str, labels: Vec<Label>| recorder.register_gauge(&Key::from_parts(name, labels), &META);
         let slo_label = |slo: &str| Label::new("slo", slo.to_string());
         self.slos = config
             .slos

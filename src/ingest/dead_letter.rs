@@ -68,7 +68,8 @@ impl DeadLetters {
 
     /// Queues one rejected message (skipping it if a previous run already delivered it).
     pub fn send(&mut self, msg: &BorrowedMessage<'_>, reason: Reject) -> Result<(), KafkaError> {
-        if !self.already.is_empty() && self.already.contains(&(msg.topic().to_string(), msg.partition(), msg.offset())) {
+        if !self.already.is_empty() && self.already.contains(&(msg.topic().to_string(), msg.partition(), msg.offset()))
+        {
             return Ok(());
         }
         let (partition, offset) = (msg.partition().to_string(), msg.offset().to_string());
@@ -110,7 +111,11 @@ impl DeadLetters {
 }
 
 /// Where each dead-letter partition ends now (a topic not created yet has none).
-pub fn ends(client: &BaseConsumer<super::IngestContext>, topic: &str, timeout: Duration) -> Result<Vec<PartitionOffset>, KafkaError> {
+pub fn ends(
+    client: &BaseConsumer<super::IngestContext>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<PartitionOffset>, KafkaError> {
     let metadata = client.fetch_metadata(Some(topic), timeout)?;
     let mut out = Vec::new();
     for t in metadata.topics().iter().filter(|t| t.error().is_none()) {
@@ -124,8 +129,14 @@ pub fn ends(client: &BaseConsumer<super::IngestContext>, topic: &str, timeout: D
 
 /// Reads the dead letters written since `from` (partitions not listed: from the beginning) and
 /// returns the source messages they stand for.
-pub fn written_since(config: &Config, topic: &str, from: &[PartitionOffset], timeout: Duration) -> Result<HashSet<(String, i32, i64)>, KafkaError> {
-    let consumer: BaseConsumer<super::IngestContext> = super::client_config(config).create_with_context(super::IngestContext::new("dead-letter-reader"))?;
+pub fn written_since(
+    config: &Config,
+    topic: &str,
+    from: &[PartitionOffset],
+    timeout: Duration,
+) -> Result<HashSet<(String, i32, i64)>, KafkaError> {
+    let consumer: BaseConsumer<super::IngestContext> =
+        super::client_config(config).create_with_context(super::IngestContext::new("dead-letter-reader"))?;
     let start_of = |partition: i32| from.iter().find(|p| p.partition == partition).map_or(0, |p| p.next);
     let mut ends_left: Vec<PartitionOffset> =
         ends(&consumer, topic, timeout)?.into_iter().filter(|end| start_of(end.partition) < end.next).collect();

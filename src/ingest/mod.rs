@@ -61,7 +61,9 @@ pub fn discover(
         for t in metadata.topics() {
             match t.error() {
                 None => out.extend(t.partitions().iter().map(|p| (t.name().to_string(), p.id()))),
-                Some(e) => tracing::warn!(topic = t.name(), error = ?e, "topic not available (yet); its partitions will be picked up when it appears"),
+                Some(e) => {
+                    tracing::warn!(topic = t.name(), error = ?e, "topic not available (yet); its partitions will be picked up when it appears")
+                }
             }
         }
     }
@@ -80,7 +82,11 @@ pub fn commit_sync(client: &BaseConsumer<IngestContext>, offsets: &[PartitionOff
     commit_with(client, offsets, CommitMode::Sync)
 }
 
-fn commit_with(client: &BaseConsumer<IngestContext>, offsets: &[PartitionOffset], mode: CommitMode) -> Result<(), KafkaError> {
+fn commit_with(
+    client: &BaseConsumer<IngestContext>,
+    offsets: &[PartitionOffset],
+    mode: CommitMode,
+) -> Result<(), KafkaError> {
     let mut tpl = TopicPartitionList::new();
     for p in offsets.iter().filter(|p| p.next >= 0) {
         tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next))?;

@@ -152,7 +152,13 @@ pub fn run(
 
 fn create_consumer(config: &Config, id: usize) -> Result<BaseConsumer<IngestContext>, KafkaError> {
     let mut c = client_config(config);
-    c.set("client.id", format!("{}-{id}", config.kafka.properties.iter().find(|(k, _)| k == "client.id").map_or("slostream", |(_, v)| v.as_str())));
+    c.set(
+        "client.id",
+        format!(
+            "{}-{id}",
+            config.kafka.properties.iter().find(|(k, _)| k == "client.id").map_or("slostream", |(_, v)| v.as_str())
+        ),
+    );
     c.create_with_context(IngestContext::new(id))
 }
 

@@ -9,8 +9,8 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::ingest::worker::{Command, Snapshot};
 use crate::ingest::wall_ms;
+use crate::ingest::worker::{Command, Snapshot};
 use crate::state::file::CheckpointFiles;
 use crate::state::{Checkpoint, Counters, PartitionOffset};
 use crate::window::WindowStore;
@@ -23,11 +23,15 @@ const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn collect(workers: &[SyncSender<Command>]) -> Result<Vec<Snapshot>, String> {
     let (tx, rx) = sync_channel(workers.len());
     for (i, w) in workers.iter().enumerate() {
-        w.try_send(Command::Snapshot(tx.clone())).map_err(|e| format!("worker {i} cannot take a snapshot request: {e}"))?;
+        w.try_send(Command::Snapshot(tx.clone()))
+            .map_err(|e| format!("worker {i} cannot take a snapshot request: {e}"))?;
     }
     drop(tx);
     (0..workers.len())
-        .map(|_| rx.recv_timeout(SNAPSHOT_TIMEOUT).map_err(|e| format!("a worker did not answer the snapshot request: {e}"))?)
+        .map(|_| {
+            rx.recv_timeout(SNAPSHOT_TIMEOUT)
+                .map_err(|e| format!("a worker did not answer the snapshot request: {e}"))?
+        })
         .collect()
 }
 
@@ -47,7 +51,8 @@ pub fn write(
         offsets.extend(s.offsets.iter().cloned());
     }
     offsets.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    let checkpoint = Checkpoint { created_ms: wall_ms(), offsets, dead_letters: dead_letters.to_vec(), counters, store };
+    let checkpoint =
+        Checkpoint { created_ms: wall_ms(), offsets, dead_letters: dead_letters.to_vec(), counters, store };
     let path = files.write(&checkpoint.encode(config))?;
     Ok((path, checkpoint.offsets))
 }

@@ -150,8 +150,12 @@ async fn discover_until_reachable(
         });
         match attempt.await {
             Ok(Ok(p)) if !p.is_empty() => return Some(p),
-            Ok(Ok(_)) => tracing::warn!(topics = ?config.kafka.topics, retry_in = ?backoff, "no partitions for the configured topics yet; not ready"),
-            Ok(Err(e)) => tracing::warn!(brokers = %config.kafka.brokers, error = %e, retry_in = ?backoff, "cannot reach Kafka; not ready"),
+            Ok(Ok(_)) => {
+                tracing::warn!(topics = ?config.kafka.topics, retry_in = ?backoff, "no partitions for the configured topics yet; not ready")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(brokers = %config.kafka.brokers, error = %e, retry_in = ?backoff, "cannot reach Kafka; not ready")
+            }
             Err(e) => tracing::error!(error = %e, "discovery task failed"),
         }
         tokio::select! {
@@ -171,17 +175,27 @@ async fn start_offsets(
     checkpointed: &[PartitionOffset],
     telemetry: &mut Telemetry,
 ) -> Vec<PartitionOffset> {
-    let known: HashMap<(&str, i32), i64> = checkpointed.iter().map(|p| ((p.topic.as_str(), p.partition), p.next)).collect();
+    let known: HashMap<(&str, i32), i64> =
+        checkpointed.iter().map(|p| ((p.topic.as_str(), p.partition), p.next)).collect();
     let mut out = Vec::with_capacity(partitions.len());
     for (topic, partition) in partitions {
         let mut next = known.get(&(topic.as_str(), *partition)).copied().unwrap_or(FROM_BEGINNING);
         if next >= 0 {
             let (a, t, p) = (admin.clone(), topic.clone(), *partition);
-            if let Ok(Ok((low, high))) = tokio::task::spawn_blocking(move || a.fetch_watermarks(&t, p, KAFKA_TIMEOUT)).await {
+            if let Ok(Ok((low, high))) =
+                tokio::task::spawn_blocking(move || a.fetch_watermarks(&t, p, KAFKA_TIMEOUT)).await
+            {
                 if next < low {
                     let skipped = low - next;
                     telemetry.events_skipped(topic, *partition, skipped as u64);
-                    tracing::error!(topic, partition, checkpoint_offset = next, retained_from = low, skipped, "events deleted by retention before they were read; they are not counted");
+                    tracing::error!(
+                        topic,
+                        partition,
+                        checkpoint_offset = next,
+                        retained_from = low,
+                        skipped,
+                        "events deleted by retention before they were read; they are not counted"
+                    );
                     next = low;
                 } else if next > high {
                     tracing::error!(topic, partition, checkpoint_offset = next, end = high, "checkpoint offset is past the end of the partition (topic recreated?); reading it from the beginning");
@@ -201,7 +215,10 @@ async fn already_dead_lettered(config: &Arc<Config>, since: &[PartitionOffset]) 
     match tokio::task::spawn_blocking(move || dead_letter::written_since(&c, &topic, &since, KAFKA_TIMEOUT)).await {
         Ok(Ok(seen)) => {
             if !seen.is_empty() {
-                tracing::info!(count = seen.len(), "dead letters written after the checkpoint will not be written again");
+                tracing::info!(
+                    count = seen.len(),
+                    "dead letters written after the checkpoint will not be written again"
+                );
             }
             Arc::new(seen)
         }
@@ -217,7 +234,10 @@ async fn already_dead_lettered(config: &Arc<Config>, since: &[PartitionOffset]) 
 }
 
 /// Where the dead-letter topic ends now; `None` when it cannot be known (keep the older bound).
-async fn dead_letter_ends(config: &Arc<Config>, admin: &Arc<BaseConsumer<IngestContext>>) -> Option<Vec<PartitionOffset>> {
+async fn dead_letter_ends(
+    config: &Arc<Config>,
+    admin: &Arc<BaseConsumer<IngestContext>>,
+) -> Option<Vec<PartitionOffset>> {
     let topic = config.events.dead_letter_topic.clone()?;
     let a = admin.clone();
     match tokio::task::spawn_blocking(move || dead_letter::ends(&a, &topic, KAFKA_TIMEOUT)).await {
@@ -323,7 +343,11 @@ async fn serve(
     let grace = config.ingest.shutdown_grace;
     let started = std::time::Instant::now();
     let threads: Vec<_> = workers.iter_mut().filter_map(|w| w.thread.take()).collect();
-    let joined = tokio::time::timeout(grace, tokio::task::spawn_blocking(move || threads.into_iter().map(|t| t.join()).collect::<Vec<_>>())).await;
+    let joined = tokio::time::timeout(
+        grace,
+        tokio::task::spawn_blocking(move || threads.into_iter().map(|t| t.join()).collect::<Vec<_>>()),
+    )
+    .await;
     let mut result = Ok(());
     match joined {
         Ok(Ok(results)) => {
@@ -348,10 +372,15 @@ async fn serve(
                     }
                 }
             } else {
-                tracing::error!("a worker failed: no final checkpoint; the previous one stays valid and its offsets are re-read");
+                tracing::error!(
+                    "a worker failed: no final checkpoint; the previous one stays valid and its offsets are re-read"
+                );
             }
         }
-        _ => tracing::error!(?grace, "shutdown grace period ran out before every worker stopped; the previous checkpoint stays valid"),
+        _ => tracing::error!(
+            ?grace,
+            "shutdown grace period ran out before every worker stopped; the previous checkpoint stays valid"
+        ),
     }
     if let (Some(worker), Ok(())) = (failed, &result) {
         result = Err(RunError::Worker { worker, reason: "stopped unexpectedly".into() });
@@ -364,7 +393,9 @@ async fn serve(
 fn assign(workers: &mut [WorkerHandle], assigned: &mut Vec<(String, i32)>, parts: Vec<PartitionOffset>) {
     let mut per_worker: Vec<Vec<PartitionOffset>> = vec![Vec::new(); workers.len()];
     for p in parts {
-        let i = (0..workers.len()).min_by_key(|&i| workers[i].partitions + per_worker[i].len()).expect("at least one worker");
+        let i = (0..workers.len())
+            .min_by_key(|&i| workers[i].partitions + per_worker[i].len())
+            .expect("at least one worker");
         assigned.push((p.topic.clone(), p.partition));
         per_worker[i].push(p);
     }
@@ -406,7 +437,13 @@ fn persist(
 }
 
 /// One exporter tick: merge every worker's view, evaluate, set gauges, update readiness.
-fn export(config: &Config, workers: &[WorkerHandle], merged: &mut Merged, telemetry: &mut Telemetry, ready: &AtomicBool) {
+fn export(
+    config: &Config,
+    workers: &[WorkerHandle],
+    merged: &mut Merged,
+    telemetry: &mut Telemetry,
+    ready: &AtomicBool,
+) {
     merged.clear();
     let mut published = true;
     for w in workers {

@@ -134,7 +134,6 @@ impl Shard {
         self.counters = counters;
     }
 
-
     /// Copies window sums at `now_ms`, totals and counters into `view`, reusing its buffers.
     pub fn publish(&self, now_ms: i64, view: &mut ShardView) {
         let n = self.counters.totals.len();

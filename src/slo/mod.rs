@@ -81,7 +81,8 @@ pub fn evaluate(slo: &SloConfig, counts: impl Fn(usize, i64) -> Counts) -> SloSt
         windows[i].burn_rate
     };
     let mut alerts = [false; 2];
-    let fired: Vec<bool> = slo.alerts.iter().map(|rule| at(rule.long.secs) > rule.factor && at(rule.short.secs) > rule.factor).collect();
+    let fired: Vec<bool> =
+        slo.alerts.iter().map(|rule| at(rule.long.secs) > rule.factor && at(rule.short.secs) > rule.factor).collect();
     for (rule, &f) in slo.alerts.iter().zip(&fired) {
         if f {
             alerts[Severity::ALL.iter().position(|s| *s == rule.severity).expect("known severity")] = true;

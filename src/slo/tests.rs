@@ -37,7 +37,12 @@ fn sre_workbook_factors_for_30d_and_28d() {
         let slo = config.slos.iter().find(|s| s.name == name).unwrap();
         slo.alerts.iter().map(|a| (a.long.label.clone(), a.short.label.clone(), a.factor, a.severity)).collect()
     };
-    let want30 = [("1h", "5m", 14.4, Severity::Page), ("6h", "30m", 6.0, Severity::Page), ("1d", "2h", 3.0, Severity::Ticket), ("3d", "6h", 1.0, Severity::Ticket)];
+    let want30 = [
+        ("1h", "5m", 14.4, Severity::Page),
+        ("6h", "30m", 6.0, Severity::Page),
+        ("1d", "2h", 3.0, Severity::Ticket),
+        ("3d", "6h", 1.0, Severity::Ticket),
+    ];
     let want28 = [13.44, 5.6, 2.8, 0.9333333333];
     for (got, want) in factors("book-a-ride").iter().zip(want30) {
         assert_eq!((got.0.as_str(), got.1.as_str(), got.3), (want.0, want.1, want.3));

@@ -48,7 +48,8 @@ impl CheckpointFiles {
         let io_err = |source| StateError::Io { dir: dir.to_path_buf(), source };
         fs::create_dir_all(dir).map_err(io_err)?;
         let lock_path = dir.join("lock");
-        let mut lock = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&lock_path).map_err(io_err)?;
+        let mut lock =
+            OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&lock_path).map_err(io_err)?;
         if lock.try_lock().is_err() {
             let holder = fs::read_to_string(&lock_path).map(|p| format!(" (pid {})", p.trim())).unwrap_or_default();
             return Err(StateError::Locked { dir: dir.to_path_buf(), holder });

@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use crate::config::Config;
 use crate::decode::Reject;
 use crate::window::{Counts, WindowStore};
-use codec::{Reader, Writer};
 pub use codec::Malformed;
+use codec::{Reader, Writer};
 
 /// Next offset to read for one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -137,7 +137,8 @@ impl Checkpoint {
             }
         }
         let ids: HashMap<&str, usize> = config.slis.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
-        let mut store = WindowStore::new(config.slis.len(), config.max_period_secs() * 1000, config.events.max_future_ms);
+        let mut store =
+            WindowStore::new(config.slis.len(), config.max_period_secs() * 1000, config.events.max_future_ms);
         let resolutions = store.resolutions();
         for _ in 0..r.count(20)? {
             let sli = ids.get(r.str()?).copied();

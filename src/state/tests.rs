@@ -61,8 +61,10 @@ fn slis_are_matched_by_name_across_config_changes() {
     let c = sample(&config);
     let bytes = c.encode(&config);
     // Remove one SLI (and the SLO using it): the others keep their history under new ids.
-    let yaml = include_str!("../../config/example.yaml")
-        .replace("slis: [search-availability, search-latency, geo-availability]", "slis: [search-latency, geo-availability]");
+    let yaml = include_str!("../../config/example.yaml").replace(
+        "slis: [search-availability, search-latency, geo-availability]",
+        "slis: [search-latency, geo-availability]",
+    );
     let (head, tail) = yaml.split_once("  search-availability:").unwrap();
     let tail = &tail[tail.find("  search-latency:").unwrap()..];
     let smaller = Config::from_yaml(&format!("{head}{tail}"), "smaller.yaml").unwrap();

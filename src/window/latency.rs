@@ -195,7 +195,8 @@ mod tests {
         assert_eq!(BINS, h.distinct_values());
         let mut v = 1u64;
         while v <= MAX_US {
-            for x in [v, v + 1, v * 3 / 2, (v * 2).saturating_sub(1)].into_iter().filter(|&x| (1..=MAX_US).contains(&x)) {
+            for x in [v, v + 1, v * 3 / 2, (v * 2).saturating_sub(1)].into_iter().filter(|&x| (1..=MAX_US).contains(&x))
+            {
                 assert_eq!(bin_value(bin(x)), h.lowest_equivalent(x), "{x}");
                 assert!(bin(x) < BINS);
             }

@@ -86,8 +86,7 @@ fn in_bucket_outside(events: &[(usize, i64, bool)], sli: usize, res: i64, w: i64
         .iter()
         .filter(|&&(s, ts, _)| {
             s == sli
-                && ((ts.div_euclid(res) == old_edge && ts <= now - w)
-                    || (ts.div_euclid(res) == new_edge && ts > now))
+                && ((ts.div_euclid(res) == old_edge && ts <= now - w) || (ts.div_euclid(res) == new_edge && ts > now))
         })
         .count() as u64
 }
