@@ -3,6 +3,9 @@
 #
 #   benches/e2e/run.sh [EVENTS]      default 5000000 (or $E2E_EVENTS); e.g. 200000 for a smoke run
 #
+#   E2E_COMPARE="before=/path/to/slostream ..."   also runs these builds of slostream, one row
+#                                                 each, in the same run (same topic and config)
+#
 # Starts the test broker (tests/kafka/broker.sh: Java + Maven, no Docker), creates a topic of 8
 # partitions, preloads it with EVENTS loadgen events (`slostream loadgen --rate 0`), then reads
 # the whole topic from the beginning with:
@@ -11,9 +14,10 @@
 #   slostream  `slostream run` on a fresh state dir, until slostream_events_consumed_total on
 #              /metrics reaches EVENTS (exported every 0.5 s: up to ~1 s late)
 #   kcat       `kcat -C -e -q -o beginning | wc -l`: an outside reference (librdkafka defaults)
-#   raw-again  the raw consumer once more, to show how much the machine moved during the run
-# and prints one table: events/s, CPU seconds per million events, peak RSS, ratio to the mean of
-# the two raw runs. Times run from process start (connecting and metadata included). Everything
+# and the raw consumer once more at the end, to bracket how much the machine moved during the run.
+# E2E_ROUNDS=R repeats raw, slostream (and E2E_COMPARE) R times, alternating. Prints one table:
+# events/s and CPU seconds per million events (medians over the runs of each kind), peak RSS,
+# and the ratio of the median rate to the raw consumer's. Times run from process start (connecting and metadata included). Everything
 # it started is stopped and its temporary directory removed on exit, also on failure.
 set -euo pipefail
 
@@ -30,10 +34,7 @@ log() { echo "e2e: $*" >&2; }
 
 cleanup() {
   local rc=$?
-  if [[ -n "$SLOSTREAM_PID" ]] && kill -0 "$SLOSTREAM_PID" 2>/dev/null; then
-    kill "$SLOSTREAM_PID" 2>/dev/null || true
-    wait "$SLOSTREAM_PID" 2>/dev/null || true
-  fi
+  if [[ -n "$SLOSTREAM_PID" ]]; then stop_slostream; fi
   if [[ -f "$WORK/kafka/env" ]]; then "$BROKER" stop "$WORK/kafka" >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"
   exit "$rc"
@@ -98,15 +99,18 @@ run_raw() {
   log "$(cat "$WORK/$1.out")"
 }
 
+# run_slostream NAME BINARY
 run_slostream() {
-  log "slostream run"
+  local name=$1 bin=$2
+  log "$name run"
   local start now seen=0 first_t="" first_n=0 stat
+  rm -rf "$WORK/state"
   start=$(date +%s.%N)
-  RUST_LOG=warn "$BIN" run --config "$WORK/slostream.yaml" >"$WORK/slostream.log" 2>&1 &
+  RUST_LOG=warn "$bin" run --config "$WORK/slostream.yaml" >"$WORK/slostream.log" 2>&1 &
   SLOSTREAM_PID=$!
   while :; do
     kill -0 "$SLOSTREAM_PID" 2>/dev/null || { cat "$WORK/slostream.log" >&2; log "slostream exited"; exit 1; }
-    seen="$(metric)"; seen="${seen:-0}"
+    seen="$(metric || true)"; seen="${seen:-0}"
     now=$(date +%s.%N)
     if [[ "$seen" -gt 0 && -z "$first_t" ]]; then first_t=$now; first_n=$seen; fi
     [[ "$seen" -ge "$EVENTS" ]] && break
@@ -118,39 +122,69 @@ run_slostream() {
   local cpu rss
   cpu=$(echo "scale=2; (${stat[13]} + ${stat[14]}) / $TICK" | bc)
   rss=$(awk '/^VmHWM:/ { print $2 }' "/proc/$SLOSTREAM_PID/status")
-  row slostream "$(echo "scale=2; ($now - $start) / 1" | bc)" "$cpu" "$rss"
+  row "$name" "$(echo "scale=2; ($now - $start) / 1" | bc)" "$cpu" "$rss"
   if [[ -n "$first_t" && "$(echo "$now > $first_t" | bc)" == 1 ]]; then
-    STEADY=$(echo "scale=0; ($seen - $first_n) / ($now - $first_t)" | bc)
+    STEADY+="$name $(echo "scale=0; ($seen - $first_n) / ($now - $first_t)" | bc) events/s; "
   fi
-  kill "$SLOSTREAM_PID"
-  wait "$SLOSTREAM_PID" || true
+  stop_slostream
+}
+
+# SIGTERM, and SIGKILL if it has not exited 30 s later (the figures are taken already).
+stop_slostream() {
+  kill "$SLOSTREAM_PID" 2>/dev/null || true
+  for _ in $(seq 300); do
+    kill -0 "$SLOSTREAM_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$SLOSTREAM_PID" 2>/dev/null; then
+    log "slostream did not exit within 30 s of SIGTERM; killing it"
+    kill -9 "$SLOSTREAM_PID" 2>/dev/null || true
+  fi
+  wait "$SLOSTREAM_PID" 2>/dev/null || true
   SLOSTREAM_PID=""
 }
 
 STEADY=""
-run_raw raw
-run_slostream
+ROUNDS="${E2E_ROUNDS:-1}"
+for ((round = 1; round <= ROUNDS; round++)); do
+  run_raw raw
+  run_slostream slostream "$BIN"
+  for spec in ${E2E_COMPARE:-}; do
+    run_slostream "${spec%%=*}" "${spec#*=}"
+  done
+done
 if command -v kcat >/dev/null; then
   timed kcat bash -c "kcat -C -b '$BOOTSTRAP' -t '$TOPIC' -e -q -o beginning | wc -l"
   got=$(tr -d ' ' <"$WORK/kcat.out")
   [[ "$got" == "$EVENTS" ]] || log "kcat read $got messages, expected $EVENTS"
 fi
-run_raw raw-again
+run_raw raw
 
-RAW_MEAN=$(for r in "${ROWS[@]}"; do IFS='|' read -r n s _ _ <<<"$r"; [[ "$n" == raw* ]] && echo "$EVENTS / $s"; done |
-  bc -l | awk '{ t += $1; n++ } END { printf "%.0f", t / n }')
-
-echo
-echo "slostream e2e: $EVENTS events, $PARTITIONS partitions, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
-echo
-printf '| %-10s | %12s | %16s | %14s | %12s |\n' run events/s "CPU s / M events" "peak RSS (MB)" "ratio to raw"
-printf '|%s|%s|%s|%s|%s|\n' ------------ -------------- ------------------ ---------------- --------------
+# Per run kind, in order of appearance: the median of its runs (events/s, CPU), the largest RSS.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+NAMES=()
 for r in "${ROWS[@]}"; do
-  IFS='|' read -r name secs cpu rss <<<"$r"
-  rate=$(echo "$EVENTS / $secs" | bc -l)
-  printf '| %-10s | %12.0f | %16.2f | %14.1f | %12.2f |\n' "$name" "$rate" \
-    "$(echo "$cpu * 1000000 / $EVENTS" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$(echo "$rate / $RAW_MEAN" | bc -l)"
+  name=${r%%|*}
+  [[ " ${NAMES[*]} " == *" $name "* ]] || NAMES+=("$name")
+done
+declare -A RATE CPU RSS RUNS
+for name in "${NAMES[@]}"; do
+  lines=$(for r in "${ROWS[@]}"; do if [[ "${r%%|*}" == "$name" ]]; then echo "$r"; fi; done)
+  RUNS[$name]=$(wc -l <<<"$lines")
+  RATE[$name]=$(awk -F'|' -v n="$EVENTS" '{ print n / $2 }' <<<"$lines" | median)
+  CPU[$name]=$(awk -F'|' -v n="$EVENTS" '{ print $3 * 1000000 / n }' <<<"$lines" | median)
+  RSS[$name]=$(awk -F'|' '$4 > m { m = $4 } END { print m / 1024 }' <<<"$lines")
+done
+
+echo
+echo "slostream e2e: $EVENTS events, $PARTITIONS partitions, $(nproc) CPUs, $ROUNDS round(s), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+printf '| %-10s | %4s | %12s | %16s | %14s | %12s |\n' run runs events/s "CPU s / M events" "peak RSS (MB)" "ratio to raw"
+printf '|%s|%s|%s|%s|%s|%s|\n' ------------ ------ -------------- ------------------ ---------------- --------------
+for name in "${NAMES[@]}"; do
+  printf '| %-10s | %4d | %12.0f | %16.2f | %14.1f | %12.2f |\n' "$name" "${RUNS[$name]}" "${RATE[$name]}" \
+    "${CPU[$name]}" "${RSS[$name]}" "$(echo "${RATE[$name]} / ${RATE[raw]}" | bc -l)"
 done
 echo
-echo "raw: the mean of the two raw runs, $RAW_MEAN events/s."
-[[ -n "$STEADY" ]] && echo "slostream between its first and last /metrics reading (start-up excluded): $STEADY events/s."
+echo "Medians over the runs of each kind (raw also once after kcat, to bracket the machine's drift)."
+echo "Start-up excluded, from the first to the last /metrics reading: $STEADY"
