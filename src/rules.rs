@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use crate::alert::state::ALERT_NAME;
+use crate::alert::state::{rule_labels, ALERT_NAME};
 use crate::config::Config;
 
 /// Renders the rule file; `job` is the Prometheus job scraping slostream.
@@ -35,14 +35,7 @@ pub fn render(config: &Config, job: &str) -> String {
                 ))
             );
             let _ = writeln!(out, "        labels:");
-            let mut labels = vec![
-                ("slo", slo.name.as_str()),
-                ("severity", rule.severity.as_str()),
-                ("long_window", rule.long.label.as_str()),
-                ("short_window", rule.short.label.as_str()),
-            ];
-            labels.extend(slo.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            for (k, v) in labels {
+            for (k, v) in rule_labels(slo, rule) {
                 let _ = writeln!(out, "          {k}: {}", quote(v));
             }
             let _ = writeln!(out, "        annotations:");

@@ -79,15 +79,24 @@ fn time(ms: i64) -> String {
     s
 }
 
+/// The labels of one SLO rule's alert besides `alertname`: the same for the pushed alert and
+/// for the Prometheus rule of `slostream rules`, so Alertmanager sees one alert, not two.
+pub fn rule_labels<'a>(slo: &'a SloConfig, rule: &'a AlertRule) -> Vec<(&'a str, &'a str)> {
+    let mut labels = vec![
+        ("slo", slo.name.as_str()),
+        ("severity", rule.severity.as_str()),
+        ("long_window", rule.long.label.as_str()),
+        ("short_window", rule.short.label.as_str()),
+    ];
+    labels.extend(slo.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    labels
+}
+
 fn alert(slo: &SloConfig, rule: &AlertRule, status: &SloStatus, since: i64, ends: i64) -> Value {
     let mut labels = serde_json::Map::new();
     labels.insert("alertname".into(), ALERT_NAME.into());
-    labels.insert("slo".into(), slo.name.clone().into());
-    labels.insert("severity".into(), rule.severity.as_str().into());
-    labels.insert("long_window".into(), rule.long.label.clone().into());
-    labels.insert("short_window".into(), rule.short.label.clone().into());
-    for (k, v) in &slo.labels {
-        labels.insert(k.clone(), v.clone().into());
+    for (k, v) in rule_labels(slo, rule) {
+        labels.insert(k.into(), v.into());
     }
     let (long, short) = (status.burn_rate(slo, rule.long.secs), status.burn_rate(slo, rule.short.secs));
     let mut annotations = serde_json::Map::new();
