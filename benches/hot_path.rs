@@ -1,14 +1,15 @@
 //! Hot-path and per-tick benchmarks.
 //!
-//! - `decode_classify_count/*`: `Shard::process` (decode + classify + window/total/latency
-//!   count) per event, on the example config and on generated configs of 10 to 10,000 SLIs.
+//! - `decode_classify_count/*`: `Shard::process` (decode + classify into the worker's batch) per
+//!   event, plus the batch's share of its hand-over to the tally (window/total/latency count),
+//!   on the example config and on generated configs of 10 to 10,000 SLIs.
 //! - `decode/*`, `classify/*`: the first two stages alone (classify on slots decoded beforehand).
 //! - `window_record/*`: `WindowStore::record` for in-order and late event times.
 //! - `window_sums/*`: every configured window of 100 SLIs, one window at a time or all windows
 //!   of a tier in one pass.
-//! - `publish/*`: `Shard::publish` (window sums + latency merge) per tick, with no new latency
-//!   since the last tick (histograms are kept), and `publish_latency_changed/*` with every
-//!   SLI's histogram rebuilt.
+//! - `publish/*`: `Merged::read_tally` (every window sum of every SLI, plus latency quantiles)
+//!   per export tick, with no new latency since the last tick (quantiles are kept), and
+//!   `publish_latency_changed/*` with every SLI's quantiles recomputed.
 //! - `slo_evaluate/*`, `telemetry_update/*`, `render/*`: the exporter tick and a scrape, for
 //!   100 and 1,000 SLOs.
 //!
@@ -31,7 +32,8 @@ use slostream::config::Config;
 use slostream::decode::{Decoder, Val};
 use slostream::export::{Merged, Telemetry};
 use slostream::loadgen::{Incidents, Traffic};
-use slostream::pipeline::shard::{Shard, ShardView};
+use slostream::pipeline::shard::Shard;
+use slostream::pipeline::tally::Tally;
 use slostream::slo;
 use slostream::window::{Counts, WindowStore};
 
@@ -128,29 +130,39 @@ fn events(seed: u64, n: usize, services: Option<usize>) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A shard that has seen every event once (so every lazily created histogram exists).
-fn warm_shard(config: &Config, events: &[Vec<u8>]) -> Shard {
+/// A shard and its tally after every event was counted once (so every latency block exists).
+fn warm_shard(config: &Config, events: &[Vec<u8>]) -> (Shard, Tally) {
     let mut shard = Shard::new(config);
+    let mut tally = Tally::new(config, 1, None, Vec::new());
     for e in events {
         shard.process(e, NOW);
     }
-    shard
+    shard.hand_over(&mut tally, 0, &[], true);
+    (shard, tally)
 }
 
-fn merged(config: &Config, shard: &Shard) -> Merged {
-    let mut view = ShardView::default();
-    shard.publish(NOW, &mut view);
+fn merged(config: &Config, tally: &Tally) -> Merged {
     let mut merged = Merged::new(config);
-    merged.add(&view);
+    merged.read_tally(tally, NOW);
     merged
 }
 
-fn bench_process(group: &mut BenchmarkGroup<'_, WallTime>, id: &str, shard: &mut Shard, events: &[Vec<u8>]) {
+/// Per event: process into the batch, and hand the batch over whenever it is full (as a worker
+/// does under a backlog), so the window counting is included at its real batch size.
+fn bench_process(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    (shard, tally): &mut (Shard, Tally),
+    events: &[Vec<u8>],
+) {
     group.throughput(Throughput::Elements(1));
     let mut i = 0;
     group.bench_function(id, |b| {
         b.iter(|| {
             shard.process(black_box(&events[i]), NOW);
+            if shard.is_full() {
+                shard.hand_over(tally, 0, &[], true);
+            }
             i += 1;
             if i == events.len() {
                 i = 0;
@@ -228,13 +240,13 @@ fn hot_path(c: &mut Criterion) {
         let events = events(slis as u64, EVENTS, Some(slis / SLIS_PER_SERVICE));
         bench_stages(c, &format!("{slis}_slis"), &config, &events);
         let mut shard = warm_shard(&config, &events);
-        let (matched, unmatched) = matched(&shard);
+        let (matched, unmatched) = matched(&shard.1);
         eprintln!(
             "[{slis} SLIs, {} SLOs] avg SLIs matched per event: {:.2}, unmatched events: {unmatched}; window bytes/SLI: {}, latency bytes/SLI: {}",
             config.slos.len(),
             matched as f64 / EVENTS as f64,
-            shard.store().bytes_per_sli(),
-            shard.latency_bytes_per_sli()
+            shard.1.store.bytes_per_sli(),
+            shard.1.latency.bytes_per_sli()
         );
 
         let mut g = c.benchmark_group("decode_classify_count");
@@ -246,8 +258,9 @@ fn hot_path(c: &mut Criterion) {
             g.sampling_mode(SamplingMode::Flat).sample_size(10);
         }
         g.throughput(Throughput::Elements(slis as u64));
-        let mut view = ShardView::default();
-        g.bench_function(format!("{slis}_slis"), |b| b.iter(|| shard.publish(black_box(NOW), &mut view)));
+        let tally = &shard.1;
+        let mut view = merged(&config, tally);
+        g.bench_function(format!("{slis}_slis"), |b| b.iter(|| view.read_tally(tally, black_box(NOW))));
         g.finish();
         // The same, with every SLI's latency histogram rebuilt: `now` alternates between two
         // minutes that both hold all the events, as if every SLI had seen a new latency.
@@ -260,7 +273,7 @@ fn hot_path(c: &mut Criterion) {
         g.bench_function(format!("{slis}_slis"), |b| {
             b.iter(|| {
                 minute ^= 1;
-                shard.publish(black_box(NOW + minute * 60_000), &mut view)
+                view.read_tally(tally, black_box(NOW + minute * 60_000))
             })
         });
         g.finish();
@@ -269,7 +282,7 @@ fn hot_path(c: &mut Criterion) {
         if slos < 100 {
             continue;
         }
-        let merged = merged(&config, &shard);
+        let merged = merged(&config, &shard.1);
         drop(shard);
 
         let mut g = c.benchmark_group("slo_evaluate");
@@ -372,10 +385,8 @@ fn hot_path(c: &mut Criterion) {
 }
 
 /// Matched (sli, event) pairs and unmatched events so far; panics if any event was rejected.
-fn matched(shard: &Shard) -> (u64, u64) {
-    let mut view = ShardView::default();
-    shard.publish(NOW, &mut view);
-    let c = &view.counters;
+fn matched(tally: &Tally) -> (u64, u64) {
+    let c = &tally.counters;
     assert_eq!(c.rejected.iter().sum::<u64>(), 0, "rejected: {:?}", c.rejected);
     (c.totals.iter().map(|c| c.total).sum(), c.unmatched)
 }

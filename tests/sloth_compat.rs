@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use slostream::config::Config;
 use slostream::export::{Merged, Telemetry};
-use slostream::pipeline::shard::{Shard, ShardView};
+use slostream::pipeline::shard::Shard;
+use slostream::pipeline::tally::Tally;
 
 const NOW: i64 = 1_795_694_400_000;
 
@@ -52,10 +53,10 @@ fn sloth_series_carry_slostreams_values() {
         );
         assert!(shard.process(e.as_bytes(), NOW).is_none());
     }
-    let mut view = ShardView::default();
-    shard.publish(NOW, &mut view);
+    let mut tally = Tally::new(&config, 1, None, Vec::new());
+    shard.hand_over(&mut tally, 0, &[], true);
     let mut merged = Merged::new(&config);
-    merged.add(&view);
+    merged.read_tally(&tally, NOW);
     let mut telemetry = Telemetry::new(&config);
     telemetry.update(&config, &merged, true);
     let m = parse(&telemetry.handle().render());

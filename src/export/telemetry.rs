@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use hdrhistogram::Histogram;
 use metrics::{Counter, Gauge, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
@@ -15,26 +14,6 @@ use super::Merged;
 use crate::config::{Config, Severity};
 use crate::decode::Reject;
 use crate::slo::{self, SloStatus};
-
-/// The [`QUANTILES`] of a histogram by nearest rank, in one pass over its buckets (calling
-/// `value_at_quantile` four times walks them four times; this runs for every SLI every tick).
-fn quantiles(h: &Histogram<u64>) -> [u64; 4] {
-    let total = h.len();
-    let ranks = QUANTILES.map(|(q, _)| ((q * total as f64).ceil() as u64).clamp(1, total));
-    let mut out = [h.max(); 4];
-    let (mut seen, mut next) = (0u64, 0usize);
-    for v in h.iter_recorded() {
-        seen += v.count_at_value();
-        while next < ranks.len() && seen >= ranks[next] {
-            out[next] = h.highest_equivalent(v.value_iterated_to());
-            next += 1;
-        }
-        if next == ranks.len() {
-            break;
-        }
-    }
-    out
-}
 
 const REJECT_SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -294,17 +273,14 @@ impl Telemetry {
         for (sli, h) in self.slis.iter_mut().enumerate() {
             h.events.absolute(merged.counters.totals[sli].total);
             h.good.absolute(merged.counters.totals[sli].good);
-            let hist = &merged.latency[sli];
-            if hist.is_empty() {
-                continue;
-            }
+            let Some(quantiles) = merged.latency[sli] else { continue };
             let gauges = h.latency.get_or_insert_with(|| {
                 QUANTILES.map(|(_, q)| {
                     let labels = vec![Label::new("sli", config.slis[sli].name.clone()), Label::new("quantile", q)];
                     self.recorder.register_gauge(&Key::from_parts("slostream_sli_latency_seconds", labels), &META)
                 })
             });
-            for (g, v) in gauges.iter().zip(quantiles(hist)) {
+            for (g, v) in gauges.iter().zip(quantiles) {
                 g.set(v as f64 / 1e6);
             }
         }
@@ -335,26 +311,5 @@ impl Telemetry {
         if let Some(alerts) = &self.alerts {
             alerts.send_replace(self.status.clone());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_pass_quantiles_match_hdrhistogram() {
-        let mut h = crate::window::latency::new_histogram();
-        for v in 1..=10_000u64 {
-            h.record(v * 37 % 50_000 + 1).unwrap();
-        }
-        h.record(3_000_000).unwrap();
-        for (got, (q, _)) in quantiles(&h).into_iter().zip(QUANTILES) {
-            let want = h.value_at_quantile(q);
-            assert!(got.abs_diff(want) <= want / 100, "q={q} got={got} want={want}");
-        }
-        let mut one = crate::window::latency::new_histogram();
-        one.record(1234).unwrap();
-        assert!(quantiles(&one).iter().all(|&v| v == one.highest_equivalent(1234)));
     }
 }

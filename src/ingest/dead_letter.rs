@@ -2,10 +2,12 @@
 //!
 //! Guarantee: each rejected message appears in the topic exactly once, across crashes.
 //! - Not lost: the producer is idempotent and never gives up (`message.timeout.ms=0`), and a
-//!   worker flushes it before answering a snapshot request, so a checkpoint only covers source
-//!   offsets whose dead letters the broker has acknowledged. A failed flush fails the snapshot.
-//! - Not duplicated: each checkpoint records where the dead-letter partitions ended just before
-//!   the cut. On restart, the coordinator reads the dead letters written after that point and
+//!   worker flushes it before handing its counts and offsets to the tally, so a checkpoint only
+//!   covers source offsets whose dead letters the broker has acknowledged. A flush that times
+//!   out marks the tally not checkpointable until a later one succeeds.
+//! - Not duplicated: each checkpoint records where the dead-letter partitions ended before the
+//!   cut (read at the previous checkpoint tick, and used only once every worker has handed over
+//!   since). On restart, the coordinator reads the dead letters written after that point and
 //!   workers skip re-producing those whose source offset they see again.
 //!
 //! Headers: `slostream.reason`, `slostream.source.topic`, `slostream.source.partition`,

@@ -1,14 +1,15 @@
-//! One ingest worker: a librdkafka consumer on its own OS thread, counting into its own shard.
+//! One ingest worker: a librdkafka consumer on its own OS thread, classifying into its own shard.
 //!
 //! Partitions are assigned by hand (no group rebalancing): the coordinator gives each worker its
-//! partitions with the exact next offset from the last checkpoint. The worker counts every
-//! message inline before the next poll and tracks the next offset of each partition, so a
-//! snapshot of its shard plus those offsets is always a consistent cut. Between messages it
-//! serves commands (new partitions, snapshot requests) and refreshes its view for the exporter.
+//! partitions with the exact next offset from the last checkpoint. The worker processes every
+//! message inline before the next poll and tracks the next offset of each partition; it hands
+//! its batch over to the shared tally together with those offsets, so the tally is always a
+//! consistent cut. Between messages it serves commands (new partitions), hands over and
+//! refreshes its view for the exporter.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -20,8 +21,8 @@ use super::dead_letter::{AlreadySent, DeadLetters};
 use super::{cached_high_watermark, client_config, wall_ms, IngestContext};
 use crate::config::Config;
 use crate::pipeline::shard::{PartitionState, Shard, ShardView};
-use crate::state::{Counters, PartitionOffset};
-use crate::window::WindowStore;
+use crate::pipeline::tally::Tally;
+use crate::state::PartitionOffset;
 
 /// How often a worker refreshes its view for the exporter.
 const PUBLISH_EVERY_MS: i64 = 500;
@@ -33,16 +34,6 @@ pub const FROM_BEGINNING: i64 = -1;
 pub enum Command {
     /// Start reading these partitions (in addition to the current ones).
     Assign(Vec<PartitionOffset>),
-    /// Send back a consistent snapshot of counts and offsets (an error when the dead letters
-    /// it covers could not be delivered).
-    Snapshot(SyncSender<Result<Snapshot, String>>),
-}
-
-/// A worker's counts and the offsets they cover, taken between two messages.
-pub struct Snapshot {
-    pub store: WindowStore,
-    pub counters: Counters,
-    pub offsets: Vec<PartitionOffset>,
 }
 
 struct Worker {
@@ -60,25 +51,28 @@ struct Worker {
     progress: (u64, Instant),
     stalls: u64,
     dead_letters: Option<DeadLetters>,
+    /// Dead letters produced when the last acknowledged hand-over was made.
+    dead_letters_acknowledged: u64,
+    tally: Arc<Mutex<Tally>>,
 }
 
-/// Longest wait for dead letters to be acknowledged before a snapshot.
+/// Longest wait for dead letters to be acknowledged before the final hand-over.
 const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(10);
+/// Longest wait for them before a routine hand-over; past it, the hand-over still counts, but the
+/// tally is not checkpointed until a later one is acknowledged.
+const DEAD_LETTER_FLUSH_ROUTINE: Duration = Duration::from_millis(100);
 
-/// Runs a worker until `stop`; returns the final snapshot.
+/// Runs a worker until `stop`, handing everything it read to `tally` before it returns.
 pub fn run(
     id: usize,
     config: Arc<Config>,
-    restored: Option<(WindowStore, Counters)>,
+    tally: Arc<Mutex<Tally>>,
     already_dead_lettered: AlreadySent,
     commands: Receiver<Command>,
     view: Arc<Mutex<ShardView>>,
     stop: Arc<AtomicBool>,
-) -> Result<Snapshot, KafkaError> {
-    let mut shard = Shard::new(&config);
-    if let Some((store, counters)) = restored {
-        shard.restore(store, counters);
-    }
+) -> Result<(), KafkaError> {
+    let shard = Shard::new(&config);
     let consumer = create_consumer(&config, id)?;
     let dead_letters = match &config.events.dead_letter_topic {
         Some(topic) => Some(DeadLetters::new(&config, topic, already_dead_lettered)?),
@@ -95,6 +89,8 @@ pub fn run(
         progress: (0, Instant::now()),
         stalls: 0,
         dead_letters,
+        dead_letters_acknowledged: 0,
+        tally,
     };
     let mut now_ms = wall_ms();
     let mut next_publish = now_ms;
@@ -102,24 +98,19 @@ pub fn run(
     let mut idle = false;
     while !stop.load(Ordering::Relaxed) {
         // Housekeeping (clock, commands, view) runs every CLOCK_EVERY messages under a backlog
-        // and at every gap in a trickle, so neither freshness nor snapshots wait for traffic.
+        // and at every gap in a trickle, so neither freshness nor checkpoints wait for traffic.
         if since_clock >= CLOCK_EVERY {
             since_clock = 0;
             now_ms = wall_ms();
-            loop {
-                match commands.try_recv() {
-                    Ok(Command::Assign(parts)) => w.assign(parts)?,
-                    Ok(Command::Snapshot(reply)) => {
-                        let _ = reply.send(w.snapshot());
-                    }
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
+            while let Ok(Command::Assign(parts)) = commands.try_recv() {
+                w.assign(parts)?;
             }
             if let Some(d) = &w.dead_letters {
                 d.poll();
             }
             if now_ms >= next_publish {
                 next_publish = now_ms + PUBLISH_EVERY_MS;
+                w.hand_over(HandOver::IfFree);
                 w.publish(now_ms, &view);
                 w.check_stall()?;
             }
@@ -137,6 +128,9 @@ pub fn run(
                 w.read += 1;
                 since_clock += 1;
                 idle = false;
+                if w.shard.is_full() {
+                    w.hand_over(HandOver::Wait);
+                }
             }
             Some(Err(e)) => w.consumer.context().kafka_error(&e),
             None => {
@@ -145,9 +139,21 @@ pub fn run(
             }
         }
     }
+    w.hand_over(HandOver::Final);
     w.publish(wall_ms(), &view);
-    tracing::info!(worker = id, consumed = w.shard.consumed(), "worker stopped");
-    w.snapshot().map_err(|_| KafkaError::Flush(rdkafka::types::RDKafkaErrorCode::OperationTimedOut))
+    tracing::info!(worker = id, read = w.read, "worker stopped");
+    Ok(())
+}
+
+/// How a hand-over treats a tally that is busy (being checkpointed or exported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HandOver {
+    /// Keep batching and try again at the next tick.
+    IfFree,
+    /// Wait for it: the batch is full.
+    Wait,
+    /// Wait for it, and give dead letters the full flush time: nothing follows.
+    Final,
 }
 
 fn create_consumer(config: &Config, id: usize) -> Result<BaseConsumer<IngestContext>, KafkaError> {
@@ -198,19 +204,43 @@ impl Worker {
         Ok(())
     }
 
-    /// The shard's counts and the offsets they cover. Dead letters of the covered messages are
-    /// flushed first: a checkpoint never covers a reject whose dead letter is not acknowledged.
-    fn snapshot(&self) -> Result<Snapshot, String> {
-        if let Some(d) = &self.dead_letters {
-            if let Err(e) = d.flush(DEAD_LETTER_FLUSH) {
-                tracing::warn!(worker = self.id, error = %e, "dead letters not acknowledged; no snapshot this time");
-                return Err(format!("worker {}: dead letters not acknowledged: {e}", self.id));
+    /// Hands the shard's batch and counters to the tally with the offsets they cover. Dead
+    /// letters of the covered messages are flushed first, so that a checkpoint never covers a
+    /// reject whose dead letter is not acknowledged; if they are not acknowledged in time, the
+    /// counts still go to the tally (metrics stay current) but mark it not checkpointable.
+    /// An idle worker hands over too (nothing but its offsets), so the tally knows its part of
+    /// the cut is current.
+    fn hand_over(&mut self, how: HandOver) {
+        let acknowledged = self.dead_letters_acknowledged(how);
+        let tally = self.tally.clone();
+        let mut tally = match how {
+            HandOver::IfFree => match tally.try_lock() {
+                Ok(t) => t,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            },
+            HandOver::Wait | HandOver::Final => tally.lock().unwrap_or_else(|e| e.into_inner()),
+        };
+        self.shard.hand_over(&mut tally, self.id, &self.positions, acknowledged);
+    }
+
+    /// Whether every dead letter produced so far has been acknowledged (waiting a little).
+    fn dead_letters_acknowledged(&mut self, how: HandOver) -> bool {
+        let Some(d) = &self.dead_letters else { return true };
+        if d.sent() == self.dead_letters_acknowledged {
+            return true;
+        }
+        let wait = if how == HandOver::Final { DEAD_LETTER_FLUSH } else { DEAD_LETTER_FLUSH_ROUTINE };
+        match d.flush(wait) {
+            Ok(()) => {
+                self.dead_letters_acknowledged = d.sent();
+                true
+            }
+            Err(e) => {
+                tracing::warn!(worker = self.id, error = %e, "dead letters not acknowledged yet; no checkpoint until they are");
+                false
             }
         }
-        let mut store = WindowStore::new(0, 0, 0);
-        let mut counters = Counters::default();
-        self.shard.snapshot_into(&mut store, &mut counters);
-        Ok(Snapshot { store, counters, offsets: self.positions.clone() })
     }
 
     fn lag(&self, p: &PartitionOffset) -> Option<i64> {
@@ -227,7 +257,7 @@ impl Worker {
             .map(|p| PartitionState { topic: p.topic.clone(), partition: p.partition, lag: self.lag(p) })
             .collect();
         let mut v = view.lock().unwrap_or_else(|e| e.into_inner());
-        self.shard.publish(now_ms, &mut v);
+        v.at_ms = now_ms;
         v.partitions = partitions;
         v.stalls = self.stalls;
     }

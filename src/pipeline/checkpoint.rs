@@ -1,58 +1,58 @@
-//! Checkpointing: collect every worker's snapshot, merge them into one cut, write it durably,
-//! then mirror the offsets to the consumer group for lag tools.
+//! Checkpointing: write the tally durably, then mirror its offsets to the consumer group for lag
+//! tools.
 //!
-//! Workers own disjoint partitions and each snapshot is consistent with its own offsets, so the
-//! union of snapshots taken a few milliseconds apart is still a consistent cut.
+//! The tally is a consistent cut at every moment (workers move counts and offsets together under
+//! its lock), so a checkpoint is the tally encoded under that lock: no worker is asked or waited
+//! for. Encoding reads the store in place; only the encoded bytes are written after the lock is
+//! released.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, SyncSender};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::Instant;
 
 use crate::config::Config;
 use crate::ingest::wall_ms;
-use crate::ingest::worker::{Command, Snapshot};
 use crate::state::file::CheckpointFiles;
-use crate::state::{Checkpoint, Counters, PartitionOffset};
-use crate::window::WindowStore;
+use crate::state::{CheckpointRef, PartitionOffset};
 
-/// Longest wait for a worker's snapshot; a worker answers at its next gap in traffic or within
-/// 256 messages, and its blocking poll lasts at most 100 ms.
-const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10);
+use super::tally::Tally;
 
-/// Asks every worker for a snapshot and waits for all of them (blocking).
-pub fn collect(workers: &[SyncSender<Command>]) -> Result<Vec<Snapshot>, String> {
-    let (tx, rx) = sync_channel(workers.len());
-    for (i, w) in workers.iter().enumerate() {
-        w.try_send(Command::Snapshot(tx.clone()))
-            .map_err(|e| format!("worker {i} cannot take a snapshot request: {e}"))?;
-    }
-    drop(tx);
-    (0..workers.len())
-        .map(|_| {
-            rx.recv_timeout(SNAPSHOT_TIMEOUT)
-                .map_err(|e| format!("a worker did not answer the snapshot request: {e}"))?
-        })
-        .collect()
+/// Why no checkpoint was written.
+#[derive(Debug, thiserror::Error)]
+pub enum Skipped {
+    #[error("{0}")]
+    NotConsistent(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
-/// Merges snapshots into one checkpoint and writes it; returns where, and the offsets it covers.
+/// Where the dead-letter topic ended, read before `read_by` (`None`: no dead-letter topic).
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterEnds {
+    pub ends: Vec<PartitionOffset>,
+    pub read_by: Option<Instant>,
+}
+
+/// Writes the tally as a checkpoint; returns where, and the offsets it covers.
 pub fn write(
     config: &Config,
     files: &mut CheckpointFiles,
-    snapshots: &[Snapshot],
-    dead_letters: &[PartitionOffset],
-) -> std::io::Result<(PathBuf, Vec<PartitionOffset>)> {
-    let mut store = WindowStore::new(config.slis.len(), config.max_period_secs() * 1000, config.events.max_future_ms);
-    let mut counters = Counters::new(config.slis.len());
-    let mut offsets = Vec::new();
-    for s in snapshots {
-        store.merge_from(&s.store);
-        counters.add(&s.counters);
-        offsets.extend(s.offsets.iter().cloned());
-    }
+    tally: &Mutex<Tally>,
+    dead_letters: &DeadLetterEnds,
+) -> Result<(PathBuf, Vec<PartitionOffset>), Skipped> {
+    let (bytes, mut offsets) = {
+        let t = tally.lock().unwrap_or_else(|e| e.into_inner());
+        t.is_checkpointable(dead_letters.read_by).map_err(Skipped::NotConsistent)?;
+        let at = CheckpointRef {
+            created_ms: wall_ms(),
+            offsets: &t.offsets,
+            dead_letters: &dead_letters.ends,
+            counters: &t.counters,
+            store: &t.store,
+        };
+        (at.encode(config), t.offsets.clone())
+    };
     offsets.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    let checkpoint =
-        Checkpoint { created_ms: wall_ms(), offsets, dead_letters: dead_letters.to_vec(), counters, store };
-    let path = files.write(&checkpoint.encode(config))?;
-    Ok((path, checkpoint.offsets))
+    let path = files.write(&bytes)?;
+    Ok((path, offsets))
 }

@@ -9,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod shard;
+pub mod tally;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,11 +23,13 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use crate::config::Config;
 use crate::export::{http, Merged, Telemetry};
 use crate::ingest::dead_letter::{self, AlreadySent};
-use crate::ingest::worker::{self, Command, Snapshot, FROM_BEGINNING};
+use crate::ingest::worker::{self, Command, FROM_BEGINNING};
 use crate::ingest::{self, wall_ms, IngestContext};
 use crate::state::file::{CheckpointFiles, StateError};
 use crate::state::PartitionOffset;
+use checkpoint::DeadLetterEnds;
 use shard::ShardView;
+use tally::Tally;
 
 /// How often SLOs are evaluated and gauges refreshed.
 pub const EXPORT_EVERY: Duration = Duration::from_millis(500);
@@ -51,7 +54,7 @@ pub enum RunError {
 struct WorkerHandle {
     commands: SyncSender<Command>,
     view: Arc<Mutex<ShardView>>,
-    thread: Option<std::thread::JoinHandle<Result<Snapshot, rdkafka::error::KafkaError>>>,
+    thread: Option<std::thread::JoinHandle<Result<(), rdkafka::error::KafkaError>>>,
     partitions: usize,
 }
 
@@ -82,13 +85,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let result = match discover_until_reachable(&config, &admin, &mut shutdown).await {
         None => Ok(()), // asked to stop before Kafka was reachable: nothing was read
         Some(partitions) => {
-            let (offsets, dead_letters, state) = match restored {
-                Some(c) => (c.offsets, c.dead_letters, Some((c.store, c.counters))),
-                None => (Vec::new(), Vec::new(), None),
+            let (offsets, dead_letters) = match &restored {
+                Some(c) => (c.offsets.clone(), c.dead_letters.clone()),
+                None => (Vec::new(), Vec::new()),
             };
             let starts = start_offsets(&admin, &partitions, &offsets, &mut telemetry).await;
             let already = already_dead_lettered(&config, &dead_letters).await;
-            let restored = Restored { state, starts, dead_letters, already };
+            let tally = Tally::new(&config, config.ingest.workers, restored, starts.clone());
+            let restored = Restored { tally, starts, dead_letters, already };
             serve(&config, &admin, &mut files, &mut telemetry, &ready, restored, &mut shutdown).await
         }
     };
@@ -248,7 +252,7 @@ async fn dead_letter_ends(
 
 /// What a start resumes from.
 struct Restored {
-    state: Option<(crate::window::WindowStore, crate::state::Counters)>,
+    tally: Tally,
     starts: Vec<PartitionOffset>,
     dead_letters: Vec<PartitionOffset>,
     already: AlreadySent,
@@ -264,15 +268,19 @@ async fn serve(
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<(), RunError> {
     let stop = Arc::new(AtomicBool::new(false));
-    let Restored { mut state, starts, mut dead_letters, already } = restored;
+    let Restored { tally, starts, dead_letters, already } = restored;
+    // The restored ends were read before anything this process hands over.
+    let read_by = config.events.dead_letter_topic.is_some().then(std::time::Instant::now);
+    let mut dead_letters = DeadLetterEnds { ends: dead_letters, read_by };
+    let tally = Arc::new(Mutex::new(tally));
     let mut workers: Vec<WorkerHandle> = (0..config.ingest.workers)
         .map(|id| {
             let (tx, rx) = sync_channel(16);
             let view = Arc::new(Mutex::new(ShardView::default()));
-            let (c, v, s, r, a) = (config.clone(), view.clone(), stop.clone(), state.take(), already.clone());
+            let (c, v, s, t, a) = (config.clone(), view.clone(), stop.clone(), tally.clone(), already.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("ingest-{id}"))
-                .spawn(move || worker::run(id, c, r, a, rx, v, s))
+                .spawn(move || worker::run(id, c, t, a, rx, v, s))
                 .expect("spawn ingest thread");
             WorkerHandle { commands: tx, view, thread: Some(thread), partitions: 0 }
         })
@@ -294,27 +302,17 @@ async fn serve(
             _ = export_tick.tick() => {
                 // Serves commit results and errors queued for the coordinator's client.
                 let _ = admin.poll(Duration::ZERO);
-                export(config, &workers, &mut merged, telemetry, ready);
+                export(config, &workers, &tally, &mut merged, telemetry, ready);
                 if let Some(i) = workers.iter().position(|w| w.thread.as_ref().is_none_or(|t| t.is_finished())) {
                     break Some(i);
                 }
             }
             _ = checkpoint_tick.tick() => {
-                // Queried before the cut, so it is a lower bound for the dead letters after it.
+                persist(config, admin, files, telemetry, &tally, &dead_letters);
+                // For the next checkpoint: read a tick before its cut, they are a lower bound for
+                // the dead letters of every message after it.
                 if let Some(ends) = dead_letter_ends(config, admin).await {
-                    dead_letters = ends;
-                }
-                let senders: Vec<_> = workers.iter().map(|w| w.commands.clone()).collect();
-                let snapshots = tokio::task::spawn_blocking(move || checkpoint::collect(&senders)).await;
-                match snapshots {
-                    Ok(Ok(s)) => {
-                        persist(config, admin, files, telemetry, &s, &dead_letters);
-                    }
-                    Ok(Err(reason)) => {
-                        telemetry.checkpoint_failed();
-                        tracing::error!(%reason, "checkpoint skipped");
-                    }
-                    Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+                    dead_letters = DeadLetterEnds { ends, read_by: Some(std::time::Instant::now()) };
                 }
             }
             _ = discover_tick.tick() => {
@@ -337,7 +335,8 @@ async fn serve(
 
     tracing::info!("stopping: no more fetching; writing the final checkpoint");
     if let Some(ends) = dead_letter_ends(config, admin).await {
-        dead_letters = ends;
+        // Every worker hands over once more when it stops, after this.
+        dead_letters = DeadLetterEnds { ends, read_by: Some(std::time::Instant::now()) };
     }
     stop.store(true, Ordering::Relaxed);
     let grace = config.ingest.shutdown_grace;
@@ -351,16 +350,15 @@ async fn serve(
     let mut result = Ok(());
     match joined {
         Ok(Ok(results)) => {
-            let mut snapshots = Vec::with_capacity(results.len());
             for (worker, r) in results.into_iter().enumerate() {
                 match r {
-                    Ok(Ok(s)) => snapshots.push(s),
+                    Ok(Ok(())) => {}
                     Ok(Err(e)) => result = Err(RunError::Worker { worker, reason: e.to_string() }),
                     Err(_) => result = Err(RunError::Worker { worker, reason: "panicked".into() }),
                 }
             }
             if result.is_ok() {
-                if let Some(offsets) = persist(config, admin, files, telemetry, &snapshots, &dead_letters) {
+                if let Some(offsets) = persist(config, admin, files, telemetry, &tally, &dead_letters) {
                     // Sync, so the group's offsets equal what was counted when the process exits;
                     // bounded, since the broker may be down (the checkpoint is already on disk).
                     let (a, left) = (admin.clone(), grace.saturating_sub(started.elapsed()));
@@ -385,7 +383,7 @@ async fn serve(
     if let (Some(worker), Ok(())) = (failed, &result) {
         result = Err(RunError::Worker { worker, reason: "stopped unexpectedly".into() });
     }
-    export(config, &workers, &mut merged, telemetry, ready);
+    export(config, &workers, &tally, &mut merged, telemetry, ready);
     result
 }
 
@@ -409,17 +407,17 @@ fn assign(workers: &mut [WorkerHandle], assigned: &mut Vec<(String, i32)>, parts
     }
 }
 
-/// Writes a checkpoint from snapshots, then mirrors its offsets to the group (asynchronously);
+/// Writes the tally as a checkpoint, then mirrors its offsets to the group (asynchronously);
 /// returns the offsets it covers.
 fn persist(
     config: &Config,
     admin: &BaseConsumer<IngestContext>,
     files: &mut CheckpointFiles,
     telemetry: &mut Telemetry,
-    snapshots: &[Snapshot],
-    dead_letters: &[PartitionOffset],
+    tally: &Mutex<Tally>,
+    dead_letters: &DeadLetterEnds,
 ) -> Option<Vec<PartitionOffset>> {
-    match tokio::task::block_in_place(|| checkpoint::write(config, files, snapshots, dead_letters)) {
+    match tokio::task::block_in_place(|| checkpoint::write(config, files, tally, dead_letters)) {
         Ok((path, offsets)) => {
             telemetry.checkpoint_written(wall_ms());
             tracing::debug!(path = %path.display(), "checkpoint written");
@@ -430,26 +428,30 @@ fn persist(
         }
         Err(e) => {
             telemetry.checkpoint_failed();
-            tracing::error!(dir = %files.dir().display(), error = %e, "checkpoint write failed; the previous one stays valid");
+            tracing::error!(dir = %files.dir().display(), error = %e, "no checkpoint written; the previous one stays valid");
             None
         }
     }
 }
 
-/// One exporter tick: merge every worker's view, evaluate, set gauges, update readiness.
+/// One exporter tick: read the tally and every worker's view, evaluate, set gauges, update
+/// readiness.
 fn export(
     config: &Config,
     workers: &[WorkerHandle],
+    tally: &Mutex<Tally>,
     merged: &mut Merged,
     telemetry: &mut Telemetry,
     ready: &AtomicBool,
 ) {
-    merged.clear();
+    merged.read_tally(&tally.lock().unwrap_or_else(|e| e.into_inner()), wall_ms());
+    merged.partitions.clear();
+    merged.stalls = 0;
     let mut published = true;
     for w in workers {
         let v = w.view.lock().unwrap_or_else(|e| e.into_inner());
         published &= v.at_ms > 0;
-        merged.add(&v);
+        merged.add_view(&v);
     }
     let is_ready = published && !merged.partitions.is_empty();
     ready.store(is_ready, Ordering::Release);

@@ -1,4 +1,4 @@
-//! State: window counts and the per-partition next offsets, snapshotted together.
+//! State: window counts and the per-partition next offsets, checkpointed together.
 //!
 //! A [`Checkpoint`] is one consistent cut: every count in it came from a message before the
 //! recorded next offset of its partition, and none after. Restoring it and seeking every
@@ -45,6 +45,14 @@ impl Counters {
         Counters { totals: vec![Counts::default(); slis], ..Counters::default() }
     }
 
+    /// Zeroes every count, keeping the number of SLIs.
+    pub fn clear(&mut self) {
+        let Counters { consumed, unmatched, rejected, dead_letters, totals } = self;
+        (*consumed, *unmatched, *dead_letters) = (0, 0, 0);
+        rejected.fill(0);
+        totals.fill(Counts::default());
+    }
+
     pub fn add(&mut self, other: &Counters) {
         self.consumed += other.consumed;
         self.unmatched += other.unmatched;
@@ -71,12 +79,29 @@ pub struct Checkpoint {
 
 const VERSION: u32 = 2;
 
+/// A checkpoint's parts, borrowed: what the tally encodes in place, without a copy.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointRef<'a> {
+    pub created_ms: i64,
+    pub offsets: &'a [PartitionOffset],
+    pub dead_letters: &'a [PartitionOffset],
+    pub counters: &'a Counters,
+    pub store: &'a WindowStore,
+}
+
 impl Checkpoint {
+    pub fn encode(&self, config: &Config) -> Vec<u8> {
+        let Checkpoint { created_ms, offsets, dead_letters, counters, store } = self;
+        CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store }.encode(config)
+    }
+}
+
+impl CheckpointRef<'_> {
     pub fn encode(&self, config: &Config) -> Vec<u8> {
         let mut w = Writer::default();
         w.u32(VERSION);
         w.i64(self.created_ms);
-        for list in [&self.offsets, &self.dead_letters] {
+        for list in [self.offsets, self.dead_letters] {
             w.u32(list.len() as u32);
             for p in list {
                 w.str(&p.topic);
@@ -111,7 +136,9 @@ impl Checkpoint {
         }
         w.buf
     }
+}
 
+impl Checkpoint {
     /// Decodes into the current config's shape (SLIs matched by name).
     pub fn decode(bytes: &[u8], config: &Config) -> Result<Checkpoint, Malformed> {
         let mut r = Reader::new(bytes);

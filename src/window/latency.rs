@@ -68,15 +68,37 @@ fn bin_value(bin: usize) -> u64 {
     ((bin - (bucket << HALF_MAGNITUDE)) as u64) << bucket
 }
 
+/// The highest value of a bin: what a quantile falling in it reports (as HdrHistogram's
+/// `value_at_quantile` does).
+#[inline]
+fn bin_highest(bin: usize) -> u64 {
+    bin_value(bin + 1) - 1
+}
+
+/// A latency's bin, computed where the event is decoded so that batches carry 16 bits, not a
+/// float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bin(pub u16);
+
+impl Bin {
+    /// Milliseconds to the bin of their microseconds, clamped to `1 µs..=1 h`.
+    #[inline]
+    pub fn of_ms(latency_ms: f64) -> Bin {
+        Bin(bin((latency_ms * 1000.0).round().clamp(1.0, MAX_US as f64) as u64) as u16)
+    }
+}
+
 /// One SLI's latencies of one event minute: the pool block holding each run of 64 bins.
 #[derive(Debug, Clone)]
 struct Minute {
     at: i64,
+    /// Latencies recorded in this minute.
+    count: u64,
     blocks: [u32; BLOCKS],
 }
 
 impl Minute {
-    const EMPTY: Minute = Minute { at: i64::MIN, blocks: [NONE; BLOCKS] };
+    const EMPTY: Minute = Minute { at: i64::MIN, count: 0, blocks: [NONE; BLOCKS] };
 }
 
 /// Zeroed blocks of 64 bin counts, shared by every SLI of a shard.
@@ -131,17 +153,23 @@ impl LatencyWindows {
         }
     }
 
-    #[inline]
     pub fn record(&mut self, sli: usize, ts_ms: i64, latency_ms: f64) {
+        self.record_bin(sli, ts_ms, Bin::of_ms(latency_ms));
+    }
+
+    #[inline]
+    pub fn record_bin(&mut self, sli: usize, ts_ms: i64, bin: Bin) {
         let minute = ts_ms.div_euclid(MINUTE_MS);
         let m = &mut self.minutes[sli * MINUTES + minute.rem_euclid(MINUTES as i64) as usize];
         if minute > m.at {
             self.pool.release(&mut m.blocks);
             m.at = minute;
+            m.count = 0;
         } else if minute < m.at {
             return; // older than the ring holds
         }
-        let bin = bin((latency_ms * 1000.0).round().clamp(1.0, MAX_US as f64) as u64);
+        m.count += 1;
+        let bin = usize::from(bin.0);
         let block = &mut m.blocks[bin >> BLOCK_BITS];
         if *block == NONE {
             *block = self.pool.take();
@@ -157,8 +185,62 @@ impl LatencyWindows {
         self.recorded[sli]
     }
 
+    /// Quantiles of `sli`'s latencies in the minutes `(now - 5 min, now]`, by nearest rank, each
+    /// the highest value of its bin (as HdrHistogram reports them); `None` when there were none.
+    /// One pass over the blocks in use, with no histogram built: the exporter runs this for every
+    /// SLI whose latencies changed, every tick.
+    pub fn quantiles<const N: usize>(&self, sli: usize, now_ms: i64, qs: [f64; N]) -> Option<[u64; N]> {
+        let now = now_ms.div_euclid(MINUTE_MS);
+        let mut held = [&Minute::EMPTY; MINUTES];
+        let mut n = 0;
+        for m in &self.minutes[sli * MINUTES..(sli + 1) * MINUTES] {
+            if m.at > now - MINUTES as i64 && m.at <= now && m.count > 0 {
+                held[n] = m;
+                n += 1;
+            }
+        }
+        let live = &held[..n];
+        let total: u64 = live.iter().map(|m| m.count).sum();
+        if total == 0 {
+            return None;
+        }
+        let ranks = qs.map(|q| ((q * total as f64).ceil() as u64).clamp(1, total));
+        let mut out = [0u64; N];
+        let (mut seen, mut next) = (0u64, 0usize);
+        for block in 0..BLOCKS {
+            let mut bins = [0u64; BLOCK];
+            let mut any = false;
+            for m in live {
+                if let Some(b) = self.pool.blocks.get(m.blocks[block] as usize) {
+                    any = true;
+                    for (sum, &n) in bins.iter_mut().zip(b) {
+                        *sum += u64::from(n);
+                    }
+                }
+            }
+            if !any {
+                continue;
+            }
+            for (j, &n) in bins.iter().enumerate().filter(|(_, n)| **n > 0) {
+                seen += n;
+                while next < N && seen >= ranks[next] {
+                    out[next] = bin_highest(block * BLOCK + j);
+                    next += 1;
+                }
+                if next == N {
+                    return Some(out);
+                }
+            }
+        }
+        // Only reached if a bin count saturated; the highest recorded bin answers the rest.
+        let last = out[next.saturating_sub(1)];
+        out[next..].fill(last);
+        Some(out)
+    }
+
     /// Adds the minutes `(now - 5 min, now]` of `sli` into `out` (a [`new_histogram`]); false
     /// when there was nothing to add.
+    #[cfg(test)]
     pub fn merge_into(&self, sli: usize, now_ms: i64, out: &mut Histogram<u64>) -> bool {
         let now = now_ms.div_euclid(MINUTE_MS);
         let mut any = false;
@@ -265,6 +347,10 @@ mod tests {
                         }
                     }
                     assert_eq!(got, want, "sli {sli} at step {step}");
+                    let qs = [0.0, 0.5, 0.9, 0.99, 0.999, 1.0];
+                    let expected = (!want.is_empty()).then(|| qs.map(|q| want.value_at_quantile(q).max(want.min())));
+                    let expected = expected.map(|e| e.map(|v| want.highest_equivalent(v)));
+                    assert_eq!(w.quantiles(sli, now, qs), expected, "quantiles of sli {sli} at step {step}");
                 }
             }
         }

@@ -20,6 +20,7 @@
 //!
 //! Time is always an argument: nothing here reads a clock.
 
+pub mod batch;
 pub mod latency;
 mod tier;
 

@@ -1,0 +1,94 @@
+//! The tally: every worker's counts added together, once, with the offsets they cover.
+//!
+//! Workers hand their [`Batch`]es over a few times a second; each hand-over adds the batch's
+//! events and counters and moves the worker's partitions' next offsets, under one lock, so the
+//! tally is always a consistent cut: every count in it came from a message before its
+//! partition's recorded offset, and none after. A checkpoint is therefore just the tally written
+//! out, and the exporter reads its windows straight from here. One store for all workers keeps
+//! window memory at one copy per SLI, whatever the number of workers.
+
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::state::{Checkpoint, Counters, PartitionOffset};
+use crate::window::batch::Batch;
+use crate::window::latency::LatencyWindows;
+use crate::window::WindowStore;
+
+#[derive(Debug)]
+pub struct Tally {
+    pub store: WindowStore,
+    pub latency: LatencyWindows,
+    pub counters: Counters,
+    /// Next offset of every partition read so far (as of each worker's last hand-over).
+    pub offsets: Vec<PartitionOffset>,
+    /// Per worker: its last hand-over covered dead letters the broker had not acknowledged yet,
+    /// so the tally may not be checkpointed until a later hand-over of that worker is safe.
+    unacknowledged: Vec<bool>,
+    /// Per worker: when it last handed over (its part of the cut was taken then).
+    handed_at: Vec<Option<Instant>>,
+}
+
+impl Tally {
+    /// An empty tally, or a restored checkpoint's counts; `offsets` are where reading starts.
+    pub fn new(config: &Config, workers: usize, restored: Option<Checkpoint>, offsets: Vec<PartitionOffset>) -> Tally {
+        let n = config.slis.len();
+        let (store, counters) = match restored {
+            Some(c) => (c.store, c.counters),
+            None => {
+                (WindowStore::new(n, config.max_period_secs() * 1000, config.events.max_future_ms), Counters::new(n))
+            }
+        };
+        Tally {
+            store,
+            latency: LatencyWindows::new(n),
+            counters,
+            offsets,
+            unacknowledged: vec![false; workers],
+            handed_at: vec![None; workers],
+        }
+    }
+
+    /// Adds one worker's batch and counters (both left empty) and records its partitions' next
+    /// offsets. `acknowledged`: every dead letter of the messages covered was acknowledged.
+    pub fn hand_over(
+        &mut self,
+        worker: usize,
+        batch: &mut Batch,
+        counters: &mut Counters,
+        positions: &[PartitionOffset],
+        acknowledged: bool,
+    ) {
+        batch.drain_into(&mut self.store, &mut self.latency, &mut self.counters.totals);
+        self.counters.add(counters);
+        counters.clear();
+        for p in positions {
+            match self.offsets.iter_mut().find(|q| q.partition == p.partition && q.topic == p.topic) {
+                Some(q) => q.next = p.next,
+                None => self.offsets.push(p.clone()),
+            }
+        }
+        if let Some(flag) = self.unacknowledged.get_mut(worker) {
+            *flag = !acknowledged;
+        }
+        if let Some(at) = self.handed_at.get_mut(worker) {
+            *at = Some(Instant::now());
+        }
+    }
+
+    /// Whether the tally may be checkpointed: no dead letter it covers is unacknowledged, and,
+    /// when `after` is given, every worker's part of the cut was taken after it. (Dead letters of
+    /// messages past the cut are produced after the cut, so dead-letter topic ends read before
+    /// `after` are a lower bound for all of them: a restart looks for them from there.)
+    pub fn is_checkpointable(&self, after: Option<Instant>) -> Result<(), String> {
+        if let Some(w) = self.unacknowledged.iter().position(|&u| u) {
+            return Err(format!("worker {w} has dead letters the broker has not acknowledged yet"));
+        }
+        if let Some(after) = after {
+            if let Some(w) = self.handed_at.iter().position(|at| at.is_none_or(|at| at < after)) {
+                return Err(format!("worker {w} has not handed over since the dead-letter topic's ends were read"));
+            }
+        }
+        Ok(())
+    }
+}
