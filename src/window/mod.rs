@@ -14,9 +14,10 @@
 //! finest tier that spans it by summing the buckets that overlap it. The only error is at the
 //! edges: events in the one bucket holding `now - W` that are older than `now - W`, and events in
 //! the bucket holding `now` that are newer than `now` (at most `max_future` ahead). An event
-//! strictly inside the window is always counted. Memory per SLI is fixed:
-//! `16 B × (ceil(1h/10s) + ceil(6h/1m) + ceil(P/1h) + 3×2 + future buckets)`, about 23 KB for
-//! a 30-day period, whatever the traffic.
+//! strictly inside the window is always counted. Memory per SLI is fixed, whatever the traffic:
+//! `8 B × (ceil(1h/10s) + ceil(6h/1m)) + 16 B × ceil(P/1h) + (3×2 + future buckets) × width`
+//! (32-bit counts up to 1-minute buckets, see `tier`): 17.4 KB for a 30-day period and a minute
+//! of future, one copy for all ingest workers.
 //!
 //! Time is always an argument: nothing here reads a clock.
 
@@ -75,9 +76,9 @@ impl WindowStore {
         let hour = 3_600_000;
         WindowStore {
             tiers: [
-                Tier::new(slis, 10_000, hour, max_future_ms),
-                Tier::new(slis, 60_000, 6 * hour, max_future_ms),
-                Tier::new(slis, hour, max_period_ms.max(6 * hour), max_future_ms),
+                Tier::new(slis, 10_000, hour, max_future_ms, true),
+                Tier::new(slis, 60_000, 6 * hour, max_future_ms, true),
+                Tier::new(slis, hour, max_period_ms.max(6 * hour), max_future_ms, false),
             ],
         }
     }

@@ -61,10 +61,11 @@ fn a_long_quiet_gap_clears_the_rings() {
 }
 
 #[test]
-fn memory_per_sli_for_30_days_is_about_23_kb() {
-    let s = store();
-    let bytes = s.bytes_per_sli();
-    assert!(bytes < 25_000 && bytes > 20_000, "{bytes}");
+fn memory_per_sli_for_30_days_is_17_kb() {
+    // 10 s and 1 min buckets at 8 B (368 and 363 of them with a minute of future), hourly ones
+    // at 16 B (723).
+    assert_eq!(store().bytes_per_sli(), (368 + 363) * 8 + 723 * 16);
+    assert_eq!(store().bytes_per_sli(), 17_416);
 }
 
 /// The naive reference: every event in a list.
