@@ -36,6 +36,9 @@ pub struct Traffic {
     incidents: Incidents,
     started: Instant,
     seq: u64,
+    /// When set, `service` is `svc-<k>` (`k` uniform below this, five digits) instead of the
+    /// three example services: traffic for configs of thousands of SLIs.
+    services: Option<u32>,
 }
 
 const REGIONS: [&str; 4] = ["eu-west-1", "eu-central-1", "us-east-1", "ap-south-1"];
@@ -43,7 +46,13 @@ const AGENTS: [&str; 3] = ["android/7.12.0", "ios/7.11.2", "web/2026.11"];
 
 impl Traffic {
     pub fn new(seed: u64, incidents: Incidents) -> Traffic {
-        Traffic { rng: SmallRng::seed_from_u64(seed), incidents, started: Instant::now(), seq: 0 }
+        Traffic { rng: SmallRng::seed_from_u64(seed), incidents, started: Instant::now(), seq: 0, services: None }
+    }
+
+    /// Spreads events over services `svc-00000` .. `svc-<n-1>` (see [`Traffic::services`]).
+    pub fn with_services(mut self, n: Option<u32>) -> Traffic {
+        self.services = n.filter(|&n| n > 0);
+        self
     }
 
     pub fn in_incident(&self) -> bool {
@@ -89,9 +98,17 @@ impl Traffic {
             rfc3339(now_ms, out);
             out.push('"');
         }
+        match self.services {
+            Some(n) => {
+                let _ = write!(out, ",\"service\":\"svc-{:05}\"", r.random_range(0..n));
+            }
+            None => {
+                let _ = write!(out, ",\"service\":\"{service}\"");
+            }
+        }
         let _ = write!(
             out,
-            ",\"service\":\"{service}\",\"route\":\"{route}\",\"method\":\"{method}\",\"status\":{status},\"latency_ms\":{latency:.1},\"region\":\"{region}\",\"user_agent\":\"{agent}\",\"request_id\":\"{id:016x}\",\"response_bytes\":{bytes},\"trace\":{{\"sampled\":false}}}}"
+            ",\"route\":\"{route}\",\"method\":\"{method}\",\"status\":{status},\"latency_ms\":{latency:.1},\"region\":\"{region}\",\"user_agent\":\"{agent}\",\"request_id\":\"{id:016x}\",\"response_bytes\":{bytes},\"trace\":{{\"sampled\":false}}}}"
         );
     }
 }
@@ -111,6 +128,7 @@ pub fn produce(
     rate: u64,
     count: Option<u64>,
     incidents: Incidents,
+    services: Option<u32>,
     stop: &AtomicBool,
 ) -> Result<u64, KafkaError> {
     let producer: BaseProducer = ClientConfig::new()
@@ -120,7 +138,7 @@ pub fn produce(
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
-    let mut traffic = Traffic::new(rand::rng().random(), incidents);
+    let mut traffic = Traffic::new(rand::rng().random(), incidents).with_services(services);
     let mut buf = String::with_capacity(512);
     let started = Instant::now();
     let mut sent = 0u64;

@@ -61,6 +61,10 @@ enum Command {
         /// Seconds each incident lasts.
         #[arg(long, default_value_t = 120)]
         incident_for: u64,
+        /// Spread events over services svc-00000 .. svc-<N-1> instead of the example's three
+        /// (for large generated configs, as in benches/e2e/scale.sh).
+        #[arg(long)]
+        services: Option<u32>,
     },
 }
 
@@ -113,13 +117,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Loadgen { brokers, topic, rate, count, incident_every, incident_for } => {
+        Command::Loadgen { brokers, topic, rate, count, incident_every, incident_for, services } => {
             let incidents = Incidents {
                 every: Duration::from_secs(incident_every),
                 lasts: Duration::from_secs(incident_for.min(incident_every)),
             };
             let stop = AtomicBool::new(false);
-            match loadgen::produce(&brokers, &topic, rate, count, incidents, &stop) {
+            match loadgen::produce(&brokers, &topic, rate, count, incidents, services, &stop) {
                 Ok(n) => {
                     eprintln!("loadgen: produced {n} events to {topic}");
                     ExitCode::SUCCESS
