@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::types::RDKafkaTopic;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::dead_letter::{AlreadySent, DeadLetters};
@@ -42,9 +43,9 @@ struct Worker {
     consumer: BaseConsumer<IngestContext>,
     shard: Shard,
     positions: Vec<PartitionOffset>,
-    /// Index into `positions` of the last message's partition: consecutive messages mostly come
-    /// from the same partition, so the lookup is one comparison.
-    last: usize,
+    /// The last message's partition: consecutive messages mostly come from the same partition,
+    /// so the lookup is two comparisons.
+    last: Last,
     /// Messages read, and when that number last changed (checked per publish tick, so the hot
     /// path does not read the clock).
     read: u64,
@@ -84,7 +85,7 @@ pub fn run(
         consumer,
         shard,
         positions: Vec::new(),
-        last: 0,
+        last: Last::NONE,
         read: 0,
         progress: (0, Instant::now()),
         stalls: 0,
@@ -124,7 +125,7 @@ pub fn run(
                         w.shard.count_dead_letter();
                     }
                 }
-                advance(&mut w.positions, &mut w.last, msg.topic(), msg.partition(), msg.offset());
+                w.last.advance(&mut w.positions, &msg);
                 w.read += 1;
                 since_clock += 1;
                 idle = false;
@@ -168,17 +169,35 @@ fn create_consumer(config: &Config, id: usize) -> Result<BaseConsumer<IngestCont
     c.create_with_context(IngestContext::new(id))
 }
 
-/// Records that `offset` of a partition was counted.
-#[inline]
-fn advance(positions: &mut [PartitionOffset], last: &mut usize, topic: &str, partition: i32, offset: i64) {
-    let hit = |p: &PartitionOffset| p.partition == partition && p.topic == topic;
-    if !positions.get(*last).is_some_and(hit) {
-        match positions.iter().position(hit) {
-            Some(i) => *last = i,
-            None => return, // not ours (cannot happen with manual assignment)
+/// The partition of the last message read: its librdkafka topic handle and partition number,
+/// and its index in the worker's positions.
+///
+/// `msg.topic()` converts the topic name to `&str` (strlen and a UTF-8 check) on every call,
+/// which profiles showed on the per-message path; comparing the topic handle, which librdkafka
+/// keeps one of per topic and client, is a pointer comparison. The handle is only compared,
+/// never dereferenced, and is forgotten whenever the consumer or its assignment changes.
+struct Last {
+    topic: *const RDKafkaTopic,
+    partition: i32,
+    index: usize,
+}
+
+impl Last {
+    const NONE: Last = Last { topic: std::ptr::null(), partition: -1, index: 0 };
+
+    /// Records that the message's offset was counted.
+    #[inline]
+    fn advance(&mut self, positions: &mut [PartitionOffset], msg: &BorrowedMessage<'_>) {
+        let (topic, partition) = (msg.topic_ptr().cast_const(), msg.partition());
+        if topic != self.topic || partition != self.partition {
+            let name = msg.topic();
+            match positions.iter().position(|p| p.partition == partition && p.topic == name) {
+                Some(index) => *self = Last { topic, partition, index },
+                None => return, // not ours (cannot happen with manual assignment)
+            }
         }
+        positions[self.index].next = msg.offset() + 1;
     }
-    positions[*last].next = offset + 1;
 }
 
 impl Worker {
@@ -198,6 +217,7 @@ impl Worker {
             let offset = if p.next == FROM_BEGINNING { Offset::Beginning } else { Offset::Offset(p.next) };
             tpl.add_partition_offset(&p.topic, p.partition, offset)?;
         }
+        self.last = Last::NONE;
         self.consumer.assign(&tpl)?;
         self.progress = (self.read, Instant::now());
         tracing::info!(worker = self.id, partitions = self.positions.len(), "partitions assigned");
