@@ -9,12 +9,13 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+
+use super::telemetry::MetricsHandle;
 
 #[derive(Clone)]
 struct Endpoints {
-    prometheus: PrometheusHandle,
+    metrics: MetricsHandle,
     ready: Arc<AtomicBool>,
 }
 
@@ -26,22 +27,22 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    prometheus: PrometheusHandle,
+    metrics: MetricsHandle,
     ready: Arc<AtomicBool>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(scrape))
         .route("/ready", get(ready_check))
         .route("/health", get(|| async { "ok\n" }))
-        .with_state(Endpoints { prometheus, ready });
+        .with_state(Endpoints { metrics, ready });
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 /// Rendering is O(series) and can take a while with thousands of SLOs: it runs on the blocking
 /// pool so that `/ready` and `/health` keep answering meanwhile.
-async fn metrics(State(e): State<Endpoints>) -> impl IntoResponse {
-    let body = tokio::task::spawn_blocking(move || e.prometheus.render()).await.unwrap_or_default();
+async fn scrape(State(e): State<Endpoints>) -> impl IntoResponse {
+    let body = tokio::task::spawn_blocking(move || e.metrics.render()).await.unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }
 

@@ -5,6 +5,7 @@
 //! per event) and each worker's view, evaluates the SLOs and sets gauges. Scrapes render from the
 //! recorder and never touch the tally, so `/metrics` answers under full ingest load.
 
+pub mod exposition;
 pub mod http;
 mod sloth;
 pub mod telemetry;

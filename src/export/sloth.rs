@@ -8,59 +8,58 @@
 //! is a true ratio rather than Sloth's average of 5-minute ratios. `sloth_service` is the SLO's
 //! `service` label when it has one, else `slostream`.
 
-use metrics::{Gauge, Key, Label, Recorder};
-use metrics_exporter_prometheus::PrometheusRecorder;
-
-use super::telemetry::META;
+use super::exposition::{Exposition, Handle, Kind};
 use crate::config::SloConfig;
 use crate::slo::SloStatus;
 
 pub struct SlothHandles {
     /// Per SLO window: `slo:sli_error:ratio_rate<W>`.
-    error_ratio: Vec<Gauge>,
-    current_burn: Gauge,
-    period_burn: Gauge,
-    budget_remaining: Gauge,
+    error_ratio: Vec<Handle>,
+    current_burn: Handle,
+    period_burn: Handle,
+    budget_remaining: Handle,
 }
 
 impl SlothHandles {
-    pub fn register(recorder: &PrometheusRecorder, slo: &SloConfig) -> SlothHandles {
+    pub fn register(series: &Exposition, slo: &SloConfig) -> SlothHandles {
         let service = slo.labels.iter().find(|(k, _)| k == "service").map_or("slostream", |(_, v)| v.as_str());
-        let base = || {
-            let mut l = vec![
-                Label::new("sloth_id", format!("{service}-{}", slo.name)),
-                Label::new("sloth_service", service.to_string()),
-                Label::new("sloth_slo", slo.name.clone()),
-            ];
-            l.extend(slo.labels.iter().filter(|(k, _)| k != "service").map(|(k, v)| Label::new(k.clone(), v.clone())));
-            l
+        let id = format!("{service}-{}", slo.name);
+        let mut base: Vec<(&str, &str)> = vec![("sloth_id", &id), ("sloth_service", service), ("sloth_slo", &slo.name)];
+        base.extend(slo.labels.iter().filter(|(k, _)| k != "service").map(|(k, v)| (k.as_str(), v.as_str())));
+        let gauge = |name: &str, help: &str, labels: &[(&str, &str)]| {
+            series.series(series.family(name, help, Kind::Gauge), labels)
         };
-        let gauge = |name: String, labels: Vec<Label>| recorder.register_gauge(&Key::from_parts(name, labels), &META);
         let error_ratio = slo
             .windows
             .iter()
             .map(|w| {
-                let mut l = base();
-                l.push(Label::new("sloth_window", w.label.clone()));
-                gauge(format!("slo:sli_error:ratio_rate{}", w.label), l)
+                let mut l = base.clone();
+                l.push(("sloth_window", &w.label));
+                let help = format!("Sloth: error ratio over {} (slostream's exact count)", w.label);
+                gauge(&format!("slo:sli_error:ratio_rate{}", w.label), &help, &l)
             })
             .collect();
-        gauge("slo:objective:ratio".into(), base()).set(slo.objective);
-        gauge("slo:error_budget:ratio".into(), base()).set(1.0 - slo.objective);
-        gauge("slo:time_period:days".into(), base()).set(slo.period.secs as f64 / 86_400.0);
-        let mut info = base();
+        gauge("slo:objective:ratio", "Sloth: objective as a ratio", &base).set(slo.objective);
+        gauge("slo:error_budget:ratio", "Sloth: error budget as a ratio", &base).set(1.0 - slo.objective);
+        gauge("slo:time_period:days", "Sloth: SLO period in days", &base).set(slo.period.secs as f64 / 86_400.0);
+        let objective = format!("{}", slo.objective_percent);
+        let mut info = base.clone();
         info.extend([
-            Label::new("sloth_mode", "slostream"),
-            Label::new("sloth_spec", "prometheus/v1"),
-            Label::new("sloth_version", env!("CARGO_PKG_VERSION")),
-            Label::new("sloth_objective", format!("{}", slo.objective_percent)),
+            ("sloth_mode", "slostream"),
+            ("sloth_spec", "prometheus/v1"),
+            ("sloth_version", env!("CARGO_PKG_VERSION")),
+            ("sloth_objective", objective.as_str()),
         ]);
-        gauge("sloth_slo_info".into(), info).set(1.0);
+        gauge("sloth_slo_info", "Sloth: SLO information; always 1", &info).set(1.0);
         SlothHandles {
             error_ratio,
-            current_burn: gauge("slo:current_burn_rate:ratio".into(), base()),
-            period_burn: gauge("slo:period_burn_rate:ratio".into(), base()),
-            budget_remaining: gauge("slo:period_error_budget_remaining:ratio".into(), base()),
+            current_burn: gauge("slo:current_burn_rate:ratio", "Sloth: burn rate over 5 minutes", &base),
+            period_burn: gauge("slo:period_burn_rate:ratio", "Sloth: burn rate over the SLO period", &base),
+            budget_remaining: gauge(
+                "slo:period_error_budget_remaining:ratio",
+                "Sloth: error budget remaining over the SLO period",
+                &base,
+            ),
         }
     }
 

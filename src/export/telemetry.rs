@@ -1,14 +1,18 @@
 //! Every series slostream exports, declared once with its help text, registered once at start.
 //!
 //! Names and labels are a contract with dashboards and alert rules: change none, add freely.
-//! Values are set from merged shard views once per tick through held handles; nothing here is
-//! called per event.
+//! Values are set from the tally once per tick through held handles; nothing here is called per
+//! event. The per-SLO and per-SLI series (tens per SLO, hundreds of thousands for 10,000 SLOs)
+//! go through [`Exposition`], whose render copies precomputed line prefixes; the small fixed set
+//! of process series goes through the `metrics` recorder.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use metrics::{Counter, Gauge, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
+use super::exposition::{Exposition, FamilyId, Handle, Kind};
 use super::sloth::SlothHandles;
 use super::Merged;
 use crate::config::{Config, Severity};
@@ -19,20 +23,86 @@ const REJECT_SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs
 
 pub const QUANTILES: [(f64, &str); 4] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")];
 
+/// The per-SLO and per-SLI families, in the order they are rendered.
+const SERIES_HELP: [(&str, &str, Kind); 13] = [
+    ("slostream_slo_objective_ratio", "SLO objective as a ratio (99.9% is 0.999)", Kind::Gauge),
+    (
+        "slostream_slo_info",
+        "SLO definition: period (the window label of its period), combine method; always 1",
+        Kind::Gauge,
+    ),
+    ("slostream_slo_sli_info", "Which SLIs an SLO combines, with their weight; always 1", Kind::Gauge),
+    (
+        "slostream_slo_alert_threshold",
+        "Burn-rate factor above which both windows of a multiwindow alert must burn",
+        Kind::Gauge,
+    ),
+    (
+        "slostream_slo_sli_ratio",
+        "Combined SLI ratio of the SLO over the window (1 when there were no events)",
+        Kind::Gauge,
+    ),
+    ("slostream_slo_events", "Events of all the SLO's SLIs over the window", Kind::Gauge),
+    ("slostream_slo_good_events", "Good events of all the SLO's SLIs over the window", Kind::Gauge),
+    ("slostream_slo_burn_rate", "Error budget burn rate over the window: (1 - ratio) / (1 - objective)", Kind::Gauge),
+    (
+        "slostream_slo_error_budget_remaining_ratio",
+        "Share of the period's error budget left; negative once overspent",
+        Kind::Gauge,
+    ),
+    ("slostream_slo_alert", "Multiwindow burn-rate alert state: 1 firing, 0 not", Kind::Gauge),
+    ("slostream_sli_events_total", "Events that belonged to the SLI since start", Kind::Counter),
+    ("slostream_sli_good_events_total", "Good events of the SLI since start", Kind::Counter),
+    (
+        "slostream_sli_latency_seconds",
+        "Latency quantiles of the SLI's events over the last 5 minutes of event time",
+        Kind::Gauge,
+    ),
+];
+
+/// The families of [`SERIES_HELP`].
+struct Families {
+    objective: FamilyId,
+    info: FamilyId,
+    sli_info: FamilyId,
+    threshold: FamilyId,
+    ratio: FamilyId,
+    events: FamilyId,
+    good: FamilyId,
+    burn: FamilyId,
+    budget: FamilyId,
+    alert: FamilyId,
+    sli_events: FamilyId,
+    sli_good: FamilyId,
+    latency: FamilyId,
+}
+
+impl Families {
+    /// Registers every family up front, so each renders as one group in this order whenever
+    /// its series are registered.
+    fn register(series: &Exposition) -> Families {
+        let [objective, info, sli_info, threshold, ratio, events, good, burn, budget, alert, sli_events, sli_good, latency] =
+            SERIES_HELP.map(|(name, help, kind)| series.family(name, help, kind));
+        Families {
+            objective,
+            info,
+            sli_info,
+            threshold,
+            ratio,
+            events,
+            good,
+            burn,
+            budget,
+            alert,
+            sli_events,
+            sli_good,
+            latency,
+        }
+    }
+}
+
+/// The process series, through the `metrics` recorder.
 const HELP: &[(&str, &str)] = &[
-    ("slostream_slo_objective_ratio", "SLO objective as a ratio (99.9% is 0.999)"),
-    ("slostream_slo_info", "SLO definition: period (the window label of its period), combine method; always 1"),
-    ("slostream_slo_sli_info", "Which SLIs an SLO combines, with their weight; always 1"),
-    ("slostream_slo_alert_threshold", "Burn-rate factor above which both windows of a multiwindow alert must burn"),
-    ("slostream_slo_sli_ratio", "Combined SLI ratio of the SLO over the window (1 when there were no events)"),
-    ("slostream_slo_events", "Events of all the SLO's SLIs over the window"),
-    ("slostream_slo_good_events", "Good events of all the SLO's SLIs over the window"),
-    ("slostream_slo_burn_rate", "Error budget burn rate over the window: (1 - ratio) / (1 - objective)"),
-    ("slostream_slo_error_budget_remaining_ratio", "Share of the period's error budget left; negative once overspent"),
-    ("slostream_slo_alert", "Multiwindow burn-rate alert state: 1 firing, 0 not"),
-    ("slostream_sli_events_total", "Events that belonged to the SLI since start"),
-    ("slostream_sli_good_events_total", "Good events of the SLI since start"),
-    ("slostream_sli_latency_seconds", "Latency quantiles of the SLI's events over the last 5 minutes of event time"),
     ("slostream_events_consumed_total", "Kafka messages consumed"),
     ("slostream_events_rejected_total", "Messages not counted, by reason"),
     ("slostream_events_unmatched_total", "Valid events that belonged to no SLI"),
@@ -49,27 +119,47 @@ const HELP: &[(&str, &str)] = &[
 ];
 
 struct WindowHandles {
-    ratio: Gauge,
-    events: Gauge,
-    good: Gauge,
-    burn: Gauge,
+    ratio: Handle,
+    events: Handle,
+    good: Handle,
+    burn: Handle,
 }
 
 struct SloHandles {
-    budget: Gauge,
-    alerts: [Gauge; 2],
+    budget: Handle,
+    alerts: [Handle; 2],
     windows: Vec<WindowHandles>,
     sloth: Option<SlothHandles>,
 }
 
 struct SliHandles {
-    events: Counter,
-    good: Counter,
-    latency: Option<[Gauge; 4]>,
+    events: Handle,
+    good: Handle,
+    latency: Option<[Handle; 4]>,
+}
+
+/// What `/metrics` renders: the recorder's process series, then the SLO and SLI series.
+#[derive(Clone)]
+pub struct MetricsHandle {
+    prometheus: PrometheusHandle,
+    series: Arc<Exposition>,
+}
+
+impl MetricsHandle {
+    pub fn render(&self) -> String {
+        let mut out = self.prometheus.render();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        self.series.render_into(&mut out);
+        out
+    }
 }
 
 pub struct Telemetry {
     recorder: PrometheusRecorder,
+    series: Arc<Exposition>,
+    families: Families,
     slos: Vec<SloHandles>,
     slis: Vec<SliHandles>,
     consumed: Counter,
@@ -108,37 +198,38 @@ impl Telemetry {
             |name: &'static str, labels: Vec<Label>| recorder.register_gauge(&Key::from_parts(name, labels), &META);
         let counter =
             |name: &'static str, labels: Vec<Label>| recorder.register_counter(&Key::from_parts(name, labels), &META);
+        let series = Arc::new(Exposition::new());
+        let families = Families::register(&series);
+        let f = &families;
         // Definitions (not measurements) are exported from the start: dashboards join on them.
         for s in &config.slos {
-            let slo = || Label::new("slo", s.name.clone());
-            gauge("slostream_slo_objective_ratio", vec![slo()]).set(s.objective);
-            let info =
-                vec![slo(), Label::new("period", s.period.label.clone()), Label::new("combine", s.combine.as_str())];
-            gauge("slostream_slo_info", info).set(1.0);
+            let slo = s.name.as_str();
+            series.series(f.objective, &[("slo", slo)]).set(s.objective);
+            series
+                .series(f.info, &[("slo", slo), ("period", &s.period.label), ("combine", s.combine.as_str())])
+                .set(1.0);
             for c in &s.components {
-                let labels = vec![
-                    slo(),
-                    Label::new("sli", config.slis[c.sli].name.clone()),
-                    Label::new("weight", c.weight.to_string()),
-                ];
-                gauge("slostream_slo_sli_info", labels).set(1.0);
+                let weight = c.weight.to_string();
+                series
+                    .series(f.sli_info, &[("slo", slo), ("sli", &config.slis[c.sli].name), ("weight", &weight)])
+                    .set(1.0);
             }
             for a in &s.alerts {
-                let labels = vec![
-                    slo(),
-                    Label::new("severity", a.severity.as_str()),
-                    Label::new("long_window", a.long.label.clone()),
-                    Label::new("short_window", a.short.label.clone()),
+                let labels = [
+                    ("slo", slo),
+                    ("severity", a.severity.as_str()),
+                    ("long_window", &a.long.label),
+                    ("short_window", &a.short.label),
                 ];
-                gauge("slostream_slo_alert_threshold", labels).set(a.factor);
+                series.series(f.threshold, &labels).set(a.factor);
             }
         }
         let slis = config
             .slis
             .iter()
             .map(|s| SliHandles {
-                events: counter("slostream_sli_events_total", vec![Label::new("sli", s.name.clone())]),
-                good: counter("slostream_sli_good_events_total", vec![Label::new("sli", s.name.clone())]),
+                events: series.series(f.sli_events, &[("sli", &s.name)]),
+                good: series.series(f.sli_good, &[("sli", &s.name)]),
                 latency: None,
             })
             .collect();
@@ -162,6 +253,8 @@ impl Telemetry {
             status: Vec::new(),
             alerts: None,
             recorder,
+            series,
+            families,
         }
     }
 
@@ -203,41 +296,38 @@ impl Telemetry {
 
     /// SLO series are registered on the first ready tick, so none is rendered before.
     fn register_slos(&mut self, config: &Config) {
-        let recorder = &self.recorder;
-        let gauge =
-            |name: &'static str, labels: Vec<Label>| recorder.register_gauge(&Key::from_parts(name, labels), &META);
-        let slo_label = |slo: &str| Label::new("slo", slo.to_string());
+        let (series, f) = (&*self.series, &self.families);
         self.slos = config
             .slos
             .iter()
             .map(|s| {
+                let slo = s.name.as_str();
                 let windows = s
                     .windows
                     .iter()
                     .map(|w| {
-                        let labels = || vec![slo_label(&s.name), Label::new("window", w.label.clone())];
+                        let labels = [("slo", slo), ("window", w.label.as_str())];
                         WindowHandles {
-                            ratio: gauge("slostream_slo_sli_ratio", labels()),
-                            events: gauge("slostream_slo_events", labels()),
-                            good: gauge("slostream_slo_good_events", labels()),
-                            burn: gauge("slostream_slo_burn_rate", labels()),
+                            ratio: series.series(f.ratio, &labels),
+                            events: series.series(f.events, &labels),
+                            good: series.series(f.good, &labels),
+                            burn: series.series(f.burn, &labels),
                         }
                     })
                     .collect();
                 SloHandles {
-                    budget: gauge("slostream_slo_error_budget_remaining_ratio", vec![slo_label(&s.name)]),
-                    alerts: Severity::ALL.map(|sev| {
-                        gauge("slostream_slo_alert", vec![slo_label(&s.name), Label::new("severity", sev.as_str())])
-                    }),
+                    budget: series.series(f.budget, &[("slo", slo)]),
+                    alerts: Severity::ALL
+                        .map(|sev| series.series(f.alert, &[("slo", slo), ("severity", sev.as_str())])),
                     windows,
-                    sloth: config.exporter.sloth_compat.then(|| SlothHandles::register(recorder, s)),
+                    sloth: config.exporter.sloth_compat.then(|| SlothHandles::register(series, s)),
                 }
             })
             .collect();
     }
 
-    pub fn handle(&self) -> PrometheusHandle {
-        self.recorder.handle()
+    pub fn handle(&self) -> MetricsHandle {
+        MetricsHandle { prometheus: self.recorder.handle(), series: self.series.clone() }
     }
 
     /// Publishes SLO series only once `ready`: a half-restored or unassigned instance exports
@@ -276,8 +366,7 @@ impl Telemetry {
             let Some(quantiles) = merged.latency[sli] else { continue };
             let gauges = h.latency.get_or_insert_with(|| {
                 QUANTILES.map(|(_, q)| {
-                    let labels = vec![Label::new("sli", config.slis[sli].name.clone()), Label::new("quantile", q)];
-                    self.recorder.register_gauge(&Key::from_parts("slostream_sli_latency_seconds", labels), &META)
+                    self.series.series(self.families.latency, &[("sli", &config.slis[sli].name), ("quantile", q)])
                 })
             });
             for (g, v) in gauges.iter().zip(quantiles) {
