@@ -600,7 +600,8 @@ fn graceful_stop_and_restart_is_exact() {
     let first = stream(&mut rng, 30_000, now_ms(), &BULK_AGES, 0.03);
     produce_counted(b, &topic, PARTITIONS, &first, &mut truth);
 
-    let (mut app, _, _) = launch_until_consumed(&d, &truth, Duration::from_secs(60));
+    let (mut app, m, _) = launch_until_consumed(&d, &truth, Duration::from_secs(60));
+    let consumed_before = m.get("slostream_events_consumed_total", &[]).expect("consumed total");
     let (status, took) = app.terminate(Duration::from_secs(15));
     assert!(status.success(), "exit status {status}; log:\n{}", app.log_tail(30));
     assert!(took <= Duration::from_secs(5), "SIGTERM exit took {took:?} (> shutdown_grace 5s)");
@@ -624,6 +625,12 @@ fn graceful_stop_and_restart_is_exact() {
                 if app.get("/ready").map(|(s, _)| s) == Some(503) {
                     early += 1;
                     assert_eq!(m.get("slostream_state_ready", &[]), Some(0.0), "state_ready before ready");
+                    // The restored total from the first scrape on: a dip would be a counter reset.
+                    let consumed = m.get("slostream_events_consumed_total", &[]);
+                    assert!(
+                        consumed.is_some_and(|c| c >= consumed_before),
+                        "consumed total {consumed:?} before ready, below the restored {consumed_before}"
+                    );
                     assert!(
                         slo_window_series(&m).is_empty(),
                         "SLO window series before ready: {:?}",

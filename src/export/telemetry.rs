@@ -18,6 +18,7 @@ use super::Merged;
 use crate::config::{Config, Severity};
 use crate::decode::Reject;
 use crate::slo::{self, SloStatus};
+use crate::state::Counters;
 
 const REJECT_SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -280,6 +281,26 @@ impl Telemetry {
         self.recorder.register_counter(&Key::from_name("slostream_alertmanager_errors_total"), &META)
     }
 
+    /// Sets the totals restored from a checkpoint, before `/metrics` first answers: a counter
+    /// rendered at 0 until the first tick would look like a reset to Prometheus, and
+    /// `rate()`/`increase()` would count the whole restored total as new.
+    pub fn restored(&mut self, counters: &Counters) {
+        self.set_counters(counters);
+    }
+
+    fn set_counters(&mut self, c: &Counters) {
+        self.consumed.absolute(c.consumed);
+        self.unmatched.absolute(c.unmatched);
+        self.dead_letters.absolute(c.dead_letters);
+        for (counter, v) in self.rejected.iter().zip(c.rejected) {
+            counter.absolute(v);
+        }
+        for (h, t) in self.slis.iter().zip(&c.totals) {
+            h.events.absolute(t.total);
+            h.good.absolute(t.good);
+        }
+    }
+
     pub fn checkpoint_written(&mut self, created_ms: i64) {
         self.checkpoints.increment(1);
         self.last_checkpoint_ms = Some(created_ms);
@@ -335,17 +356,15 @@ impl Telemetry {
     pub fn update(&mut self, config: &Config, merged: &Merged, ready: bool) {
         self.ready.set(if ready { 1.0 } else { 0.0 });
         self.stalls.absolute(merged.stalls);
-        self.dead_letters.absolute(merged.counters.dead_letters);
         if let Some(at) = self.last_checkpoint_ms {
             self.checkpoint_age.set((crate::ingest::wall_ms() - at).max(0) as f64 / 1000.0);
         }
-        self.consumed.absolute(merged.counters.consumed);
-        self.unmatched.absolute(merged.counters.unmatched);
-        for (c, v) in self.rejected.iter().zip(merged.counters.rejected) {
-            c.absolute(v);
-        }
+        self.set_counters(&merged.counters);
         self.summarise_rejects(&merged.counters.rejected);
+        // A partition's lag series appears once its lag is known: a gauge created at 0 would
+        // read "no lag" during a restart's catch-up, the worst moment.
         for p in &merged.partitions {
+            let Some(lag) = p.lag else { continue };
             let key = (p.topic.clone(), p.partition);
             let gauge = self.lag.entry(key).or_insert_with(|| {
                 self.recorder.register_gauge(
@@ -356,13 +375,9 @@ impl Telemetry {
                     &META,
                 )
             });
-            if let Some(lag) = p.lag {
-                gauge.set(lag as f64);
-            }
+            gauge.set(lag as f64);
         }
         for (sli, h) in self.slis.iter_mut().enumerate() {
-            h.events.absolute(merged.counters.totals[sli].total);
-            h.good.absolute(merged.counters.totals[sli].good);
             let Some(quantiles) = merged.latency[sli] else { continue };
             let gauges = h.latency.get_or_insert_with(|| {
                 QUANTILES.map(|(_, q)| {

@@ -120,6 +120,7 @@ fn restore(config: &Config, files: &CheckpointFiles, telemetry: &mut Telemetry) 
             let age_s = (wall_ms() - c.created_ms) / 1000;
             tracing::info!(path = %path.display(), partitions = c.offsets.len(), age_s, consumed = c.counters.consumed, "restored checkpoint");
             telemetry.checkpoint_written(c.created_ms);
+            telemetry.restored(&c.counters);
             Some(c)
         }
         None if !unusable.is_empty() => {
