@@ -146,7 +146,10 @@ pub fn produce(
         if rate > 0 {
             let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
             if sent >= due {
-                producer.poll(Duration::from_millis(1));
+                // Sleep rather than poll with a timeout: a poll shorter than librdkafka's
+                // 1 ms resolution returns at once, and loadgen would spin a core at any rate.
+                producer.poll(Duration::ZERO);
+                std::thread::sleep(Duration::from_micros(500));
                 continue;
             }
         }
