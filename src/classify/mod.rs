@@ -105,9 +105,12 @@ struct Index {
 /// hashing the value), a hash map beyond.
 #[derive(Debug)]
 enum Lookup {
-    Few(Box<[(Box<str>, Box<[u32]>)]>),
-    Many(HashMap<Box<str>, Box<[u32]>>),
+    Few(Box<[(Box<str>, SliIds)]>),
+    Many(HashMap<Box<str>, SliIds>),
 }
+
+/// The SLIs a key value selects, ascending.
+type SliIds = Box<[u32]>;
 
 impl Lookup {
     const FEW: usize = 8;

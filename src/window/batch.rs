@@ -95,9 +95,9 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let ts = T0 + i * 50 - (x % (3 * day as u64)) as i64 * i64::from(x % 5 == 0);
+            let ts = T0 + i * 50 - (x % (3 * day as u64)) as i64 * i64::from(x.is_multiple_of(5));
             let (sli, good) = ((x >> 20) as usize % slis, x & 1 == 0);
-            let latency = (x % 3 != 0).then(|| ((x >> 30) % 5_000_000) as f64 / 1000.0);
+            let latency = (!x.is_multiple_of(3)).then(|| ((x >> 30) % 5_000_000) as f64 / 1000.0);
             direct.0.record(sli, ts, good);
             direct.2[sli].total += 1;
             direct.2[sli].good += u64::from(good);
@@ -105,7 +105,7 @@ mod tests {
                 direct.1.record(sli, ts, ms);
             }
             batch.push(sli, ts, good, latency.map(Bin::of_ms));
-            if x % 97 == 0 {
+            if x.is_multiple_of(97) {
                 batch.drain_into(&mut batched.0, &mut batched.1, &mut batched.2);
                 assert!(batch.is_empty());
             }
