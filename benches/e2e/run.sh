@@ -24,19 +24,15 @@ set -euo pipefail
 EVENTS="${1:-${E2E_EVENTS:-5000000}}"
 PARTITIONS=8
 TOPIC=bench-requests
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-BROKER="$ROOT/tests/kafka/broker.sh"
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 WORK="$(mktemp -d /tmp/slostream-e2e-bench.XXXXXX)"
-SLOSTREAM_PID=""
-TICK="$(getconf CLK_TCK)"
 
 log() { echo "e2e: $*" >&2; }
 
 cleanup() {
   local rc=$?
-  if [[ -n "$SLOSTREAM_PID" ]]; then stop_slostream; fi
-  if [[ -f "$WORK/kafka/env" ]]; then "$BROKER" stop "$WORK/kafka" >/dev/null 2>&1 || true; fi
-  rm -rf "$WORK"
+  stop_all
   exit "$rc"
 }
 trap cleanup EXIT
@@ -46,14 +42,10 @@ trap 'exit 130' INT TERM
 
 log "building slostream and examples/raw_consume (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin slostream --example raw_consume)
-BIN="$ROOT/target/release/slostream"
-RAW="$ROOT/target/release/examples/raw_consume"
+BIN="$TARGET/release/slostream"
+RAW="$TARGET/release/examples/raw_consume"
 
-if ! command -v kcat >/dev/null; then
-  log "kcat not found; installing Debian's package"
-  (apt-get install -y -qq kcat >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq kcat >/dev/null 2>&1; }) ||
-    log "kcat could not be installed; its row is left out"
-fi
+install_kcat || log "kcat could not be installed; its row is left out"
 
 log "starting the broker"
 BOOTSTRAP="$("$BROKER" start "$WORK/kafka")"
@@ -65,14 +57,9 @@ start=$(date +%s.%N)
   { cat "$WORK/loadgen.log" >&2; exit 1; }
 log "$(tail -n1 "$WORK/loadgen.log") in $(echo "$(date +%s.%N) - $start" | bc) s"
 
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 # The example config (its SLIs and SLOs), pointed at the bench topic, with its own state dir.
-sed -e "s|^  brokers: .*|  brokers: \"$BOOTSTRAP\"|" \
-    -e "s|^  topics: .*|  topics: [\"$TOPIC\"]|" \
-    -e "s|^  group_id: .*|  group_id: \"bench-$$\"|" \
-    -e "s|^  listen: .*|  listen: \"127.0.0.1:$PORT\"|" \
-    "$ROOT/config/example.yaml" >"$WORK/slostream.yaml"
-printf 'state:\n  dir: "%s"\n' "$WORK/state" >>"$WORK/slostream.yaml"
+example_config "$WORK/slostream.yaml" "$BOOTSTRAP" "$TOPIC" "bench-$$" "$PORT" "$WORK/state"
 "$BIN" check --config "$WORK/slostream.yaml" >/dev/null
 
 ROWS=()
@@ -127,21 +114,6 @@ run_slostream() {
     STEADY+="$name $(echo "scale=0; ($seen - $first_n) / ($now - $first_t)" | bc) events/s; "
   fi
   stop_slostream
-}
-
-# SIGTERM, and SIGKILL if it has not exited 30 s later (the figures are taken already).
-stop_slostream() {
-  kill "$SLOSTREAM_PID" 2>/dev/null || true
-  for _ in $(seq 300); do
-    kill -0 "$SLOSTREAM_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$SLOSTREAM_PID" 2>/dev/null; then
-    log "slostream did not exit within 30 s of SIGTERM; killing it"
-    kill -9 "$SLOSTREAM_PID" 2>/dev/null || true
-  fi
-  wait "$SLOSTREAM_PID" 2>/dev/null || true
-  SLOSTREAM_PID=""
 }
 
 STEADY=""

@@ -20,22 +20,17 @@ SLIS="${1:-10000}"
 EVENTS="${2:-2000000}"
 PARTITIONS=8
 TOPIC=scale-requests
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-BROKER="$ROOT/tests/kafka/broker.sh"
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 WORK="$(mktemp -d /tmp/slostream-scale-bench.XXXXXX)"
-PID=""
 SCRAPER=""
-TICK="$(getconf CLK_TCK)"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 log() { echo "scale: $*" >&2; }
 
 cleanup() {
   local rc=$?
-  [[ -n "$SCRAPER" ]] && kill "$SCRAPER" 2>/dev/null || true
-  [[ -n "$PID" ]] && { kill -9 "$PID" 2>/dev/null || true; }
-  if [[ -f "$WORK/kafka/env" ]]; then "$BROKER" stop "$WORK/kafka" >/dev/null 2>&1 || true; fi
-  rm -rf "$WORK"
+  if [[ -n "$SCRAPER" ]]; then kill "$SCRAPER" 2>/dev/null || true; fi
+  stop_all
   exit "$rc"
 }
 trap cleanup EXIT
@@ -55,7 +50,7 @@ log "preloading $EVENTS events over $SERVICES services"
 "$BIN" loadgen --brokers "$BOOTSTRAP" --topic "$TOPIC" --rate 0 --count "$EVENTS" --incident-every 0 \
   --services "$SERVICES" 2>"$WORK/loadgen.log" || { cat "$WORK/loadgen.log" >&2; exit 1; }
 
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 header() {
   printf 'kafka:\n  brokers: "%s"\n  topics: ["%s"]\n  group_id: "scale-%s"\n' "$BOOTSTRAP" "$TOPIC" "$$"
   printf 'exporter:\n  listen: "127.0.0.1:%s"\nstate:\n  dir: "%s"\n' "$PORT" "$WORK/state"
@@ -88,10 +83,7 @@ for s in range(services):
 print("\n".join(out))
 PY
 } >"$WORK/scale.yaml"
-sed -e "s|^  brokers: .*|  brokers: \"$BOOTSTRAP\"|" -e "s|^  topics: .*|  topics: [\"$TOPIC\"]|" \
-  -e "s|^  group_id: .*|  group_id: \"scale-example-$$\"|" -e "s|^  listen: .*|  listen: \"127.0.0.1:$PORT\"|" \
-  "$ROOT/config/example.yaml" >"$WORK/example.yaml"
-printf 'state:\n  dir: "%s"\n' "$WORK/state" >>"$WORK/example.yaml"
+example_config "$WORK/example.yaml" "$BOOTSTRAP" "$TOPIC" "scale-example-$$" "$PORT" "$WORK/state"
 "$BIN" check --config "$WORK/scale.yaml" >/dev/null
 "$BIN" check --config "$WORK/example.yaml" >/dev/null
 log "config: $SLIS SLIs, $SLIS SLOs ($(wc -c <"$WORK/scale.yaml") bytes)"
@@ -108,13 +100,13 @@ consume() {
   rm -rf "$WORK/state"
   start=$(date +%s.%N)
   RUST_LOG=warn "$BIN" run --config "$config" >"$WORK/$name.log" 2>&1 &
-  PID=$!
+  SLOSTREAM_PID=$!
   if [[ -n "$scraped" ]]; then
     (while :; do curl -s --max-time 10 -o /dev/null "http://127.0.0.1:$PORT/metrics" || sleep 0.1; done) &
     SCRAPER=$!
   fi
   while :; do
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/$name.log" >&2; log "slostream exited"; exit 1; }
+    kill -0 "$SLOSTREAM_PID" 2>/dev/null || { cat "$WORK/$name.log" >&2; log "slostream exited"; exit 1; }
     seen="$(consumed || true)"
     [[ "${seen:-0}" -ge "$EVENTS" ]] && break
     now=$(date +%s.%N)
@@ -123,25 +115,17 @@ consume() {
   done
   now=$(date +%s.%N)
   if [[ -n "$SCRAPER" ]]; then kill "$SCRAPER" 2>/dev/null || true; wait "$SCRAPER" 2>/dev/null || true; SCRAPER=""; fi
-  read -ra stat <"/proc/$PID/stat"
+  read -ra stat <"/proc/$SLOSTREAM_PID/stat"
   cpu=$(echo "scale=2; (${stat[13]} + ${stat[14]}) / $TICK" | bc)
-  ROWS+=("$name|$(echo "scale=2; ($now - $start) / 1" | bc)|$cpu|$(awk '/^VmHWM:/ { print $2 }' "/proc/$PID/status")")
+  ROWS+=("$name|$(echo "scale=2; ($now - $start) / 1" | bc)|$cpu|$(awk '/^VmHWM:/ { print $2 }' "/proc/$SLOSTREAM_PID/status")")
   log "$name: ${ROWS[-1]}"
 }
 
-stop() {
-  kill "$PID" 2>/dev/null || true
-  for _ in $(seq 600); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$PID" 2>/dev/null || true
-  wait "$PID" 2>/dev/null || true
-  PID=""
-}
-
-consume example "$WORK/example.yaml"; stop
+consume example "$WORK/example.yaml"; stop_slostream
 consume scale "$WORK/scale.yaml"
 sleep 2
-RSS_NOW=$(awk '/^VmRSS:/ { print $2 }' "/proc/$PID/status")
-RSS_PEAK=$(awk '/^VmHWM:/ { print $2 }' "/proc/$PID/status")
+RSS_NOW=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SLOSTREAM_PID/status")
+RSS_PEAK=$(awk '/^VmHWM:/ { print $2 }' "/proc/$SLOSTREAM_PID/status")
 TIMES=()
 for _ in $(seq 10); do
   TIMES+=("$(curl -s -o "$WORK/metrics.txt" -w '%{time_total}' "http://127.0.0.1:$PORT/metrics")")
@@ -151,8 +135,8 @@ SERIES=$(grep -vc '^#' "$WORK/metrics.txt")
 SLO_SERIES=$(grep -c '^slostream_slo_burn_rate{' "$WORK/metrics.txt" || true)
 SCRAPE_MEDIAN=$(printf '%s\n' "${TIMES[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (v[5] + v[6]) / 2 * 1000 }')
 SCRAPE_MAX=$(printf '%s\n' "${TIMES[@]}" | sort -g | tail -n1 | awk '{ print $1 * 1000 }')
-stop
-consume scraped "$WORK/scale.yaml" scraped; stop
+stop_slostream
+consume scraped "$WORK/scale.yaml" scraped; stop_slostream
 
 rate() { awk -F'|' -v n="$EVENTS" -v k="$1" '$1 == k { printf "%.0f", n / $2 }' <<<"$(printf '%s\n' "${ROWS[@]}")"; }
 echo
@@ -161,7 +145,7 @@ echo
 printf '| %-8s | %12s | %16s | %14s | %16s |\n' run events/s "CPU s / M events" "peak RSS (MB)" "ratio to example"
 printf '|%s|%s|%s|%s|%s|\n' ---------- -------------- ------------------ ---------------- ------------------
 for r in "${ROWS[@]}"; do
-  IFS='|' read -r name secs cpu rss <<<"$r"
+  IFS="|" read -r name _ cpu rss <<<"$r"
   printf '| %-8s | %12.0f | %16.2f | %14.1f | %16.2f |\n' "$name" "$(rate "$name")" \
     "$(echo "$cpu * 1000000 / $EVENTS" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$(echo "$(rate "$name") / $(rate example)" | bc -l)"
 done

@@ -1,0 +1,59 @@
+# shellcheck shell=bash disable=SC2034
+# Shared by the end-to-end benches (run.sh, scale.sh, freshness.sh); source it, do not run it.
+#
+# Sets ROOT (the crate), BROKER (tests/kafka/broker.sh), TARGET (cargo's target dir, honouring
+# CARGO_TARGET_DIR) and TICK (clock ticks per second, for /proc CPU times), and defines:
+#   install_kcat            installs Debian's kcat if missing; fails if it cannot
+#   free_port               prints a free local TCP port
+#   example_config OUT BOOTSTRAP TOPIC GROUP PORT STATE_DIR
+#                           writes config/example.yaml pointed at a broker, topic and port
+#   stop_slostream          SIGTERM $SLOSTREAM_PID, SIGKILL if still running 30 s later
+#   stop_all                stops slostream and the broker of $WORK/kafka, removes $WORK
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BROKER="$ROOT/tests/kafka/broker.sh"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+[[ "$TARGET" == /* ]] || TARGET="$ROOT/$TARGET"
+TICK="$(getconf CLK_TCK)"
+SLOSTREAM_PID=""
+
+install_kcat() {
+  command -v kcat >/dev/null && return 0
+  apt-get install -y -qq kcat >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq kcat >/dev/null 2>&1; }
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+example_config() {
+  local out=$1 bootstrap=$2 topic=$3 group=$4 port=$5 state=$6
+  sed -e "s|^  brokers: .*|  brokers: \"$bootstrap\"|" \
+      -e "s|^  topics: .*|  topics: [\"$topic\"]|" \
+      -e "s|^  group_id: .*|  group_id: \"$group\"|" \
+      -e "s|^  listen: .*|  listen: \"127.0.0.1:$port\"|" \
+      "$ROOT/config/example.yaml" >"$out"
+  printf 'state:\n  dir: "%s"\n' "$state" >>"$out"
+}
+
+stop_slostream() {
+  [[ -n "$SLOSTREAM_PID" ]] || return 0
+  kill "$SLOSTREAM_PID" 2>/dev/null || true
+  for _ in $(seq 300); do
+    kill -0 "$SLOSTREAM_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$SLOSTREAM_PID" 2>/dev/null; then
+    echo "slostream did not exit within 30 s of SIGTERM; killing it" >&2
+    kill -9 "$SLOSTREAM_PID" 2>/dev/null || true
+  fi
+  wait "$SLOSTREAM_PID" 2>/dev/null || true
+  SLOSTREAM_PID=""
+}
+
+stop_all() {
+  stop_slostream
+  if [[ -f "$WORK/kafka/env" ]]; then "$BROKER" stop "$WORK/kafka" >/dev/null 2>&1 || true; fi
+  rm -rf "$WORK"
+}
