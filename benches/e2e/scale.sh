@@ -2,10 +2,11 @@
 # slostream at scale: memory, /metrics render time and throughput with thousands of SLIs and SLOs,
 # against a real broker, and whether scrapes slow ingest.
 #
-#   benches/e2e/scale.sh [SLIS] [EVENTS]     defaults 10000 and 2000000
+#   benches/e2e/scale.sh [SLIS] [EVENTS] [SLOS]     defaults 10000, 2000000 and SLIS
+#   LIVE_RATE=50000 LIVE_SECS=60                     the live phase (below)
 #
-# Generates a config of SLIS SLIs (five per service, services svc-00000 ..) and SLIS SLOs (one
-# per SLI, each combining it with the next SLI of its service), preloads an 8-partition topic
+# Generates a config of SLIS SLIs (five per service, services svc-00000 ..) and SLOS SLOs (one
+# per SLI, each combining it with the next SLI of its service, up to SLOS), preloads an 8-partition topic
 # with EVENTS `slostream loadgen --services SLIS/5` events, and reads it three times from the
 # beginning on a fresh state dir:
 #   example   config/example.yaml (3 SLOs) on the same topic: the baseline rate
@@ -13,11 +14,17 @@
 #   scraped   the generated config, /metrics scraped back to back while consuming (a scrape
 #             every ~0.1 s: well over Prometheus' usual 15 s interval)
 # After `scale` has consumed everything: RSS now and at peak (VmRSS, VmHWM), and 10 timed scrapes
-# of /metrics (median and max, body size, series count). Prints one table.
+# of /metrics (median and max, body size, series count). Then the live phase: the generated
+# config on a second, empty topic, started with no backlog (librdkafka's prefetch queues, up to
+# 64 MB per worker, stay nearly empty), RSS once ready and after LIVE_SECS of loadgen at
+# LIVE_RATE events/s over all services with a scrape every 15 s. Prints one table.
 set -euo pipefail
 
 SLIS="${1:-10000}"
 EVENTS="${2:-2000000}"
+SLOS="${3:-$SLIS}"
+LIVE_RATE="${LIVE_RATE:-50000}"
+LIVE_SECS="${LIVE_SECS:-60}"
 PARTITIONS=8
 TOPIC=scale-requests
 # shellcheck source=common.sh
@@ -58,9 +65,9 @@ header() {
 {
   header
   printf 'events:\n  timestamp_field: "timestamp"\n  latency_field: "latency_ms"\n'
-  python3 - "$SERVICES" <<'PY'
+  python3 - "$SERVICES" "$SLOS" <<'PY'
 import sys
-services = int(sys.argv[1])
+services, slos = int(sys.argv[1]), int(sys.argv[2])
 kinds = [
     ("availability", '{ service: "%s", route: ["/v2/trips", "/v2/trips/{id}", "/v1/geocode", "/v1/bookings"] }', "{ status: { lt: 500 } }"),
     ("latency", '{ service: "%s" }', "{ latency_ms: { le: 300 } }"),
@@ -77,6 +84,9 @@ out.append("slos:")
 for s in range(services):
     svc = "svc-%05d" % s
     for i, (name, _, _) in enumerate(kinds):
+        if slos == 0:
+            break
+        slos -= 1
         other = kinds[(i + 1) % len(kinds)][0]
         objective, period = (99.9, "30d") if i % 2 else (99.5, "28d")
         out.append("  %s-%s: { objective: %s, period: \"%s\", slis: [%s-%s, %s-%s] }" % (svc, name, objective, period, svc, name, svc, other))
@@ -86,7 +96,7 @@ PY
 example_config "$WORK/example.yaml" "$BOOTSTRAP" "$TOPIC" "scale-example-$$" "$PORT" "$WORK/state"
 "$BIN" check --config "$WORK/scale.yaml" >/dev/null
 "$BIN" check --config "$WORK/example.yaml" >/dev/null
-log "config: $SLIS SLIs, $SLIS SLOs ($(wc -c <"$WORK/scale.yaml") bytes)"
+log "config: $SLIS SLIs, $SLOS SLOs ($(wc -c <"$WORK/scale.yaml") bytes)"
 
 consumed() {
   curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" 2>/dev/null |
@@ -138,9 +148,36 @@ SCRAPE_MAX=$(printf '%s\n' "${TIMES[@]}" | sort -g | tail -n1 | awk '{ print $1 
 stop_slostream
 consume scraped "$WORK/scale.yaml" scraped; stop_slostream
 
+LIVE_TOPIC=scale-live
+log "live: $LIVE_RATE events/s for $LIVE_SECS s on an empty topic"
+"$BROKER" topic "$WORK/kafka" "$LIVE_TOPIC" "$PARTITIONS" >/dev/null
+sed "s|^  topics: .*|  topics: [\"$LIVE_TOPIC\"]|" "$WORK/scale.yaml" >"$WORK/live.yaml"
+rm -rf "$WORK/state"
+RUST_LOG=warn "$BIN" run --config "$WORK/live.yaml" >"$WORK/live.log" 2>&1 &
+SLOSTREAM_PID=$!
+until [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/ready")" == 200 ]]; do
+  kill -0 "$SLOSTREAM_PID" 2>/dev/null || { cat "$WORK/live.log" >&2; exit 1; }
+  sleep 0.2
+done
+curl -s -o /dev/null "http://127.0.0.1:$PORT/metrics"
+RSS_READY=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SLOSTREAM_PID/status")
+"$BIN" loadgen --brokers "$BOOTSTRAP" --topic "$LIVE_TOPIC" --rate "$LIVE_RATE" --incident-every 0 \
+  --services "$SERVICES" 2>"$WORK/live-loadgen.log" &
+LOADGEN=$!
+for ((t = 0; t < LIVE_SECS; t += 15)); do
+  sleep 15
+  curl -s -o /dev/null "http://127.0.0.1:$PORT/metrics"
+done
+RSS_LIVE=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SLOSTREAM_PID/status")
+RSS_LIVE_PEAK=$(awk '/^VmHWM:/ { print $2 }' "/proc/$SLOSTREAM_PID/status")
+LIVE_CONSUMED=$(consumed)
+kill "$LOADGEN" 2>/dev/null || true
+wait "$LOADGEN" 2>/dev/null || true
+stop_slostream
+
 rate() { awk -F'|' -v n="$EVENTS" -v k="$1" '$1 == k { printf "%.0f", n / $2 }' <<<"$(printf '%s\n' "${ROWS[@]}")"; }
 echo
-echo "slostream at scale: $SLIS SLIs, $SLIS SLOs, $EVENTS events, $PARTITIONS partitions, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "slostream at scale: $SLIS SLIs, $SLOS SLOs, $EVENTS events, $PARTITIONS partitions, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 printf '| %-8s | %12s | %16s | %14s | %16s |\n' run events/s "CPU s / M events" "peak RSS (MB)" "ratio to example"
 printf '|%s|%s|%s|%s|%s|\n' ---------- -------------- ------------------ ---------------- ------------------
@@ -153,3 +190,4 @@ echo
 echo "scale, after consuming everything: RSS $((RSS_NOW / 1024)) MB now, $((RSS_PEAK / 1024)) MB peak"
 echo "/metrics: $SERIES series ($SLO_SERIES burn-rate series), $((BODY / 1024)) KB; 10 scrapes: median ${SCRAPE_MEDIAN} ms, max ${SCRAPE_MAX} ms"
 echo "scraped vs scale: $(echo "$(rate scraped) / $(rate scale)" | bc -l | cut -c1-4)x the rate with /metrics scraped back to back"
+echo "live, no backlog: RSS $((RSS_READY / 1024)) MB when ready; after ${LIVE_SECS} s at $LIVE_RATE events/s (${LIVE_CONSUMED:-?} consumed): $((RSS_LIVE / 1024)) MB now, $((RSS_LIVE_PEAK / 1024)) MB peak"
