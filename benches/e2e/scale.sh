@@ -16,7 +16,7 @@
 # After `scale` has consumed everything: RSS now and at peak (VmRSS, VmHWM), and 10 timed scrapes
 # of /metrics (median and max, body size, series count). Then the live phase: the generated
 # config on a second, empty topic, started with no backlog (librdkafka's prefetch queues, up to
-# 64 MB per worker, stay nearly empty), RSS once ready and after LIVE_SECS of loadgen at
+# 16 MB per worker, stay nearly empty), RSS once ready and after LIVE_SECS of loadgen at
 # LIVE_RATE events/s over all services with a scrape every 15 s. Prints one table.
 set -euo pipefail
 

@@ -41,7 +41,10 @@ pub fn client_config(config: &Config) -> ClientConfig {
         // The 1 s default stalls a fast consumer at 100-200k msg/s with idle CPU (librdkafka #3662).
         .set("fetch.queue.backoff.ms", "20")
         .set("fetch.wait.max.ms", "100")
-        .set("queued.max.messages.kbytes", "65536")
+        // Prefetch per worker. 16 MB is about 60 ms of reading at 1M events/s, refilled within
+        // the 20 ms backoff: reading a 3M-event backlog was no slower than with 64 MB (medians
+        // of 3.64 s and 4.07 s, alternating in one run) and peaked at 182 MB instead of 232 MB.
+        .set("queued.max.messages.kbytes", "16384")
         .set("session.timeout.ms", "10000");
     for (k, v) in &config.kafka.properties {
         c.set(k, v);
