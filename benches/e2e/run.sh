@@ -133,7 +133,7 @@ fi
 run_raw raw
 
 # Per run kind, in order of appearance: the median of its runs (events/s, CPU), the largest RSS.
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.6f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 NAMES=()
 for r in "${ROWS[@]}"; do
   name=${r%%|*}
