@@ -15,10 +15,12 @@
 //! - [`ingest`]: librdkafka consumers on dedicated threads, offsets stored after counting.
 //! - [`decode`]: payload → the configured fields (borrowed) and the event time, or a reject reason.
 //! - [`classify`]: fields → `(sli, good)` via conditions compiled against field slots.
-//! - [`window`]: exact event-time good/total in tiered buckets; latency quantiles.
+//! - [`window`]: exact event-time good/total in tiered buckets; latency quantiles; the batches
+//!   workers fill without a lock and hand over to the shared tally.
 //! - [`slo`]: windows → combined ratios, burn rates, budget, alert state (pure math).
-//! - [`export`]: merged shard views → Prometheus gauges; `/metrics`, `/ready`, `/health`.
-//! - [`pipeline`]: wires the stages and owns start-up and shutdown.
+//! - [`export`]: the tally and worker views → Prometheus series; `/metrics`, `/ready`, `/health`.
+//! - [`pipeline`]: wires the stages, holds the tally (every worker's counts with the offsets
+//!   they cover), and owns checkpoints, start-up and shutdown.
 //! - [`loadgen`] and [`demo`]: realistic traffic, and the whole pipeline on an in-process broker.
 
 pub mod alert;

@@ -1,6 +1,7 @@
-//! The only place that knows every stage: Kafka → ingest workers (decode → classify → window,
-//! one [`shard::Shard`] each) → exporter tick (merge → slo → gauges) → HTTP, with checkpoints
-//! of counts and offsets taken together.
+//! The only place that knows every stage: Kafka → ingest workers (decode → classify → batch,
+//! one [`shard::Shard`] each) → the shared [`tally::Tally`] (window, latency, totals and the
+//! offsets they cover) → exporter tick (read → slo → gauges) → HTTP, with checkpoints of the
+//! tally's counts and offsets taken together.
 //!
 //! Start: lock and load the state directory, serve HTTP (not ready), discover partitions
 //! (retrying while Kafka is unreachable), hand each worker its partitions at the checkpoint's
