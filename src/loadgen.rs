@@ -49,7 +49,7 @@ impl Traffic {
         Traffic { rng: SmallRng::seed_from_u64(seed), incidents, started: Instant::now(), seq: 0, services: None }
     }
 
-    /// Spreads events over services `svc-00000` .. `svc-<n-1>` (see [`Traffic::services`]).
+    /// Spreads events over services `svc-00000` .. `svc-<n-1>` instead of the example's three.
     pub fn with_services(mut self, n: Option<u32>) -> Traffic {
         self.services = n.filter(|&n| n > 0);
         self

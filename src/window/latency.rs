@@ -17,7 +17,7 @@
 //! A dense histogram at this resolution is 3,328 counters (26.6 KB); five per SLI was 133 KB. A
 //! minute of one SLI's latencies fills only the bins between its fastest and slowest request,
 //! so each minute here is a table of 52 blocks of 64 bins, and a block is taken from a pool
-//! shared by all SLIs of the shard on the first latency that falls in it, and given back (zeroed)
+//! shared by all SLIs on the first latency that falls in it, and given back (zeroed)
 //! when its minute rotates out. Per SLI that is 1.1 KB of tables plus 256 bytes per block in use
 //! (a latency spread over 5 octaves with a sparse tail uses about 10 blocks a minute: 13 KB
 //! for five minutes). The pool reserves address space for every block that could ever be in
@@ -101,7 +101,7 @@ impl Minute {
     const EMPTY: Minute = Minute { at: i64::MIN, count: 0, blocks: [NONE; BLOCKS] };
 }
 
-/// Zeroed blocks of 64 bin counts, shared by every SLI of a shard.
+/// Zeroed blocks of 64 bin counts, shared by every SLI.
 #[derive(Debug, Default)]
 struct Pool {
     blocks: Vec<[u32; BLOCK]>,
@@ -134,7 +134,7 @@ impl Pool {
     }
 }
 
-/// The last five minutes of latencies of every SLI of a shard.
+/// The last five minutes of latencies of every SLI.
 #[derive(Debug)]
 pub struct LatencyWindows {
     /// `[sli * MINUTES + minute % MINUTES]`.
@@ -180,7 +180,7 @@ impl LatencyWindows {
     }
 
     /// Latencies recorded for `sli` so far: while it and `now`'s minute stay the same, so does
-    /// what [`LatencyWindows::merge_into`] adds.
+    /// what [`LatencyWindows::quantiles`] reports.
     pub fn recorded(&self, sli: usize) -> u64 {
         self.recorded[sli]
     }
