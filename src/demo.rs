@@ -61,7 +61,9 @@ pub async fn run(options: DemoOptions, shutdown: impl std::future::Future<Output
     let stop = Arc::new(AtomicBool::new(false));
     let generator = {
         let (stop, brokers) = (stop.clone(), brokers.clone());
-        std::thread::spawn(move || loadgen::produce(&brokers, topic, options.rate, None, options.incidents, None, &stop))
+        std::thread::spawn(move || {
+            loadgen::produce(&brokers, topic, options.rate, None, options.incidents, None, &stop)
+        })
     };
     println!(
         "slostream demo: {} events/s into an in-process Kafka, an incident every {}s lasting {}s",
