@@ -91,11 +91,6 @@ impl Shard {
         self.batch.len() >= BATCH_EVENTS
     }
 
-    /// Whether anything was counted since the last hand-over.
-    pub fn is_empty(&self) -> bool {
-        self.counters.consumed == 0
-    }
-
     /// Adds everything since the last hand-over to the tally, with the offsets it covers.
     pub fn hand_over(&mut self, tally: &mut Tally, worker: usize, positions: &[PartitionOffset], acknowledged: bool) {
         tally.hand_over(worker, &mut self.batch, &mut self.counters, positions, acknowledged);

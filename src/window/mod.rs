@@ -156,22 +156,9 @@ impl WindowStore {
         self.tiers[tier].buckets(sli)
     }
 
-    /// Adds counts into a bucket by absolute index: how checkpoints are restored and how stores
-    /// are merged (counts are sums, so adding stores is exact).
+    /// Adds counts into a bucket by absolute index: how checkpoints are restored.
     pub fn add_bucket(&mut self, tier: usize, sli: usize, index: i64, counts: Counts) {
         self.tiers[tier].add_bucket(sli, index, counts);
-    }
-
-    /// Adds every bucket of `other` (a store of the same SLIs) into this one.
-    pub fn merge_from(&mut self, other: &WindowStore) {
-        let slis = other.tiers[0].slis();
-        for tier in 0..self.tiers.len() {
-            for sli in 0..slis {
-                for (k, c) in other.tiers[tier].buckets(sli) {
-                    self.tiers[tier].add_bucket(sli, k, c);
-                }
-            }
-        }
     }
 
     /// Fixed memory per SLI, in bytes.

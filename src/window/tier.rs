@@ -101,10 +101,6 @@ impl Tier {
         Tier { res_ms, len, head: i64::MIN, cells }
     }
 
-    pub fn slis(&self) -> usize {
-        with_cells!(&self.cells, |v| v.len()) / self.len as usize
-    }
-
     pub fn span_ms(&self) -> i64 {
         (self.len - 2) * self.res_ms
     }
@@ -226,8 +222,8 @@ impl Tier {
         })
     }
 
-    /// Adds counts to the bucket with absolute index `k` (restoring a checkpoint, merging
-    /// stores); ignored when older than the ring holds.
+    /// Adds counts to the bucket with absolute index `k` (restoring a checkpoint); ignored when
+    /// older than the ring holds.
     pub fn add_bucket(&mut self, sli: usize, k: i64, counts: Counts) {
         if k > self.head {
             self.advance(k);
