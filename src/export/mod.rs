@@ -2,8 +2,9 @@
 //! `/health`.
 //!
 //! Once per tick the exporter reads the tally's windows under its lock (a sum per window, never
-//! per event) and each worker's view, evaluates the SLOs and sets gauges. Scrapes render from the
-//! recorder and never touch the tally, so `/metrics` answers under full ingest load.
+//! per event) and each worker's view, evaluates the SLOs and sets gauges. Scrapes render the
+//! recorder's and the exposition's series and never touch the tally, so `/metrics` answers under
+//! full ingest load.
 
 pub mod exposition;
 pub mod http;
@@ -28,8 +29,8 @@ pub struct Merged {
     pub counters: Counters,
     /// Per SLI, the [`telemetry::QUANTILES`] of the last five minutes of latency, in µs.
     pub latency: Vec<Option<[u64; 4]>>,
-    /// Per SLI, `(latencies recorded, minute)` that `latency` was computed at: while neither
-    /// changes, neither do the quantiles.
+    /// Per SLI, the [`LatencyWindows::stamp`](crate::window::latency::LatencyWindows::stamp)
+    /// `latency` was computed at: while it is unchanged, so are the quantiles.
     latency_from: Vec<(u64, i64)>,
     pub partitions: Vec<PartitionState>,
     pub stalls: u64,
@@ -59,10 +60,9 @@ impl Merged {
             }
         }
         self.counters.clone_from(&tally.counters);
-        let minute = now_ms.div_euclid(60_000);
         let qs = telemetry::QUANTILES.map(|(q, _)| q);
         for (sli, (out, from)) in self.latency.iter_mut().zip(&mut self.latency_from).enumerate() {
-            let source = (tally.latency.recorded(sli), minute);
+            let source = tally.latency.stamp(sli, now_ms);
             if *from != source {
                 *from = source;
                 *out = tally.latency.quantiles(sli, now_ms, qs);

@@ -239,15 +239,13 @@ async fn already_dead_lettered(config: &Arc<Config>, since: &[PartitionOffset]) 
     }
 }
 
-/// Where the dead-letter topic ends now; `None` when it cannot be known (keep the older bound).
-async fn dead_letter_ends(
-    config: &Arc<Config>,
-    admin: &Arc<BaseConsumer<IngestContext>>,
-) -> Option<Vec<PartitionOffset>> {
+/// Where the dead-letter topic ends now, stamped with when the read had finished; `None` when it
+/// cannot be known (keep the older bound).
+async fn dead_letter_ends(config: &Arc<Config>, admin: &Arc<BaseConsumer<IngestContext>>) -> Option<DeadLetterEnds> {
     let topic = config.events.dead_letter_topic.clone()?;
     let a = admin.clone();
     match tokio::task::spawn_blocking(move || dead_letter::ends(&a, &topic, KAFKA_TIMEOUT)).await {
-        Ok(Ok(ends)) => Some(ends),
+        Ok(Ok(ends)) => Some(DeadLetterEnds { ends, read_by: Some(std::time::Instant::now()) }),
         _ => None,
     }
 }
@@ -314,7 +312,7 @@ async fn serve(
                 // For the next checkpoint: read a tick before its cut, they are a lower bound for
                 // the dead letters of every message after it.
                 if let Some(ends) = dead_letter_ends(config, admin).await {
-                    dead_letters = DeadLetterEnds { ends, read_by: Some(std::time::Instant::now()) };
+                    dead_letters = ends;
                 }
             }
             _ = discover_tick.tick() => {
@@ -336,9 +334,9 @@ async fn serve(
     };
 
     tracing::info!("stopping: no more fetching; writing the final checkpoint");
+    // Every worker hands over once more when it stops, after this.
     if let Some(ends) = dead_letter_ends(config, admin).await {
-        // Every worker hands over once more when it stops, after this.
-        dead_letters = DeadLetterEnds { ends, read_by: Some(std::time::Instant::now()) };
+        dead_letters = ends;
     }
     stop.store(true, Ordering::Relaxed);
     let grace = config.ingest.shutdown_grace;

@@ -3,7 +3,7 @@
 //! SLOs never use these (latency SLIs are threshold counts decided per event); they are for the
 //! "how slow is it now" panels. Each SLI keeps five one-minute histograms rotating by event
 //! minute: a latency counts while its event minute is one of the five newest minutes up to
-//! `now` (the same `(now - 5 min, now]` by minute as before).
+//! `now`, i.e. `(now - 5 min, now]` by minute.
 //!
 //! # Resolution
 //!
@@ -28,8 +28,8 @@
 
 use hdrhistogram::Histogram;
 
-/// Microseconds, up to one hour, two significant digits (1% relative error): the layout the
-/// exporter merges into and the bins [`LatencyWindows`] counts in.
+/// Microseconds, up to one hour, two significant digits (1% relative error): the HdrHistogram
+/// whose bins [`LatencyWindows`] counts in, and against which its quantiles are tested.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_US, 2).expect("static histogram bounds")
 }
@@ -179,10 +179,10 @@ impl LatencyWindows {
         self.recorded[sli] += 1;
     }
 
-    /// Latencies recorded for `sli` so far: while it and `now`'s minute stay the same, so does
-    /// what [`LatencyWindows::quantiles`] reports.
-    pub fn recorded(&self, sli: usize) -> u64 {
-        self.recorded[sli]
+    /// What [`LatencyWindows::quantiles`] of `sli` at `now_ms` depends on: the latencies
+    /// recorded so far and `now`'s minute. While the stamp stays the same, so do the quantiles.
+    pub fn stamp(&self, sli: usize, now_ms: i64) -> (u64, i64) {
+        (self.recorded[sli], now_ms.div_euclid(MINUTE_MS))
     }
 
     /// Quantiles of `sli`'s latencies in the minutes `(now - 5 min, now]`, by nearest rank, each
