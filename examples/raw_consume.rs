@@ -22,18 +22,54 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use slostream::config::Config;
+use slostream::ingest::batch::BatchConsumer;
 use slostream::ingest::client_config;
 
 /// Messages a thread reads between updates of the shared total.
 const BATCH: u64 = 1024;
 
+/// One thread's reading: messages and bytes not yet added to the shared totals.
+struct Touched<'a> {
+    n: u64,
+    size: u64,
+    touched: u64,
+    count: u64,
+    total: &'a AtomicU64,
+    bytes: &'a AtomicU64,
+    done: &'a AtomicBool,
+}
+
+impl Touched<'_> {
+    /// Touches the payload (its first and last byte) and counts it.
+    #[inline]
+    fn touch(&mut self, payload: Option<&[u8]>) {
+        let payload = payload.unwrap_or(&[]);
+        self.touched = self.touched.wrapping_add(u64::from(*payload.first().unwrap_or(&0)))
+            ^ u64::from(*payload.last().unwrap_or(&0));
+        self.size += payload.len() as u64;
+        self.n += 1;
+        if self.n == BATCH {
+            self.flush();
+        }
+    }
+
+    /// Adds what was read so far to the shared totals.
+    fn flush(&mut self) {
+        self.bytes.fetch_add(std::mem::take(&mut self.size), Ordering::Relaxed);
+        let n = std::mem::take(&mut self.n);
+        if self.total.fetch_add(n, Ordering::Relaxed) + n >= self.count {
+            self.done.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 fn usage() -> ! {
-    eprintln!("usage: raw_consume --config FILE --count N [--consumers K]");
+    eprintln!("usage: raw_consume --config FILE --count N [--consumers K] [--per-message]");
     std::process::exit(2);
 }
 
 fn main() {
-    let (mut path, mut count, mut consumers) = (None, None, None);
+    let (mut path, mut count, mut consumers, mut per_message) = (None, None, None, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
@@ -41,6 +77,7 @@ fn main() {
             "--config" => path = Some(value()),
             "--count" => count = Some(value().parse::<u64>().unwrap_or_else(|_| usage())),
             "--consumers" => consumers = Some(value().parse::<usize>().unwrap_or_else(|_| usage())),
+            "--per-message" => per_message = true,
             _ => usage(),
         }
     }
@@ -76,38 +113,43 @@ fn main() {
             let (total, bytes, done) = (total.clone(), bytes.clone(), done.clone());
             std::thread::spawn(move || {
                 consumer.assign(&tpl).expect("assign");
-                let (mut n, mut size, mut touched) = (0u64, 0u64, 0u64);
-                let mut idle = false;
-                while !done.load(Ordering::Relaxed) {
-                    let wait = if idle { Duration::from_millis(100) } else { Duration::ZERO };
-                    match consumer.poll(wait) {
-                        Some(Ok(msg)) => {
-                            let payload = msg.payload().unwrap_or(&[]);
-                            // Touch the payload: its first and last byte.
-                            touched = touched.wrapping_add(u64::from(*payload.first().unwrap_or(&0)))
-                                ^ u64::from(*payload.last().unwrap_or(&0));
-                            size += payload.len() as u64;
-                            n += 1;
-                            idle = false;
-                            if n == BATCH {
-                                bytes.fetch_add(std::mem::take(&mut size), Ordering::Relaxed);
-                                if total.fetch_add(std::mem::take(&mut n), Ordering::Relaxed) + BATCH >= count {
-                                    done.store(true, Ordering::Relaxed);
-                                }
+                let mut t = Touched { n: 0, size: 0, touched: 0, count, total: &total, bytes: &bytes, done: &done };
+                if per_message {
+                    let mut idle = false;
+                    while !done.load(Ordering::Relaxed) {
+                        let wait = if idle { Duration::from_millis(100) } else { Duration::ZERO };
+                        match consumer.poll(wait) {
+                            Some(Ok(msg)) => {
+                                t.touch(msg.payload());
+                                idle = false;
+                            }
+                            Some(Err(e)) => eprintln!("raw_consume: {e}"),
+                            None => {
+                                t.flush();
+                                idle = true;
                             }
                         }
-                        Some(Err(e)) => eprintln!("raw_consume: {e}"),
-                        None => {
-                            // Caught up: what this thread read so far counts now.
-                            idle = true;
-                            bytes.fetch_add(std::mem::take(&mut size), Ordering::Relaxed);
-                            total.fetch_add(std::mem::take(&mut n), Ordering::Relaxed);
+                    }
+                } else {
+                    let mut consumer = BatchConsumer::new(consumer).expect("consumer queue");
+                    let mut idle = false;
+                    while !done.load(Ordering::Relaxed) {
+                        let wait = if idle { Duration::from_millis(100) } else { Duration::ZERO };
+                        let batch = consumer.poll(wait);
+                        idle = batch.is_empty();
+                        for msg in batch {
+                            match msg.error() {
+                                None => t.touch(msg.payload()),
+                                Some(e) => eprintln!("raw_consume: {e}"),
+                            }
+                        }
+                        if idle {
+                            t.flush();
                         }
                     }
                 }
-                bytes.fetch_add(size, Ordering::Relaxed);
-                total.fetch_add(n, Ordering::Relaxed);
-                std::hint::black_box(touched);
+                t.flush();
+                std::hint::black_box(t.touched);
             })
         })
         .collect();

@@ -10,7 +10,10 @@
 # partitions, preloads it with EVENTS loadgen events (`slostream loadgen --rate 0`), then reads
 # the whole topic from the beginning with:
 #   raw        examples/raw_consume.rs: slostream's librdkafka settings (ingest::client_config
-#              on the same config file) and threads (ingest.workers), touching payloads only
+#              on the same config file) and threads (ingest.workers), touching payloads only,
+#              reading batches from the consumer queue as slostream does (ingest::batch)
+#   raw-per-message  the same, one message per rust-rdkafka `BaseConsumer::poll` call
+#              (a reference: the usual way to read with rust-rdkafka)
 #   slostream  `slostream run` on a fresh state dir, until slostream_events_consumed_total on
 #              /metrics reaches EVENTS (exported every 0.5 s: up to ~1 s late)
 #   kcat       `kcat -C -e -q -o beginning | wc -l`: an outside reference (librdkafka defaults)
@@ -81,9 +84,11 @@ metric() {
     awk '$1 == "slostream_events_consumed_total" { printf "%d", $2 }'
 }
 
+# run_raw NAME [RAW_CONSUME_ARGS...]
 run_raw() {
-  timed "$1" "$RAW" --config "$WORK/slostream.yaml" --count "$EVENTS"
-  log "$(cat "$WORK/$1.out")"
+  local name=$1; shift
+  timed "$name" "$RAW" --config "$WORK/slostream.yaml" --count "$EVENTS" "$@"
+  log "$(cat "$WORK/$name.out")"
 }
 
 # run_slostream NAME BINARY
@@ -120,6 +125,7 @@ STEADY=""
 ROUNDS="${E2E_ROUNDS:-1}"
 for ((round = 1; round <= ROUNDS; round++)); do
   run_raw raw
+  run_raw raw-per-message --per-message
   run_slostream slostream "$BIN"
   for spec in ${E2E_COMPARE:-}; do
     run_slostream "${spec%%=*}" "${spec#*=}"
@@ -151,10 +157,10 @@ done
 echo
 echo "slostream e2e: $EVENTS events, $PARTITIONS partitions, $(nproc) CPUs, $ROUNDS round(s), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-printf '| %-10s | %4s | %12s | %16s | %14s | %12s |\n' run runs events/s "CPU s / M events" "peak RSS (MB)" "ratio to raw"
-printf '|%s|%s|%s|%s|%s|%s|\n' ------------ ------ -------------- ------------------ ---------------- --------------
+printf '| %-16s | %4s | %12s | %16s | %14s | %12s |\n' run runs events/s "CPU s / M events" "peak RSS (MB)" "ratio to raw"
+printf '|%s|%s|%s|%s|%s|%s|\n' ------------------ ------ -------------- ------------------ ---------------- --------------
 for name in "${NAMES[@]}"; do
-  printf '| %-10s | %4d | %12.0f | %16.2f | %14.1f | %12.2f |\n' "$name" "${RUNS[$name]}" "${RATE[$name]}" \
+  printf '| %-16s | %4d | %12.0f | %16.2f | %14.1f | %12.2f |\n' "$name" "${RUNS[$name]}" "${RATE[$name]}" \
     "${CPU[$name]}" "${RSS[$name]}" "$(echo "${RATE[$name]} / ${RATE[raw]}" | bc -l)"
 done
 echo

@@ -24,6 +24,7 @@ use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::batch::Msg;
 use crate::config::Config;
 use crate::decode::Reject;
 use crate::state::PartitionOffset;
@@ -69,7 +70,7 @@ impl DeadLetters {
     }
 
     /// Queues one rejected message (skipping it if a previous run already delivered it).
-    pub fn send(&mut self, msg: &BorrowedMessage<'_>, reason: Reject) -> Result<(), KafkaError> {
+    pub fn send(&mut self, msg: &Msg, reason: Reject) -> Result<(), KafkaError> {
         if !self.already.is_empty() && self.already.contains(&(msg.topic().to_string(), msg.partition(), msg.offset()))
         {
             return Ok(());

@@ -1,10 +1,11 @@
 //! Ingest: Kafka messages in, counted into a shard per worker thread.
 //!
-//! Each [`worker`] owns one librdkafka consumer, polls it on a dedicated OS thread and runs the
-//! hot path inline, so a message is counted before the next poll. Partitions are assigned by
-//! hand from the checkpoint's offsets (one instance serves a consumer group); the group's
+//! Each [`worker`] owns one librdkafka consumer, polls it for [`batch`]es of messages on a
+//! dedicated OS thread and runs the hot path inline, so a batch is counted before the next poll.
+//! Partitions are assigned by hand from the checkpoint's offsets (one instance serves a consumer group); the group's
 //! committed offsets only mirror checkpoints for lag tools.
 
+pub mod batch;
 mod context;
 pub mod dead_letter;
 pub mod worker;

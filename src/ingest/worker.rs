@@ -1,11 +1,12 @@
 //! One ingest worker: a librdkafka consumer on its own OS thread, classifying into its own shard.
 //!
 //! Partitions are assigned by hand (no group rebalancing): the coordinator gives each worker its
-//! partitions with the exact next offset from the last checkpoint. The worker processes every
-//! message inline before the next poll and tracks the next offset of each partition; it hands
-//! its batch over to the shared tally together with those offsets, so the tally is always a
-//! consistent cut. Between messages it serves commands (new partitions), hands over and
-//! refreshes its view for the exporter.
+//! partitions with the exact next offset from the last checkpoint. The worker reads messages
+//! in batches from the consumer queue ([`super::batch`]), processes every message of a batch
+//! before the next poll and tracks the next offset of each partition; it hands what it counted
+//! over to the shared tally together with those offsets, so the tally is always a consistent
+//! cut. Between batches it serves commands (new partitions), hands over and refreshes its view
+//! for the exporter.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
@@ -14,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaTopic;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::batch::{BatchConsumer, Msg};
 use super::dead_letter::{AlreadySent, DeadLetters};
 use super::{cached_high_watermark, client_config, wall_ms, IngestContext};
 use crate::config::Config;
@@ -27,8 +28,9 @@ use crate::state::PartitionOffset;
 
 /// How often a worker refreshes its view for the exporter.
 const PUBLISH_EVERY_MS: i64 = 500;
-/// Messages between wall-clock reads on a busy stream (an idle poll always reads it).
-const CLOCK_EVERY: u32 = 256;
+/// Messages between wall-clock reads on a busy stream (an idle poll always reads it); with
+/// batches of up to 1,024 messages that is once per batch.
+const CLOCK_EVERY: usize = 256;
 /// `next` of a partition nothing has been read from: start at the beginning.
 pub const FROM_BEGINNING: i64 = -1;
 
@@ -40,7 +42,7 @@ pub enum Command {
 struct Worker {
     id: usize,
     config: Arc<Config>,
-    consumer: BaseConsumer<IngestContext>,
+    consumer: BatchConsumer<IngestContext>,
     shard: Shard,
     positions: Vec<PartitionOffset>,
     /// The last message's partition: consecutive messages mostly come from the same partition,
@@ -74,7 +76,7 @@ pub fn run(
     stop: Arc<AtomicBool>,
 ) -> Result<(), KafkaError> {
     let shard = Shard::new(&config);
-    let consumer = create_consumer(&config, id)?;
+    let consumer = BatchConsumer::new(create_consumer(&config, id)?)?;
     let dead_letters = match &config.events.dead_letter_topic {
         Some(topic) => Some(DeadLetters::new(&config, topic, already_dead_lettered)?),
         None => None,
@@ -117,28 +119,19 @@ pub fn run(
             }
         }
         let wait = if idle { Duration::from_millis(100) } else { Duration::ZERO };
-        match w.consumer.poll(wait) {
-            Some(Ok(msg)) => {
-                if let Some(reason) = w.shard.process(msg.payload().unwrap_or(&[]), now_ms) {
-                    if let Some(d) = &mut w.dead_letters {
-                        d.send(&msg, reason)?;
-                        w.shard.count_dead_letter();
-                    }
-                }
-                w.last.advance(&mut w.positions, &msg);
-                w.read += 1;
-                since_clock += 1;
-                idle = false;
-                if w.shard.is_full() {
-                    w.hand_over(HandOver::Wait);
-                }
-            }
-            Some(Err(e)) => w.consumer.context().kafka_error(&e),
-            None => {
-                since_clock = CLOCK_EVERY;
-                idle = true;
+        let n = w.consumer.poll(wait).len();
+        idle = n == 0;
+        if idle {
+            since_clock = CLOCK_EVERY;
+            continue;
+        }
+        for i in 0..n {
+            w.take(i, now_ms)?;
+            if w.shard.is_full() {
+                w.hand_over(HandOver::Wait);
             }
         }
+        since_clock += n;
     }
     w.hand_over(HandOver::Final);
     w.publish(wall_ms(), &view);
@@ -187,8 +180,8 @@ impl Last {
 
     /// Records that the message's offset was counted.
     #[inline]
-    fn advance(&mut self, positions: &mut [PartitionOffset], msg: &BorrowedMessage<'_>) {
-        let (topic, partition) = (msg.topic_ptr().cast_const(), msg.partition());
+    fn advance(&mut self, positions: &mut [PartitionOffset], msg: &Msg) {
+        let (topic, partition) = (msg.topic_ptr(), msg.partition());
         if topic != self.topic || partition != self.partition {
             let name = msg.topic();
             match positions.iter().position(|p| p.partition == partition && p.topic == name) {
@@ -201,6 +194,26 @@ impl Last {
 }
 
 impl Worker {
+    /// Counts message `i` of the current batch (or sends it to the dead-letter topic) and
+    /// records its offset as read.
+    #[inline]
+    fn take(&mut self, i: usize, now_ms: i64) -> Result<(), KafkaError> {
+        let msg = &self.consumer.messages()[i];
+        if let Some(e) = msg.error() {
+            self.consumer.consumer().context().kafka_error(&e);
+            return Ok(());
+        }
+        if let Some(reason) = self.shard.process(msg.payload().unwrap_or(&[]), now_ms) {
+            if let Some(d) = &mut self.dead_letters {
+                d.send(msg, reason)?;
+                self.shard.count_dead_letter();
+            }
+        }
+        self.last.advance(&mut self.positions, msg);
+        self.read += 1;
+        Ok(())
+    }
+
     fn assign(&mut self, parts: Vec<PartitionOffset>) -> Result<(), KafkaError> {
         for p in parts {
             if !self.positions.iter().any(|q| q.topic == p.topic && q.partition == p.partition) {
@@ -218,7 +231,7 @@ impl Worker {
             tpl.add_partition_offset(&p.topic, p.partition, offset)?;
         }
         self.last = Last::NONE;
-        self.consumer.assign(&tpl)?;
+        self.consumer.consumer().assign(&tpl)?;
         self.progress = (self.read, Instant::now());
         tracing::info!(worker = self.id, partitions = self.positions.len(), "partitions assigned");
         Ok(())
@@ -264,7 +277,7 @@ impl Worker {
     }
 
     fn lag(&self, p: &PartitionOffset) -> Option<i64> {
-        let high = cached_high_watermark(&self.consumer, &p.topic, p.partition)?;
+        let high = cached_high_watermark(self.consumer.consumer(), &p.topic, p.partition)?;
         // Before the first message the position is unknown; the low watermark is not cached, so
         // lag is reported once reading has started.
         (p.next >= 0).then(|| (high - p.next).max(0))
@@ -300,7 +313,7 @@ impl Worker {
             idle_secs = self.progress.1.elapsed().as_secs(),
             "consumer has lag but made no progress; recreating it at the last counted offsets"
         );
-        self.consumer = create_consumer(&self.config, self.id)?;
+        self.consumer = BatchConsumer::new(create_consumer(&self.config, self.id)?)?;
         self.reassign()
     }
 }
