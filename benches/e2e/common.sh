@@ -7,6 +7,9 @@
 #   free_port               prints a free local TCP port
 #   example_config OUT BOOTSTRAP TOPIC GROUP PORT STATE_DIR
 #                           writes config/example.yaml pointed at a broker, topic and port
+#   kafka_properties        prints $KAFKA_PROPERTIES ("key=value ..." librdkafka settings, for
+#                           trying them in every run of a script) as `kafka.properties` entries;
+#                           example_config adds them
 #   stop_slostream          SIGTERM $SLOSTREAM_PID, SIGKILL if still running 30 s later
 #   stop_all                stops slostream and the broker of $WORK/kafka, removes $WORK
 
@@ -27,13 +30,19 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+kafka_properties() {
+  local kv
+  for kv in $KAFKA_PROPERTIES; do printf '    "%s": "%s"\n' "${kv%%=*}" "${kv#*=}"; done
+}
+
 example_config() {
   local out=$1 bootstrap=$2 topic=$3 group=$4 port=$5 state=$6
   sed -e "s|^  brokers: .*|  brokers: \"$bootstrap\"|" \
       -e "s|^  topics: .*|  topics: [\"$topic\"]|" \
       -e "s|^  group_id: .*|  group_id: \"$group\"|" \
       -e "s|^  listen: .*|  listen: \"127.0.0.1:$port\"|" \
-      "$ROOT/config/example.yaml" >"$out"
+      "$ROOT/config/example.yaml" |
+    awk -v props="$(kafka_properties)" '{ print } /^  properties:/ && props != "" { print props }' >"$out"
   printf 'state:\n  dir: "%s"\n' "$state" >>"$out"
 }
 

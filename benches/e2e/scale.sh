@@ -4,6 +4,7 @@
 #
 #   benches/e2e/scale.sh [SLIS] [EVENTS] [SLOS]     defaults 10000, 2000000 and SLIS
 #   LIVE_RATE=50000 LIVE_SECS=60                     the live phase (below)
+#   KAFKA_PROPERTIES="fetch.max.bytes=8388608 ..."   extra librdkafka settings (both configs)
 #
 # Generates a config of SLIS SLIs (five per service, services svc-00000 ..) and SLOS SLOs (one
 # per SLI, each combining it with the next SLI of its service, up to SLOS), preloads an 8-partition topic
@@ -60,6 +61,7 @@ log "preloading $EVENTS events over $SERVICES services"
 PORT="$(free_port)"
 header() {
   printf 'kafka:\n  brokers: "%s"\n  topics: ["%s"]\n  group_id: "scale-%s"\n' "$BOOTSTRAP" "$TOPIC" "$$"
+  if [[ -n "${KAFKA_PROPERTIES:-}" ]]; then printf '  properties:\n'; kafka_properties; fi
   printf 'exporter:\n  listen: "127.0.0.1:%s"\nstate:\n  dir: "%s"\n' "$PORT" "$WORK/state"
 }
 {
