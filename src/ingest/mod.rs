@@ -2,8 +2,8 @@
 //!
 //! Each [`worker`] owns one librdkafka consumer, polls it for [`batch`]es of messages on a
 //! dedicated OS thread and runs the hot path inline, so a batch is counted before the next poll.
-//! Partitions are assigned by hand from the checkpoint's offsets (one instance serves a consumer group); the group's
-//! committed offsets only mirror checkpoints for lag tools.
+//! Partitions are assigned by hand from the checkpoint's offsets (one instance serves a consumer
+//! group); the group's committed offsets only mirror checkpoints for lag tools.
 
 pub mod batch;
 mod context;
