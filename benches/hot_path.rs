@@ -7,7 +7,7 @@
 //! - `window_record/*`: `WindowStore::record` for in-order and late event times.
 //! - `window_sums/*`: every configured window of 100 SLIs, one window at a time or all windows
 //!   of a tier in one pass.
-//! - `publish/*`: `Merged::read_tally` (every window sum of every SLI, plus latency quantiles)
+//! - `publish/*`: `Snapshot::read_tally` (every window sum of every SLI, plus latency quantiles)
 //!   per export tick, with no new latency since the last tick (quantiles are kept), and
 //!   `publish_latency_changed/*` with every SLI's quantiles recomputed.
 //! - `slo_evaluate/*`, `telemetry_update/*`, `render/*`: the exporter tick and a scrape, for
@@ -29,11 +29,11 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use slostream::classify::Classifier;
 use slostream::config::Config;
+use slostream::count::{Cut, Shard, Snapshot, Tally};
 use slostream::decode::{Decoder, Val};
-use slostream::export::{Merged, Telemetry};
+use slostream::export::Telemetry;
+use slostream::ingest::KafkaErrors;
 use slostream::loadgen::{Incidents, Traffic};
-use slostream::pipeline::shard::Shard;
-use slostream::pipeline::tally::Tally;
 use slostream::slo;
 use slostream::window::{Counts, WindowStore};
 
@@ -137,14 +137,19 @@ fn warm_shard(config: &Config, events: &[Vec<u8>]) -> (Shard, Tally) {
     for e in events {
         shard.process(e, NOW);
     }
-    shard.hand_over(&mut tally, 0, &[], true);
+    shard.hand_over(&mut tally, 0, cut());
     (shard, tally)
 }
 
-fn merged(config: &Config, tally: &Tally) -> Merged {
-    let mut merged = Merged::new(config);
-    merged.read_tally(tally, NOW);
-    merged
+/// A hand-over's cut in a bench: no partitions, nothing pending.
+fn cut() -> Cut<'static> {
+    Cut { positions: &[], acknowledged: true, now: std::time::Instant::now() }
+}
+
+fn snapshot(config: &Config, tally: &Tally) -> Snapshot {
+    let mut snapshot = Snapshot::new(config);
+    snapshot.read_tally(tally, NOW);
+    snapshot
 }
 
 /// Per event: process into the batch, and hand the batch over whenever it is full (as a worker
@@ -161,7 +166,7 @@ fn bench_process(
         b.iter(|| {
             shard.process(black_box(&events[i]), NOW);
             if shard.is_full() {
-                shard.hand_over(tally, 0, &[], true);
+                shard.hand_over(tally, 0, cut());
             }
             i += 1;
             if i == events.len() {
@@ -259,7 +264,7 @@ fn hot_path(c: &mut Criterion) {
         }
         g.throughput(Throughput::Elements(slis as u64));
         let tally = &shard.1;
-        let mut view = merged(&config, tally);
+        let mut view = snapshot(&config, tally);
         g.bench_function(format!("{slis}_slis"), |b| b.iter(|| view.read_tally(tally, black_box(NOW))));
         g.finish();
         // The same, with every SLI's latency histogram rebuilt: `now` alternates between two
@@ -282,7 +287,7 @@ fn hot_path(c: &mut Criterion) {
         if slos < 100 {
             continue;
         }
-        let merged = merged(&config, &shard.1);
+        let merged = snapshot(&config, &shard.1);
         drop(shard);
 
         let mut g = c.benchmark_group("slo_evaluate");
@@ -296,11 +301,17 @@ fn hot_path(c: &mut Criterion) {
         });
         g.finish();
 
+        // One tick's evaluation and publication, as the pipeline's tick does them.
         let mut telemetry = Telemetry::new(&config);
-        telemetry.update(&config, &merged, true);
+        let errors = KafkaErrors::default();
+        let mut update = || {
+            let statuses = slo::evaluate_all(&config, &merged);
+            telemetry.publish(&config, &merged, &errors, Some(&statuses), NOW);
+        };
+        update();
         let mut g = c.benchmark_group("telemetry_update");
         g.throughput(Throughput::Elements(slos as u64));
-        g.bench_function(format!("{slos}_slos"), |b| b.iter(|| telemetry.update(&config, &merged, true)));
+        g.bench_function(format!("{slos}_slos"), |b| b.iter(&mut update));
         g.finish();
 
         let handle = telemetry.handle();

@@ -220,7 +220,7 @@ fn main() {
         let _ = write!(
             payload,
             "{{\"timestamp\":{},\"service\":\"freshness-probe\",\"route\":\"/probe\",\"method\":\"GET\",\"status\":200,\"latency_ms\":1.0,\"probe\":{i}}}",
-            slostream::ingest::wall_ms()
+            slostream::time::wall_ms()
         );
         let key = (i as u64).to_le_bytes();
         let at = Instant::now();

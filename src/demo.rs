@@ -1,4 +1,5 @@
-//! `slostream demo`: the whole pipeline with no external service.
+//! `slostream demo`: the whole pipeline with no external service. Part of the binary, not the
+//! library: like `main`, it only calls [`pipeline::run`].
 //!
 //! librdkafka's in-process mock cluster stands in for Kafka, the built-in traffic generator
 //! feeds it with an incident every few minutes, and the real pipeline consumes it with the
@@ -12,13 +13,14 @@ use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
 
-use crate::config::{Config, ConfigError};
-use crate::loadgen::{self, Incidents};
-use crate::pipeline::{self, RunError};
+use slostream::config::{Config, ConfigError};
+use slostream::loadgen::{self, Incidents};
+use slostream::pipeline::{self, RunError};
 
 /// The example config, with which the demo runs.
 pub const EXAMPLE_CONFIG: &str = include_str!("../config/example.yaml");
 
+/// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("mock cluster: {0}")]
@@ -29,6 +31,7 @@ pub enum DemoError {
     Run(#[from] RunError),
 }
 
+/// What the demo runs with.
 pub struct DemoOptions {
     pub listen: SocketAddr,
     pub rate: u64,
@@ -45,6 +48,7 @@ impl Default for DemoOptions {
     }
 }
 
+/// Runs the demo until `shutdown` completes.
 pub async fn run(options: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -> Result<(), DemoError> {
     let cluster = MockCluster::new(1)?;
     let topic = "requests";

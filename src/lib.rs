@@ -8,31 +8,49 @@
 //! # Layout (the data flow)
 //!
 //! ```text
-//! Kafka ─► ingest ─► decode ─► classify ─► window ─► slo ─► export (/metrics)
+//! Kafka ─► ingest ─► decode ─► classify ─► count ─► window ─► slo ─► export (/metrics)
+//!                                            │                   └──► alert (Alertmanager)
+//!                                            └── state (checkpoint: counts + offsets together)
 //! ```
 //!
 //! - [`config`]: YAML → validated, typed config with dense SLI ids.
-//! - [`ingest`]: librdkafka consumers on dedicated threads, offsets stored after counting.
+//! - [`ingest`]: librdkafka consumers on dedicated threads, each driving its worker's shard.
 //! - [`decode`]: payload → the configured fields (borrowed) and the event time, or a reject reason.
 //! - [`classify`]: fields → `(sli, good)` via conditions compiled against field slots.
-//! - [`window`]: exact event-time good/total in tiered buckets; latency quantiles; the batches
-//!   workers fill without a lock and hand over to the shared tally.
+//! - [`count`]: the worker's shard (decode → classify → batch, no lock per event), the shared
+//!   tally (every worker's counts with the offsets they cover) and the snapshot a tick reads.
+//! - [`window`]: exact event-time good/total in tiered buckets; latency quantiles.
 //! - [`slo`]: windows → combined ratios, burn rates, budget, alert state (pure math).
-//! - [`export`]: the tally and worker views → Prometheus series; `/metrics`, `/ready`, `/health`.
-//! - [`pipeline`]: wires the stages, holds the tally (every worker's counts with the offsets
-//!   they cover), and owns checkpoints, start-up and shutdown.
-//! - [`loadgen`] and [`demo`]: realistic traffic, and the whole pipeline on an in-process broker.
+//! - [`export`]: a snapshot and its evaluation → Prometheus series; `/metrics`, `/ready`, `/health`.
+//! - [`alert`]: evaluations → Alertmanager v2 alerts, in real time.
+//! - [`state`]: checkpoints of the tally, written atomically, read back verified.
+//! - [`pipeline`]: the only module that wires the stages; owns start, the evaluation tick,
+//!   checkpoints and shutdown. Nothing imports it.
+//! - [`names`]: every exported metric, label and alert name; [`time`]: the clock and RFC 3339.
+//! - [`rules`]: the Prometheus rule file; [`loadgen`]: realistic traffic.
+//!
+//! Imports run one way: a module only imports modules before it in this order, which
+//! `src/layering.rs` checks: time, names, loadgen (a traffic source, which the decode tests
+//! also use), config, decode, classify, window, state, count, ingest, slo, export, alert, rules,
+//! pipeline. `count`, `window` and `slo` take time
+//! as an argument and never read a clock.
+
+#![warn(missing_docs)]
 
 pub mod alert;
 pub mod classify;
 pub mod config;
+pub mod count;
 pub mod decode;
-pub mod demo;
 pub mod export;
 pub mod ingest;
+#[cfg(test)]
+mod layering;
 pub mod loadgen;
+pub mod names;
 pub mod pipeline;
 pub mod rules;
 pub mod slo;
 pub mod state;
+pub mod time;
 pub mod window;

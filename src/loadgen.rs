@@ -15,7 +15,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::decode::timestamp::format_rfc3339_ms as rfc3339;
+use crate::time::format_rfc3339_ms as rfc3339;
 
 /// When incidents happen, relative to the generator's start.
 #[derive(Debug, Clone, Copy)]
@@ -153,7 +153,7 @@ pub fn produce(
                 continue;
             }
         }
-        traffic.event(crate::ingest::wall_ms(), &mut buf);
+        traffic.event(crate::time::wall_ms(), &mut buf);
         let key = sent.to_le_bytes();
         loop {
             match producer.send(BaseRecord::to(topic).payload(buf.as_str()).key(&key[..])) {

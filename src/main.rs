@@ -6,6 +6,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+mod demo;
 use slostream::config::Config;
 use slostream::loadgen::{self, Incidents};
 
@@ -108,8 +110,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Demo { listen, rate } => {
-            let options = slostream::demo::DemoOptions { listen, rate, ..Default::default() };
-            match on_runtime(|shutdown| slostream::demo::run(options, shutdown)) {
+            let options = demo::DemoOptions { listen, rate, ..Default::default() };
+            match on_runtime(|shutdown| demo::run(options, shutdown)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("slostream demo: {e}");

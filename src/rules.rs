@@ -7,8 +7,9 @@
 
 use std::fmt::Write as _;
 
-use crate::alert::state::{rule_labels, ALERT_NAME};
+use crate::alert::state::rule_labels;
 use crate::config::Config;
+use crate::names::{self, label, ALERT_NAME};
 
 /// Renders the rule file; `job` is the Prometheus job scraping slostream.
 pub fn render(config: &Config, job: &str) -> String {
@@ -18,9 +19,12 @@ pub fn render(config: &Config, job: &str) -> String {
         for rule in &slo.alerts {
             let burn = |w: &str| {
                 format!(
-                    "max without (window) (slostream_slo_burn_rate{{slo={},window={}}})",
+                    "max without ({window}) ({burn}{{{slo}={},{window}={}}})",
                     quote(&slo.name),
-                    quote(w)
+                    quote(w),
+                    burn = names::SLO_BURN_RATE.name,
+                    slo = label::SLO,
+                    window = label::WINDOW,
                 )
             };
             let _ = writeln!(out, "      - alert: {ALERT_NAME}");
@@ -77,13 +81,20 @@ pub fn render(config: &Config, job: &str) -> String {
           severity: ticket
         annotations:
           summary: "More than 1% of consumed events are rejected by slostream"
-          description: "See slostream_events_rejected_total by reason; the dead-letter topic holds the messages when configured."
+          description: "See {rejected_name} by reason; the dead-letter topic holds the messages when configured."
 "#,
-        down = quote(&format!("up{{job={j}}} == 0 or slostream_state_ready{{job={j}}} == 0 or absent(up{{job={j}}})", j = quote(job))),
-        rejected = quote(&format!(
-            "sum by (job) (rate(slostream_events_rejected_total{{job={j}}}[5m])) > 0.01 * sum by (job) (rate(slostream_events_consumed_total{{job={j}}}[5m]))",
-            j = quote(job)
+        down = quote(&format!(
+            "up{{job={j}}} == 0 or {ready}{{job={j}}} == 0 or absent(up{{job={j}}})",
+            j = quote(job),
+            ready = names::STATE_READY.name
         )),
+        rejected = quote(&format!(
+            "sum by (job) (rate({rejected}{{job={j}}}[5m])) > 0.01 * sum by (job) (rate({consumed}{{job={j}}}[5m]))",
+            j = quote(job),
+            rejected = names::EVENTS_REJECTED.name,
+            consumed = names::EVENTS_CONSUMED.name
+        )),
+        rejected_name = names::EVENTS_REJECTED.name,
     );
     out
 }

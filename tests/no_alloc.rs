@@ -15,9 +15,8 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use slostream::config::Config;
+use slostream::count::{Cut, Shard, Tally};
 use slostream::loadgen::{Incidents, Traffic};
-use slostream::pipeline::shard::Shard;
-use slostream::pipeline::tally::Tally;
 use slostream::state::{Counters, PartitionOffset};
 
 struct Counting;
@@ -116,12 +115,13 @@ fn steady_state_allocs(config: &Config, events: &[(Vec<u8>, i64)]) -> (u64, Coun
     let mut shard = Shard::new(config);
     let mut tally = Tally::new(config, 1, None, Vec::new());
     let mut positions = vec![PartitionOffset { topic: "requests".into(), partition: 0, next: 0 }];
+    let at = std::time::Instant::now();
     let (warm, counted) = events.split_at(WARM_UP);
     for (i, (payload, now)) in warm.iter().enumerate() {
         shard.process(payload, *now);
         positions[0].next = i as i64 + 1;
         if i % HAND_OVER_EVERY == 0 {
-            shard.hand_over(&mut tally, 0, &positions, true);
+            shard.hand_over(&mut tally, 0, Cut { positions: &positions, acknowledged: true, now: at });
         }
     }
     let (allocs, ()) = count_allocs(true, || {
@@ -129,11 +129,11 @@ fn steady_state_allocs(config: &Config, events: &[(Vec<u8>, i64)]) -> (u64, Coun
             shard.process(black_box(payload), *now);
             positions[0].next += 1;
             if i % HAND_OVER_EVERY == 0 {
-                shard.hand_over(&mut tally, 0, &positions, true);
+                shard.hand_over(&mut tally, 0, Cut { positions: &positions, acknowledged: true, now: at });
             }
         }
     });
-    shard.hand_over(&mut tally, 0, &positions, true);
+    shard.hand_over(&mut tally, 0, Cut { positions: &positions, acknowledged: true, now: at });
     assert_eq!(tally.offsets, positions);
     (allocs, tally.counters)
 }

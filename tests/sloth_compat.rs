@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use slostream::config::Config;
-use slostream::export::{Merged, Telemetry};
-use slostream::pipeline::shard::Shard;
-use slostream::pipeline::tally::Tally;
+use slostream::count::{Cut, Shard, Snapshot, Tally};
+use slostream::export::Telemetry;
+use slostream::ingest::KafkaErrors;
+use slostream::slo;
 
 const NOW: i64 = 1_795_694_400_000;
 
@@ -54,11 +55,12 @@ fn sloth_series_carry_slostreams_values() {
         assert!(shard.process(e.as_bytes(), NOW).is_none());
     }
     let mut tally = Tally::new(&config, 1, None, Vec::new());
-    shard.hand_over(&mut tally, 0, &[], true);
-    let mut merged = Merged::new(&config);
-    merged.read_tally(&tally, NOW);
+    shard.hand_over(&mut tally, 0, Cut { positions: &[], acknowledged: true, now: std::time::Instant::now() });
+    let mut snapshot = Snapshot::new(&config);
+    snapshot.read_tally(&tally, NOW);
     let mut telemetry = Telemetry::new(&config);
-    telemetry.update(&config, &merged, true);
+    let statuses = slo::evaluate_all(&config, &snapshot);
+    telemetry.publish(&config, &snapshot, &KafkaErrors::default(), Some(&statuses), NOW);
     let m = parse(&telemetry.handle().render());
 
     let base = [
@@ -117,7 +119,9 @@ fn sloth_series_carry_slostreams_values() {
 fn without_compat_no_sloth_series() {
     let config = Config::from_yaml(include_str!("../config/example.yaml"), "example.yaml").unwrap();
     let mut telemetry = Telemetry::new(&config);
-    telemetry.update(&config, &Merged::new(&config), true);
+    let snapshot = Snapshot::new(&config);
+    let statuses = slo::evaluate_all(&config, &snapshot);
+    telemetry.publish(&config, &snapshot, &KafkaErrors::default(), Some(&statuses), NOW);
     let text = telemetry.handle().render();
     assert!(text.contains("slostream_slo_burn_rate"));
     assert!(!text.contains("slo:") && !text.contains("sloth_"), "{text}");

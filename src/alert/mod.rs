@@ -14,8 +14,8 @@ use metrics::Counter;
 use tokio::sync::watch;
 
 use crate::config::{AlertmanagerConfig, Config};
-use crate::ingest::wall_ms;
 use crate::slo::SloStatus;
+use crate::time::wall_ms;
 use state::AlertBook;
 
 /// Runs until `evaluations` closes.

@@ -10,10 +10,9 @@
 use serde_json::{json, Value};
 
 use crate::config::{AlertRule, Config, SloConfig};
-use crate::decode::timestamp::format_rfc3339_ms;
+use crate::names::{label, ALERT_NAME};
 use crate::slo::SloStatus;
-
-pub const ALERT_NAME: &str = "SLOBurnRateHigh";
+use crate::time::format_rfc3339_ms;
 
 #[derive(Debug, Clone, Default)]
 struct Rule {
@@ -83,10 +82,10 @@ fn time(ms: i64) -> String {
 /// for the Prometheus rule of `slostream rules`, so Alertmanager sees one alert, not two.
 pub fn rule_labels<'a>(slo: &'a SloConfig, rule: &'a AlertRule) -> Vec<(&'a str, &'a str)> {
     let mut labels = vec![
-        ("slo", slo.name.as_str()),
-        ("severity", rule.severity.as_str()),
-        ("long_window", rule.long.label.as_str()),
-        ("short_window", rule.short.label.as_str()),
+        (label::SLO, slo.name.as_str()),
+        (label::SEVERITY, rule.severity.as_str()),
+        (label::LONG_WINDOW, rule.long.label.as_str()),
+        (label::SHORT_WINDOW, rule.short.label.as_str()),
     ];
     labels.extend(slo.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     labels
@@ -94,7 +93,7 @@ pub fn rule_labels<'a>(slo: &'a SloConfig, rule: &'a AlertRule) -> Vec<(&'a str,
 
 fn alert(slo: &SloConfig, rule: &AlertRule, status: &SloStatus, since: i64, ends: i64) -> Value {
     let mut labels = serde_json::Map::new();
-    labels.insert("alertname".into(), ALERT_NAME.into());
+    labels.insert(label::ALERTNAME.into(), ALERT_NAME.into());
     for (k, v) in rule_labels(slo, rule) {
         labels.insert(k.into(), v.into());
     }

@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::names::label;
 pub use condition::{Condition, Literal, Test};
 pub use duration::Window;
 use raw::{RawCombine, RawConfig, RawSliRef};
@@ -31,7 +32,8 @@ pub const DEFAULT_ALERTS: &[(&str, &str, f64, Severity)] = &[
 ];
 
 /// Labels slostream sets on its alerts itself.
-pub const RESERVED_ALERT_LABELS: &[&str] = &["alertname", "slo", "severity", "long_window", "short_window"];
+pub const RESERVED_ALERT_LABELS: &[&str] =
+    &[label::ALERTNAME, label::SLO, label::SEVERITY, label::LONG_WINDOW, label::SHORT_WINDOW];
 
 /// Longest SLO period accepted; the coarse window tier is sized from the longest one configured.
 pub const MAX_PERIOD_SECS: i64 = 90 * 86_400;

@@ -5,7 +5,6 @@
 //! caller counts: decode never panics, logs or allocates per event (escaped strings aside).
 
 pub mod fields;
-pub mod timestamp;
 
 use serde_json::error::Category;
 
@@ -168,7 +167,7 @@ impl Decoder {
         let ts_ms = match &slots[self.ts_slot] {
             Val::Missing => return Err(Reject::MissingTimestamp),
             Val::Int(ms) => *ms,
-            Val::Str(s) => timestamp::parse_rfc3339_ms(s).ok_or(Reject::InvalidTimestamp)?,
+            Val::Str(s) => crate::time::parse_rfc3339_ms(s).ok_or(Reject::InvalidTimestamp)?,
             _ => return Err(Reject::InvalidTimestamp),
         };
         if ts_ms > now_ms.saturating_add(self.max_future_ms) {

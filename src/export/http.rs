@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use super::telemetry::MetricsHandle;
+use super::MetricsHandle;
 
 #[derive(Clone)]
 struct Endpoints {

@@ -1,82 +1,119 @@
-//! Export: the tally and worker views in, Prometheus text on `/metrics` out, plus `/ready` and
-//! `/health`.
+//! Export: a snapshot and its SLO evaluation in, Prometheus text on `/metrics` out, plus `/ready`
+//! and `/health`.
 //!
-//! Once per tick the exporter reads the tally's windows under its lock (a sum per window, never
-//! per event) and each worker's view, evaluates the SLOs and sets gauges. Scrapes render the
-//! recorder's and the exposition's series and never touch the tally, so `/metrics` answers under
-//! full ingest load.
+//! The exporter renders what the pipeline's tick gives it and owns no evaluation. Each tick
+//! stores values through handles registered once ([`process`] for the fixed process series,
+//! [`slo_series`] for the per-SLO and per-SLI ones); scrapes render the recorder's and the
+//! exposition's series and never touch the tally, so `/metrics` answers under full ingest load.
+//! Every name comes from [`crate::names`].
 
 pub mod exposition;
 pub mod http;
+mod process;
+mod slo_series;
 mod sloth;
-pub mod telemetry;
+
+use std::sync::Arc;
+
+use metrics::Counter;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
-use crate::pipeline::shard::{PartitionState, ShardView};
-use crate::pipeline::tally::Tally;
+use crate::count::Snapshot;
+use crate::ingest::KafkaErrors;
+use crate::slo::SloStatus;
 use crate::state::Counters;
-use crate::window::{Counts, WindowSet};
-pub use telemetry::Telemetry;
+use exposition::Exposition;
+use process::ProcessSeries;
+use slo_series::SloSeries;
 
-/// What one export tick reads: the tally's window sums, counters and latency quantiles, and the
-/// workers' partitions.
-pub struct Merged {
-    windows_ms: Vec<i64>,
-    /// The configured windows grouped by tier (made from the tally's store on first read).
-    set: Option<WindowSet>,
-    /// `[sli * windows + w]`.
-    pub counts: Vec<Counts>,
-    pub counters: Counters,
-    /// Per SLI, the [`telemetry::QUANTILES`] of the last five minutes of latency, in µs.
-    pub latency: Vec<Option<[u64; 4]>>,
-    /// Per SLI, the [`LatencyWindows::stamp`](crate::window::latency::LatencyWindows::stamp)
-    /// `latency` was computed at: while it is unchanged, so are the quantiles.
-    latency_from: Vec<(u64, i64)>,
-    pub partitions: Vec<PartitionState>,
-    pub stalls: u64,
+/// What `/metrics` renders: the recorder's process series, then the SLO and SLI series.
+#[derive(Clone)]
+pub struct MetricsHandle {
+    prometheus: PrometheusHandle,
+    series: Arc<Exposition>,
 }
 
-impl Merged {
-    pub fn new(config: &Config) -> Merged {
-        let n = config.slis.len();
-        Merged {
-            windows_ms: config.windows.iter().map(|w| w.secs * 1000).collect(),
-            set: None,
-            counts: vec![Counts::default(); n * config.windows.len()],
-            counters: Counters::new(n),
-            latency: vec![None; n],
-            latency_from: vec![(0, i64::MIN); n],
-            partitions: Vec::new(),
-            stalls: 0,
+impl MetricsHandle {
+    /// The whole `/metrics` body.
+    pub fn render(&self) -> String {
+        let mut out = self.prometheus.render();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
         }
+        self.series.render_into(&mut out);
+        out
+    }
+}
+
+/// Every series slostream exports, registered once at start and set once per tick.
+pub struct Telemetry {
+    process: ProcessSeries,
+    slo: SloSeries,
+}
+
+impl Telemetry {
+    /// Registers every family and the SLO definitions of `config`.
+    pub fn new(config: &Config) -> Telemetry {
+        Telemetry { process: ProcessSeries::new(), slo: SloSeries::new(config) }
     }
 
-    /// Reads every SLI's window sums at `now_ms`, the counters and the changed latency quantiles.
-    pub fn read_tally(&mut self, tally: &Tally, now_ms: i64) {
-        let set = self.set.get_or_insert_with(|| tally.store.window_set(&self.windows_ms));
-        if !set.is_empty() {
-            for (sli, out) in self.counts.chunks_exact_mut(set.len()).enumerate() {
-                tally.store.sums(sli, set, now_ms, out);
-            }
-        }
-        self.counters.clone_from(&tally.counters);
-        let qs = telemetry::QUANTILES.map(|(q, _)| q);
-        for (sli, (out, from)) in self.latency.iter_mut().zip(&mut self.latency_from).enumerate() {
-            let source = tally.latency.stamp(sli, now_ms);
-            if *from != source {
-                *from = source;
-                *out = tally.latency.quantiles(sli, now_ms, qs);
-            }
-        }
+    /// What the HTTP endpoint renders from.
+    pub fn handle(&self) -> MetricsHandle {
+        MetricsHandle { prometheus: self.process.handle(), series: self.slo.exposition() }
     }
 
-    pub fn add_view(&mut self, view: &ShardView) {
-        self.partitions.extend(view.partitions.iter().cloned());
-        self.stalls += view.stalls;
+    /// The counter the Alertmanager client increments.
+    pub fn alertmanager_errors(&self) -> Counter {
+        self.process.alertmanager_errors()
     }
 
-    /// Good/total of an SLI over the window at `index` in [`Config::windows`].
-    pub fn window(&self, sli: usize, index: usize) -> Counts {
-        self.counts[sli * self.windows_ms.len() + index]
+    /// Sets the totals restored from a checkpoint, before `/metrics` first answers: a counter
+    /// rendered at 0 until the first tick would look like a reset to Prometheus, and
+    /// `rate()`/`increase()` would count the whole restored total as new.
+    pub fn restored(&mut self, counters: &Counters, created_ms: i64) {
+        self.set_counters(counters);
+        self.process.checkpoint_written(created_ms);
+    }
+
+    fn set_counters(&mut self, counters: &Counters) {
+        self.process.set_counters(counters);
+        self.slo.set_totals(counters);
+    }
+
+    /// Counts a checkpoint written at `created_ms`.
+    pub fn checkpoint_written(&mut self, created_ms: i64) {
+        self.process.checkpoint_written(created_ms);
+    }
+
+    /// Counts a checkpoint that could not be written or read back.
+    pub fn checkpoint_failed(&mut self) {
+        self.process.checkpoint_failed();
+    }
+
+    /// Counts events retention deleted from a partition before they were read.
+    pub fn events_skipped(&mut self, topic: &str, partition: i32, n: u64) {
+        self.process.events_skipped(topic, partition, n);
+    }
+
+    /// Publishes one tick at `now_ms`: the snapshot's counters, lag and latency, the Kafka
+    /// errors, and, once ready, the SLO evaluation. `statuses` is `None` while not ready: a
+    /// half-restored or unassigned instance exports no SLO values rather than zeros that would
+    /// page someone.
+    pub fn publish(
+        &mut self,
+        config: &Config,
+        snapshot: &Snapshot,
+        kafka_errors: &KafkaErrors,
+        statuses: Option<&[SloStatus]>,
+        now_ms: i64,
+    ) {
+        self.process.set_state(snapshot, statuses.is_some(), now_ms);
+        self.set_counters(&snapshot.counters);
+        self.process.set_kafka_errors(kafka_errors);
+        self.slo.set_latency(config, snapshot);
+        if let Some(statuses) = statuses {
+            self.slo.set_statuses(config, statuses);
+        }
     }
 }

@@ -10,9 +10,11 @@
 
 use super::exposition::{Exposition, Handle, Kind};
 use crate::config::SloConfig;
+use crate::names::{self, Metric, SLOTH_ERROR_RATIO_PREFIX};
 use crate::slo::SloStatus;
 
-pub struct SlothHandles {
+/// Handles of one SLO's Sloth series.
+pub(crate) struct SlothHandles {
     /// Per SLO window: `slo:sli_error:ratio_rate<W>`.
     error_ratio: Vec<Handle>,
     current_burn: Handle,
@@ -21,14 +23,13 @@ pub struct SlothHandles {
 }
 
 impl SlothHandles {
-    pub fn register(series: &Exposition, slo: &SloConfig) -> SlothHandles {
+    /// Registers the SLO's Sloth series and sets the ones that never change.
+    pub(crate) fn register(series: &Exposition, slo: &SloConfig) -> SlothHandles {
         let service = slo.labels.iter().find(|(k, _)| k == "service").map_or("slostream", |(_, v)| v.as_str());
         let id = format!("{service}-{}", slo.name);
         let mut base: Vec<(&str, &str)> = vec![("sloth_id", &id), ("sloth_service", service), ("sloth_slo", &slo.name)];
         base.extend(slo.labels.iter().filter(|(k, _)| k != "service").map(|(k, v)| (k.as_str(), v.as_str())));
-        let gauge = |name: &str, help: &str, labels: &[(&str, &str)]| {
-            series.series(series.family(name, help, Kind::Gauge), labels)
-        };
+        let gauge = |m: Metric, labels: &[(&str, &str)]| series.series(series.family(m.name, m.help, m.kind), labels);
         let error_ratio = slo
             .windows
             .iter()
@@ -36,12 +37,12 @@ impl SlothHandles {
                 let mut l = base.clone();
                 l.push(("sloth_window", &w.label));
                 let help = format!("Sloth: error ratio over {} (slostream's exact count)", w.label);
-                gauge(&format!("slo:sli_error:ratio_rate{}", w.label), &help, &l)
+                series.series(series.family(&format!("{SLOTH_ERROR_RATIO_PREFIX}{}", w.label), &help, Kind::Gauge), &l)
             })
             .collect();
-        gauge("slo:objective:ratio", "Sloth: objective as a ratio", &base).set(slo.objective);
-        gauge("slo:error_budget:ratio", "Sloth: error budget as a ratio", &base).set(1.0 - slo.objective);
-        gauge("slo:time_period:days", "Sloth: SLO period in days", &base).set(slo.period.secs as f64 / 86_400.0);
+        gauge(names::SLOTH_OBJECTIVE, &base).set(slo.objective);
+        gauge(names::SLOTH_ERROR_BUDGET, &base).set(1.0 - slo.objective);
+        gauge(names::SLOTH_PERIOD_DAYS, &base).set(slo.period.secs as f64 / 86_400.0);
         let objective = format!("{}", slo.objective_percent);
         let mut info = base.clone();
         info.extend([
@@ -50,20 +51,17 @@ impl SlothHandles {
             ("sloth_version", env!("CARGO_PKG_VERSION")),
             ("sloth_objective", objective.as_str()),
         ]);
-        gauge("sloth_slo_info", "Sloth: SLO information; always 1", &info).set(1.0);
+        gauge(names::SLOTH_INFO, &info).set(1.0);
         SlothHandles {
             error_ratio,
-            current_burn: gauge("slo:current_burn_rate:ratio", "Sloth: burn rate over 5 minutes", &base),
-            period_burn: gauge("slo:period_burn_rate:ratio", "Sloth: burn rate over the SLO period", &base),
-            budget_remaining: gauge(
-                "slo:period_error_budget_remaining:ratio",
-                "Sloth: error budget remaining over the SLO period",
-                &base,
-            ),
+            current_burn: gauge(names::SLOTH_CURRENT_BURN, &base),
+            period_burn: gauge(names::SLOTH_PERIOD_BURN, &base),
+            budget_remaining: gauge(names::SLOTH_BUDGET_REMAINING, &base),
         }
     }
 
-    pub fn update(&self, slo: &SloConfig, status: &SloStatus) {
+    /// Sets the values of one evaluation.
+    pub(crate) fn update(&self, slo: &SloConfig, status: &SloStatus) {
         for (g, w) in self.error_ratio.iter().zip(&status.windows) {
             g.set(1.0 - w.ratio);
         }

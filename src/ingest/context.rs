@@ -1,7 +1,15 @@
-//! librdkafka callbacks for slostream's clients: errors counted and logged as rate-limited summaries.
+//! librdkafka callbacks for slostream's clients: errors counted by kind and logged as
+//! rate-limited summaries.
+//!
+//! Client-level errors (all brokers down, a refused login) reach [`ClientContext::error`]: the
+//! coordinator's client polls its main queue every tick, and a worker's
+//! `rd_kafka_consume_batch_queue` serves the consumer queue its main queue is forwarded to,
+//! returning such errors as error messages that the worker hands to [`IngestContext::kafka_error`].
+//! Partition errors arrive the same way. Every one is counted in [`KafkaErrors`], which the
+//! pipeline publishes as `slostream_kafka_errors_total{kind}`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
@@ -11,15 +19,105 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 /// Errors are summarised at most this often, so a broker outage does not flood the log.
 const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// What kind of Kafka error: a fixed set, so the metric's `kind` label stays bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KafkaErrorKind {
+    /// A broker connection failed or timed out.
+    Transport,
+    /// No broker of the cluster can be reached.
+    AllBrokersDown,
+    /// Credentials or authorisation were refused.
+    Authentication,
+    /// An error reported for one partition (leader change, unknown partition, ...).
+    Partition,
+    /// Anything else librdkafka reported.
+    Other,
+}
+
+impl KafkaErrorKind {
+    /// Number of kinds.
+    pub const COUNT: usize = 5;
+    /// Every kind, in label order.
+    pub const ALL: [KafkaErrorKind; Self::COUNT] = [
+        KafkaErrorKind::Transport,
+        KafkaErrorKind::AllBrokersDown,
+        KafkaErrorKind::Authentication,
+        KafkaErrorKind::Partition,
+        KafkaErrorKind::Other,
+    ];
+
+    /// The `kind` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KafkaErrorKind::Transport => "transport",
+            KafkaErrorKind::AllBrokersDown => "all_brokers_down",
+            KafkaErrorKind::Authentication => "authentication",
+            KafkaErrorKind::Partition => "partition",
+            KafkaErrorKind::Other => "other",
+        }
+    }
+
+    /// Classifies an error by its librdkafka code.
+    pub fn of(error: &KafkaError) -> KafkaErrorKind {
+        use RDKafkaErrorCode as C;
+        match error.rdkafka_error_code() {
+            Some(C::AllBrokersDown) => KafkaErrorKind::AllBrokersDown,
+            Some(
+                C::BrokerTransportFailure
+                | C::NetworkException
+                | C::Resolve
+                | C::RequestTimedOut
+                | C::OperationTimedOut,
+            ) => KafkaErrorKind::Transport,
+            Some(
+                C::Authentication
+                | C::SaslAuthenticationFailed
+                | C::TopicAuthorizationFailed
+                | C::GroupAuthorizationFailed
+                | C::ClusterAuthorizationFailed,
+            ) => KafkaErrorKind::Authentication,
+            Some(
+                C::UnknownTopicOrPartition
+                | C::UnknownPartition
+                | C::NotLeaderForPartition
+                | C::LeaderNotAvailable
+                | C::OffsetOutOfRange
+                | C::FencedLeaderEpoch
+                | C::UnknownLeaderEpoch,
+            ) => KafkaErrorKind::Partition,
+            _ => KafkaErrorKind::Other,
+        }
+    }
+}
+
+/// Kafka errors counted by kind, shared by every client of the process.
+#[derive(Debug, Default)]
+pub struct KafkaErrors {
+    counts: [AtomicU64; KafkaErrorKind::COUNT],
+}
+
+impl KafkaErrors {
+    /// Errors of this kind so far.
+    pub fn count(&self, kind: KafkaErrorKind) -> u64 {
+        self.counts[kind as usize].load(Ordering::Relaxed)
+    }
+
+    fn add(&self, kind: KafkaErrorKind) -> u64 {
+        self.counts[kind as usize].fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// The context of every slostream Kafka client: counts and logs its errors.
 pub struct IngestContext {
     role: String,
-    errors: AtomicU64,
+    errors: Arc<KafkaErrors>,
     last_log: Mutex<Option<Instant>>,
 }
 
 impl IngestContext {
-    pub fn new(role: impl std::fmt::Display) -> IngestContext {
-        IngestContext { role: role.to_string(), errors: AtomicU64::new(0), last_log: Mutex::new(None) }
+    /// A context for the client called `role` in logs (`coordinator`, a worker's number).
+    pub fn new(role: impl std::fmt::Display, errors: Arc<KafkaErrors>) -> IngestContext {
+        IngestContext { role: role.to_string(), errors, last_log: Mutex::new(None) }
     }
 
     /// Counts a Kafka error and logs a summary at most every ten seconds (errors are rare and
@@ -28,20 +126,17 @@ impl IngestContext {
         self.note(error, "");
     }
 
-    pub fn errors(&self) -> u64 {
-        self.errors.load(Ordering::Relaxed)
-    }
-
     fn note(&self, error: &KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication) {
+        let kind = KafkaErrorKind::of(error);
+        if kind == KafkaErrorKind::Authentication {
             // Not transient: say what to fix, every time (librdkafka reports it once per attempt).
             tracing::error!(client = %self.role, error = %error, reason, "Kafka refused the credentials: check sasl.mechanism, sasl.username and sasl.password");
         }
-        let n = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = self.errors.add(kind);
         let mut last = self.last_log.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|t| t.elapsed() >= ERROR_LOG_EVERY) {
             *last = Some(Instant::now());
-            tracing::warn!(client = %self.role, errors_so_far = n, error = %error, reason, "kafka error");
+            tracing::warn!(client = %self.role, kind = kind.as_str(), errors_of_kind = n, error = %error, reason, "kafka error");
         }
     }
 }

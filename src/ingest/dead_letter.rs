@@ -25,6 +25,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::batch::Msg;
+use super::{IngestContext, KafkaErrors};
 use crate::config::Config;
 use crate::decode::Reject;
 use crate::state::PartitionOffset;
@@ -115,7 +116,7 @@ impl DeadLetters {
 
 /// Where each dead-letter partition ends now (a topic not created yet has none).
 pub fn ends(
-    client: &BaseConsumer<super::IngestContext>,
+    client: &BaseConsumer<IngestContext>,
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<PartitionOffset>, KafkaError> {
@@ -137,9 +138,10 @@ pub fn written_since(
     topic: &str,
     from: &[PartitionOffset],
     timeout: Duration,
+    errors: Arc<KafkaErrors>,
 ) -> Result<HashSet<(String, i32, i64)>, KafkaError> {
-    let consumer: BaseConsumer<super::IngestContext> =
-        super::client_config(config).create_with_context(super::IngestContext::new("dead-letter-reader"))?;
+    let consumer: BaseConsumer<IngestContext> =
+        super::client_config(config).create_with_context(IngestContext::new("dead-letter-reader", errors))?;
     let start_of = |partition: i32| from.iter().find(|p| p.partition == partition).map_or(0, |p| p.next);
     let mut ends_left: Vec<PartitionOffset> =
         ends(&consumer, topic, timeout)?.into_iter().filter(|end| start_of(end.partition) < end.next).collect();

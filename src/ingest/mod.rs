@@ -10,7 +10,8 @@ mod context;
 pub mod dead_letter;
 pub mod worker;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -19,12 +20,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::Config;
 use crate::state::PartitionOffset;
-pub use context::IngestContext;
-
-/// Wall clock in epoch milliseconds.
-pub fn wall_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub use context::{IngestContext, KafkaErrorKind, KafkaErrors};
 
 /// librdkafka settings: ours first, the user's `kafka.properties` last so they win.
 pub fn client_config(config: &Config) -> ClientConfig {
@@ -111,8 +107,8 @@ fn commit_with(
 }
 
 /// The coordinator's own client: metadata, watermarks and offset commits, never fetching.
-pub fn admin_client(config: &Config) -> Result<BaseConsumer<IngestContext>, KafkaError> {
-    client_config(config).create_with_context(IngestContext::new("coordinator"))
+pub fn admin_client(config: &Config, errors: Arc<KafkaErrors>) -> Result<BaseConsumer<IngestContext>, KafkaError> {
+    client_config(config).create_with_context(IngestContext::new("coordinator", errors))
 }
 
 /// The high watermark librdkafka last saw in a fetch response: no broker round trip, so it is

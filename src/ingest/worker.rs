@@ -20,11 +20,11 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::batch::{BatchConsumer, Msg};
 use super::dead_letter::{AlreadySent, DeadLetters};
-use super::{cached_high_watermark, client_config, wall_ms, IngestContext};
+use super::{cached_high_watermark, client_config, IngestContext, KafkaErrors};
 use crate::config::Config;
-use crate::pipeline::shard::{PartitionState, Shard, ShardView};
-use crate::pipeline::tally::Tally;
+use crate::count::{Cut, PartitionState, Shard, Tally, WorkerView};
 use crate::state::PartitionOffset;
+use crate::time::wall_ms;
 
 /// How often a worker refreshes its view for the exporter.
 const PUBLISH_EVERY_MS: i64 = 500;
@@ -34,9 +34,26 @@ const CLOCK_EVERY: usize = 256;
 /// `next` of a partition nothing has been read from: start at the beginning.
 pub const FROM_BEGINNING: i64 = -1;
 
+/// What the coordinator tells a running worker.
 pub enum Command {
     /// Start reading these partitions (in addition to the current ones).
     Assign(Vec<PartitionOffset>),
+}
+
+/// What a worker shares with the coordinator.
+pub struct Links {
+    /// Where its counts go.
+    pub tally: Arc<Mutex<Tally>>,
+    /// Where it publishes its partitions and lag.
+    pub view: Arc<Mutex<WorkerView>>,
+    /// New partitions.
+    pub commands: Receiver<Command>,
+    /// Set when the worker must hand over and return.
+    pub stop: Arc<AtomicBool>,
+    /// Where its Kafka clients count errors.
+    pub errors: Arc<KafkaErrors>,
+    /// Dead letters a previous run wrote after the restored checkpoint: not written again.
+    pub already_dead_lettered: AlreadySent,
 }
 
 struct Worker {
@@ -47,16 +64,18 @@ struct Worker {
     positions: Vec<PartitionOffset>,
     /// The last message's partition: consecutive messages mostly come from the same partition,
     /// so the lookup is two comparisons.
-    last: Last,
+    current: CurrentPartition,
     /// Messages read, and when that number last changed (checked per publish tick, so the hot
     /// path does not read the clock).
     read: u64,
     progress: (u64, Instant),
     stalls: u64,
     dead_letters: Option<DeadLetters>,
-    /// Dead letters produced when the last acknowledged hand-over was made.
-    dead_letters_acknowledged: u64,
+    /// How many of the dead letters produced so far the broker has acknowledged (as of the
+    /// last flush that succeeded).
+    acknowledged_dead_letters: u64,
     tally: Arc<Mutex<Tally>>,
+    errors: Arc<KafkaErrors>,
 }
 
 /// Longest wait for dead letters to be acknowledged before the final hand-over.
@@ -66,17 +85,10 @@ const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(10);
 const DEAD_LETTER_FLUSH_ROUTINE: Duration = Duration::from_millis(100);
 
 /// Runs a worker until `stop`, handing everything it read to `tally` before it returns.
-pub fn run(
-    id: usize,
-    config: Arc<Config>,
-    tally: Arc<Mutex<Tally>>,
-    already_dead_lettered: AlreadySent,
-    commands: Receiver<Command>,
-    view: Arc<Mutex<ShardView>>,
-    stop: Arc<AtomicBool>,
-) -> Result<(), KafkaError> {
+pub fn run(id: usize, config: Arc<Config>, links: Links) -> Result<(), KafkaError> {
+    let Links { tally, view, commands, stop, errors, already_dead_lettered } = links;
     let shard = Shard::new(&config);
-    let consumer = BatchConsumer::new(create_consumer(&config, id)?)?;
+    let consumer = BatchConsumer::new(create_consumer(&config, id, &errors)?)?;
     let dead_letters = match &config.events.dead_letter_topic {
         Some(topic) => Some(DeadLetters::new(&config, topic, already_dead_lettered)?),
         None => None,
@@ -87,13 +99,14 @@ pub fn run(
         consumer,
         shard,
         positions: Vec::new(),
-        last: Last::NONE,
+        current: CurrentPartition::NONE,
         read: 0,
         progress: (0, Instant::now()),
         stalls: 0,
         dead_letters,
-        dead_letters_acknowledged: 0,
+        acknowledged_dead_letters: 0,
         tally,
+        errors,
     };
     let mut now_ms = wall_ms();
     let mut next_publish = now_ms;
@@ -126,7 +139,7 @@ pub fn run(
             continue;
         }
         for i in 0..n {
-            w.take(i, now_ms)?;
+            w.count_message(i, now_ms)?;
             if w.shard.is_full() {
                 w.hand_over(HandOver::Wait);
             }
@@ -150,7 +163,11 @@ enum HandOver {
     Final,
 }
 
-fn create_consumer(config: &Config, id: usize) -> Result<BaseConsumer<IngestContext>, KafkaError> {
+fn create_consumer(
+    config: &Config,
+    id: usize,
+    errors: &Arc<KafkaErrors>,
+) -> Result<BaseConsumer<IngestContext>, KafkaError> {
     let mut c = client_config(config);
     c.set(
         "client.id",
@@ -159,7 +176,7 @@ fn create_consumer(config: &Config, id: usize) -> Result<BaseConsumer<IngestCont
             config.kafka.properties.iter().find(|(k, _)| k == "client.id").map_or("slostream", |(_, v)| v.as_str())
         ),
     );
-    c.create_with_context(IngestContext::new(id))
+    c.create_with_context(IngestContext::new(id, errors.clone()))
 }
 
 /// The partition of the last message read: its librdkafka topic handle and partition number,
@@ -169,14 +186,14 @@ fn create_consumer(config: &Config, id: usize) -> Result<BaseConsumer<IngestCont
 /// which profiles showed on the per-message path; comparing the topic handle, which librdkafka
 /// keeps one of per topic and client, is a pointer comparison. The handle is only compared,
 /// never dereferenced, and is forgotten whenever the consumer or its assignment changes.
-struct Last {
+struct CurrentPartition {
     topic: *const RDKafkaTopic,
     partition: i32,
     index: usize,
 }
 
-impl Last {
-    const NONE: Last = Last { topic: std::ptr::null(), partition: -1, index: 0 };
+impl CurrentPartition {
+    const NONE: CurrentPartition = CurrentPartition { topic: std::ptr::null(), partition: -1, index: 0 };
 
     /// Records that the message's offset was counted.
     #[inline]
@@ -185,7 +202,7 @@ impl Last {
         if topic != self.topic || partition != self.partition {
             let name = msg.topic();
             match positions.iter().position(|p| p.partition == partition && p.topic == name) {
-                Some(index) => *self = Last { topic, partition, index },
+                Some(index) => *self = CurrentPartition { topic, partition, index },
                 None => return, // not ours (cannot happen with manual assignment)
             }
         }
@@ -197,7 +214,7 @@ impl Worker {
     /// Counts message `i` of the current batch (or sends it to the dead-letter topic) and
     /// records its offset as read.
     #[inline]
-    fn take(&mut self, i: usize, now_ms: i64) -> Result<(), KafkaError> {
+    fn count_message(&mut self, i: usize, now_ms: i64) -> Result<(), KafkaError> {
         let msg = &self.consumer.messages()[i];
         if let Some(e) = msg.error() {
             self.consumer.consumer().context().kafka_error(&e);
@@ -209,7 +226,7 @@ impl Worker {
                 self.shard.count_dead_letter();
             }
         }
-        self.last.advance(&mut self.positions, msg);
+        self.current.advance(&mut self.positions, msg);
         self.read += 1;
         Ok(())
     }
@@ -230,7 +247,7 @@ impl Worker {
             let offset = if p.next == FROM_BEGINNING { Offset::Beginning } else { Offset::Offset(p.next) };
             tpl.add_partition_offset(&p.topic, p.partition, offset)?;
         }
-        self.last = Last::NONE;
+        self.current = CurrentPartition::NONE;
         self.consumer.consumer().assign(&tpl)?;
         self.progress = (self.read, Instant::now());
         tracing::info!(worker = self.id, partitions = self.positions.len(), "partitions assigned");
@@ -244,7 +261,7 @@ impl Worker {
     /// An idle worker hands over too (nothing but its offsets), so the tally knows its part of
     /// the cut is current.
     fn hand_over(&mut self, how: HandOver) {
-        let acknowledged = self.dead_letters_acknowledged(how);
+        let acknowledged = self.flush_dead_letters(how);
         let tally = self.tally.clone();
         let mut tally = match how {
             HandOver::IfFree => match tally.try_lock() {
@@ -254,19 +271,20 @@ impl Worker {
             },
             HandOver::Wait | HandOver::Final => tally.lock().unwrap_or_else(|e| e.into_inner()),
         };
-        self.shard.hand_over(&mut tally, self.id, &self.positions, acknowledged);
+        let cut = Cut { positions: &self.positions, acknowledged, now: Instant::now() };
+        self.shard.hand_over(&mut tally, self.id, cut);
     }
 
     /// Whether every dead letter produced so far has been acknowledged (waiting a little).
-    fn dead_letters_acknowledged(&mut self, how: HandOver) -> bool {
+    fn flush_dead_letters(&mut self, how: HandOver) -> bool {
         let Some(d) = &self.dead_letters else { return true };
-        if d.sent() == self.dead_letters_acknowledged {
+        if d.sent() == self.acknowledged_dead_letters {
             return true;
         }
         let wait = if how == HandOver::Final { DEAD_LETTER_FLUSH } else { DEAD_LETTER_FLUSH_ROUTINE };
         match d.flush(wait) {
             Ok(()) => {
-                self.dead_letters_acknowledged = d.sent();
+                self.acknowledged_dead_letters = d.sent();
                 true
             }
             Err(e) => {
@@ -283,7 +301,7 @@ impl Worker {
         (p.next >= 0).then(|| (high - p.next).max(0))
     }
 
-    fn publish(&self, now_ms: i64, view: &Mutex<ShardView>) {
+    fn publish(&self, now_ms: i64, view: &Mutex<WorkerView>) {
         let partitions: Vec<PartitionState> = self
             .positions
             .iter()
@@ -313,7 +331,7 @@ impl Worker {
             idle_secs = self.progress.1.elapsed().as_secs(),
             "consumer has lag but made no progress; recreating it at the last counted offsets"
         );
-        self.consumer = BatchConsumer::new(create_consumer(&self.config, self.id)?)?;
+        self.consumer = BatchConsumer::new(create_consumer(&self.config, self.id, &self.errors)?)?;
         self.reassign()
     }
 }

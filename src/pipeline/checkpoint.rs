@@ -11,40 +11,42 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::ingest::wall_ms;
+use crate::count::{NotCheckpointable, Tally};
 use crate::state::file::CheckpointFiles;
 use crate::state::{CheckpointRef, PartitionOffset};
 
-use super::tally::Tally;
-
 /// Why no checkpoint was written.
 #[derive(Debug, thiserror::Error)]
-pub enum Skipped {
-    #[error("{0}")]
-    NotConsistent(String),
+pub(crate) enum Skipped {
+    /// The tally is not a cut a restart could resume from yet.
+    #[error(transparent)]
+    NotConsistent(#[from] NotCheckpointable),
+    /// Writing the file failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
 /// Where the dead-letter topic ended, read before `read_by` (`None`: no dead-letter topic).
 #[derive(Debug, Clone, Default)]
-pub struct DeadLetterEnds {
-    pub ends: Vec<PartitionOffset>,
-    pub read_by: Option<Instant>,
+pub(crate) struct DeadLetterEnds {
+    pub(crate) ends: Vec<PartitionOffset>,
+    pub(crate) read_by: Option<Instant>,
 }
 
-/// Writes the tally as a checkpoint; returns where, and the offsets it covers.
-pub fn write(
+/// Writes the tally as a checkpoint created at `now_ms`; returns where, and the offsets it
+/// covers.
+pub(crate) fn write(
     config: &Config,
     files: &mut CheckpointFiles,
     tally: &Mutex<Tally>,
     dead_letters: &DeadLetterEnds,
+    now_ms: i64,
 ) -> Result<(PathBuf, Vec<PartitionOffset>), Skipped> {
     let (bytes, mut offsets) = {
         let t = tally.lock().unwrap_or_else(|e| e.into_inner());
-        t.is_checkpointable(dead_letters.read_by).map_err(Skipped::NotConsistent)?;
+        t.is_checkpointable(dead_letters.read_by)?;
         let at = CheckpointRef {
-            created_ms: wall_ms(),
+            created_ms: now_ms,
             offsets: &t.offsets,
             dead_letters: &dead_letters.ends,
             counters: &t.counters,

@@ -6,7 +6,8 @@
 //! pooled `Σg/Σn`, product `Π r_i`, weighted `Σ w_i r_i / Σ w_i`, min `min r_i`; no events at
 //! all gives ratio 1. Burn rate is `(1 - r) / b`, budget remaining `1 - (1 - r_period) / b`.
 
-use crate::config::{Combine, Severity, SloConfig};
+use crate::config::{Combine, Config, Severity, SloConfig};
+use crate::count::Snapshot;
 use crate::window::Counts;
 
 /// One SLO over one window.
@@ -14,14 +15,18 @@ use crate::window::Counts;
 pub struct WindowStatus {
     /// Σ good and Σ events over the components, whatever the combine method.
     pub counts: Counts,
+    /// The combined ratio (1 when there were no events).
     pub ratio: f64,
+    /// `(1 - ratio) / (1 - objective)`.
     pub burn_rate: f64,
 }
 
+/// One SLO at one instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SloStatus {
     /// In the order of [`SloConfig::windows`].
     pub windows: Vec<WindowStatus>,
+    /// Share of the period's budget left; negative once overspent.
     pub budget_remaining: f64,
     /// Indexed like [`Severity::ALL`]: page, ticket.
     pub alerts: [bool; 2],
@@ -59,6 +64,11 @@ impl SloStatus {
         let i = slo.windows.iter().position(|w| w.secs == secs).expect("an SLO window");
         self.windows[i].burn_rate
     }
+}
+
+/// Evaluates every SLO of `config` from one snapshot, so all are evaluated at the same instant.
+pub fn evaluate_all(config: &Config, snapshot: &Snapshot) -> Vec<SloStatus> {
+    config.slos.iter().map(|slo| evaluate(slo, |sli, secs| snapshot.window(sli, config.window_index(secs)))).collect()
 }
 
 /// Evaluates one SLO from `counts(sli, window_secs)`.

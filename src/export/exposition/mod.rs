@@ -39,21 +39,7 @@ const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
 /// Longest value text plus its newline (`-2.2250738585072014e-308\n`), to size the output once.
 const MAX_VALUE_LEN: usize = 25;
 
-/// The Prometheus metric type of a family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Gauge,
-    Counter,
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Gauge => "gauge",
-            Kind::Counter => "counter",
-        }
-    }
-}
+pub use crate::names::Kind;
 
 /// A family registered with [`Exposition::family`], valid only for that exposition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

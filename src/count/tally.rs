@@ -15,10 +15,26 @@ use crate::window::batch::Batch;
 use crate::window::latency::LatencyWindows;
 use crate::window::WindowStore;
 
+/// Why the tally may not be checkpointed now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotCheckpointable {
+    /// The worker's last hand-over covered rejects whose dead letters were not acknowledged.
+    #[error("worker {0} has dead letters the broker has not acknowledged yet")]
+    DeadLettersUnacknowledged(usize),
+    /// The worker's part of the cut is older than the dead-letter topic ends the checkpoint
+    /// would record.
+    #[error("worker {0} has not handed over since the dead-letter topic's ends were read")]
+    StaleHandOver(usize),
+}
+
+/// Every worker's counts added together, with the offsets they cover.
 #[derive(Debug)]
 pub struct Tally {
+    /// Good/total per SLI over event time.
     pub store: WindowStore,
+    /// Latency bins per SLI over the last minutes of event time.
     pub latency: LatencyWindows,
+    /// Consumed, rejected, unmatched and dead-lettered messages, and per-SLI totals since start.
     pub counters: Counters,
     /// Next offset of every partition read so far (as of each worker's last hand-over).
     pub offsets: Vec<PartitionOffset>,
@@ -50,15 +66,10 @@ impl Tally {
     }
 
     /// Adds one worker's batch and counters (both left empty) and records its partitions' next
-    /// offsets. `acknowledged`: every dead letter of the messages covered was acknowledged.
-    pub fn hand_over(
-        &mut self,
-        worker: usize,
-        batch: &mut Batch,
-        counters: &mut Counters,
-        positions: &[PartitionOffset],
-        acknowledged: bool,
-    ) {
+    /// offsets. `acknowledged`: every dead letter of the messages covered was acknowledged;
+    /// `now`: when the hand-over happens (the caller's clock, so tests can drive it).
+    pub fn hand_over(&mut self, worker: usize, batch: &mut Batch, counters: &mut Counters, cut: Cut<'_>) {
+        let Cut { positions, acknowledged, now } = cut;
         batch.drain_into(&mut self.store, &mut self.latency, &mut self.counters.totals);
         self.counters.add(counters);
         counters.clear();
@@ -72,7 +83,7 @@ impl Tally {
             *flag = !acknowledged;
         }
         if let Some(at) = self.handed_at.get_mut(worker) {
-            *at = Some(Instant::now());
+            *at = Some(now);
         }
     }
 
@@ -80,15 +91,27 @@ impl Tally {
     /// when `after` is given, every worker's part of the cut was taken after it. (Dead letters of
     /// messages past the cut are produced after the cut, so dead-letter topic ends read before
     /// `after` are a lower bound for all of them: a restart looks for them from there.)
-    pub fn is_checkpointable(&self, after: Option<Instant>) -> Result<(), String> {
+    pub fn is_checkpointable(&self, after: Option<Instant>) -> Result<(), NotCheckpointable> {
         if let Some(w) = self.unacknowledged.iter().position(|&u| u) {
-            return Err(format!("worker {w} has dead letters the broker has not acknowledged yet"));
+            return Err(NotCheckpointable::DeadLettersUnacknowledged(w));
         }
         if let Some(after) = after {
             if let Some(w) = self.handed_at.iter().position(|at| at.is_none_or(|at| at < after)) {
-                return Err(format!("worker {w} has not handed over since the dead-letter topic's ends were read"));
+                return Err(NotCheckpointable::StaleHandOver(w));
             }
         }
         Ok(())
     }
+}
+
+/// What a hand-over's counts cover: a worker's part of the tally's consistent cut.
+#[derive(Debug, Clone, Copy)]
+pub struct Cut<'a> {
+    /// The next offset of each of the worker's partitions: every count handed over came from a
+    /// message before it.
+    pub positions: &'a [PartitionOffset],
+    /// Every dead letter of the messages covered was acknowledged by the broker.
+    pub acknowledged: bool,
+    /// When the hand-over happens.
+    pub now: Instant,
 }

@@ -1,9 +1,19 @@
-//! Event timestamps: RFC 3339 text with any offset, or integer epoch milliseconds.
+//! Time: the wall clock, and RFC 3339 text to and from epoch milliseconds.
 //!
-//! Hand-written rather than a date crate because it runs once per event: no allocation, no
-//! locale, no time-zone database, and it rejects what RFC 3339 rejects.
+//! The one module that reads the clock. The count stage, `window` and `slo` take time as an
+//! argument and never read it themselves (`src/layering.rs` checks it), so tests and benches
+//! drive time by hand and a tick evaluates every SLO at one instant.
+//!
+//! RFC 3339 parsing is hand-written rather than a date crate because it runs once per event: no
+//! allocation, no locale, no time-zone database, and it rejects what RFC 3339 rejects.
 
 use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Wall clock in epoch milliseconds (0 if the clock is before 1970).
+pub fn wall_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
 
 /// Parses an RFC 3339 date-time (`2026-11-26T12:00:00.123+01:00`, `T`, `t` or space as the
 /// separator, `Z` or a numeric offset, up to nine fractional digits) into epoch milliseconds.

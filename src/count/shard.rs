@@ -7,33 +7,16 @@
 use crate::classify::Classifier;
 use crate::config::Config;
 use crate::decode::{Decoder, Reject, SlotBuffer};
-use crate::state::{Counters, PartitionOffset};
+use crate::state::Counters;
 use crate::window::batch::Batch;
 use crate::window::latency::Bin;
 
-use super::tally::Tally;
+use super::tally::{Cut, Tally};
 
 /// Matched events a batch holds before its worker must hand it over (16 B each: 1 MiB).
 pub const BATCH_EVENTS: usize = 1 << 16;
 
-/// A partition this shard reads, as last seen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionState {
-    pub topic: String,
-    pub partition: i32,
-    /// High watermark minus the consumer position; `None` until both are known.
-    pub lag: Option<i64>,
-}
-
-/// What the exporter reads from a worker besides the tally, refreshed every publish tick.
-#[derive(Debug, Default)]
-pub struct ShardView {
-    pub at_ms: i64,
-    pub partitions: Vec<PartitionState>,
-    /// Times the worker's consumer was recreated after a stall.
-    pub stalls: u64,
-}
-
+/// One worker's decoder, classifier and the counts since its last hand-over.
 #[derive(Debug)]
 pub struct Shard {
     decoder: Decoder,
@@ -92,7 +75,7 @@ impl Shard {
     }
 
     /// Adds everything since the last hand-over to the tally, with the offsets it covers.
-    pub fn hand_over(&mut self, tally: &mut Tally, worker: usize, positions: &[PartitionOffset], acknowledged: bool) {
-        tally.hand_over(worker, &mut self.batch, &mut self.counters, positions, acknowledged);
+    pub fn hand_over(&mut self, tally: &mut Tally, worker: usize, cut: Cut<'_>) {
+        tally.hand_over(worker, &mut self.batch, &mut self.counters, cut);
     }
 }

@@ -1,0 +1,118 @@
+//! The snapshot: what one evaluation tick reads from the count stage, at one instant.
+//!
+//! Once per tick the pipeline reads the tally's window sums under its lock (a sum per SLI and
+//! window, never per event) and every worker's view; `slo` evaluates the snapshot and `export`
+//! publishes both. Nothing downstream touches the tally, so scrapes never wait for ingest.
+
+use crate::config::Config;
+use crate::names::QUANTILES;
+use crate::state::Counters;
+use crate::window::{Counts, WindowSet};
+
+use super::tally::Tally;
+
+/// A partition a worker reads, as last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionState {
+    /// The topic's name.
+    pub topic: String,
+    /// The partition number.
+    pub partition: i32,
+    /// High watermark minus the consumer position; `None` until both are known.
+    pub lag: Option<i64>,
+}
+
+/// What a worker publishes besides its counts, refreshed every publish tick.
+#[derive(Debug, Default)]
+pub struct WorkerView {
+    /// When it was last refreshed (0: never, so the worker is not running yet).
+    pub at_ms: i64,
+    /// The partitions the worker reads.
+    pub partitions: Vec<PartitionState>,
+    /// Times the worker's consumer was recreated after a stall.
+    pub stalls: u64,
+}
+
+/// The tally's window sums, counters and latency quantiles, and the workers' partitions, as of
+/// one tick.
+pub struct Snapshot {
+    windows_ms: Vec<i64>,
+    /// The configured windows grouped by tier (made from the tally's store on first read).
+    set: Option<WindowSet>,
+    /// `[sli * windows + w]`.
+    counts: Vec<Counts>,
+    /// The tally's counters.
+    pub counters: Counters,
+    /// Per SLI, the [`QUANTILES`] of the last five minutes of latency, in µs.
+    pub latency: Vec<Option<[u64; 4]>>,
+    /// Per SLI, the [`LatencyWindows::stamp`](crate::window::latency::LatencyWindows::stamp)
+    /// `latency` was computed at: while it is unchanged, so are the quantiles.
+    latency_from: Vec<(u64, i64)>,
+    /// Every worker's partitions.
+    pub partitions: Vec<PartitionState>,
+    /// Consumers recreated after a stall, over all workers.
+    pub stalls: u64,
+    /// Whether every worker has published a view.
+    pub workers_started: bool,
+}
+
+impl Snapshot {
+    /// An empty snapshot sized for `config`'s SLIs and windows.
+    pub fn new(config: &Config) -> Snapshot {
+        let n = config.slis.len();
+        Snapshot {
+            windows_ms: config.windows.iter().map(|w| w.secs * 1000).collect(),
+            set: None,
+            counts: vec![Counts::default(); n * config.windows.len()],
+            counters: Counters::new(n),
+            latency: vec![None; n],
+            latency_from: vec![(0, i64::MIN); n],
+            partitions: Vec::new(),
+            stalls: 0,
+            workers_started: true,
+        }
+    }
+
+    /// Reads every SLI's window sums at `now_ms`, the counters and the changed latency quantiles.
+    pub fn read_tally(&mut self, tally: &Tally, now_ms: i64) {
+        let set = self.set.get_or_insert_with(|| tally.store.window_set(&self.windows_ms));
+        if !set.is_empty() {
+            for (sli, out) in self.counts.chunks_exact_mut(set.len()).enumerate() {
+                tally.store.sums(sli, set, now_ms, out);
+            }
+        }
+        self.counters.clone_from(&tally.counters);
+        let qs = QUANTILES.map(|(q, _)| q);
+        for (sli, (out, from)) in self.latency.iter_mut().zip(&mut self.latency_from).enumerate() {
+            let source = tally.latency.stamp(sli, now_ms);
+            if *from != source {
+                *from = source;
+                *out = tally.latency.quantiles(sli, now_ms, qs);
+            }
+        }
+    }
+
+    /// Forgets the workers' part, before their views are added again.
+    pub fn clear_views(&mut self) {
+        self.partitions.clear();
+        self.stalls = 0;
+        self.workers_started = true;
+    }
+
+    /// Adds one worker's view.
+    pub fn add_view(&mut self, view: &WorkerView) {
+        self.workers_started &= view.at_ms > 0;
+        self.partitions.extend(view.partitions.iter().cloned());
+        self.stalls += view.stalls;
+    }
+
+    /// Ready to publish SLO values: every worker runs and partitions are assigned.
+    pub fn is_ready(&self) -> bool {
+        self.workers_started && !self.partitions.is_empty()
+    }
+
+    /// Good/total of an SLI over the window at `index` in [`Config::windows`].
+    pub fn window(&self, sli: usize, index: usize) -> Counts {
+        self.counts[sli * self.windows_ms.len() + index]
+    }
+}

@@ -1,0 +1,149 @@
+//! The process series: the small, fixed set of counters and gauges about slostream itself
+//! (consumed, rejected, lag, checkpoints, ...), through the `metrics` recorder.
+//!
+//! Names come from [`crate::names`]; labels only from fixed enums or the config, never from raw
+//! error text. Values are set once per tick from the snapshot, never per event.
+
+use std::collections::HashMap;
+
+use metrics::{Counter, Gauge, Key, KeyName, Label, Metadata, Recorder, SharedString};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::count::{PartitionState, Snapshot};
+use crate::decode::Reject;
+use crate::ingest::{KafkaErrorKind, KafkaErrors};
+use crate::names::{self, label, Kind, Metric};
+use crate::state::Counters;
+
+static META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// Handles of every process series.
+pub(crate) struct ProcessSeries {
+    recorder: PrometheusRecorder,
+    consumed: Counter,
+    rejected: [Counter; Reject::COUNT],
+    unmatched: Counter,
+    ready: Gauge,
+    lag: HashMap<(String, i32), Gauge>,
+    checkpoints: Counter,
+    checkpoint_failures: Counter,
+    checkpoint_age: Gauge,
+    last_checkpoint_ms: Option<i64>,
+    stalls: Counter,
+    dead_letters: Counter,
+    kafka_errors: [Counter; KafkaErrorKind::COUNT],
+}
+
+impl ProcessSeries {
+    /// Describes every process family and registers the series that exist from the start.
+    pub(crate) fn new() -> ProcessSeries {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        for m in names::PROCESS {
+            let (name, help) = (KeyName::from(m.name), SharedString::from(m.help));
+            match m.kind {
+                Kind::Counter => recorder.describe_counter(name, None, help),
+                Kind::Gauge => recorder.describe_gauge(name, None, help),
+            }
+        }
+        let counter =
+            |m: Metric, labels: Vec<Label>| recorder.register_counter(&Key::from_parts(m.name, labels), &META);
+        let gauge = |m: Metric| recorder.register_gauge(&Key::from_name(m.name), &META);
+        recorder
+            .register_gauge(
+                &Key::from_parts(names::BUILD_INFO.name, vec![Label::new(label::VERSION, env!("CARGO_PKG_VERSION"))]),
+                &META,
+            )
+            .set(1.0);
+        ProcessSeries {
+            consumed: counter(names::EVENTS_CONSUMED, vec![]),
+            rejected: Reject::ALL.map(|r| counter(names::EVENTS_REJECTED, vec![Label::new(label::REASON, r.as_str())])),
+            unmatched: counter(names::EVENTS_UNMATCHED, vec![]),
+            ready: gauge(names::STATE_READY),
+            lag: HashMap::new(),
+            checkpoints: counter(names::CHECKPOINTS, vec![]),
+            checkpoint_failures: counter(names::CHECKPOINT_FAILURES, vec![]),
+            checkpoint_age: gauge(names::CHECKPOINT_AGE),
+            last_checkpoint_ms: None,
+            stalls: counter(names::CONSUMER_STALLS, vec![]),
+            dead_letters: counter(names::DEAD_LETTERS, vec![]),
+            kafka_errors: KafkaErrorKind::ALL
+                .map(|k| counter(names::KAFKA_ERRORS, vec![Label::new(label::KIND, k.as_str())])),
+            recorder,
+        }
+    }
+
+    /// Renders the recorder's series.
+    pub(crate) fn handle(&self) -> PrometheusHandle {
+        self.recorder.handle()
+    }
+
+    /// The counter the Alertmanager client increments.
+    pub(crate) fn alertmanager_errors(&self) -> Counter {
+        self.recorder.register_counter(&Key::from_name(names::ALERTMANAGER_ERRORS.name), &META)
+    }
+
+    /// Sets the message counters (totals since the state began).
+    pub(crate) fn set_counters(&mut self, c: &Counters) {
+        self.consumed.absolute(c.consumed);
+        self.unmatched.absolute(c.unmatched);
+        self.dead_letters.absolute(c.dead_letters);
+        for (counter, v) in self.rejected.iter().zip(c.rejected) {
+            counter.absolute(v);
+        }
+    }
+
+    /// Sets the Kafka client errors counted so far.
+    pub(crate) fn set_kafka_errors(&mut self, errors: &KafkaErrors) {
+        for (counter, kind) in self.kafka_errors.iter().zip(KafkaErrorKind::ALL) {
+            counter.absolute(errors.count(kind));
+        }
+    }
+
+    /// Readiness, stalls, lag and checkpoint age as of `now_ms`.
+    pub(crate) fn set_state(&mut self, snapshot: &Snapshot, ready: bool, now_ms: i64) {
+        self.ready.set(if ready { 1.0 } else { 0.0 });
+        self.stalls.absolute(snapshot.stalls);
+        if let Some(at) = self.last_checkpoint_ms {
+            self.checkpoint_age.set((now_ms - at).max(0) as f64 / 1000.0);
+        }
+        for p in &snapshot.partitions {
+            self.set_lag(p);
+        }
+    }
+
+    /// A partition's lag series appears once its lag is known: a gauge created at 0 would read
+    /// "no lag" during a restart's catch-up, the worst moment.
+    fn set_lag(&mut self, p: &PartitionState) {
+        let Some(lag) = p.lag else { return };
+        let recorder = &self.recorder;
+        let gauge = self.lag.entry((p.topic.clone(), p.partition)).or_insert_with(|| {
+            recorder.register_gauge(
+                &Key::from_parts(names::CONSUMER_LAG.name, partition_labels(&p.topic, p.partition)),
+                &META,
+            )
+        });
+        gauge.set(lag as f64);
+    }
+
+    /// Counts a checkpoint written at `created_ms` (or restored: its age counts from then).
+    pub(crate) fn checkpoint_written(&mut self, created_ms: i64) {
+        self.checkpoints.increment(1);
+        self.last_checkpoint_ms = Some(created_ms);
+    }
+
+    /// Counts a checkpoint that could not be written or read back.
+    pub(crate) fn checkpoint_failed(&mut self) {
+        self.checkpoint_failures.increment(1);
+    }
+
+    /// Counts events retention deleted before they were read.
+    pub(crate) fn events_skipped(&mut self, topic: &str, partition: i32, n: u64) {
+        self.recorder
+            .register_counter(&Key::from_parts(names::EVENTS_SKIPPED.name, partition_labels(topic, partition)), &META)
+            .increment(n);
+    }
+}
+
+fn partition_labels(topic: &str, partition: i32) -> Vec<Label> {
+    vec![Label::new(label::TOPIC, topic.to_string()), Label::new(label::PARTITION, partition.to_string())]
+}

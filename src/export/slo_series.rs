@@ -1,0 +1,183 @@
+//! The per-SLO and per-SLI series: definitions from the start, measurements once ready.
+//!
+//! Tens of series per SLO, hundreds of thousands for 10,000 SLOs, so they go through
+//! [`Exposition`], whose render copies precomputed line prefixes. Handles are registered once;
+//! each tick only stores values.
+
+use std::sync::Arc;
+
+use super::exposition::{Exposition, FamilyId, Handle};
+use super::sloth::SlothHandles;
+use crate::config::{Config, Severity};
+use crate::count::Snapshot;
+use crate::names::{self, label, QUANTILES};
+use crate::slo::SloStatus;
+use crate::state::Counters;
+
+/// The families of [`names::SLO_SERIES`], registered up front so each renders as one group in
+/// that order whenever its series are registered.
+struct Families([FamilyId; 13]);
+
+impl Families {
+    fn register(series: &Exposition) -> Families {
+        Families(names::SLO_SERIES.map(|m| series.family(m.name, m.help, m.kind)))
+    }
+
+    fn of(&self, metric: names::Metric) -> FamilyId {
+        let i = names::SLO_SERIES.iter().position(|m| *m == metric).expect("a per-SLO or per-SLI family");
+        self.0[i]
+    }
+}
+
+struct WindowHandles {
+    ratio: Handle,
+    events: Handle,
+    good: Handle,
+    burn: Handle,
+}
+
+struct SloHandles {
+    budget: Handle,
+    alerts: [Handle; 2],
+    windows: Vec<WindowHandles>,
+    sloth: Option<SlothHandles>,
+}
+
+struct SliHandles {
+    events: Handle,
+    good: Handle,
+    latency: Option<[Handle; 4]>,
+}
+
+/// Handles of every per-SLO and per-SLI series.
+pub(crate) struct SloSeries {
+    series: Arc<Exposition>,
+    families: Families,
+    /// Empty until the first ready tick, so no SLO value is rendered before.
+    slos: Vec<SloHandles>,
+    slis: Vec<SliHandles>,
+}
+
+impl SloSeries {
+    /// Registers every family, and the definitions (not measurements), exported from the start
+    /// because dashboards join on them.
+    pub(crate) fn new(config: &Config) -> SloSeries {
+        let series = Arc::new(Exposition::new());
+        let families = Families::register(&series);
+        let f = |m| families.of(m);
+        for s in &config.slos {
+            let slo = s.name.as_str();
+            series.series(f(names::SLO_OBJECTIVE), &[(label::SLO, slo)]).set(s.objective);
+            let info = [(label::SLO, slo), (label::PERIOD, &s.period.label), (label::COMBINE, s.combine.as_str())];
+            series.series(f(names::SLO_INFO), &info).set(1.0);
+            for c in &s.components {
+                let weight = c.weight.to_string();
+                let labels = [(label::SLO, slo), (label::SLI, &config.slis[c.sli].name), (label::WEIGHT, &weight)];
+                series.series(f(names::SLO_SLI_INFO), &labels).set(1.0);
+            }
+            for a in &s.alerts {
+                let labels = [
+                    (label::SLO, slo),
+                    (label::SEVERITY, a.severity.as_str()),
+                    (label::LONG_WINDOW, &a.long.label),
+                    (label::SHORT_WINDOW, &a.short.label),
+                ];
+                series.series(f(names::SLO_ALERT_THRESHOLD), &labels).set(a.factor);
+            }
+        }
+        let slis = config
+            .slis
+            .iter()
+            .map(|s| SliHandles {
+                events: series.series(f(names::SLI_EVENTS), &[(label::SLI, &s.name)]),
+                good: series.series(f(names::SLI_GOOD_EVENTS), &[(label::SLI, &s.name)]),
+                latency: None,
+            })
+            .collect();
+        SloSeries { series, families, slos: Vec::new(), slis }
+    }
+
+    /// The exposition `/metrics` renders.
+    pub(crate) fn exposition(&self) -> Arc<Exposition> {
+        self.series.clone()
+    }
+
+    /// Sets every SLI's totals since the state began.
+    pub(crate) fn set_totals(&mut self, c: &Counters) {
+        for (h, t) in self.slis.iter().zip(&c.totals) {
+            h.events.absolute(t.total);
+            h.good.absolute(t.good);
+        }
+    }
+
+    /// Sets each SLI's latency quantiles; an SLI's series appear once it has latencies.
+    pub(crate) fn set_latency(&mut self, config: &Config, snapshot: &Snapshot) {
+        for (sli, h) in self.slis.iter_mut().enumerate() {
+            let Some(quantiles) = snapshot.latency[sli] else { continue };
+            let gauges = h.latency.get_or_insert_with(|| {
+                let family = self.families.of(names::SLI_LATENCY);
+                QUANTILES.map(|(_, q)| {
+                    self.series.series(family, &[(label::SLI, &config.slis[sli].name), (label::QUANTILE, q)])
+                })
+            });
+            for (g, v) in gauges.iter().zip(quantiles) {
+                g.set(v as f64 / 1e6);
+            }
+        }
+    }
+
+    /// Sets every SLO's window values, budget and alert state from one evaluation (registering
+    /// the series on the first call).
+    pub(crate) fn set_statuses(&mut self, config: &Config, statuses: &[SloStatus]) {
+        if self.slos.is_empty() {
+            self.register_slos(config);
+        }
+        for ((slo, h), status) in config.slos.iter().zip(&self.slos).zip(statuses) {
+            for (w, wh) in status.windows.iter().zip(&h.windows) {
+                wh.ratio.set(w.ratio);
+                wh.events.set(w.counts.total as f64);
+                wh.good.set(w.counts.good as f64);
+                wh.burn.set(w.burn_rate);
+            }
+            h.budget.set(status.budget_remaining);
+            if let Some(sloth) = &h.sloth {
+                sloth.update(slo, status);
+            }
+            for (g, firing) in h.alerts.iter().zip(status.alerts) {
+                g.set(if firing { 1.0 } else { 0.0 });
+            }
+        }
+    }
+
+    fn register_slos(&mut self, config: &Config) {
+        let (series, f) = (&*self.series, |m| self.families.of(m));
+        self.slos = config
+            .slos
+            .iter()
+            .map(|s| {
+                let slo = s.name.as_str();
+                let windows = s
+                    .windows
+                    .iter()
+                    .map(|w| {
+                        let labels = [(label::SLO, slo), (label::WINDOW, w.label.as_str())];
+                        WindowHandles {
+                            ratio: series.series(f(names::SLO_SLI_RATIO), &labels),
+                            events: series.series(f(names::SLO_EVENTS), &labels),
+                            good: series.series(f(names::SLO_GOOD_EVENTS), &labels),
+                            burn: series.series(f(names::SLO_BURN_RATE), &labels),
+                        }
+                    })
+                    .collect();
+                SloHandles {
+                    budget: series.series(f(names::SLO_BUDGET_REMAINING), &[(label::SLO, slo)]),
+                    alerts: Severity::ALL.map(|sev| {
+                        series.series(f(names::SLO_ALERT), &[(label::SLO, slo), (label::SEVERITY, sev.as_str())])
+                    }),
+                    windows,
+                    sloth: config.exporter.sloth_compat.then(|| SlothHandles::register(series, s)),
+                }
+            })
+            .collect();
+    }
+}

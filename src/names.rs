@@ -1,0 +1,253 @@
+//! Every name slostream exports, defined once: metric families with their help text and type,
+//! label names, and the alert name.
+//!
+//! Names and labels are a contract with dashboards, alert rules and Sloth's dashboards: change
+//! none, add freely. Telemetry registers from these constants, `slostream rules` and the Sloth
+//! mapping query and emit them, and the benches and tests look series up through them, so a
+//! typo is a compile error rather than a panel that silently shows nothing. A test checks that
+//! every metric a Grafana dashboard or a generated rule queries is listed in [`ALL`] (or is
+//! Sloth's per-window error ratio, [`is_exported`]).
+
+/// The Prometheus metric type of a family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A value that goes up and down.
+    Gauge,
+    /// A total that only goes up (reset only by a restart without state).
+    Counter,
+}
+
+impl Kind {
+    /// The word Prometheus' `# TYPE` line uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        }
+    }
+}
+
+/// One exported metric family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metric {
+    /// The family name, as queried.
+    pub name: &'static str,
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// The `# TYPE`.
+    pub kind: Kind,
+}
+
+const fn gauge(name: &'static str, help: &'static str) -> Metric {
+    Metric { name, help, kind: Kind::Gauge }
+}
+
+const fn counter(name: &'static str, help: &'static str) -> Metric {
+    Metric { name, help, kind: Kind::Counter }
+}
+
+// The per-SLO and per-SLI families, rendered in the order of `SLO_SERIES`.
+
+/// `{slo}`: the objective as a ratio.
+pub const SLO_OBJECTIVE: Metric = gauge("slostream_slo_objective_ratio", "SLO objective as a ratio (99.9% is 0.999)");
+/// `{slo, period, combine}`: an SLO's definition.
+pub const SLO_INFO: Metric =
+    gauge("slostream_slo_info", "SLO definition: period (the window label of its period), combine method; always 1");
+/// `{slo, sli, weight}`: which SLIs an SLO combines.
+pub const SLO_SLI_INFO: Metric =
+    gauge("slostream_slo_sli_info", "Which SLIs an SLO combines, with their weight; always 1");
+/// `{slo, severity, long_window, short_window}`: a multiwindow rule's burn-rate factor.
+pub const SLO_ALERT_THRESHOLD: Metric = gauge(
+    "slostream_slo_alert_threshold",
+    "Burn-rate factor above which both windows of a multiwindow alert must burn",
+);
+/// `{slo, window}`: the combined SLI ratio.
+pub const SLO_SLI_RATIO: Metric =
+    gauge("slostream_slo_sli_ratio", "Combined SLI ratio of the SLO over the window (1 when there were no events)");
+/// `{slo, window}`: events of all the SLO's SLIs.
+pub const SLO_EVENTS: Metric = gauge("slostream_slo_events", "Events of all the SLO's SLIs over the window");
+/// `{slo, window}`: good events of all the SLO's SLIs.
+pub const SLO_GOOD_EVENTS: Metric =
+    gauge("slostream_slo_good_events", "Good events of all the SLO's SLIs over the window");
+/// `{slo, window}`: the error budget burn rate.
+pub const SLO_BURN_RATE: Metric =
+    gauge("slostream_slo_burn_rate", "Error budget burn rate over the window: (1 - ratio) / (1 - objective)");
+/// `{slo}`: the share of the period's budget left.
+pub const SLO_BUDGET_REMAINING: Metric = gauge(
+    "slostream_slo_error_budget_remaining_ratio",
+    "Share of the period's error budget left; negative once overspent",
+);
+/// `{slo, severity}`: whether a multiwindow alert fires.
+pub const SLO_ALERT: Metric = gauge("slostream_slo_alert", "Multiwindow burn-rate alert state: 1 firing, 0 not");
+/// `{sli}`: events of the SLI since start.
+pub const SLI_EVENTS: Metric = counter("slostream_sli_events_total", "Events that belonged to the SLI since start");
+/// `{sli}`: good events of the SLI since start.
+pub const SLI_GOOD_EVENTS: Metric = counter("slostream_sli_good_events_total", "Good events of the SLI since start");
+/// `{sli, quantile}`: latency quantiles over the last five minutes of event time.
+pub const SLI_LATENCY: Metric = gauge(
+    "slostream_sli_latency_seconds",
+    "Latency quantiles of the SLI's events over the last 5 minutes of event time",
+);
+
+/// The per-SLO and per-SLI families, in the order they are rendered.
+pub const SLO_SERIES: [Metric; 13] = [
+    SLO_OBJECTIVE,
+    SLO_INFO,
+    SLO_SLI_INFO,
+    SLO_ALERT_THRESHOLD,
+    SLO_SLI_RATIO,
+    SLO_EVENTS,
+    SLO_GOOD_EVENTS,
+    SLO_BURN_RATE,
+    SLO_BUDGET_REMAINING,
+    SLO_ALERT,
+    SLI_EVENTS,
+    SLI_GOOD_EVENTS,
+    SLI_LATENCY,
+];
+
+// The process families.
+
+/// Kafka messages consumed.
+pub const EVENTS_CONSUMED: Metric = counter("slostream_events_consumed_total", "Kafka messages consumed");
+/// `{reason}`: messages not counted.
+pub const EVENTS_REJECTED: Metric = counter("slostream_events_rejected_total", "Messages not counted, by reason");
+/// Valid events no SLI matched.
+pub const EVENTS_UNMATCHED: Metric =
+    counter("slostream_events_unmatched_total", "Valid events that belonged to no SLI");
+/// `{topic, partition}`: consumer lag, once known.
+pub const CONSUMER_LAG: Metric =
+    gauge("slostream_consumer_lag", "High watermark minus consumer position, per partition");
+/// `{version}`: always 1.
+pub const BUILD_INFO: Metric = gauge("slostream_build_info", "Build information");
+/// 1 once ready.
+pub const STATE_READY: Metric =
+    gauge("slostream_state_ready", "1 once partitions are assigned and state is loaded, else 0");
+/// Checkpoints written.
+pub const CHECKPOINTS: Metric = counter("slostream_checkpoints_total", "Checkpoints of counts and offsets written");
+/// Checkpoints that failed.
+pub const CHECKPOINT_FAILURES: Metric =
+    counter("slostream_checkpoint_failures_total", "Checkpoints that could not be written or read back");
+/// Seconds since the last checkpoint.
+pub const CHECKPOINT_AGE: Metric =
+    gauge("slostream_checkpoint_age_seconds", "Seconds since the last checkpoint was written");
+/// `{topic, partition}`: events lost to retention before they were read.
+pub const EVENTS_SKIPPED: Metric = counter(
+    "slostream_events_skipped_total",
+    "Events deleted by retention before slostream could read them, per partition",
+);
+/// Consumers recreated after a stall.
+pub const CONSUMER_STALLS: Metric =
+    counter("slostream_consumer_stalls_total", "Consumers recreated because they had lag but made no progress");
+/// Rejects written to the dead-letter topic.
+pub const DEAD_LETTERS: Metric =
+    counter("slostream_dead_letters_total", "Rejected messages written to the dead-letter topic");
+/// Alertmanager posts that failed.
+pub const ALERTMANAGER_ERRORS: Metric =
+    counter("slostream_alertmanager_errors_total", "Failed or timed-out posts of alerts to Alertmanager");
+/// `{kind}`: errors librdkafka reported to slostream's Kafka clients.
+pub const KAFKA_ERRORS: Metric = counter(
+    "slostream_kafka_errors_total",
+    "Errors reported by the Kafka clients (broker down, authentication, partition errors), by kind",
+);
+
+/// The process families, through the `metrics` recorder.
+pub const PROCESS: [Metric; 14] = [
+    EVENTS_CONSUMED,
+    EVENTS_REJECTED,
+    EVENTS_UNMATCHED,
+    CONSUMER_LAG,
+    BUILD_INFO,
+    STATE_READY,
+    CHECKPOINTS,
+    CHECKPOINT_FAILURES,
+    CHECKPOINT_AGE,
+    EVENTS_SKIPPED,
+    CONSUMER_STALLS,
+    DEAD_LETTERS,
+    ALERTMANAGER_ERRORS,
+    KAFKA_ERRORS,
+];
+
+// Sloth's recording-rule names (`exporter.compat: sloth`).
+
+/// Prefix of Sloth's per-window error ratio, `slo:sli_error:ratio_rate<window>`.
+pub const SLOTH_ERROR_RATIO_PREFIX: &str = "slo:sli_error:ratio_rate";
+/// Sloth: the objective.
+pub const SLOTH_OBJECTIVE: Metric = gauge("slo:objective:ratio", "Sloth: objective as a ratio");
+/// Sloth: the error budget.
+pub const SLOTH_ERROR_BUDGET: Metric = gauge("slo:error_budget:ratio", "Sloth: error budget as a ratio");
+/// Sloth: the period in days.
+pub const SLOTH_PERIOD_DAYS: Metric = gauge("slo:time_period:days", "Sloth: SLO period in days");
+/// Sloth: the SLO's metadata.
+pub const SLOTH_INFO: Metric = gauge("sloth_slo_info", "Sloth: SLO information; always 1");
+/// Sloth: the 5-minute burn rate.
+pub const SLOTH_CURRENT_BURN: Metric = gauge("slo:current_burn_rate:ratio", "Sloth: burn rate over 5 minutes");
+/// Sloth: the period's burn rate.
+pub const SLOTH_PERIOD_BURN: Metric = gauge("slo:period_burn_rate:ratio", "Sloth: burn rate over the SLO period");
+/// Sloth: the period's budget left.
+pub const SLOTH_BUDGET_REMAINING: Metric =
+    gauge("slo:period_error_budget_remaining:ratio", "Sloth: error budget remaining over the SLO period");
+
+/// Sloth's fixed-name families.
+pub const SLOTH: [Metric; 7] = [
+    SLOTH_OBJECTIVE,
+    SLOTH_ERROR_BUDGET,
+    SLOTH_PERIOD_DAYS,
+    SLOTH_INFO,
+    SLOTH_CURRENT_BURN,
+    SLOTH_PERIOD_BURN,
+    SLOTH_BUDGET_REMAINING,
+];
+
+/// Every fixed-name family slostream exports.
+pub const ALL: [&[Metric]; 3] = [&SLO_SERIES, &PROCESS, &SLOTH];
+
+/// Whether slostream exports a family of this name: a fixed one, or Sloth's error ratio over
+/// some window.
+pub fn is_exported(name: &str) -> bool {
+    ALL.iter().flat_map(|m| m.iter()).any(|m| m.name == name)
+        || name.strip_prefix(SLOTH_ERROR_RATIO_PREFIX).is_some_and(|w| !w.is_empty())
+}
+
+/// Label names.
+pub mod label {
+    /// The SLO's name.
+    pub const SLO: &str = "slo";
+    /// The SLI's name.
+    pub const SLI: &str = "sli";
+    /// A window's label as configured (`5m`, `30d`).
+    pub const WINDOW: &str = "window";
+    /// The SLO period's window label.
+    pub const PERIOD: &str = "period";
+    /// The combine method.
+    pub const COMBINE: &str = "combine";
+    /// A component's weight.
+    pub const WEIGHT: &str = "weight";
+    /// `page` or `ticket`.
+    pub const SEVERITY: &str = "severity";
+    /// A multiwindow rule's long window.
+    pub const LONG_WINDOW: &str = "long_window";
+    /// A multiwindow rule's short window.
+    pub const SHORT_WINDOW: &str = "short_window";
+    /// A latency quantile (`0.99`).
+    pub const QUANTILE: &str = "quantile";
+    /// A reject reason.
+    pub const REASON: &str = "reason";
+    /// A Kafka topic.
+    pub const TOPIC: &str = "topic";
+    /// A Kafka partition number.
+    pub const PARTITION: &str = "partition";
+    /// The build's version.
+    pub const VERSION: &str = "version";
+    /// A Kafka error kind.
+    pub const KIND: &str = "kind";
+    /// Prometheus' and Alertmanager's alert name label.
+    pub const ALERTNAME: &str = "alertname";
+}
+
+/// The alert name of every SLO burn-rate alert, pushed or generated as a rule.
+pub const ALERT_NAME: &str = "SLOBurnRateHigh";
+
+/// Latency quantiles exported per SLI, with their `quantile` label values.
+pub const QUANTILES: [(f64, &str); 4] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")];

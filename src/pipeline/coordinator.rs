@@ -1,0 +1,274 @@
+//! The coordinator: one type that starts slostream, runs it, and shuts it down, in that order.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::BaseConsumer;
+
+use super::checkpoint::{self, DeadLetterEnds};
+use super::tick::Tick;
+use super::workers::Workers;
+use super::{RunError, DISCOVER_EVERY, EXPORT_EVERY, KAFKA_TIMEOUT};
+use crate::config::Config;
+use crate::count::Tally;
+use crate::export::{http, Telemetry};
+use crate::ingest::{self, IngestContext, KafkaErrors};
+use crate::state::file::CheckpointFiles;
+use crate::state::{Checkpoint, PartitionOffset};
+use crate::time::wall_ms;
+
+/// The shutdown future, pinned once so every step can wait on it.
+pub(super) type Shutdown<'a, F> = Pin<&'a mut F>;
+
+/// The HTTP server task, stopped last.
+struct HttpServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Everything slostream runs with, from start to shutdown.
+pub(crate) struct Coordinator {
+    pub(super) config: Arc<Config>,
+    pub(super) files: CheckpointFiles,
+    pub(super) telemetry: Telemetry,
+    pub(super) admin: Arc<BaseConsumer<IngestContext>>,
+    pub(super) kafka_errors: Arc<KafkaErrors>,
+    /// The checkpoint restored at start, until ingest starts from it.
+    pub(super) restored: Option<Checkpoint>,
+    /// Where the dead-letter topic ended, for the next checkpoint.
+    pub(super) dead_letters: DeadLetterEnds,
+    tick: Tick,
+    ready: Arc<AtomicBool>,
+    http: HttpServer,
+}
+
+impl Coordinator {
+    /// Start: locks and loads the state directory, serves HTTP (not ready yet), starts the
+    /// Alertmanager task and the coordinator's Kafka client (which connects lazily).
+    pub(crate) async fn start(config: Config) -> Result<Coordinator, RunError> {
+        let config = Arc::new(config);
+        let files = CheckpointFiles::open(&config.state.dir)?;
+        let mut telemetry = Telemetry::new(&config);
+        let restored = super::resume::restore(&config, &files, &mut telemetry);
+
+        let addr = config.exporter.listen;
+        let listener = http::bind(addr).await.map_err(|source| RunError::Bind { addr, source })?;
+        tracing::info!(url = %format!("http://{}/metrics", listener.local_addr().unwrap_or(addr)), "serving metrics (not ready yet)");
+        let ready = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(http::serve(listener, telemetry.handle(), ready.clone(), async {
+            let _ = stopped.await;
+        }));
+
+        let alerts = config.alertmanager.clone().map(|am| {
+            tracing::info!(url = %am.url, "pushing burn-rate alerts to Alertmanager");
+            let (alerts, evaluations) = tokio::sync::watch::channel(Vec::new());
+            tokio::spawn(crate::alert::run(config.clone(), am, evaluations, telemetry.alertmanager_errors()));
+            alerts
+        });
+        let kafka_errors = Arc::new(KafkaErrors::default());
+        let admin = Arc::new(ingest::admin_client(&config, kafka_errors.clone())?);
+        Ok(Coordinator {
+            tick: Tick::new(&config, alerts),
+            config,
+            files,
+            telemetry,
+            admin,
+            kafka_errors,
+            restored,
+            dead_letters: DeadLetterEnds::default(),
+            ready,
+            http: HttpServer { stop, task },
+        })
+    }
+
+    /// Run: reaches Kafka, starts the workers at the checkpoint's offsets, and ticks until
+    /// `shutdown` completes or a worker stops; then shuts down, HTTP last.
+    pub(crate) async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+        tokio::pin!(shutdown);
+        let result = match self.connect(&mut shutdown).await {
+            None => Ok(()), // asked to stop before Kafka was reachable: nothing was read
+            Some(partitions) => {
+                let mut workers = self.start_workers(&partitions).await;
+                let stopped = self.serve(&mut workers, &mut shutdown).await;
+                self.shutdown(&mut workers, stopped).await
+            }
+        };
+        self.ready.store(false, Ordering::Release);
+        let _ = self.http.stop.send(());
+        match self.http.task.await {
+            Ok(Err(e)) => result.and(Err(RunError::Http(e))),
+            Err(e) => {
+                tracing::error!(error = %e, "http server task failed");
+                result
+            }
+            Ok(Ok(())) => result,
+        }
+    }
+
+    /// Spawns the workers on the restored tally and hands out every partition at the offset it
+    /// resumes from.
+    async fn start_workers(&mut self, partitions: &[(String, i32)]) -> Workers {
+        let restored = self.restored.take();
+        let (offsets, dead_letters) = match &restored {
+            Some(c) => (c.offsets.clone(), c.dead_letters.clone()),
+            None => (Vec::new(), Vec::new()),
+        };
+        let starts = self.start_offsets(partitions, &offsets).await;
+        let already = self.already_dead_lettered(&dead_letters).await;
+        let tally = Tally::new(&self.config, self.config.ingest.workers, restored, starts.clone());
+        // The restored ends were read before anything this process hands over.
+        let read_by = self.config.events.dead_letter_topic.is_some().then(Instant::now);
+        self.dead_letters = DeadLetterEnds { ends: dead_letters, read_by };
+        let mut workers = Workers::spawn(&self.config, tally, &self.kafka_errors, already);
+        workers.assign(starts);
+        workers
+    }
+
+    /// Ticks, checkpoints and discovers new partitions until `shutdown` completes (`None`) or a
+    /// worker stops (its number).
+    async fn serve<F: Future<Output = ()>>(
+        &mut self,
+        workers: &mut Workers,
+        shutdown: &mut Shutdown<'_, F>,
+    ) -> Option<usize> {
+        let mut export_tick = tokio::time::interval(EXPORT_EVERY);
+        let mut checkpoint_tick = tokio::time::interval(self.config.state.checkpoint_interval);
+        let mut discover_tick = tokio::time::interval(DISCOVER_EVERY);
+        for t in [&mut export_tick, &mut checkpoint_tick, &mut discover_tick] {
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
+        checkpoint_tick.reset();
+        discover_tick.reset();
+        loop {
+            tokio::select! {
+                _ = export_tick.tick() => {
+                    // Serves commit results and errors queued for the coordinator's client.
+                    let _ = self.admin.poll(Duration::ZERO);
+                    self.evaluate(workers);
+                    if let Some(i) = workers.stopped() {
+                        return Some(i);
+                    }
+                }
+                _ = checkpoint_tick.tick() => {
+                    self.persist(workers);
+                    // For the next checkpoint: read a tick before its cut, they are a lower
+                    // bound for the dead letters of every message after it.
+                    self.refresh_dead_letter_ends().await;
+                }
+                _ = discover_tick.tick() => self.discover_new(workers).await,
+                _ = shutdown.as_mut() => return None,
+            }
+        }
+    }
+
+    /// One evaluation tick, and readiness from it.
+    fn evaluate(&mut self, workers: &Workers) {
+        let ready = self.tick.run(
+            &self.config,
+            workers.tally(),
+            workers.views(),
+            &self.kafka_errors,
+            &mut self.telemetry,
+            wall_ms(),
+        );
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Hands partitions that appeared since start to the workers, from the beginning.
+    async fn discover_new(&mut self, workers: &mut Workers) {
+        let (a, c) = (self.admin.clone(), self.config.clone());
+        let Ok(Ok(found)) =
+            tokio::task::spawn_blocking(move || ingest::discover(&a, &c.kafka.topics, KAFKA_TIMEOUT)).await
+        else {
+            return;
+        };
+        let new: Vec<PartitionOffset> = found
+            .into_iter()
+            .filter(|(topic, partition)| !workers.is_assigned(topic, *partition))
+            .map(|(topic, partition)| PartitionOffset { topic, partition, next: ingest::worker::FROM_BEGINNING })
+            .collect();
+        if !new.is_empty() {
+            tracing::info!(count = new.len(), "new partitions found; reading them from the beginning");
+            workers.assign(new);
+        }
+    }
+
+    /// Shutdown: stops fetching, lets every worker count what it read and hand over, writes the
+    /// final checkpoint and commits its offsets, all within `ingest.shutdown_grace`.
+    /// `stopped`: a worker that ended on its own, which makes the run an error.
+    async fn shutdown(&mut self, workers: &mut Workers, stopped: Option<usize>) -> Result<(), RunError> {
+        tracing::info!("stopping: no more fetching; writing the final checkpoint");
+        // Every worker hands over once more when it stops, after this.
+        self.refresh_dead_letter_ends().await;
+        let grace = self.config.ingest.shutdown_grace;
+        let started = Instant::now();
+        let mut result = Ok(());
+        match workers.stop(grace).await {
+            Some(failures) if failures.is_empty() => {
+                if let Some(offsets) = self.persist(workers) {
+                    self.commit_final(offsets, grace.saturating_sub(started.elapsed())).await;
+                }
+            }
+            Some(failures) => {
+                for f in failures {
+                    result = Err(RunError::Worker { worker: f.worker, reason: f.reason });
+                }
+                tracing::error!(
+                    "a worker failed: no final checkpoint; the previous one stays valid and its offsets are re-read"
+                );
+            }
+            None => tracing::error!(
+                ?grace,
+                "shutdown grace period ran out before every worker stopped; the previous checkpoint stays valid"
+            ),
+        }
+        if let (Some(worker), Ok(())) = (stopped, &result) {
+            result = Err(RunError::Worker { worker, reason: "stopped unexpectedly".into() });
+        }
+        self.evaluate(workers);
+        result
+    }
+
+    /// Commits the final checkpoint's offsets to the group and waits for the broker, so the
+    /// group's offsets equal what was counted when the process exits; bounded by `left`, since
+    /// the broker may be down (the checkpoint is already on disk).
+    async fn commit_final(&self, offsets: Vec<PartitionOffset>, left: Duration) {
+        let a = self.admin.clone();
+        let commit = tokio::task::spawn_blocking(move || ingest::commit_sync(&a, &offsets));
+        match tokio::time::timeout(left, commit).await {
+            Ok(Ok(Ok(()))) => tracing::info!("final offsets committed"),
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "final offset commit failed (the checkpoint is what counts)"),
+            _ => tracing::warn!(
+                "final offset commit did not finish within the grace period (the checkpoint is what counts)"
+            ),
+        }
+    }
+
+    /// Writes the tally as a checkpoint, then mirrors its offsets to the group (asynchronously);
+    /// returns the offsets it covers.
+    fn persist(&mut self, workers: &Workers) -> Option<Vec<PartitionOffset>> {
+        let now_ms = wall_ms();
+        let written = tokio::task::block_in_place(|| {
+            checkpoint::write(&self.config, &mut self.files, workers.tally(), &self.dead_letters, now_ms)
+        });
+        match written {
+            Ok((path, offsets)) => {
+                self.telemetry.checkpoint_written(now_ms);
+                tracing::debug!(path = %path.display(), "checkpoint written");
+                if let Err(e) = ingest::commit(&self.admin, &offsets) {
+                    tracing::warn!(error = %e, "offset commit for lag tools failed (the checkpoint is what counts)");
+                }
+                Some(offsets)
+            }
+            Err(e) => {
+                self.telemetry.checkpoint_failed();
+                tracing::error!(dir = %self.files.dir().display(), error = %e, "no checkpoint written; the previous one stays valid");
+                None
+            }
+        }
+    }
+}

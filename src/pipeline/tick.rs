@@ -1,0 +1,63 @@
+//! The evaluation tick, twice a second: snapshot → `slo::evaluate` → publish → alert hand-off.
+//!
+//! The one place SLOs are evaluated. Every SLO is evaluated at the same instant from one
+//! snapshot, the exporter is handed the result to render, and the Alertmanager task gets the
+//! same result through a watch channel (it only ever sees the latest, so a slow Alertmanager
+//! never holds a tick back).
+
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+use super::reject_log::RejectLog;
+use crate::config::Config;
+use crate::count::{Snapshot, Tally, WorkerView};
+use crate::export::Telemetry;
+use crate::ingest::KafkaErrors;
+use crate::slo::{self, SloStatus};
+
+/// State kept from one tick to the next.
+pub(crate) struct Tick {
+    snapshot: Snapshot,
+    statuses: Vec<SloStatus>,
+    alerts: Option<watch::Sender<Vec<SloStatus>>>,
+    rejects: RejectLog,
+}
+
+impl Tick {
+    /// `alerts`: where evaluations go when Alertmanager is configured.
+    pub(crate) fn new(config: &Config, alerts: Option<watch::Sender<Vec<SloStatus>>>) -> Tick {
+        Tick { snapshot: Snapshot::new(config), statuses: Vec::new(), alerts, rejects: RejectLog::default() }
+    }
+
+    /// One tick at `now_ms`; returns whether slostream is ready (every worker runs and
+    /// partitions are assigned). SLOs are evaluated, published and handed to alerting only
+    /// when it is.
+    pub(crate) fn run<'a>(
+        &mut self,
+        config: &Config,
+        tally: &Mutex<Tally>,
+        views: impl IntoIterator<Item = &'a Mutex<WorkerView>>,
+        kafka_errors: &KafkaErrors,
+        telemetry: &mut Telemetry,
+        now_ms: i64,
+    ) -> bool {
+        self.snapshot.read_tally(&tally.lock().unwrap_or_else(|e| e.into_inner()), now_ms);
+        self.snapshot.clear_views();
+        for v in views {
+            self.snapshot.add_view(&v.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        self.rejects.summarise(&self.snapshot.counters.rejected);
+        let ready = self.snapshot.is_ready();
+        if !ready {
+            telemetry.publish(config, &self.snapshot, kafka_errors, None, now_ms);
+            return false;
+        }
+        self.statuses = slo::evaluate_all(config, &self.snapshot);
+        telemetry.publish(config, &self.snapshot, kafka_errors, Some(&self.statuses), now_ms);
+        if let Some(alerts) = &self.alerts {
+            alerts.send_replace(self.statuses.clone());
+        }
+        true
+    }
+}
