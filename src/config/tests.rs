@@ -1,0 +1,40 @@
+//! `${NAME}` expansion with the environment handed in, so that no test sets a process-wide
+//! variable that another test thread may be reading.
+
+use super::Config;
+
+const EXAMPLE: &str = include_str!("../../config/example.yaml");
+
+fn with_password(value: &str) -> String {
+    let with = format!("client.id: \"slostream\"\n    sasl.password: \"{value}\"");
+    EXAMPLE.replacen("client.id: \"slostream\"", &with, 1)
+}
+
+fn env(name: &str) -> Option<String> {
+    (name == "KAFKA_PASSWORD").then(|| "s3cr3t".to_string())
+}
+
+#[test]
+fn a_property_is_expanded_from_the_injected_environment() {
+    let c = Config::from_yaml_with_env(&with_password("${KAFKA_PASSWORD}"), "x.yaml", env).unwrap();
+    let props: Vec<(&str, &str)> = c.kafka.properties.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(props, [("client.id", "slostream"), ("sasl.password", "s3cr3t")]);
+    assert_eq!(c.kafka.secret_values(), ["s3cr3t"]);
+}
+
+#[test]
+fn an_unset_variable_names_the_key_and_the_variable() {
+    let err = Config::from_yaml_with_env(&with_password("${KAFKA_PASSWORD}"), "x.yaml", |_| None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "x.yaml: kafka.properties.sasl.password: environment variable KAFKA_PASSWORD is not set"
+    );
+}
+
+#[test]
+fn only_the_injected_environment_is_read() {
+    // PATH is set in any process that runs tests; the injected environment has nothing.
+    let yaml = EXAMPLE.replacen("brokers: \"127.0.0.1:9092\"", "brokers: \"${PATH}\"", 1);
+    let err = Config::from_yaml_with_env(&yaml, "x.yaml", |_| None).unwrap_err();
+    assert_eq!(err.to_string(), "x.yaml: kafka.brokers: environment variable PATH is not set");
+}

@@ -1,0 +1,185 @@
+//! From [`RawConfig`] to a checked [`Config`], one function a section.
+//!
+//! Nothing here reads the process environment: `${NAME}` goes through the `env` that
+//! [`Config::from_yaml_with_env`] was given, so a test decides what is set (`${file:/path}` is
+//! still read by [`secrets::expand`]). Only the first mistake is reported, so the order of the
+//! calls in [`validate`] is part of what a user sees; it interleaves sections (the timing keys of
+//! `events` before the exporter, the rest after `state`, `alertmanager` between `exporter.compat`
+//! and `exporter.listen`) and must stay as it is.
+
+mod slos;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::raw::{RawAlertmanager, RawConfig, RawEvents, RawExporter, RawIngest, RawKafka, RawSli, RawState};
+use super::{
+    condition, duration, is_secret_property, secrets, AlertmanagerConfig, Condition, Config, EventsConfig,
+    ExporterConfig, IngestConfig, KafkaConfig, SliConfig, StateConfig,
+};
+
+/// A key path and what is wrong there; [`Config::from_yaml_with_env`] adds the file.
+type Invalid = (String, String);
+
+/// How `${NAME}` is looked up.
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn bad(path: &str, message: String) -> Invalid {
+    (path.to_string(), message)
+}
+
+fn millis(text: &str, path: &str) -> Result<i64, Invalid> {
+    duration::parse_millis(text).map_err(|m| bad(path, m))
+}
+
+fn interval(text: &str, path: &str) -> Result<Duration, Invalid> {
+    Ok(Duration::from_millis(millis(text, path)? as u64))
+}
+
+/// The checks in the order the module doc describes; each section's value is built as it passes.
+pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
+    let kafka = kafka(raw.kafka, env)?;
+    let max_future_ms = event_time(&raw.events)?;
+    let sloth_compat = sloth_compat(&raw.exporter)?;
+    let alertmanager = alertmanager(raw.alertmanager.as_ref())?;
+    let exporter = exporter(&raw.exporter, sloth_compat)?;
+    let ingest = ingest(&raw.ingest)?;
+    let state = state(raw.state)?;
+    let events = events(raw.events, max_future_ms, &kafka.topics)?;
+    let slis = slis(&raw.slis)?;
+    let (slos, windows) = slos::slos(&raw.slos, &slis)?;
+    Ok(Config { file: String::new(), kafka, events, exporter, ingest, state, alertmanager, slis, slos, windows })
+}
+
+fn kafka(raw: RawKafka, env: Env) -> Result<KafkaConfig, Invalid> {
+    if raw.brokers.trim().is_empty() {
+        return Err(bad("kafka.brokers", "empty (expected host:port[,host:port...])".into()));
+    }
+    if raw.topics.is_empty() || raw.topics.iter().any(|t| t.trim().is_empty()) {
+        return Err(bad("kafka.topics", "expected a non-empty list of topic names".into()));
+    }
+    if raw.group_id.trim().is_empty() {
+        return Err(bad("kafka.group_id", "empty (expected a consumer group name)".into()));
+    }
+    let brokers = secrets::expand(&raw.brokers, env).map_err(|m| bad("kafka.brokers", m))?.into_owned();
+    let mut properties = Vec::with_capacity(raw.properties.len());
+    for (key, value) in raw.properties {
+        let text = kafka_property(&key, &value, env)?;
+        properties.push((key, text));
+    }
+    Ok(KafkaConfig { brokers, topics: raw.topics, group_id: raw.group_id, properties })
+}
+
+/// librdkafka takes every property as text; a secret's value is never shown, even when wrong.
+fn kafka_property(key: &str, value: &serde_yaml_ng::Value, env: Env) -> Result<String, Invalid> {
+    let path = || format!("kafka.properties.{key}");
+    match value {
+        serde_yaml_ng::Value::String(s) => Ok(secrets::expand(s, env).map_err(|m| bad(&path(), m))?.into_owned()),
+        serde_yaml_ng::Value::Number(n) => Ok(n.to_string()),
+        serde_yaml_ng::Value::Bool(b) => Ok(b.to_string()),
+        other => {
+            let shown = if is_secret_property(key) { "<redacted>".into() } else { condition::describe(other) };
+            Err(bad(&path(), format!("expected a scalar, found {shown}")))
+        }
+    }
+}
+
+/// The keys that place an event in time, checked before the exporter; the rest of `events`
+/// waits for [`events`].
+fn event_time(raw: &RawEvents) -> Result<i64, Invalid> {
+    let max_future_ms = millis(&raw.max_future, "events.max_future")?;
+    if raw.timestamp_field.trim().is_empty() {
+        return Err(bad("events.timestamp_field", "empty (expected a field name)".into()));
+    }
+    Ok(max_future_ms)
+}
+
+/// `exporter.compat`, checked before `alertmanager`; `exporter.listen` comes after it.
+fn sloth_compat(raw: &RawExporter) -> Result<bool, Invalid> {
+    match raw.compat.as_deref() {
+        None => Ok(false),
+        Some("sloth") => Ok(true),
+        Some(other) => Err(bad("exporter.compat", format!("{other:?} is not supported (expected sloth)"))),
+    }
+}
+
+fn exporter(raw: &RawExporter, sloth_compat: bool) -> Result<ExporterConfig, Invalid> {
+    let listen: SocketAddr = raw
+        .listen
+        .parse()
+        .map_err(|_| bad("exporter.listen", format!("{:?} is not an address (expected ip:port)", raw.listen)))?;
+    Ok(ExporterConfig { listen, sloth_compat })
+}
+
+fn alertmanager(raw: Option<&RawAlertmanager>) -> Result<Option<AlertmanagerConfig>, Invalid> {
+    let Some(a) = raw else { return Ok(None) };
+    if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
+        return Err(bad("alertmanager.url", format!("{:?} is not an http(s) URL", a.url)));
+    }
+    Ok(Some(AlertmanagerConfig {
+        url: a.url.trim_end_matches('/').to_string(),
+        resend_interval: interval(&a.resend_interval, "alertmanager.resend_interval")?,
+        timeout: interval(&a.timeout, "alertmanager.timeout")?,
+    }))
+}
+
+fn ingest(raw: &RawIngest) -> Result<IngestConfig, Invalid> {
+    if raw.workers == 0 || raw.workers > 64 {
+        return Err(bad("ingest.workers", format!("{} is out of range (expected 1 to 64)", raw.workers)));
+    }
+    Ok(IngestConfig {
+        workers: raw.workers,
+        shutdown_grace: interval(&raw.shutdown_grace, "ingest.shutdown_grace")?,
+        stall_timeout: interval(&raw.stall_timeout, "ingest.stall_timeout")?,
+    })
+}
+
+fn state(raw: RawState) -> Result<StateConfig, Invalid> {
+    let checkpoint_interval = interval(&raw.checkpoint_interval, "state.checkpoint_interval")?;
+    if raw.dir.trim().is_empty() {
+        return Err(bad("state.dir", "empty (expected a directory for checkpoints)".into()));
+    }
+    Ok(StateConfig { dir: raw.dir.into(), checkpoint_interval })
+}
+
+/// The rest of `events`, after [`event_time`]; the dead-letter topic must not be one consumed.
+fn events(raw: RawEvents, max_future_ms: i64, topics: &[String]) -> Result<EventsConfig, Invalid> {
+    if raw.max_message_bytes == 0 {
+        return Err(bad("events.max_message_bytes", "0 is not allowed (expected a size in bytes > 0)".into()));
+    }
+    if raw.dead_letter_topic.as_deref().is_some_and(|t| t.trim().is_empty() || topics.iter().any(|x| x == t)) {
+        return Err(bad(
+            "events.dead_letter_topic",
+            format!(
+                "{:?} is empty or one of kafka.topics (expected a separate topic)",
+                raw.dead_letter_topic.unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(EventsConfig {
+        timestamp_field: raw.timestamp_field,
+        latency_field: raw.latency_field.filter(|f| !f.trim().is_empty()),
+        max_future_ms,
+        max_message_bytes: raw.max_message_bytes as usize,
+        dead_letter_topic: raw.dead_letter_topic,
+    })
+}
+
+/// In name order (the map's); an SLI's id is its index in this list.
+fn slis(raw: &BTreeMap<String, RawSli>) -> Result<Vec<SliConfig>, Invalid> {
+    if raw.is_empty() {
+        return Err(bad("slis", "no SLI defined (expected at least one)".into()));
+    }
+    raw.iter().map(|(name, sli)| sli_config(name, sli)).collect()
+}
+
+fn sli_config(name: &str, sli: &RawSli) -> Result<SliConfig, Invalid> {
+    let at = format!("slis.{name}");
+    let matches = match &sli.matches {
+        Some(v) => condition::parse(v, &format!("{at}.match"))?,
+        None => Condition::Always,
+    };
+    let good = condition::parse(&sli.good, &format!("{at}.good"))?;
+    Ok(SliConfig { name: name.to_string(), description: sli.description.clone(), matches, good })
+}
