@@ -23,6 +23,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Samplin
 use metrics::{Counter, Gauge, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 use slostream::export::exposition::{Exposition, Handle, Kind};
+use slostream::names::{self, Metric};
 
 const SIZES: [usize; 4] = [10, 100, 1_000, 10_000];
 const WINDOWS: [&str; 6] = ["5m", "30m", "1h", "6h", "3d", "30d"];
@@ -31,18 +32,18 @@ const QUANTILES: [&str; 4] = ["0.5", "0.9", "0.99", "0.999"];
 /// Above this, one exporter render is timed by hand instead of by criterion.
 const BY_HAND_OVER: Duration = Duration::from_secs(2);
 
-/// (name, help, kind), in the order `series` refers to them.
-const FAMILIES: [(&str, &str, Kind); 10] = [
-    ("slostream_slo_sli_ratio", "Combined SLI ratio of the SLO over the window", Kind::Gauge),
-    ("slostream_slo_events", "Events of all the SLO's SLIs over the window", Kind::Gauge),
-    ("slostream_slo_good_events", "Good events of all the SLO's SLIs over the window", Kind::Gauge),
-    ("slostream_slo_burn_rate", "Error budget burn rate over the window", Kind::Gauge),
-    ("slostream_slo_error_budget_remaining_ratio", "Share of the period's error budget left", Kind::Gauge),
-    ("slostream_slo_alert", "Multiwindow burn-rate alert state: 1 firing, 0 not", Kind::Gauge),
-    ("slostream_slo_objective_ratio", "SLO objective as a ratio", Kind::Gauge),
-    ("slostream_sli_events_total", "Events that belonged to the SLI since start", Kind::Counter),
-    ("slostream_sli_good_events_total", "Good events of the SLI since start", Kind::Counter),
-    ("slostream_sli_latency_seconds", "Latency quantiles of the SLI's events", Kind::Gauge),
+/// The families, in the order `series` refers to them.
+const FAMILIES: [Metric; 10] = [
+    names::SLO_SLI_RATIO,
+    names::SLO_EVENTS,
+    names::SLO_GOOD_EVENTS,
+    names::SLO_BURN_RATE,
+    names::SLO_BUDGET_REMAINING,
+    names::SLO_ALERT,
+    names::SLO_OBJECTIVE,
+    names::SLI_EVENTS,
+    names::SLI_GOOD_EVENTS,
+    names::SLI_LATENCY,
 ];
 
 /// One series: its family in [`FAMILIES`], labels and the value a tick sets.
@@ -92,7 +93,7 @@ enum Recorded {
 fn exporter(series: &[Series]) -> (PrometheusRecorder, Vec<Recorded>) {
     static META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
     let recorder = PrometheusBuilder::new().build_recorder();
-    for (name, help, kind) in FAMILIES {
+    for Metric { name, help, kind } in FAMILIES {
         match kind {
             Kind::Gauge => recorder.describe_gauge(KeyName::from(name), None, SharedString::from(help)),
             Kind::Counter => recorder.describe_counter(KeyName::from(name), None, SharedString::from(help)),
@@ -102,8 +103,8 @@ fn exporter(series: &[Series]) -> (PrometheusRecorder, Vec<Recorded>) {
         .iter()
         .map(|s| {
             let labels: Vec<Label> = s.labels.iter().map(|(k, v)| Label::new(*k, v.clone())).collect();
-            let key = Key::from_parts(FAMILIES[s.family].0, labels);
-            match FAMILIES[s.family].2 {
+            let key = Key::from_parts(FAMILIES[s.family].name, labels);
+            match FAMILIES[s.family].kind {
                 Kind::Gauge => Recorded::Gauge(recorder.register_gauge(&key, &META)),
                 Kind::Counter => Recorded::Counter(recorder.register_counter(&key, &META)),
             }
@@ -114,7 +115,7 @@ fn exporter(series: &[Series]) -> (PrometheusRecorder, Vec<Recorded>) {
 
 fn exposition(series: &[Series]) -> (Exposition, Vec<Handle>) {
     let e = Exposition::new();
-    let ids = FAMILIES.map(|(name, help, kind)| e.family(name, help, kind));
+    let ids = FAMILIES.map(|m| e.family(m.name, m.help, m.kind));
     let handles = series
         .iter()
         .map(|s| {
@@ -136,7 +137,7 @@ fn set_exporter(handles: &[Recorded], series: &[Series]) {
 
 fn set_exposition(handles: &[Handle], series: &[Series]) {
     for (h, s) in handles.iter().zip(series) {
-        match FAMILIES[s.family].2 {
+        match FAMILIES[s.family].kind {
             Kind::Gauge => h.set(black_box(s.value)),
             Kind::Counter => h.absolute(black_box(s.value) as u64),
         }
