@@ -36,6 +36,9 @@ pub struct BatchConsumer<C: ConsumerContext + 'static> {
 
 struct Batch {
     queue: NonNull<rdsys::rd_kafka_queue_t>,
+    /// The client's main queue, where librdkafka puts client-level errors (see
+    /// [`BatchConsumer::serve_client_errors`]).
+    main: NonNull<rdsys::rd_kafka_queue_t>,
     messages: Box<[*mut rdsys::rd_kafka_message_t]>,
     len: usize,
 }
@@ -47,8 +50,47 @@ impl<C: ConsumerContext + 'static> BatchConsumer<C> {
         let queue = unsafe { rdsys::rd_kafka_queue_get_consumer(consumer.client().native_client().ptr()) };
         let queue = NonNull::new(queue)
             .ok_or_else(|| KafkaError::ClientCreation("librdkafka has no consumer queue (no group.id?)".into()))?;
+        // SAFETY: as above; released in `Batch::drop` too.
+        let main = unsafe { rdsys::rd_kafka_queue_get_main(consumer.client().native_client().ptr()) };
+        let Some(main) = NonNull::new(main) else {
+            // SAFETY: the reference taken above, released once.
+            unsafe { rdsys::rd_kafka_queue_destroy(queue.as_ptr()) };
+            return Err(KafkaError::ClientCreation("librdkafka has no main queue".into()));
+        };
+        // rust-rdkafka forwards the main queue to the consumer queue. Served by
+        // `rd_kafka_consume_batch_queue`, a client-level error there finds no error callback
+        // (rust-rdkafka asks for error events instead) and librdkafka only logs it itself, so
+        // slostream would never count it. Unforwarded, the errors wait on the main queue as
+        // events until `serve_client_errors` reads them. Fetched messages never pass through
+        // the main queue, and a worker neither rebalances nor commits.
+        // SAFETY: a valid queue; a null destination stops forwarding.
+        unsafe { rdsys::rd_kafka_queue_forward(main.as_ptr(), std::ptr::null_mut()) };
         let messages = vec![std::ptr::null_mut(); BATCH].into_boxed_slice();
-        Ok(BatchConsumer { batch: Batch { queue, messages, len: 0 }, consumer })
+        Ok(BatchConsumer { batch: Batch { queue, main, messages, len: 0 }, consumer })
+    }
+
+    /// Hands every client-level error queued since the last call (all brokers down, transport
+    /// failures, refused credentials) to `on_error` with librdkafka's description; other client
+    /// events are dropped. Never blocks: call it between batches.
+    pub fn serve_client_errors(&self, mut on_error: impl FnMut(KafkaError, &str)) {
+        loop {
+            // SAFETY: the main queue is valid while `self` lives (see `new`).
+            let event = unsafe { rdsys::rd_kafka_queue_poll(self.batch.main.as_ptr(), 0) };
+            if event.is_null() {
+                return;
+            }
+            // SAFETY: `event` is valid until destroyed below; its error string is a C string
+            // owned by the event.
+            unsafe {
+                if rdsys::rd_kafka_event_type(event) == rdsys::RD_KAFKA_EVENT_ERROR {
+                    let code = RDKafkaErrorCode::from(rdsys::rd_kafka_event_error(event));
+                    let text = rdsys::rd_kafka_event_error_string(event);
+                    let reason = if text.is_null() { "" } else { CStr::from_ptr(text).to_str().unwrap_or("") };
+                    on_error(KafkaError::Global(code), reason);
+                }
+                rdsys::rd_kafka_event_destroy(event);
+            }
+        }
     }
 
     pub fn consumer(&self) -> &BaseConsumer<C> {
@@ -95,8 +137,14 @@ impl Batch {
 impl Drop for Batch {
     fn drop(&mut self) {
         self.release();
-        // SAFETY: the reference taken in `BatchConsumer::new`, released once.
-        unsafe { rdsys::rd_kafka_queue_destroy(self.queue.as_ptr()) };
+        // SAFETY: the references taken in `BatchConsumer::new`, released once. The main queue
+        // is forwarded to the consumer queue again first: closing the consumer (rust-rdkafka's
+        // drop, next) serves that queue and waits for what librdkafka posts to the main one.
+        unsafe {
+            rdsys::rd_kafka_queue_forward(self.main.as_ptr(), self.queue.as_ptr());
+            rdsys::rd_kafka_queue_destroy(self.queue.as_ptr());
+            rdsys::rd_kafka_queue_destroy(self.main.as_ptr());
+        }
     }
 }
 

@@ -1,12 +1,14 @@
 //! librdkafka callbacks for slostream's clients: errors counted by kind and logged as
 //! rate-limited summaries.
 //!
-//! Client-level errors (all brokers down, a refused login) reach [`ClientContext::error`]: the
-//! coordinator's client polls its main queue every tick, and a worker's
-//! `rd_kafka_consume_batch_queue` serves the consumer queue its main queue is forwarded to,
-//! returning such errors as error messages that the worker hands to [`IngestContext::kafka_error`].
-//! Partition errors arrive the same way. Every one is counted in [`KafkaErrors`], which the
-//! pipeline publishes as `slostream_kafka_errors_total{kind}`.
+//! Client-level errors (all brokers down, a refused login) reach [`IngestContext`] two ways: the
+//! coordinator's client polls its main queue every tick, which calls [`ClientContext::error`];
+//! a worker reads its messages with `rd_kafka_consume_batch_queue`, which would leave such
+//! errors to librdkafka's own log, so it serves them from its main queue between batches
+//! ([`super::batch::BatchConsumer::serve_client_errors`]) into [`IngestContext::client_error`].
+//! Partition errors arrive as error messages, into [`IngestContext::kafka_error`]. Every one
+//! is counted in [`KafkaErrors`], which the pipeline publishes as
+//! `slostream_kafka_errors_total{kind}`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -124,6 +126,11 @@ impl IngestContext {
     /// off the per-event path, so the mutex here costs nothing that matters).
     pub fn kafka_error(&self, error: &KafkaError) {
         self.note(error, "");
+    }
+
+    /// Counts and logs a client-level error with librdkafka's description of it.
+    pub fn client_error(&self, error: &KafkaError, reason: &str) {
+        self.note(error, reason);
     }
 
     fn note(&self, error: &KafkaError, reason: &str) {

@@ -124,6 +124,8 @@ pub fn run(id: usize, config: Arc<Config>, links: Links) -> Result<(), KafkaErro
             if let Some(d) = &w.dead_letters {
                 d.poll();
             }
+            let context = w.consumer.consumer().context();
+            w.consumer.serve_client_errors(|e, reason| context.client_error(&e, reason));
             if now_ms >= next_publish {
                 next_publish = now_ms + PUBLISH_EVERY_MS;
                 w.hand_over(HandOver::IfFree);
