@@ -20,7 +20,9 @@ use crate::time::format_rfc3339_ms as rfc3339;
 /// When incidents happen, relative to the generator's start.
 #[derive(Debug, Clone, Copy)]
 pub struct Incidents {
+    /// Time from one incident's start to the next; zero: no incidents.
     pub every: Duration,
+    /// How long each incident lasts, at the end of each `every` period.
     pub lasts: Duration,
 }
 
@@ -45,17 +47,19 @@ const REGIONS: [&str; 4] = ["eu-west-1", "eu-central-1", "us-east-1", "ap-south-
 const AGENTS: [&str; 3] = ["android/7.12.0", "ios/7.11.2", "web/2026.11"];
 
 impl Traffic {
+    /// A generator seeded with `seed`; incidents are timed from this call.
     pub fn new(seed: u64, incidents: Incidents) -> Traffic {
         Traffic { rng: SmallRng::seed_from_u64(seed), incidents, started: Instant::now(), seq: 0, services: None }
     }
 
     /// Spreads events over services `svc-00000` .. `svc-<n-1>` instead of the example's three.
-    pub fn with_services(mut self, n: Option<u32>) -> Traffic {
+    pub(crate) fn with_services(mut self, n: Option<u32>) -> Traffic {
         self.services = n.filter(|&n| n > 0);
         self
     }
 
-    pub fn in_incident(&self) -> bool {
+    /// True while an incident is on.
+    pub(crate) fn in_incident(&self) -> bool {
         self.incidents.active(self.started.elapsed())
     }
 

@@ -1,11 +1,11 @@
 //! Alert: SLO evaluations in, Alertmanager v2 alerts out, in real time.
 //!
 //! The exporter hands every evaluation (twice a second) to this task through a watch channel,
-//! so ingest and export never wait for Alertmanager. The task posts what [`state::AlertBook`]
+//! so ingest and export never wait for Alertmanager. The task posts what `state::AlertBook`
 //! says is due to `POST {url}/api/v2/alerts`; a failed or slow post is retried with backoff and
 //! counted in `slostream_alertmanager_errors_total`.
 
-pub mod state;
+pub(crate) mod state;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use crate::time::wall_ms;
 use state::AlertBook;
 
 /// Runs until `evaluations` closes.
-pub async fn run(
+pub(crate) async fn run(
     config: Arc<Config>,
     am: AlertmanagerConfig,
     mut evaluations: watch::Receiver<Vec<SloStatus>>,

@@ -31,6 +31,7 @@ pub struct AlertBook {
 }
 
 impl AlertBook {
+    /// Nothing firing yet; a firing alert is re-sent every `resend_ms`.
     pub fn new(config: &Config, resend_ms: i64) -> AlertBook {
         AlertBook { rules: config.slos.iter().map(|s| vec![Rule::default(); s.alerts.len()]).collect(), resend_ms }
     }

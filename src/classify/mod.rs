@@ -182,6 +182,7 @@ fn required_parts(c: &Condition) -> &[Condition] {
 }
 
 impl Classifier {
+    /// Compiles every SLI's conditions against the decoder's field slots.
     pub fn new(config: &Config, decoder: &Decoder) -> Classifier {
         Classifier::build(config, decoder, true)
     }
@@ -261,14 +262,6 @@ impl Classifier {
             rest: rest.into_boxed_slice(),
         });
         Classifier { slis: slis.into_boxed_slice(), index }
-    }
-
-    pub fn len(&self) -> usize {
-        self.slis.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slis.is_empty()
     }
 
     /// Calls `on_match(sli, good)` for every SLI the event belongs to, in ascending SLI id

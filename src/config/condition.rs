@@ -8,34 +8,47 @@
 use serde_yaml_ng::Value;
 
 /// Operators allowed on a field, in the order error messages list them.
-pub const OPERATORS: &[&str] = &["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "prefix", "regex"];
+const OPERATORS: &[&str] = &["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "prefix", "regex"];
 
 /// A literal from the config, compared against an event's field.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Literal {
+pub(crate) enum Literal {
+    /// Compared with number fields (integers and floats alike).
     Num(f64),
+    /// Compared with string fields.
     Str(String),
+    /// Compared with boolean fields.
     Bool(bool),
 }
 
 /// One test applied to one field.
 #[derive(Debug, Clone)]
-pub enum Test {
+pub(crate) enum Test {
+    /// `eq`, or a scalar written directly.
     Eq(Literal),
+    /// `ne`: present and different.
     Ne(Literal),
+    /// `lt`.
     Lt(Literal),
+    /// `le`.
     Le(Literal),
+    /// `gt`.
     Gt(Literal),
+    /// `ge`.
     Ge(Literal),
+    /// `in`, or a list written directly: equal to one of them.
     In(Vec<Literal>),
+    /// `not_in`: present and equal to none of them.
     NotIn(Vec<Literal>),
+    /// `prefix`: a string field starting with this.
     Prefix(String),
+    /// `regex`: a string field the pattern finds a match in.
     Regex(regex::Regex),
 }
 
 impl Test {
     /// True when the test only makes sense on a number.
-    pub fn is_numeric(&self) -> bool {
+    pub(crate) fn is_numeric(&self) -> bool {
         let num = |l: &Literal| matches!(l, Literal::Num(_));
         match self {
             Test::Eq(l) | Test::Ne(l) | Test::Lt(l) | Test::Le(l) | Test::Gt(l) | Test::Ge(l) => num(l),
@@ -47,22 +60,28 @@ impl Test {
 
 /// A condition over an event.
 #[derive(Debug, Clone)]
-pub enum Condition {
+pub(crate) enum Condition {
     /// Holds for every event (an absent `match:`).
     Always,
+    /// One test on one field.
     Field {
+        /// Dotted path of the field (`http.status`).
         path: String,
+        /// What the field's value must satisfy.
         test: Test,
     },
+    /// Every condition holds (`all:`, or several keys in one mapping).
     All(Vec<Condition>),
+    /// At least one condition holds (`any:`).
     Any(Vec<Condition>),
+    /// The condition does not hold (`not:`).
     Not(Box<Condition>),
 }
 
 impl Condition {
     /// Every field test in the condition, so the decoder extracts exactly those fields and
     /// knows which ones must hold numbers.
-    pub fn tests<'a>(&'a self, out: &mut Vec<(&'a str, &'a Test)>) {
+    pub(crate) fn tests<'a>(&'a self, out: &mut Vec<(&'a str, &'a Test)>) {
         match self {
             Condition::Always => {}
             Condition::Field { path, test } => out.push((path, test)),
@@ -73,7 +92,7 @@ impl Condition {
 }
 
 /// Parses a condition; `path` is the key path used in error messages.
-pub fn parse(value: &Value, path: &str) -> Result<Condition, (String, String)> {
+pub(crate) fn parse(value: &Value, path: &str) -> Result<Condition, (String, String)> {
     let map = match value {
         Value::Mapping(map) => map,
         other => {
@@ -198,7 +217,7 @@ fn first_line(text: &str) -> String {
 }
 
 /// Names a YAML value for an error message, with the value itself where it is short.
-pub fn describe(value: &Value) -> String {
+pub(crate) fn describe(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("boolean {b}"),

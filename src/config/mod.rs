@@ -5,8 +5,8 @@
 //! environment passed in. Every error names the file, the key path, the bad value and what was
 //! expected; nothing starts on a bad config.
 
-pub mod condition;
-pub mod duration;
+pub(crate) mod condition;
+pub(crate) mod duration;
 mod raw;
 pub mod secrets;
 #[cfg(test)]
@@ -19,15 +19,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::names::label;
-pub use condition::{Condition, Literal, Test};
+pub(crate) use condition::{Condition, Literal, Test};
 pub use duration::Window;
 use raw::RawConfig;
 
 /// The built-in alert windows computed for every SLO whose period is longer.
-pub const ALERT_WINDOWS: &[&str] = &["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
+pub(crate) const ALERT_WINDOWS: &[&str] = &["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
 /// The SRE Workbook's multiwindow pairs: (long, short, percent of budget, severity).
-pub const DEFAULT_ALERTS: &[(&str, &str, f64, Severity)] = &[
+pub(crate) const DEFAULT_ALERTS: &[(&str, &str, f64, Severity)] = &[
     ("1h", "5m", 2.0, Severity::Page),
     ("6h", "30m", 5.0, Severity::Page),
     ("1d", "2h", 10.0, Severity::Ticket),
@@ -35,17 +35,20 @@ pub const DEFAULT_ALERTS: &[(&str, &str, f64, Severity)] = &[
 ];
 
 /// Labels slostream sets on its alerts itself.
-pub const RESERVED_ALERT_LABELS: &[&str] =
+pub(crate) const RESERVED_ALERT_LABELS: &[&str] =
     &[label::ALERTNAME, label::SLO, label::SEVERITY, label::LONG_WINDOW, label::SHORT_WINDOW];
 
 /// Longest SLO period accepted; the coarse window tier is sized from the longest one configured.
-pub const MAX_PERIOD_SECS: i64 = 90 * 86_400;
+pub(crate) const MAX_PERIOD_SECS: i64 = 90 * 86_400;
 
 /// A configuration error: where it is and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The config file's name, as given to [`Config::load`] or [`Config::from_yaml`].
     pub file: String,
+    /// Dotted key path to the bad value (`slos.checkout.slis[1]`); empty for the whole file.
     pub path: String,
+    /// What is wrong and what was expected.
     pub message: String,
 }
 
@@ -61,32 +64,45 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A validated config: every stage reads its settings from here, SLIs by dense id.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file it came from, for messages.
     pub file: String,
+    /// Where events are read from.
     pub kafka: KafkaConfig,
+    /// How an event is read and when it is too old, too new or too large.
     pub events: EventsConfig,
+    /// What `/metrics` serves, and where.
     pub exporter: ExporterConfig,
+    /// Worker threads and their time limits.
     pub ingest: IngestConfig,
+    /// Where and how often checkpoints are written.
     pub state: StateConfig,
+    /// Where alerts are pushed; `None`: alerts are only exported as series.
     pub alertmanager: Option<AlertmanagerConfig>,
     /// Dense SLI ids: an SLI's id is its index here.
     pub slis: Vec<SliConfig>,
+    /// In name order; each combines some of [`Config::slis`].
     pub slos: Vec<SloConfig>,
     /// Every window any SLO needs, distinct by length, shortest first.
     pub windows: Vec<Window>,
 }
 
+/// The `kafka` section, with `${...}` already expanded.
 #[derive(Clone)]
 pub struct KafkaConfig {
+    /// `bootstrap.servers`: `host:port[,host:port...]`.
     pub brokers: String,
+    /// Topics whose events are counted.
     pub topics: Vec<String>,
+    /// The group whose committed offsets mirror checkpoints for lag tools.
     pub group_id: String,
+    /// Extra librdkafka settings, applied last so that they win; secrets are never printed.
     pub properties: Vec<(String, String)>,
 }
 
-pub use secrets::is_secret_property;
+pub(crate) use secrets::is_secret_property;
 
 impl KafkaConfig {
     /// The values of secret properties, to scrub from any text shown to a person.
@@ -111,60 +127,89 @@ impl fmt::Debug for KafkaConfig {
     }
 }
 
+/// The `events` section: which fields place an event in time and which events are refused.
 #[derive(Debug, Clone)]
 pub struct EventsConfig {
-    pub timestamp_field: String,
-    pub latency_field: Option<String>,
+    /// Field holding the event time (RFC 3339 text or epoch milliseconds).
+    pub(crate) timestamp_field: String,
+    /// Field holding the latency in milliseconds, for the latency quantiles.
+    pub(crate) latency_field: Option<String>,
+    /// How far ahead of the clock an event time may be before it is rejected.
     pub max_future_ms: i64,
-    pub max_message_bytes: usize,
-    pub dead_letter_topic: Option<String>,
+    /// Larger messages are rejected unread.
+    pub(crate) max_message_bytes: usize,
+    /// Where rejected messages are copied, if anywhere.
+    pub(crate) dead_letter_topic: Option<String>,
 }
 
+/// The `exporter` section.
 #[derive(Debug, Clone)]
 pub struct ExporterConfig {
+    /// Address of `/metrics`, `/ready` and `/health`.
     pub listen: SocketAddr,
     /// Also export Sloth's series names (`exporter.compat: sloth`).
-    pub sloth_compat: bool,
+    pub(crate) sloth_compat: bool,
 }
 
+/// The `alertmanager` section.
 #[derive(Debug, Clone)]
 pub struct AlertmanagerConfig {
     /// Base URL; alerts go to `{url}/api/v2/alerts`.
     pub url: String,
-    pub resend_interval: Duration,
-    pub timeout: Duration,
+    /// How often a firing alert is sent again, which keeps it open in Alertmanager.
+    pub(crate) resend_interval: Duration,
+    /// Limit on one post.
+    pub(crate) timeout: Duration,
 }
 
+/// The `ingest` section.
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
+    /// Consumer threads, each with its own librdkafka client (1 to 64).
     pub workers: usize,
-    pub shutdown_grace: Duration,
-    pub stall_timeout: Duration,
+    /// Bound on shutdown: stop fetching, count, checkpoint and commit within it.
+    pub(crate) shutdown_grace: Duration,
+    /// A consumer with partitions and lag that reads nothing this long is recreated.
+    pub(crate) stall_timeout: Duration,
 }
 
+/// The `state` section.
 #[derive(Debug, Clone)]
 pub struct StateConfig {
+    /// Directory of the checkpoint files and their lock.
     pub dir: std::path::PathBuf,
-    pub checkpoint_interval: Duration,
+    /// Time between checkpoints.
+    pub(crate) checkpoint_interval: Duration,
 }
 
+/// One SLI: which events belong to it and which of those are good.
 #[derive(Debug, Clone)]
 pub struct SliConfig {
+    /// The `sli` label value.
     pub name: String,
+    /// For people: `slostream check` prints it.
     pub description: Option<String>,
-    pub matches: Condition,
-    pub good: Condition,
+    /// Which events belong to the SLI (`match:`).
+    pub(crate) matches: Condition,
+    /// Which of those are good (`good:`).
+    pub(crate) good: Condition,
 }
 
+/// How an SLO turns its SLIs' counts into one ratio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Combine {
+    /// All good events over all events, as if the SLIs were one.
     Pooled,
+    /// The product of the SLI ratios, for steps that must all succeed.
     Product,
+    /// The SLI ratios averaged by their weights.
     Weighted,
+    /// The worst SLI ratio.
     Min,
 }
 
 impl Combine {
+    /// The `combine` label value, as written in the config.
     pub fn as_str(self) -> &'static str {
         match self {
             Combine::Pooled => "pooled",
@@ -175,14 +220,19 @@ impl Combine {
     }
 }
 
+/// How urgent an alert is: the `severity` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
+    /// Needs a person now.
     Page,
+    /// Can wait for working hours.
     Ticket,
 }
 
 impl Severity {
+    /// Every severity, in the order of [`crate::slo::SloStatus::alerts`].
     pub const ALL: [Severity; 2] = [Severity::Page, Severity::Ticket];
+    /// The `severity` label value.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Page => "page",
@@ -191,37 +241,55 @@ impl Severity {
     }
 }
 
+/// One SLI of an SLO.
 #[derive(Debug, Clone)]
 pub struct Component {
+    /// The SLI's id: its index in [`Config::slis`].
     pub sli: usize,
+    /// Its weight under [`Combine::Weighted`] (1 unless configured).
     pub weight: f64,
 }
 
+/// A multiwindow burn-rate alert: it fires while both windows burn faster than `factor`.
 #[derive(Debug, Clone)]
 pub struct AlertRule {
+    /// The `severity` label of the alert.
     pub severity: Severity,
+    /// The window that shows the budget is really being spent.
     pub long: Window,
+    /// The window that makes the alert stop soon after the burning does.
     pub short: Window,
+    /// Burn rate above which the rule fires.
     pub factor: f64,
 }
 
+/// One SLO: a user-facing feature's objective over SLIs combined.
 #[derive(Debug, Clone)]
 pub struct SloConfig {
+    /// The `slo` label value.
     pub name: String,
+    /// For people reading the config; not exported.
     pub description: Option<String>,
     /// As a ratio (0.995), not a percent.
     pub objective: f64,
     /// As configured (99.5), for text shown to people.
     pub objective_percent: f64,
+    /// The window the objective and the error budget are measured over.
     pub period: Window,
+    /// How [`SloConfig::components`] make one ratio.
     pub combine: Combine,
+    /// The SLIs combined, as configured.
     pub components: Vec<Component>,
+    /// The configured rules, or the SRE Workbook's pairs that fit in the period.
     pub alerts: Vec<AlertRule>,
     /// Period plus every alert window shorter than it, shortest first.
     pub windows: Vec<Window>,
-    pub labels: Vec<(String, String)>,
-    pub runbook_url: Option<String>,
-    pub dashboard_url: Option<String>,
+    /// Extra labels on the SLO's alerts (team, service, ...).
+    pub(crate) labels: Vec<(String, String)>,
+    /// Annotation on the SLO's alerts and rules.
+    pub(crate) runbook_url: Option<String>,
+    /// Annotation on the SLO's alerts and rules.
+    pub(crate) dashboard_url: Option<String>,
 }
 
 impl Config {
@@ -245,7 +313,7 @@ impl Config {
     /// [`Config::from_yaml`] with `${NAME}` looked up in `env` instead of the process
     /// environment: a test can then give a config its secrets (or leave one unset) without
     /// changing variables that every other thread of the process reads.
-    pub fn from_yaml_with_env(
+    pub(crate) fn from_yaml_with_env(
         text: &str,
         file: &str,
         env: impl Fn(&str) -> Option<String>,
@@ -271,7 +339,9 @@ impl Config {
             .map_err(|(path, message)| err(&path, message))
     }
 
-    pub fn sli_id(&self, name: &str) -> Option<usize> {
+    /// The id of the SLI with this name.
+    #[cfg(test)]
+    pub(crate) fn sli_id(&self, name: &str) -> Option<usize> {
         self.slis.iter().position(|s| s.name == name)
     }
 
@@ -281,12 +351,12 @@ impl Config {
     }
 
     /// The longest SLO period, which bounds how old an accepted event may be.
-    pub fn max_period_secs(&self) -> i64 {
+    pub(crate) fn max_period_secs(&self) -> i64 {
         self.slos.iter().map(|s| s.period.secs).max().unwrap_or(0)
     }
 }
 
 /// Burn-rate factor at which `share_percent` of the budget is spent within `long_secs`.
-pub fn burn_factor(share_percent: f64, period_secs: i64, long_secs: i64) -> f64 {
+pub(crate) fn burn_factor(share_percent: f64, period_secs: i64, long_secs: i64) -> f64 {
     share_percent / 100.0 * period_secs as f64 / long_secs as f64
 }

@@ -5,9 +5,24 @@
 //! sit in the config file. Errors name the variable or file, never the value.
 
 use std::borrow::Cow;
+use std::io;
+
+/// Why a `${...}` could not be expanded: names the variable or file, never a value.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SecretError {
+    /// A `${` without its `}`; holds the text before the first `${`.
+    #[error("unclosed \"${{\" in {0:?}")]
+    Unclosed(String),
+    #[error("cannot read secret file {path:?}: {source}")]
+    File { path: String, source: io::Error },
+    #[error("{0:?} is not an environment variable name (expected ${{NAME}} or ${{file:/path}})")]
+    BadName(String),
+    #[error("environment variable {0} is not set")]
+    Unset(String),
+}
 
 /// Expands every `${NAME}` / `${file:PATH}` in `text`.
-pub fn expand<'a>(text: &'a str, env: impl Fn(&str) -> Option<String>) -> Result<Cow<'a, str>, String> {
+pub(crate) fn expand<'a>(text: &'a str, env: impl Fn(&str) -> Option<String>) -> Result<Cow<'a, str>, SecretError> {
     if !text.contains("${") {
         return Ok(Cow::Borrowed(text));
     }
@@ -16,19 +31,17 @@ pub fn expand<'a>(text: &'a str, env: impl Fn(&str) -> Option<String>) -> Result
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| format!("unclosed \"${{\" in {:?}", redact_hint(text)))?;
+        let end = after.find('}').ok_or_else(|| SecretError::Unclosed(redact_hint(text).into()))?;
         let name = &after[..end];
         let value = match name.strip_prefix("file:") {
             Some(path) => std::fs::read_to_string(path)
                 .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|e| format!("cannot read secret file {path:?}: {e}"))?,
+                .map_err(|source| SecretError::File { path: path.into(), source })?,
             None => {
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(format!(
-                        "{name:?} is not an environment variable name (expected ${{NAME}} or ${{file:/path}})"
-                    ));
+                    return Err(SecretError::BadName(name.into()));
                 }
-                env(name).ok_or_else(|| format!("environment variable {name} is not set"))?
+                env(name).ok_or_else(|| SecretError::Unset(name.into()))?
             }
         };
         out.push_str(&value);
@@ -43,7 +56,7 @@ fn redact_hint(text: &str) -> &str {
 }
 
 /// Property values whose names suggest a credential are never printed.
-pub fn is_secret_property(name: &str) -> bool {
+pub(crate) fn is_secret_property(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     ["password", "secret", "token"].iter().any(|s| name.contains(s))
 }
@@ -78,10 +91,14 @@ mod tests {
 
     #[test]
     fn errors_name_the_source_not_a_value() {
-        assert_eq!(expand("${MISSING}", env).unwrap_err(), "environment variable MISSING is not set");
-        assert!(expand("${file:/nonexistent/x}", env).unwrap_err().contains("/nonexistent/x"));
-        assert!(expand("${A B}", env).unwrap_err().contains("not an environment variable name"));
-        assert!(expand("x${OPEN", env).unwrap_err().contains("unclosed"));
+        let message = |text: &str| expand(text, env).unwrap_err().to_string();
+        assert_eq!(message("${MISSING}"), "environment variable MISSING is not set");
+        assert!(message("${file:/nonexistent/x}").starts_with(r#"cannot read secret file "/nonexistent/x": "#));
+        assert_eq!(
+            message("${A B}"),
+            r#""A B" is not an environment variable name (expected ${NAME} or ${file:/path})"#
+        );
+        assert_eq!(message("x${OPEN"), r#"unclosed "${" in "x""#);
     }
 
     #[test]

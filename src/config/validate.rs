@@ -30,7 +30,7 @@ fn bad(path: &str, message: String) -> Invalid {
 }
 
 fn millis(text: &str, path: &str) -> Result<i64, Invalid> {
-    duration::parse_millis(text).map_err(|m| bad(path, m))
+    duration::parse_millis(text).map_err(|e| bad(path, e.to_string()))
 }
 
 fn interval(text: &str, path: &str) -> Result<Duration, Invalid> {
@@ -62,7 +62,7 @@ fn kafka(raw: RawKafka, env: Env) -> Result<KafkaConfig, Invalid> {
     if raw.group_id.trim().is_empty() {
         return Err(bad("kafka.group_id", "empty (expected a consumer group name)".into()));
     }
-    let brokers = secrets::expand(&raw.brokers, env).map_err(|m| bad("kafka.brokers", m))?.into_owned();
+    let brokers = secrets::expand(&raw.brokers, env).map_err(|e| bad("kafka.brokers", e.to_string()))?.into_owned();
     let mut properties = Vec::with_capacity(raw.properties.len());
     for (key, value) in raw.properties {
         let text = kafka_property(&key, &value, env)?;
@@ -75,7 +75,9 @@ fn kafka(raw: RawKafka, env: Env) -> Result<KafkaConfig, Invalid> {
 fn kafka_property(key: &str, value: &serde_yaml_ng::Value, env: Env) -> Result<String, Invalid> {
     let path = || format!("kafka.properties.{key}");
     match value {
-        serde_yaml_ng::Value::String(s) => Ok(secrets::expand(s, env).map_err(|m| bad(&path(), m))?.into_owned()),
+        serde_yaml_ng::Value::String(s) => {
+            Ok(secrets::expand(s, env).map_err(|e| bad(&path(), e.to_string()))?.into_owned())
+        }
         serde_yaml_ng::Value::Number(n) => Ok(n.to_string()),
         serde_yaml_ng::Value::Bool(b) => Ok(b.to_string()),
         other => {

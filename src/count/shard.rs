@@ -29,6 +29,7 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// A shard with its decoder and classifier compiled from `config`, and an empty batch.
     pub fn new(config: &Config) -> Shard {
         let decoder = Decoder::new(config);
         let classifier = Classifier::new(config, &decoder);
@@ -64,6 +65,7 @@ impl Shard {
         })
     }
 
+    /// Counts a rejected message written to the dead-letter topic.
     pub fn count_dead_letter(&mut self) {
         self.counters.dead_letters += 1;
     }

@@ -14,11 +14,16 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 /// A field's value as the classifier sees it. JSON `null` is treated as missing.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Val<'a> {
+    /// Absent or `null`: fails every field test.
     #[default]
     Missing,
+    /// `true` or `false`.
     Bool(bool),
+    /// An integer that fits in 64 bits.
     Int(i64),
+    /// Any other number.
     Num(f64),
+    /// A string, borrowed from the payload unless it held escapes.
     Str(Cow<'a, str>),
     /// An object or array: present, but equal to no literal.
     Other,
@@ -62,14 +67,14 @@ impl Node {
 
 /// The set of field paths to extract, each with a dense slot number.
 #[derive(Debug, Default)]
-pub struct FieldPlan {
+pub(crate) struct FieldPlan {
     root: Node,
     paths: Vec<String>,
 }
 
 impl FieldPlan {
     /// Adds a dotted path (once) and returns its slot.
-    pub fn add(&mut self, path: &str) -> usize {
+    pub(crate) fn add(&mut self, path: &str) -> usize {
         if let Some(i) = self.paths.iter().position(|p| p == path) {
             return i;
         }
@@ -88,16 +93,16 @@ impl FieldPlan {
         slot
     }
 
-    pub fn slot_count(&self) -> usize {
+    pub(crate) fn slot_count(&self) -> usize {
         self.paths.len()
     }
 
-    pub fn paths(&self) -> &[String] {
+    pub(crate) fn paths(&self) -> &[String] {
         &self.paths
     }
 
     /// Reads one JSON object from `de` into `slots` (which must hold `slot_count` entries).
-    pub fn extract<'de, D: de::Deserializer<'de>>(&self, de: D, slots: &mut [Val<'de>]) -> Result<(), D::Error> {
+    pub(crate) fn extract<'de, D: de::Deserializer<'de>>(&self, de: D, slots: &mut [Val<'de>]) -> Result<(), D::Error> {
         de.deserialize_map(ObjectVisitor { node: &self.root, slots })
     }
 }
@@ -290,7 +295,7 @@ impl FieldPlan {
     /// [`FieldPlan::extract`] for the common event; `false` means "not handled here" (slots may
     /// then hold partial results and must be reset before serde_json reads the payload).
     #[inline]
-    pub fn extract_fast<'a>(&self, text: &'a str, slots: &mut [Val<'a>]) -> bool {
+    pub(crate) fn extract_fast<'a>(&self, text: &'a str, slots: &mut [Val<'a>]) -> bool {
         let mut s = Scan { text, at: 0 };
         s.ws();
         if s.peek() != Some(b'{') {

@@ -4,21 +4,28 @@
 //! document is materialised. A payload that cannot be used becomes a [`Reject`] reason that the
 //! caller counts: decode never panics, logs or allocates per event (escaped strings aside).
 
-pub mod fields;
+mod fields;
 
 use serde_json::error::Category;
 
 use crate::config::Config;
-pub use fields::{FieldPlan, Val};
+pub(crate) use fields::FieldPlan;
+pub use fields::Val;
 
 /// Why an event was not counted. The set is fixed: it is the `reason` label's value set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reject {
+    /// Not parseable as JSON (malformed, not UTF-8, or nested too deep).
     InvalidJson,
+    /// JSON, but not an object.
     NotAnObject,
+    /// The timestamp field is absent or `null`.
     MissingTimestamp,
+    /// The timestamp is neither RFC 3339 text nor integer epoch milliseconds.
     InvalidTimestamp,
+    /// More than `events.max_future` ahead of the clock.
     TooFarInFuture,
+    /// Older than the longest SLO period: no window would count it.
     TooOld,
     /// Larger than `events.max_message_bytes`; not parsed at all.
     TooLarge,
@@ -29,7 +36,8 @@ pub enum Reject {
 }
 
 impl Reject {
-    pub const ALL: [Reject; 9] = [
+    /// Every reason, in label order.
+    pub(crate) const ALL: [Reject; 9] = [
         Reject::InvalidJson,
         Reject::NotAnObject,
         Reject::MissingTimestamp,
@@ -40,9 +48,11 @@ impl Reject {
         Reject::WrongFieldType,
         Reject::InvalidLatency,
     ];
-    pub const COUNT: usize = Self::ALL.len();
+    /// Number of reasons.
+    pub(crate) const COUNT: usize = Self::ALL.len();
 
-    pub fn as_str(self) -> &'static str {
+    /// The `reason` label value.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reject::InvalidJson => "invalid_json",
             Reject::NotAnObject => "not_an_object",
@@ -56,7 +66,8 @@ impl Reject {
         }
     }
 
-    pub fn index(self) -> usize {
+    /// Position in [`Reject::ALL`], for arrays of per-reason counts.
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }
@@ -65,9 +76,9 @@ impl Reject {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decoded {
     /// Event time, epoch milliseconds.
-    pub ts_ms: i64,
+    pub(crate) ts_ms: i64,
     /// The latency field in milliseconds, when present.
-    pub latency_ms: Option<f64>,
+    pub(crate) latency_ms: Option<f64>,
 }
 
 /// Turns payloads into field slots plus event time, under the configured time policy.
@@ -116,12 +127,14 @@ impl Decoder {
         }
     }
 
-    pub fn plan(&self) -> &FieldPlan {
+    /// The fields read, each with its slot.
+    #[cfg(test)]
+    pub(crate) fn plan(&self) -> &FieldPlan {
         &self.plan
     }
 
     /// The slot holding a field path, if any condition or setting reads it.
-    pub fn slot_of(&self, path: &str) -> Option<usize> {
+    pub(crate) fn slot_of(&self, path: &str) -> Option<usize> {
         self.plan.paths().iter().position(|p| p == path)
     }
 
@@ -208,12 +221,13 @@ impl Decoder {
 /// empty `Vec` re-collected through `into_iter().map()` keeps its allocation (std's in-place
 /// collect), so the hot path allocates nothing and needs no `unsafe`.
 #[derive(Debug, Default)]
-pub struct SlotBuffer {
+pub(crate) struct SlotBuffer {
     buf: Vec<Val<'static>>,
 }
 
 impl SlotBuffer {
-    pub fn with<'a, R>(&mut self, f: impl FnOnce(&mut Vec<Val<'a>>) -> R) -> R {
+    /// Runs `f` on the buffer, emptied and typed for payloads of lifetime `'a`.
+    pub(crate) fn with<'a, R>(&mut self, f: impl FnOnce(&mut Vec<Val<'a>>) -> R) -> R {
         let mut slots: Vec<Val<'a>> = retype(std::mem::take(&mut self.buf));
         let out = f(&mut slots);
         self.buf = retype(slots);

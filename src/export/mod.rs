@@ -2,8 +2,8 @@
 //! and `/health`.
 //!
 //! The exporter renders what the pipeline's tick gives it and owns no evaluation. Each tick
-//! stores values through handles registered once ([`process`] for the fixed process series,
-//! [`slo_series`] for the per-SLO and per-SLI ones); scrapes render the recorder's and the
+//! stores values through handles registered once (`process` for the fixed process series,
+//! `slo_series` for the per-SLO and per-SLI ones); scrapes render the recorder's and the
 //! exposition's series and never touch the tally, so `/metrics` answers under full ingest load.
 //! Every name comes from [`crate::names`].
 

@@ -1,4 +1,4 @@
-//! Batch consumption: up to [`BATCH`] messages from a consumer's queue per librdkafka call.
+//! Batch consumption: up to `BATCH` (1,024) messages from a consumer's queue per librdkafka call.
 //!
 //! rust-rdkafka's `BaseConsumer::poll` returns one message per call, and each call reads the
 //! clock, takes the queue lock, wraps the message in a librdkafka event and allocates an `Arc`
@@ -7,10 +7,15 @@
 //! fetcher already built, returned by pointer and destroyed after use. Reading a 5M-event
 //! backlog this way took 0.68x the CPU per event of reading it with `poll` (`benches/e2e`).
 //!
-//! Only the consumer queue is served here. Errors librdkafka reports for a partition come back
-//! as messages with an error code ([`Msg::error`]); client-level errors still reach the client
-//! context's error callback, as with `poll`. Partitions are assigned by hand, so there is no
-//! rebalance event to miss.
+//! Messages come from the consumer queue; errors librdkafka reports for a partition come back
+//! as messages with an error code ([`Msg::error`]), which the worker passes to
+//! `IngestContext::kafka_error`. Client-level errors (all brokers down, transport failures,
+//! refused credentials) do not: served through `rd_kafka_consume_batch_queue` they would find no
+//! error callback (rust-rdkafka asks for error events instead) and librdkafka would only print
+//! them. So the client's main queue is unforwarded from the consumer queue while the worker
+//! runs, and [`BatchConsumer::serve_client_errors`] reads them from it between batches. Both
+//! kinds are counted in `slostream_kafka_errors_total{kind}`. Partitions are assigned by hand,
+//! so there is no rebalance event to miss.
 
 use std::ffi::CStr;
 use std::ptr::NonNull;
@@ -23,7 +28,7 @@ use rdkafka::types::RDKafkaTopic;
 
 /// Messages per call: enough to make the per-call costs vanish, few enough that a batch is
 /// a small fraction of the prefetched messages it holds on to until the next call.
-pub const BATCH: usize = 1024;
+pub(crate) const BATCH: usize = 1024;
 
 /// A consumer together with its queue handle and the messages of the last batch.
 ///
@@ -44,6 +49,7 @@ struct Batch {
 }
 
 impl<C: ConsumerContext + 'static> BatchConsumer<C> {
+    /// Takes over `consumer` and a handle on its consumer queue (it must have a `group.id`).
     pub fn new(consumer: BaseConsumer<C>) -> Result<Self, KafkaError> {
         // SAFETY: the client pointer is valid while `consumer` lives, and the queue reference
         // it returns is released in `Batch::drop`, before `consumer` is dropped.
@@ -93,12 +99,13 @@ impl<C: ConsumerContext + 'static> BatchConsumer<C> {
         }
     }
 
-    pub fn consumer(&self) -> &BaseConsumer<C> {
+    /// The consumer, for assigning partitions and reading its context.
+    pub(crate) fn consumer(&self) -> &BaseConsumer<C> {
         &self.consumer
     }
 
     /// Releases the previous batch, then waits up to `timeout` for messages and returns those
-    /// that arrived (possibly none); they stay readable through [`Self::messages`].
+    /// that arrived (possibly none); they stay readable until the next poll.
     pub fn poll(&mut self, timeout: Duration) -> &[Msg] {
         let b = &mut self.batch;
         b.release();
@@ -114,7 +121,7 @@ impl<C: ConsumerContext + 'static> BatchConsumer<C> {
 
     /// The messages of the last [`Self::poll`].
     #[inline]
-    pub fn messages(&self) -> &[Msg] {
+    pub(crate) fn messages(&self) -> &[Msg] {
         let b = &self.batch;
         // SAFETY: `Msg` is a transparent wrapper of a non-null message pointer, and the first
         // `len` entries are the messages the last poll returned; they live until the next
@@ -166,6 +173,7 @@ impl Msg {
             .then(|| KafkaError::MessageConsumption(RDKafkaErrorCode::from(err)))
     }
 
+    /// The message's value, if it has one.
     #[inline]
     pub fn payload(&self) -> Option<&[u8]> {
         let m = self.raw();
@@ -173,32 +181,35 @@ impl Msg {
         (!m.payload.is_null()).then(|| unsafe { std::slice::from_raw_parts(m.payload.cast::<u8>(), m.len) })
     }
 
-    pub fn key(&self) -> Option<&[u8]> {
+    /// The message's key, if it has one.
+    pub(crate) fn key(&self) -> Option<&[u8]> {
         let m = self.raw();
         // SAFETY: as for the payload.
         (!m.key.is_null()).then(|| unsafe { std::slice::from_raw_parts(m.key.cast::<u8>(), m.key_len) })
     }
 
+    /// The partition the message was read from.
     #[inline]
-    pub fn partition(&self) -> i32 {
+    pub(crate) fn partition(&self) -> i32 {
         self.raw().partition
     }
 
+    /// The message's offset in its partition.
     #[inline]
-    pub fn offset(&self) -> i64 {
+    pub(crate) fn offset(&self) -> i64 {
         self.raw().offset
     }
 
     /// librdkafka's handle of the message's topic: one per topic and client, so comparing it is
     /// enough to tell topics apart without reading the name.
     #[inline]
-    pub fn topic_ptr(&self) -> *const RDKafkaTopic {
+    pub(crate) fn topic_ptr(&self) -> *const RDKafkaTopic {
         self.raw().rkt.cast_const()
     }
 
     /// The topic name ("" if librdkafka gave none or it is not UTF-8, neither of which happens
     /// for a fetched message).
-    pub fn topic(&self) -> &str {
+    pub(crate) fn topic(&self) -> &str {
         let rkt = self.raw().rkt;
         if rkt.is_null() {
             return "";

@@ -23,7 +23,7 @@ const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// What kind of Kafka error: a fixed set, so the metric's `kind` label stays bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KafkaErrorKind {
+pub(crate) enum KafkaErrorKind {
     /// A broker connection failed or timed out.
     Transport,
     /// No broker of the cluster can be reached.
@@ -38,9 +38,9 @@ pub enum KafkaErrorKind {
 
 impl KafkaErrorKind {
     /// Number of kinds.
-    pub const COUNT: usize = 5;
+    pub(crate) const COUNT: usize = 5;
     /// Every kind, in label order.
-    pub const ALL: [KafkaErrorKind; Self::COUNT] = [
+    pub(crate) const ALL: [KafkaErrorKind; Self::COUNT] = [
         KafkaErrorKind::Transport,
         KafkaErrorKind::AllBrokersDown,
         KafkaErrorKind::Authentication,
@@ -49,7 +49,7 @@ impl KafkaErrorKind {
     ];
 
     /// The `kind` label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             KafkaErrorKind::Transport => "transport",
             KafkaErrorKind::AllBrokersDown => "all_brokers_down",
@@ -60,7 +60,7 @@ impl KafkaErrorKind {
     }
 
     /// Classifies an error by its librdkafka code.
-    pub fn of(error: &KafkaError) -> KafkaErrorKind {
+    pub(crate) fn of(error: &KafkaError) -> KafkaErrorKind {
         use RDKafkaErrorCode as C;
         match error.rdkafka_error_code() {
             Some(C::AllBrokersDown) => KafkaErrorKind::AllBrokersDown,
@@ -100,7 +100,7 @@ pub struct KafkaErrors {
 
 impl KafkaErrors {
     /// Errors of this kind so far.
-    pub fn count(&self, kind: KafkaErrorKind) -> u64 {
+    pub(crate) fn count(&self, kind: KafkaErrorKind) -> u64 {
         self.counts[kind as usize].load(Ordering::Relaxed)
     }
 
@@ -110,7 +110,7 @@ impl KafkaErrors {
 }
 
 /// The context of every slostream Kafka client: counts and logs its errors.
-pub struct IngestContext {
+pub(crate) struct IngestContext {
     role: String,
     errors: Arc<KafkaErrors>,
     last_log: Mutex<Option<Instant>>,
@@ -118,13 +118,13 @@ pub struct IngestContext {
 
 impl IngestContext {
     /// A context for the client called `role` in logs (`coordinator`, a worker's number).
-    pub fn new(role: impl std::fmt::Display, errors: Arc<KafkaErrors>) -> IngestContext {
+    pub(crate) fn new(role: impl std::fmt::Display, errors: Arc<KafkaErrors>) -> IngestContext {
         IngestContext { role: role.to_string(), errors, last_log: Mutex::new(None) }
     }
 
     /// Counts a Kafka error and logs a summary at most every ten seconds (errors are rare and
     /// off the per-event path, so the mutex here costs nothing that matters).
-    pub fn kafka_error(&self, error: &KafkaError) {
+    pub(crate) fn kafka_error(&self, error: &KafkaError) {
         self.note(error, "");
     }
 

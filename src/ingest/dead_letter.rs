@@ -30,14 +30,19 @@ use crate::config::Config;
 use crate::decode::Reject;
 use crate::state::PartitionOffset;
 
-pub const REASON: &str = "slostream.reason";
-pub const SOURCE_TOPIC: &str = "slostream.source.topic";
-pub const SOURCE_PARTITION: &str = "slostream.source.partition";
-pub const SOURCE_OFFSET: &str = "slostream.source.offset";
+/// Header: the reject reason's label value.
+const REASON: &str = "slostream.reason";
+/// Header: the topic the message was read from.
+const SOURCE_TOPIC: &str = "slostream.source.topic";
+/// Header: its partition, in decimal.
+const SOURCE_PARTITION: &str = "slostream.source.partition";
+/// Header: its offset, in decimal.
+const SOURCE_OFFSET: &str = "slostream.source.offset";
 
 /// Source messages already dead-lettered after the restored checkpoint.
 pub type AlreadySent = Arc<HashSet<(String, i32, i64)>>;
 
+/// A worker's producer of dead letters.
 pub struct DeadLetters {
     producer: BaseProducer,
     topic: String,
@@ -61,6 +66,7 @@ fn producer_config(config: &Config) -> ClientConfig {
 }
 
 impl DeadLetters {
+    /// A producer to `topic` that skips the source messages in `already`.
     pub fn new(config: &Config, topic: &str, already: AlreadySent) -> Result<DeadLetters, KafkaError> {
         Ok(DeadLetters { producer: producer_config(config).create()?, topic: topic.to_string(), already, sent: 0 })
     }

@@ -1,14 +1,14 @@
 //! Ingest: Kafka messages in, counted into a shard per worker thread.
 //!
-//! Each [`worker`] owns one librdkafka consumer, polls it for [`batch`]es of messages on a
+//! Each `worker` owns one librdkafka consumer, polls it for [`batch`]es of messages on a
 //! dedicated OS thread and runs the hot path inline, so a batch is counted before the next poll.
 //! Partitions are assigned by hand from the checkpoint's offsets (one instance serves a consumer
 //! group); the group's committed offsets only mirror checkpoints for lag tools.
 
 pub mod batch;
 mod context;
-pub mod dead_letter;
-pub mod worker;
+pub(crate) mod dead_letter;
+pub(crate) mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +20,8 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::Config;
 use crate::state::PartitionOffset;
-pub use context::{IngestContext, KafkaErrorKind, KafkaErrors};
+pub use context::KafkaErrors;
+pub(crate) use context::{IngestContext, KafkaErrorKind};
 
 /// librdkafka settings: ours first, the user's `kafka.properties` last so they win.
 pub fn client_config(config: &Config) -> ClientConfig {
@@ -59,7 +60,7 @@ pub fn client_config(config: &Config) -> ClientConfig {
 }
 
 /// Every partition of `topics` the broker knows now; a topic that does not exist (yet) has none.
-pub fn discover(
+pub(crate) fn discover(
     client: &BaseConsumer<IngestContext>,
     topics: &[String],
     timeout: Duration,
@@ -82,12 +83,12 @@ pub fn discover(
 
 /// Commits offsets to the group, only so that lag tools see progress: slostream itself resumes
 /// from its checkpoint, never from these.
-pub fn commit(client: &BaseConsumer<IngestContext>, offsets: &[PartitionOffset]) -> Result<(), KafkaError> {
+pub(crate) fn commit(client: &BaseConsumer<IngestContext>, offsets: &[PartitionOffset]) -> Result<(), KafkaError> {
     commit_with(client, offsets, CommitMode::Async)
 }
 
 /// [`commit`], waiting for the broker's answer (used once, at shutdown).
-pub fn commit_sync(client: &BaseConsumer<IngestContext>, offsets: &[PartitionOffset]) -> Result<(), KafkaError> {
+pub(crate) fn commit_sync(client: &BaseConsumer<IngestContext>, offsets: &[PartitionOffset]) -> Result<(), KafkaError> {
     commit_with(client, offsets, CommitMode::Sync)
 }
 
@@ -107,7 +108,10 @@ fn commit_with(
 }
 
 /// The coordinator's own client: metadata, watermarks and offset commits, never fetching.
-pub fn admin_client(config: &Config, errors: Arc<KafkaErrors>) -> Result<BaseConsumer<IngestContext>, KafkaError> {
+pub(crate) fn admin_client(
+    config: &Config,
+    errors: Arc<KafkaErrors>,
+) -> Result<BaseConsumer<IngestContext>, KafkaError> {
     client_config(config).create_with_context(IngestContext::new("coordinator", errors))
 }
 

@@ -1,10 +1,10 @@
 //! The only place that knows every stage, and imported by none: Kafka → ingest workers (decode →
 //! classify → batch, one [`Shard`](crate::count::Shard) each) → the shared
 //! [`Tally`](crate::count::Tally) (window, latency, totals and the offsets they cover) → the
-//! evaluation [`tick`] (snapshot → slo → export, alerts) → HTTP, with checkpoints of the tally's
+//! evaluation `tick` (snapshot → slo → export, alerts) → HTTP, with checkpoints of the tally's
 //! counts and offsets taken together.
 //!
-//! [`Coordinator`](coordinator::Coordinator) runs it in named steps. Start: lock and load the
+//! `Coordinator` runs it in named steps. Start: lock and load the
 //! state directory, serve HTTP (not ready). Run: discover partitions (retrying while Kafka is
 //! unreachable), hand each worker its partitions at the checkpoint's offsets, tick, checkpoint
 //! and look for new partitions until asked to stop. Shutdown: stop fetching, count what was

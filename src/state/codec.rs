@@ -1,9 +1,10 @@
 //! Little-endian binary encoding for checkpoints: the few primitives they need, with reads that
 //! fail cleanly on truncated input instead of panicking.
 
+/// A checkpoint body that does not decode: where reading it failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("checkpoint truncated or malformed at byte {0}")]
-pub struct Malformed(pub usize);
+pub struct Malformed(pub(crate) usize);
 
 #[derive(Default)]
 pub struct Writer {

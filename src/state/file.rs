@@ -10,7 +10,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::Checkpoint;
+use super::{Checkpoint, Malformed};
 use crate::config::Config;
 
 const MAGIC: &[u8; 8] = b"SLOSTRM1";
@@ -18,24 +18,53 @@ const HEADER: usize = 8 + 8 + 4;
 /// Generations kept: the newest and the one before it.
 const KEEP: usize = 2;
 
+/// Why the state directory cannot be used: slostream does not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// A file-system call on it or on its lock file failed.
     #[error("state directory {dir}: {source}")]
-    Io { dir: PathBuf, source: io::Error },
+    Io {
+        /// The configured `state.dir`.
+        dir: PathBuf,
+        /// What the file system said.
+        source: io::Error,
+    },
+    /// Another instance holds its lock.
     #[error(
         "state directory {dir} is locked by another slostream instance{holder}; one consumer group and state \
          directory are served by one instance (running two would count every event twice)"
     )]
-    Locked { dir: PathBuf, holder: String },
+    Locked {
+        /// The configured `state.dir`.
+        dir: PathBuf,
+        /// ` (pid N)` when the lock file names the holder, else empty.
+        holder: String,
+    },
+}
+
+/// Why a checkpoint file could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("not a slostream checkpoint (bad magic or too short)")]
+    NotACheckpoint,
+    #[error("truncated: header says {header} bytes, file holds {body}")]
+    Truncated { header: usize, body: usize },
+    #[error("checksum mismatch")]
+    Checksum,
+    #[error(transparent)]
+    Malformed(#[from] Malformed),
 }
 
 /// Why a checkpoint file was not used.
 #[derive(Debug)]
-pub struct Unusable {
-    pub path: PathBuf,
-    pub reason: String,
+pub(crate) struct Unusable {
+    pub(crate) path: PathBuf,
+    pub(crate) reason: ReadError,
 }
 
+/// The checkpoint files of one state directory, whose lock it holds while it lives.
 pub struct CheckpointFiles {
     dir: PathBuf,
     _lock: File,
@@ -60,7 +89,7 @@ impl CheckpointFiles {
         Ok(CheckpointFiles { dir: dir.to_path_buf(), _lock: lock, generation })
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -87,12 +116,12 @@ impl CheckpointFiles {
     }
 
     /// The newest checkpoint that reads back whole, and every newer one that did not.
-    pub fn load(&self, config: &Config) -> (Option<(PathBuf, Checkpoint)>, Vec<Unusable>) {
+    pub(crate) fn load(&self, config: &Config) -> (Option<(PathBuf, Checkpoint)>, Vec<Unusable>) {
         let mut unusable = Vec::new();
         let files = match generations(&self.dir) {
             Ok(f) => f,
             Err(e) => {
-                unusable.push(Unusable { path: self.dir.clone(), reason: e.to_string() });
+                unusable.push(Unusable { path: self.dir.clone(), reason: e.into() });
                 return (None, unusable);
             }
         };
@@ -106,21 +135,21 @@ impl CheckpointFiles {
     }
 }
 
-fn read(path: &Path, config: &Config) -> Result<Checkpoint, String> {
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+fn read(path: &Path, config: &Config) -> Result<Checkpoint, ReadError> {
+    let bytes = fs::read(path)?;
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
-        return Err("not a slostream checkpoint (bad magic or too short)".into());
+        return Err(ReadError::NotACheckpoint);
     }
     let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
     let crc = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
     let body = &bytes[HEADER..];
     if body.len() != len {
-        return Err(format!("truncated: header says {len} bytes, file holds {}", body.len()));
+        return Err(ReadError::Truncated { header: len, body: body.len() });
     }
     if crc32fast::hash(body) != crc {
-        return Err("checksum mismatch".into());
+        return Err(ReadError::Checksum);
     }
-    Checkpoint::decode(body, config).map_err(|e| e.to_string())
+    Ok(Checkpoint::decode(body, config)?)
 }
 
 /// Checkpoint files, newest generation first.

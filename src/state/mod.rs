@@ -23,37 +23,45 @@ use codec::{Reader, Writer};
 /// Next offset to read for one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PartitionOffset {
+    /// The topic.
     pub topic: String,
+    /// The partition number within the topic.
     pub partition: i32,
+    /// The offset of the first message not counted yet; -1 before anything was read from it.
     pub next: i64,
 }
 
 /// Process-wide counters carried across restarts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
+    /// Messages read, whatever became of them.
     pub consumed: u64,
+    /// Valid events that belonged to no SLI.
     pub unmatched: u64,
+    /// Messages not counted, per reject reason, in the order [`Reject`] declares them.
     pub rejected: [u64; Reject::COUNT],
     /// Rejected messages delivered to the dead-letter topic.
-    pub dead_letters: u64,
+    pub(crate) dead_letters: u64,
     /// Per SLI since the first start (indexed by the current config's SLI ids).
     pub totals: Vec<Counts>,
 }
 
 impl Counters {
+    /// All zero, with a total for each of `slis` SLIs.
     pub fn new(slis: usize) -> Counters {
         Counters { totals: vec![Counts::default(); slis], ..Counters::default() }
     }
 
     /// Zeroes every count, keeping the number of SLIs.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         let Counters { consumed, unmatched, rejected, dead_letters, totals } = self;
         (*consumed, *unmatched, *dead_letters) = (0, 0, 0);
         rejected.fill(0);
         totals.fill(Counts::default());
     }
 
-    pub fn add(&mut self, other: &Counters) {
+    /// Adds `other` in, count by count.
+    pub(crate) fn add(&mut self, other: &Counters) {
         self.consumed += other.consumed;
         self.unmatched += other.unmatched;
         self.dead_letters += other.dead_letters;
@@ -69,11 +77,15 @@ impl Counters {
 /// Everything needed to resume exactly.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
+    /// Wall-clock time of the cut, epoch milliseconds.
     pub created_ms: i64,
+    /// Next offset of each source partition: the counts hold every message before it, none after.
     pub offsets: Vec<PartitionOffset>,
     /// Where the dead-letter topic's partitions ended just before this cut.
     pub dead_letters: Vec<PartitionOffset>,
+    /// The process-wide counters at the cut.
     pub counters: Counters,
+    /// The window counts at the cut.
     pub store: WindowStore,
 }
 
@@ -81,15 +93,16 @@ const VERSION: u32 = 2;
 
 /// A checkpoint's parts, borrowed: what the tally encodes in place, without a copy.
 #[derive(Debug, Clone, Copy)]
-pub struct CheckpointRef<'a> {
-    pub created_ms: i64,
-    pub offsets: &'a [PartitionOffset],
-    pub dead_letters: &'a [PartitionOffset],
-    pub counters: &'a Counters,
-    pub store: &'a WindowStore,
+pub(crate) struct CheckpointRef<'a> {
+    pub(crate) created_ms: i64,
+    pub(crate) offsets: &'a [PartitionOffset],
+    pub(crate) dead_letters: &'a [PartitionOffset],
+    pub(crate) counters: &'a Counters,
+    pub(crate) store: &'a WindowStore,
 }
 
 impl Checkpoint {
+    /// The binary form [`Checkpoint::decode`] reads, SLIs by name (a checkpoint file's body).
     pub fn encode(&self, config: &Config) -> Vec<u8> {
         let Checkpoint { created_ms, offsets, dead_letters, counters, store } = self;
         CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store }.encode(config)
@@ -97,7 +110,8 @@ impl Checkpoint {
 }
 
 impl CheckpointRef<'_> {
-    pub fn encode(&self, config: &Config) -> Vec<u8> {
+    /// [`Checkpoint::encode`] of the borrowed parts.
+    pub(crate) fn encode(&self, config: &Config) -> Vec<u8> {
         let mut w = Writer::default();
         w.u32(VERSION);
         w.i64(self.created_ms);

@@ -1,12 +1,13 @@
 //! A worker's classified events on their way to the one shared window store.
 //!
-//! Window counts for 30 days are about 23 KB per SLI; a copy per ingest worker would multiply
-//! that by the number of workers (and every checkpoint copied it again). So workers do not count
-//! into windows themselves: each appends `(sli, event time, good, latency bin)` to its own batch,
-//! which costs one 16-byte write per matched SLI and takes no lock, and hands the whole batch to
-//! the shared store a few times a second under one lock ([`Batch::drain_into`]). Adding is
-//! exact and order-free, so counting a batch later gives the same counts as counting each event
-//! as it arrived.
+//! Window counts for 30 days are 17.4 KB per SLI (17,416 bytes, as the test
+//! `memory_per_sli_for_30_days_is_17_kb` in `window/tests.rs` computes); a copy per ingest worker
+//! would multiply that by the number of workers (and every checkpoint copied it again). So workers
+//! do not count into windows themselves: each appends `(sli, event time, good, latency bin)` to
+//! its own batch, which costs one 16-byte write per matched SLI and takes no lock, and hands the
+//! whole batch to the shared store a few times a second under one lock (`Batch::drain_into`).
+//! Adding is exact and order-free, so counting a batch later gives the same counts as counting
+//! each event as it arrived.
 //!
 //! The batch keeps its capacity between hand-overs, so steady-state ingest allocates nothing.
 
@@ -26,33 +27,33 @@ struct Pending {
 const GOOD: u32 = 1;
 const HAS_LATENCY: u32 = 2;
 
+/// A worker's matched events not yet counted into the shared windows.
 #[derive(Debug, Default)]
 pub struct Batch {
     pending: Vec<Pending>,
 }
 
 impl Batch {
-    pub fn with_capacity(events: usize) -> Batch {
+    /// Room for `events` matched events before the batch grows.
+    pub(crate) fn with_capacity(events: usize) -> Batch {
         Batch { pending: Vec::with_capacity(events) }
     }
 
+    /// Adds one matched event of `sli`, with its latency's bin when it has one.
     #[inline]
-    pub fn push(&mut self, sli: usize, ts_ms: i64, good: bool, latency: Option<Bin>) {
+    pub(crate) fn push(&mut self, sli: usize, ts_ms: i64, good: bool, latency: Option<Bin>) {
         let bits = u32::from(good) | latency.map_or(0, |b| HAS_LATENCY | (u32::from(b.0) << 2));
         self.pending.push(Pending { ts_ms, sli: sli as u32, bits });
     }
 
-    pub fn len(&self) -> usize {
+    /// Events pending.
+    pub(crate) fn len(&self) -> usize {
         self.pending.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
     }
 
     /// Counts every pending event into the windows, the latency windows and the per-SLI totals,
     /// and empties the batch (keeping its capacity).
-    pub fn drain_into(&mut self, store: &mut WindowStore, latency: &mut LatencyWindows, totals: &mut [Counts]) {
+    pub(crate) fn drain_into(&mut self, store: &mut WindowStore, latency: &mut LatencyWindows, totals: &mut [Counts]) {
         let mut located = None;
         for p in self.pending.drain(..) {
             // Events of one message share a time: locate it once for all of its SLIs.
@@ -107,7 +108,7 @@ mod tests {
             batch.push(sli, ts, good, latency.map(Bin::of_ms));
             if x.is_multiple_of(97) {
                 batch.drain_into(&mut batched.0, &mut batched.1, &mut batched.2);
-                assert!(batch.is_empty());
+                assert_eq!(batch.len(), 0);
             }
         }
         batch.drain_into(&mut batched.0, &mut batched.1, &mut batched.2);

@@ -7,10 +7,11 @@
 //!
 //! # Resolution
 //!
-//! The bins are exactly those of [`new_histogram`]: microseconds from 1 µs to 1 h (longer
-//! latencies are recorded as 1 h), two significant digits, so a reported quantile is the
-//! highest value of its bin, at most 1/128 (under 1%) above the true value. Merged
-//! into a [`Histogram`] they give the same quantiles as recording every latency into it.
+//! The bins are exactly those of `new_histogram` (an HdrHistogram the tests compare against):
+//! microseconds from 1 µs to 1 h (longer latencies are recorded as 1 h), two significant digits,
+//! so a reported quantile is the highest value of its bin, at most 1/128 (under 1%) above the
+//! true value. Merged into a [`Histogram`](hdrhistogram::Histogram) they give the same quantiles
+//! as recording every latency into it.
 //!
 //! # Memory
 //!
@@ -26,11 +27,13 @@
 //!
 //! Time is always an argument: nothing here reads a clock.
 
+#[cfg(test)]
 use hdrhistogram::Histogram;
 
 /// Microseconds, up to one hour, two significant digits (1% relative error): the HdrHistogram
 /// whose bins [`LatencyWindows`] counts in, and against which its quantiles are tested.
-pub fn new_histogram() -> Histogram<u64> {
+#[cfg(test)]
+pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_US, 2).expect("static histogram bounds")
 }
 
@@ -78,12 +81,12 @@ fn bin_highest(bin: usize) -> u64 {
 /// A latency's bin, computed where the event is decoded so that batches carry 16 bits, not a
 /// float.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bin(pub u16);
+pub(crate) struct Bin(pub(crate) u16);
 
 impl Bin {
     /// Milliseconds to the bin of their microseconds, clamped to `1 µs..=1 h`.
     #[inline]
-    pub fn of_ms(latency_ms: f64) -> Bin {
+    pub(crate) fn of_ms(latency_ms: f64) -> Bin {
         Bin(bin((latency_ms * 1000.0).round().clamp(1.0, MAX_US as f64) as u64) as u16)
     }
 }
@@ -145,7 +148,8 @@ pub struct LatencyWindows {
 }
 
 impl LatencyWindows {
-    pub fn new(slis: usize) -> LatencyWindows {
+    /// Empty windows for `slis` SLIs.
+    pub(crate) fn new(slis: usize) -> LatencyWindows {
         LatencyWindows {
             minutes: vec![Minute::EMPTY; slis * MINUTES],
             recorded: vec![0; slis],
@@ -153,12 +157,15 @@ impl LatencyWindows {
         }
     }
 
-    pub fn record(&mut self, sli: usize, ts_ms: i64, latency_ms: f64) {
+    /// Records one latency of `sli` in milliseconds at its event time.
+    #[cfg(test)]
+    pub(crate) fn record(&mut self, sli: usize, ts_ms: i64, latency_ms: f64) {
         self.record_bin(sli, ts_ms, Bin::of_ms(latency_ms));
     }
 
+    /// Records one latency of `sli`, already binned, at its event time.
     #[inline]
-    pub fn record_bin(&mut self, sli: usize, ts_ms: i64, bin: Bin) {
+    pub(crate) fn record_bin(&mut self, sli: usize, ts_ms: i64, bin: Bin) {
         let minute = ts_ms.div_euclid(MINUTE_MS);
         let m = &mut self.minutes[sli * MINUTES + minute.rem_euclid(MINUTES as i64) as usize];
         if minute > m.at {
@@ -181,7 +188,7 @@ impl LatencyWindows {
 
     /// What [`LatencyWindows::quantiles`] of `sli` at `now_ms` depends on: the latencies
     /// recorded so far and `now`'s minute. While the stamp stays the same, so do the quantiles.
-    pub fn stamp(&self, sli: usize, now_ms: i64) -> (u64, i64) {
+    pub(crate) fn stamp(&self, sli: usize, now_ms: i64) -> (u64, i64) {
         (self.recorded[sli], now_ms.div_euclid(MINUTE_MS))
     }
 
@@ -189,7 +196,7 @@ impl LatencyWindows {
     /// the highest value of its bin (as HdrHistogram reports them); `None` when there were none.
     /// One pass over the blocks in use, with no histogram built: the exporter runs this for every
     /// SLI whose latencies changed, every tick.
-    pub fn quantiles<const N: usize>(&self, sli: usize, now_ms: i64, qs: [f64; N]) -> Option<[u64; N]> {
+    pub(crate) fn quantiles<const N: usize>(&self, sli: usize, now_ms: i64, qs: [f64; N]) -> Option<[u64; N]> {
         let now = now_ms.div_euclid(MINUTE_MS);
         let mut held = [&Minute::EMPTY; MINUTES];
         let mut n = 0;
@@ -241,7 +248,7 @@ impl LatencyWindows {
     /// Adds the minutes `(now - 5 min, now]` of `sli` into `out` (a [`new_histogram`]); false
     /// when there was nothing to add.
     #[cfg(test)]
-    pub fn merge_into(&self, sli: usize, now_ms: i64, out: &mut Histogram<u64>) -> bool {
+    pub(crate) fn merge_into(&self, sli: usize, now_ms: i64, out: &mut Histogram<u64>) -> bool {
         let now = now_ms.div_euclid(MINUTE_MS);
         let mut any = false;
         for m in &self.minutes[sli * MINUTES..(sli + 1) * MINUTES] {

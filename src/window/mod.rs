@@ -30,12 +30,15 @@ use tier::Tier;
 /// Good and total events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
+    /// Events the SLI's `good:` held for.
     pub good: u64,
+    /// Every event of the SLI.
     pub total: u64,
 }
 
 impl Counts {
-    pub fn add(&mut self, other: Counts) {
+    /// Adds `other` in, field by field.
+    pub(crate) fn add(&mut self, other: Counts) {
         self.good += other.good;
         self.total += other.total;
     }
@@ -43,7 +46,7 @@ impl Counts {
 
 /// Where one event time lands in each tier (`None`: older than that tier holds).
 #[derive(Debug, Clone, Copy)]
-pub struct Location([Option<usize>; 3]);
+pub(crate) struct Location([Option<usize>; 3]);
 
 /// A list of windows grouped by the tier that answers each, made by [`WindowStore::window_set`].
 #[derive(Debug, Clone, Default)]
@@ -54,11 +57,13 @@ pub struct WindowSet {
 }
 
 impl WindowSet {
-    pub fn len(&self) -> usize {
+    /// Windows in the list.
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
+    /// True when the list holds no window.
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 }
@@ -85,13 +90,14 @@ impl WindowStore {
 
     /// Finds an event time's buckets once, for all the SLIs the event belongs to.
     #[inline]
-    pub fn locate(&mut self, ts_ms: i64) -> Location {
+    pub(crate) fn locate(&mut self, ts_ms: i64) -> Location {
         let [a, b, c] = &mut self.tiers;
         Location([a.locate(ts_ms), b.locate(ts_ms), c.locate(ts_ms)])
     }
 
+    /// Counts one event of `sli` at a [`WindowStore::locate`]d time.
     #[inline]
-    pub fn add(&mut self, sli: usize, at: Location, good: bool) {
+    pub(crate) fn add(&mut self, sli: usize, at: Location, good: bool) {
         for (tier, slot) in self.tiers.iter_mut().zip(at.0) {
             if let Some(slot) = slot {
                 tier.add(sli, slot, good);
@@ -99,6 +105,7 @@ impl WindowStore {
         }
     }
 
+    /// Counts one event of `sli` at its event time.
     pub fn record(&mut self, sli: usize, ts_ms: i64, good: bool) {
         let at = self.locate(ts_ms);
         self.add(sli, at, good);
@@ -133,7 +140,8 @@ impl WindowStore {
 
     /// Bucket width used for a window: the most a window can be off by is the events of one
     /// such bucket at each edge.
-    pub fn resolution_ms(&self, window_ms: i64) -> i64 {
+    #[cfg(test)]
+    pub(crate) fn resolution_ms(&self, window_ms: i64) -> i64 {
         self.tier_for(window_ms).res_ms
     }
 
@@ -152,7 +160,7 @@ impl WindowStore {
     }
 
     /// Non-empty buckets of one SLI in one tier, as `(absolute bucket index, counts)`.
-    pub fn buckets(&self, tier: usize, sli: usize) -> impl Iterator<Item = (i64, Counts)> + '_ {
+    pub(crate) fn buckets(&self, tier: usize, sli: usize) -> impl Iterator<Item = (i64, Counts)> + '_ {
         self.tiers[tier].buckets(sli)
     }
 

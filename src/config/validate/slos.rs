@@ -71,7 +71,7 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
 }
 
 fn window(text: &str, path: &str) -> Result<Window, Invalid> {
-    let secs = duration::parse_secs(text).map_err(|m| bad(path, m))?;
+    let secs = duration::parse_secs(text).map_err(|e| bad(path, e.to_string()))?;
     Ok(Window { secs, label: text.trim().to_string() })
 }
 

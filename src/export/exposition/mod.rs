@@ -79,6 +79,7 @@ pub struct Handle {
 }
 
 impl Exposition {
+    /// An exposition with nothing registered: it renders as an empty body.
     pub fn new() -> Exposition {
         Exposition::default()
     }
