@@ -1,18 +1,21 @@
 //! Exact counts, end to end: the mixed event set ([`harness::mixed`]) produced over 4 partitions
-//! of the real broker, consumed by the real binary; every counter, every SLO window's
-//! counts/ratio/burn rate, budgets, objectives, alert states and latency quantiles asserted
-//! exactly (floats within 1e-9 relative), then consumer lag 0 on every partition and a clean
-//! exit.
+//! of the real broker, consumed by the real binary: healthy at once, ready, every message
+//! counted exactly once, consumer lag 0 on every partition, and a clean exit.
+//!
+//! What the pipeline makes of the set (every counter, every SLO window's counts/ratio/burn rate,
+//! budgets, objectives, alert states and latency quantiles, exactly) is asserted by the fast
+//! tier on the same set, [`in_process`](crate::in_process); this test keeps what only a real
+//! broker and the real binary show.
 
 use std::time::{Duration, Instant};
 
-use crate::harness::mixed::{assert_alert_design, assert_search_latency_p50, MixedSet};
-use crate::harness::{now_ms, Check, Deployment, Metrics, Slostream};
+use crate::harness::mixed::MixedSet;
+use crate::harness::{now_ms, Check, Deployment, Slostream};
 
 const PARTITIONS: i32 = 4;
 
 #[test]
-fn exact_counts_ratios_budgets_and_alerts() {
+fn mixed_events_through_a_real_broker_are_each_counted_once() {
     let test_start = Instant::now();
     let d = Deployment::new("exact");
     d.create_topic(PARTITIONS);
@@ -30,9 +33,10 @@ fn exact_counts_ratios_budgets_and_alerts() {
     assert_healthy_then_ready(&mut app);
     let (m, t_scrape) = app.wait_consumed(set.total(), Duration::from_secs(60));
     eprintln!("[it] consumed all {} after {:.1} s", set.total(), (t_scrape - t_produced) as f64 / 1000.0);
-    set.assert_edge_safe(t_produced, t_scrape);
-
-    assert_matches_ground_truth(&set, &m, t_scrape);
+    let mut check = Check::new("the binary on a real broker");
+    check.exact(&m, "slostream_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    check.exact(&m, "slostream_state_ready", &[], 1.0);
+    check.finish();
     assert_lag_reaches_zero_on_every_partition(&mut app, d.topic());
     assert_eq!(app.get("/health").map(|(s, _)| s), Some(200));
 
@@ -50,21 +54,6 @@ fn assert_healthy_then_ready(app: &mut Slostream) {
     app.wait_status("/health", 200, Duration::from_secs(20));
     assert_eq!(app.get("/health").map(|(_, b)| b.trim().to_string()), Some("ok".into()));
     app.wait_ready(Duration::from_secs(60));
-}
-
-/// Every counter, SLO window, budget, objective, alert and latency quantile, exactly; plus the
-/// build info and readiness gauges.
-fn assert_matches_ground_truth(set: &MixedSet, m: &Metrics, t_scrape: i64) {
-    let mut check = Check::new("exact counts");
-    set.check_counters(&mut check, m);
-    set.check_sli_totals(&mut check, m);
-    let alerts = set.check_slos(&mut check, m, t_scrape);
-    assert_alert_design(&alerts);
-    set.check_latency_quantiles(&mut check, m, t_scrape);
-    assert_search_latency_p50(m);
-    check.exact(m, "slostream_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
-    check.exact(m, "slostream_state_ready", &[], 1.0);
-    check.finish();
 }
 
 /// Consumer lag: one series per partition of the topic, all reaching 0 within 15 s.

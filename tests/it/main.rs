@@ -1,13 +1,17 @@
 //! slostream's integration tests, one module per behaviour they guard, in ONE test binary: one
 //! build, one link, and one shared Kafka broker for every test that needs the real one.
 //!
-//! Most tests drive the real `slostream` binary against a real Kafka broker
+//! The fast tier, [`in_process`], runs the whole pipeline in this process against librdkafka's
+//! mock cluster: exact counts in seconds, without Java. Most other tests drive the real
+//! `slostream` binary against a real Kafka broker
 //! (`tests/kafka/broker.sh`; Java and Maven, no Docker), with a random topic and group per test,
 //! a ground truth computed independently (`harness/truth.rs`, never slostream's library) and
 //! exact assertions. The harness is `harness/`; its module doc says which file owns what.
 //!
-//! - [`exact_counts`]: every counter, SLO window, budget, alert and latency quantile of a mixed
-//!   event set, exactly.
+//! - [`in_process`]: every counter, SLO window, budget, alert and latency quantile of a mixed
+//!   event set, exactly (the fast tier).
+//! - [`exact_counts`]: the same event set through a real broker and the real binary: each message
+//!   counted once, consumer lag 0 on every partition, a clean exit.
 //! - [`readiness`]: `/ready` and the SLO series wait for partitions; `/metrics` stays fresh.
 //! - [`shutdown`]: SIGTERM commits exactly what was counted; one instance per state directory.
 //! - [`durability`]: kill -9 at random moments, graceful restarts, a broker crash and corrupt
@@ -32,6 +36,7 @@ mod config_check;
 mod dashboards;
 mod durability;
 mod exact_counts;
+mod in_process;
 mod kafka_edges;
 mod readiness;
 mod rejected_messages;

@@ -34,10 +34,28 @@ fn broker_script() -> PathBuf {
     repo_path("tests/kafka/broker.sh")
 }
 
+/// A broker started by `broker.sh`: its data dir, and a [`KafkaClient`] of its PLAINTEXT
+/// listener (which it derefs to, so `b.produce(...)` and `b.bootstrap` read naturally).
 #[derive(Clone, Debug)]
 pub struct Broker {
     /// The data dir given to `broker.sh start` (holds `env`, `server.log`, ...).
     pub dir: PathBuf,
+    client: KafkaClient,
+}
+
+impl std::ops::Deref for Broker {
+    type Target = KafkaClient;
+
+    fn deref(&self) -> &KafkaClient {
+        &self.client
+    }
+}
+
+/// What the tests do as Kafka clients of any cluster (a `broker.sh` broker, or librdkafka's mock
+/// cluster): produce with delivery checked against the watermarks, read everything back, ask
+/// for watermarks and committed offsets.
+#[derive(Clone, Debug)]
+pub struct KafkaClient {
     /// `127.0.0.1:PORT` of the PLAINTEXT listener.
     pub bootstrap: String,
 }
@@ -79,7 +97,7 @@ pub fn broker() -> &'static Broker {
             started.elapsed().as_secs_f64(),
             dir.display()
         );
-        Broker { dir, bootstrap }
+        Broker { dir, client: KafkaClient { bootstrap } }
     })
 }
 
@@ -99,7 +117,7 @@ impl Broker {
         let dir = scratch_root().join(unique(&format!("kafka-{name}")));
         let bootstrap = broker_sh(&["reserve".as_ref(), dir.as_os_str()], &dir.with_extension("log"));
         assert!(bootstrap.starts_with("127.0.0.1:"), "broker.sh reserve printed {bootstrap:?}");
-        Broker { dir, bootstrap }
+        Broker { dir, client: KafkaClient { bootstrap } }
     }
 
     /// (Re)starts the broker in its data dir, on the same ports; returns how long it took.
@@ -164,7 +182,9 @@ impl Broker {
         let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
         broker_sh(&refs, &self.dir.with_extension("log"));
     }
+}
 
+impl KafkaClient {
     pub fn producer(&self) -> BaseProducer {
         ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap)

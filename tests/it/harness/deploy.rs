@@ -257,9 +257,8 @@ impl Deployment {
         Slostream::spawn(&self.dir, &config, port, &env)
     }
 
-    /// `dir/slostream.yaml` with HTTP on `port`, checked by `slostream check` (its output in
-    /// `dir/check.out`).
-    fn write_config(&self, port: u16) -> PathBuf {
+    /// The config as YAML text, serving HTTP on `port`.
+    pub fn render(&self, port: u16) -> String {
         let mut yaml = self.clone();
         let brokers = match &self.brokers {
             Some(b) => b.clone(),
@@ -267,7 +266,13 @@ impl Deployment {
         };
         yaml.replace(&["kafka", "brokers"], brokers.into());
         yaml.replace(&["exporter", "listen"], format!("127.0.0.1:{port}").into());
-        let text = serde_yaml_ng::to_string(&yaml.yaml).expect("render the config");
+        serde_yaml_ng::to_string(&yaml.yaml).expect("render the config")
+    }
+
+    /// `dir/slostream.yaml` with HTTP on `port`, checked by `slostream check` (its output in
+    /// `dir/check.out`).
+    fn write_config(&self, port: u16) -> PathBuf {
+        let text = self.render(port);
         let path = self.dir.join("slostream.yaml");
         fs::write(&path, &text).expect("write config");
         let out = Command::new(env!("CARGO_BIN_EXE_slostream"))

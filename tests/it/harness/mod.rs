@@ -7,6 +7,8 @@
 //!   group, broker, workers, dead letters, Alertmanager, SLO labels ...); it writes the YAML,
 //!   has `slostream check` validate it, and starts the process.
 //! - [`process`]: [`Slostream`], the running `slostream run` process: HTTP, log, kill, SIGTERM.
+//! - [`mock`]: the whole pipeline in-process (`slostream::pipeline::run`) against librdkafka's
+//!   mock cluster: the fast tier, no Java.
 //! - [`metrics`]: a Prometheus text parser and [`Check`], the exact/close comparisons that list
 //!   every mismatch at once.
 //! - [`truth`]: the ground truth, restated by hand from the SLI/SLO definitions.
@@ -28,6 +30,7 @@ pub mod deploy;
 pub mod events;
 pub mod metrics;
 pub mod mixed;
+pub mod mock;
 pub mod poison;
 pub mod process;
 pub mod prometheus;
@@ -41,7 +44,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use broker::{broker, Broker, Consumed, Record};
+pub use broker::{broker, Broker, Consumed, KafkaClient, Record};
 pub use deploy::Deployment;
 pub use metrics::{series_key, Check, Metrics};
 pub use process::Slostream;

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{http_client, now_ms, unique, Metrics};
+use super::metrics::poll_consumed;
+use super::{http_client, unique, Metrics};
 
 /// A running `slostream run` process.
 pub struct Slostream {
@@ -154,22 +155,9 @@ impl Slostream {
     /// once if it ever exceeds `n`: that would be double counting). Returns the scrape and the
     /// wall-clock time taken right after it.
     pub fn wait_consumed(&mut self, n: u64, timeout: Duration) -> (Metrics, i64) {
-        let started = Instant::now();
-        let mut last = None;
-        while started.elapsed() < timeout {
-            let m = self.scrape();
-            let at = now_ms();
-            let consumed = m.get("slostream_events_consumed_total", &[]);
-            if let Some(c) = consumed {
-                assert!(c <= n as f64, "consumed {c} > produced {n}: events counted twice");
-                if c == n as f64 {
-                    return (m, at);
-                }
-            }
-            last = consumed;
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("slostream_events_consumed_total stayed at {last:?}, expected {n}; log:\n{}", self.log_tail(80));
+        poll_consumed(|| self.scrape(), n, timeout).unwrap_or_else(|last| {
+            panic!("slostream_events_consumed_total stayed at {last:?}, expected {n}; log:\n{}", self.log_tail(80))
+        })
     }
 
     /// `slostream_events_consumed_total` of one scrape (`None` before it is rendered).

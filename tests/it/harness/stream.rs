@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 
 use super::truth::*;
-use super::{Broker, Check, Deployment, Metrics, Record, Slostream};
+use super::{Check, Deployment, KafkaClient, Metrics, Record, Slostream};
 
 /// Every reason slostream knows; each must be counted exactly (most often 0).
 pub const REASONS: [&str; 9] = [
@@ -307,7 +307,7 @@ impl Expected {
 
 /// Produces `items` round-robin over the partitions of `topic` on `b` and adds them to
 /// `expected`.
-pub fn produce_counted(b: &Broker, topic: &str, partitions: i32, items: &[Item], expected: &mut Expected) {
+pub fn produce_counted(b: &KafkaClient, topic: &str, partitions: i32, items: &[Item], expected: &mut Expected) {
     b.produce_records(topic, partitions, &records(items, partitions));
     expected.add(items);
 }
