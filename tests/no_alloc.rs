@@ -4,6 +4,10 @@
 //! A counting global allocator wraps `System` and counts allocations (alloc, alloc_zeroed,
 //! realloc) made by the current thread while its flag is set. The first allocation seen in a
 //! section that asks for it prints a backtrace, so a failure names the allocating call.
+//!
+//! A test binary of its own, not a module of `tests/it`: a `#[global_allocator]` is one per
+//! process, so in the shared binary it would sit under every other test's allocations too, and
+//! the binary could never have another.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

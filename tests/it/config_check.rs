@@ -5,7 +5,7 @@ use std::process::Command;
 
 use slostream::config::Config;
 
-const EXAMPLE: &str = include_str!("../config/example.yaml");
+const EXAMPLE: &str = include_str!("../../config/example.yaml");
 
 fn check(yaml: &str) -> (i32, String, String) {
     let dir = std::env::temp_dir().join(format!("slostream-check-{}-{}", std::process::id(), rand_suffix()));

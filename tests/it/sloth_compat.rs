@@ -38,7 +38,7 @@ fn series(name: &str, labels: &[(&str, &str)]) -> String {
 
 #[test]
 fn sloth_series_carry_slostreams_values() {
-    let yaml = include_str!("../config/example.yaml")
+    let yaml = include_str!("../../config/example.yaml")
         .replace("listen: \"127.0.0.1:9464\"", "listen: \"127.0.0.1:9464\"\n  compat: sloth")
         .replace("combine: pooled ", "labels: { service: rides, team: search }\n    combine: pooled ");
     let config = Config::from_yaml(&yaml, "sloth.yaml").unwrap();
@@ -117,7 +117,7 @@ fn sloth_series_carry_slostreams_values() {
 
 #[test]
 fn without_compat_no_sloth_series() {
-    let config = Config::from_yaml(include_str!("../config/example.yaml"), "example.yaml").unwrap();
+    let config = Config::from_yaml(include_str!("../../config/example.yaml"), "example.yaml").unwrap();
     let mut telemetry = Telemetry::new(&config);
     let snapshot = Snapshot::new(&config);
     let statuses = slo::evaluate_all(&config, &snapshot);

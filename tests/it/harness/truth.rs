@@ -1,5 +1,5 @@
-//! The SLIs and SLOs of `config/example.yaml` (the tests' copy is
-//! [`EXAMPLE_SLIS_AND_SLOS`](super::EXAMPLE_SLIS_AND_SLOS)), restated by hand as the tests'
+//! The SLIs and SLOs of `config/example.yaml` (the tests' copy is [`EXAMPLE_SLIS_AND_SLOS`],
+//! which [`Deployment::new`](super::Deployment::new) runs with), restated by hand as the tests'
 //! ground truth: which SLIs an event belongs to and whether it is good, which windows each SLO
 //! has and how its ratio, burn rate and alerts follow from the counts. Nothing here calls
 //! slostream's library: a bug there must not be able to hide in the expectations.
@@ -8,6 +8,48 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::{json, Value};
+
+/// The SLIs and SLOs of `config/example.yaml`, restated here so that the tests' ground truth
+/// (written against exactly these definitions) does not silently change with the example file.
+pub const EXAMPLE_SLIS_AND_SLOS: &str = r#"
+slis:
+  search-availability:
+    description: "search API answers without server error"
+    match:
+      service: "search-api"
+      route: ["/v2/trips", "/v2/trips/{id}"]
+    good:
+      status: { lt: 500 }
+  search-latency:
+    match: { service: "search-api" }
+    good:
+      latency_ms: { le: 300 }
+  geo-availability:
+    match: { service: "geo" }
+    good:
+      status: { lt: 500 }
+  booking-availability:
+    match: { service: "booking", method: ["POST"] }
+    good:
+      all:
+        - status: { lt: 500 }
+        - status: { not_in: [429] }
+
+slos:
+  search-a-ride:
+    description: "A member can search for a ride"
+    objective: 99.5
+    period: "28d"
+    combine: pooled
+    slis: [search-availability, search-latency, geo-availability]
+  book-a-ride:
+    objective: 99.9
+    period: "30d"
+    combine: weighted
+    slis:
+      - { sli: booking-availability, weight: 3 }
+      - { sli: geo-availability, weight: 1 }
+"#;
 
 // ---------------------------------------------------------------------------------------------
 // SLIs, time, windows.
@@ -305,5 +347,19 @@ pub fn timestamp(ms: i64, fmt: Fmt) -> Value {
         Fmt::Utc => json!(rfc3339(ms, 0)),
         Fmt::Plus2 => json!(rfc3339(ms, 120)),
         Fmt::Epoch => json!(ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formatting_matches_independent_anchors() {
+        // Independent anchors (not slostream's parser): 2026-11-26T12:00:00Z = 1795694400000.
+        assert_eq!(rfc3339(1_795_694_400_123, 0), "2026-11-26T12:00:00.123Z");
+        assert_eq!(rfc3339(1_795_694_400_000, 120), "2026-11-26T14:00:00.000+02:00");
+        assert_eq!(rfc3339(1_709_164_800_000, 0), "2024-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339(0, 120), "1970-01-01T02:00:00.000+02:00");
     }
 }

@@ -1,0 +1,319 @@
+//! [`Deployment`]: the one way a test describes a slostream deployment.
+//!
+//! A deployment is a scratch directory (config, logs, `state/`, `check.out`), a topic and a
+//! consumer group of its own, a broker, and a config built structurally as YAML
+//! ([`serde_yaml_ng::Value`]): either the tests' base ([`Deployment::new`]: this harness's
+//! kafka/events/ingest/state sections plus [`EXAMPLE_SLIS_AND_SLOS`], the definitions the
+//! ground truth restates) or `config/example.yaml` itself ([`Deployment::from_example`], for
+//! tests that check the shipped example works with Alertmanager and Grafana). Keys a base must
+//! already hold (brokers, topics, group, listen address, an SLO being labelled) are replaced,
+//! never added, so a changed example file fails here loudly instead of testing something else.
+//!
+//! [`Deployment::start`] writes `slostream.yaml` with a fresh HTTP port, has `slostream check`
+//! validate it (its output in `check.out`), and spawns `slostream run`. A deployment can be
+//! started again (a restart on the same state directory) or twice at once (a second instance).
+//! Checkpoints go to `<dir>/state`, never to the default `/var/lib/slostream`, so tests neither
+//! need root nor share restored state.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_yaml_ng::{Mapping, Value};
+
+use super::truth::EXAMPLE_SLIS_AND_SLOS;
+use super::{broker, free_port, repo_path, scratch_dir, unique, Broker, Slostream};
+
+/// The tests' base config; the empty values are set by the deployment.
+const BASE: &str = r#"
+kafka:
+  brokers: ""
+  topics: []
+  group_id: ""
+  properties:
+    client.id: "slostream-e2e"
+events:
+  timestamp_field: "timestamp"
+  latency_field: "latency_ms"
+  max_future: "1m"
+exporter:
+  listen: ""
+ingest:
+  workers: 2
+  shutdown_grace: "10s"
+state:
+  dir: ""
+"#;
+
+/// A slostream deployment under test: build it with the setters, then [`Deployment::start`].
+#[derive(Clone)]
+pub struct Deployment {
+    /// The scratch directory: `slostream.yaml`, `check.out`, the logs and `state/`.
+    pub dir: PathBuf,
+    topic: String,
+    group: String,
+    /// `None`: the shared [`broker()`], resolved only when needed.
+    broker: Option<Broker>,
+    /// `kafka.brokers` when it is not the broker's plaintext listener (a SASL listener).
+    brokers: Option<String>,
+    /// Where the base config came from, for error messages.
+    source: &'static str,
+    yaml: Value,
+    env: Vec<(String, String)>,
+}
+
+impl Deployment {
+    /// The tests' base config, reading topic `<name>-…` as group `<name>-group-…` on the shared
+    /// broker, with 2 workers and a 10 s shutdown grace.
+    pub fn new(name: &str) -> Deployment {
+        let yaml = serde_yaml_ng::from_str(&format!("{BASE}{EXAMPLE_SLIS_AND_SLOS}")).expect("the tests' base config");
+        Deployment::with_base(name, yaml, "the tests' base config")
+    }
+
+    /// `config/example.yaml` as shipped, with this deployment's broker, topic, group, port and
+    /// state directory (everything else as the example has it).
+    pub fn from_example(name: &str) -> Deployment {
+        let path = repo_path("config/example.yaml");
+        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut yaml: Value = serde_yaml_ng::from_str(&text).expect("config/example.yaml is YAML");
+        let root = yaml.as_mapping_mut().expect("config/example.yaml is a mapping");
+        assert!(!root.contains_key("state"), "config/example.yaml now has a state section: merge, do not replace");
+        root.insert("state".into(), Value::Mapping(Mapping::from_iter([("dir".into(), "".into())])));
+        Deployment::with_base(name, yaml, "config/example.yaml")
+    }
+
+    fn with_base(name: &str, yaml: Value, source: &'static str) -> Deployment {
+        let mut d = Deployment {
+            dir: scratch_dir(name),
+            topic: unique(name),
+            group: unique(&format!("{name}-group")),
+            broker: None,
+            brokers: None,
+            source,
+            yaml,
+            env: Vec::new(),
+        };
+        let state = d.dir.join("state").display().to_string();
+        d.replace(&["state", "dir"], state.into());
+        d.replace(&["kafka", "topics"], Value::Sequence(vec![d.topic.clone().into()]));
+        d.replace(&["kafka", "group_id"], d.group.clone().into());
+        d
+    }
+
+    // ---- where it reads ----
+
+    /// Reads from `b` (an own broker) instead of the shared one.
+    pub fn on(mut self, b: &Broker) -> Self {
+        self.broker = Some(b.clone());
+        self
+    }
+
+    /// `kafka.brokers`, when it is not the broker's plaintext listener (its SASL listener).
+    pub fn brokers(mut self, bootstrap: &str) -> Self {
+        self.brokers = Some(bootstrap.to_string());
+        self
+    }
+
+    /// Reads `topic` (made by someone else) instead of its own.
+    pub fn on_topic(mut self, topic: &str) -> Self {
+        self.topic = topic.to_string();
+        self.replace(&["kafka", "topics"], Value::Sequence(vec![topic.into()]));
+        self
+    }
+
+    /// A `kafka.properties` entry (handed to librdkafka).
+    pub fn kafka_property(mut self, key: &str, value: &str) -> Self {
+        self.insert(&["kafka", "properties", key], value.into());
+        self
+    }
+
+    /// An environment variable of `slostream check` and `slostream run` (for `${VAR}` in the
+    /// config).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    // ---- how it runs ----
+
+    /// `ingest.workers`.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.insert(&["ingest", "workers"], n.into());
+        self
+    }
+
+    /// `ingest.shutdown_grace`.
+    pub fn shutdown_grace(mut self, grace: &str) -> Self {
+        self.insert(&["ingest", "shutdown_grace"], grace.into());
+        self
+    }
+
+    /// `state.checkpoint_interval`.
+    pub fn checkpoint_interval(mut self, every: &str) -> Self {
+        self.insert(&["state", "checkpoint_interval"], every.into());
+        self
+    }
+
+    /// `events.max_message_bytes`.
+    pub fn max_message_bytes(mut self, n: usize) -> Self {
+        self.insert(&["events", "max_message_bytes"], n.into());
+        self
+    }
+
+    /// `events.dead_letter_topic`.
+    pub fn dead_letter_topic(mut self, topic: &str) -> Self {
+        self.insert(&["events", "dead_letter_topic"], topic.into());
+        self
+    }
+
+    // ---- what it exports ----
+
+    /// `alertmanager.url`.
+    pub fn alertmanager(mut self, url: &str) -> Self {
+        self.insert(&["alertmanager", "url"], url.into());
+        self
+    }
+
+    /// `alertmanager.timeout`.
+    pub fn alertmanager_timeout(mut self, timeout: &str) -> Self {
+        self.insert(&["alertmanager", "timeout"], timeout.into());
+        self
+    }
+
+    /// `exporter.compat: sloth`.
+    pub fn sloth_compat(mut self) -> Self {
+        self.insert(&["exporter", "compat"], "sloth".into());
+        self
+    }
+
+    /// `labels` of the SLO `slo` (which must exist).
+    pub fn slo_labels(self, slo: &str, labels: &[(&str, &str)]) -> Self {
+        let map = Mapping::from_iter(labels.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+        self.slo_key(slo, "labels", Value::Mapping(map))
+    }
+
+    /// `runbook_url` of the SLO `slo` (which must exist).
+    pub fn slo_runbook_url(self, slo: &str, url: &str) -> Self {
+        self.slo_key(slo, "runbook_url", url.into())
+    }
+
+    fn slo_key(mut self, slo: &str, key: &str, value: Value) -> Self {
+        let source = self.source;
+        let slos = self.yaml.get_mut("slos").and_then(Value::as_mapping_mut);
+        let slo_map = slos
+            .and_then(|s| s.get_mut(slo))
+            .and_then(Value::as_mapping_mut)
+            .unwrap_or_else(|| panic!("{source}: no SLO {slo:?} to set {key} on"));
+        slo_map.insert(key.into(), value);
+        self
+    }
+
+    // ---- what a test reads back ----
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// Its `state.dir`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// What the last `slostream check` printed (stdout, then stderr).
+    pub fn check_output(&self) -> Vec<u8> {
+        fs::read(self.dir.join("check.out")).unwrap_or_default()
+    }
+
+    /// The names of the SLOs it defines, sorted.
+    pub fn slo_names(&self) -> Vec<String> {
+        let slos = self.yaml["slos"].as_mapping().expect("slos");
+        let mut names: Vec<String> = slos.keys().map(|k| k.as_str().expect("SLO name").to_string()).collect();
+        names.sort();
+        names
+    }
+
+    /// The broker it reads from (the shared one unless [`Deployment::on`] named another).
+    pub fn broker(&self) -> &Broker {
+        self.broker.as_ref().unwrap_or_else(|| broker())
+    }
+
+    /// Creates its topic on its broker, with `partitions` partitions.
+    pub fn create_topic(&self, partitions: i32) {
+        self.broker().create_topic(&self.topic, partitions);
+    }
+
+    // ---- running it ----
+
+    /// Writes the config with a fresh HTTP port, validates it with `slostream check` and starts
+    /// `slostream run`.
+    pub fn start(&self) -> Slostream {
+        let port = free_port();
+        let config = self.write_config(port);
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Slostream::spawn(&self.dir, &config, port, &env)
+    }
+
+    /// The config as YAML text, serving HTTP on `port`.
+    pub fn render(&self, port: u16) -> String {
+        let mut yaml = self.clone();
+        let brokers = match &self.brokers {
+            Some(b) => b.clone(),
+            None => self.broker().bootstrap.clone(),
+        };
+        yaml.replace(&["kafka", "brokers"], brokers.into());
+        yaml.replace(&["exporter", "listen"], format!("127.0.0.1:{port}").into());
+        serde_yaml_ng::to_string(&yaml.yaml).expect("render the config")
+    }
+
+    /// `dir/slostream.yaml` with HTTP on `port`, checked by `slostream check` (its output in
+    /// `dir/check.out`).
+    fn write_config(&self, port: u16) -> PathBuf {
+        let text = self.render(port);
+        let path = self.dir.join("slostream.yaml");
+        fs::write(&path, &text).expect("write config");
+        let out = Command::new(env!("CARGO_BIN_EXE_slostream"))
+            .args(["check", "--config"])
+            .arg(&path)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run slostream check");
+        let mut shown = out.stdout.clone();
+        shown.extend_from_slice(&out.stderr);
+        fs::write(self.dir.join("check.out"), &shown).expect("write check.out");
+        assert!(
+            out.status.success(),
+            "slostream check refused the test config:\n{}\n---- config ----\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path
+    }
+
+    /// Sets a key the base must already have.
+    fn replace(&mut self, path: &[&str], value: Value) {
+        let (last, parents) = path.split_last().expect("a key path");
+        let source = self.source;
+        let mut at = &mut self.yaml;
+        for key in parents {
+            at = at.get_mut(*key).unwrap_or_else(|| panic!("{source} has no {}", path.join(".")));
+        }
+        let slot = at.get_mut(*last).unwrap_or_else(|| panic!("{source} has no {}", path.join(".")));
+        *slot = value;
+    }
+
+    /// Sets a key, adding it (and the sections above it) when the base does not have it.
+    fn insert(&mut self, path: &[&str], value: Value) {
+        let (last, parents) = path.split_last().expect("a key path");
+        let mut at = &mut self.yaml;
+        for key in parents {
+            let map = at.as_mapping_mut().unwrap_or_else(|| panic!("{}: {key} is not a mapping", path.join(".")));
+            at = map.entry((*key).into()).or_insert_with(|| Value::Mapping(Mapping::new()));
+        }
+        let map = at.as_mapping_mut().unwrap_or_else(|| panic!("{}: not under a mapping", path.join(".")));
+        map.insert((*last).into(), value);
+    }
+}

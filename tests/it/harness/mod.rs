@@ -1,0 +1,102 @@
+//! The shared harness of the integration tests: what every scenario module builds on.
+//!
+//! - [`broker`]: the Kafka brokers (one shared per test process, started lazily behind a
+//!   watchdog; tests that crash or start late run their own), producing, reading back,
+//!   watermarks and committed offsets.
+//! - [`deploy`]: [`Deployment`], the one way a test describes a slostream deployment (topic,
+//!   group, broker, workers, dead letters, Alertmanager, SLO labels ...); it writes the YAML,
+//!   has `slostream check` validate it, and starts the process.
+//! - [`process`]: [`Slostream`], the running `slostream run` process: HTTP, log, kill, SIGTERM.
+//! - [`mock`]: the whole pipeline in-process (`slostream::pipeline::run`) against librdkafka's
+//!   mock cluster: the fast tier, no Java.
+//! - [`metrics`]: a Prometheus text parser and [`Check`], the exact/close comparisons that list
+//!   every mismatch at once.
+//! - [`truth`]: the ground truth, restated by hand from the SLI/SLO definitions.
+//! - [`stream`]: seeded message streams (valid events of every SLI, rejects of every reason)
+//!   with the counts they must produce; [`poison`]: hostile payloads; [`mixed`]: the exact-counts
+//!   event set and every check of it; [`events`]: single request events.
+//! - [`daemon`], [`alertmanager`], [`prometheus`]: real Alertmanager and Prometheus processes.
+//!
+//! This file holds the small helpers the rest share: names, scratch directories, ports, time.
+//! Set `SLOSTREAM_E2E_KEEP=1` to keep the scratch directory (broker logs, configs, slostream
+//! logs) for a post-mortem.
+
+#![allow(dead_code)]
+
+pub mod alertmanager;
+pub mod broker;
+pub mod daemon;
+pub mod deploy;
+pub mod events;
+pub mod metrics;
+pub mod mixed;
+pub mod mock;
+pub mod poison;
+pub mod process;
+pub mod prometheus;
+pub mod stream;
+pub mod truth;
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use broker::{broker, Broker, Consumed, KafkaClient, Record};
+pub use deploy::Deployment;
+pub use metrics::{series_key, Check, Metrics};
+pub use process::Slostream;
+
+/// Wall clock, epoch milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as i64
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other test (of this or any other run) uses: prefix, pid, sequence, clock.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}-{}", std::process::id(), now_ms() % 1_000_000_000)
+}
+
+/// One scratch directory per test process; removed by the broker watchdog when the process is
+/// gone (see [`broker`]).
+pub fn scratch_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let dir = std::env::temp_dir().join(unique("slostream-e2e"));
+        fs::create_dir_all(&dir).expect("create scratch root");
+        dir
+    })
+}
+
+/// A fresh directory under the scratch root.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = scratch_root().join(unique(name));
+    fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// A port that was free a moment ago (bind 127.0.0.1:0, read it, release it): slostream does not
+/// accept port 0, and the test must know the port to scrape it.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// The repository root (where `config/`, `docker-compose.yml` and `tests/kafka/` are).
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// A blocking HTTP client that never goes through a proxy (everything here is on 127.0.0.1).
+pub fn http_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .expect("http client")
+}

@@ -1,0 +1,240 @@
+//! The `slostream run` process under test.
+//!
+//! [`Slostream::spawn`] runs `slostream run --config FILE` with stderr (its log) and stdout
+//! redirected to files (`NO_COLOR=1`, so the log is plain text). The handle kills the process on
+//! drop, and prints the tail of its log when the drop happens during a panic, so a failing
+//! assertion shows what the service said. [`Slostream::kill`] is a crash (SIGKILL),
+//! [`Slostream::terminate`] a graceful stop (SIGTERM). Its scrape helpers poll `/metrics` until
+//! what a test waits for is there.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::metrics::poll_consumed;
+use super::{http_client, unique, Metrics};
+
+/// A running `slostream run` process.
+pub struct Slostream {
+    child: Option<Child>,
+    pub port: u16,
+    /// Its stderr: the log.
+    pub log: PathBuf,
+    /// Its stdout.
+    pub stdout: PathBuf,
+    http: reqwest::blocking::Client,
+    exit: Option<ExitStatus>,
+    /// When it was spawned.
+    pub started: Instant,
+}
+
+impl Slostream {
+    /// Spawns `slostream run --config <config>` (serving HTTP on `port`) with `env` added to its
+    /// environment; stderr goes to `dir/slostream-run-*.log`. Tests start it through
+    /// [`Deployment::start`](super::Deployment::start).
+    pub fn spawn(dir: &Path, config: &Path, port: u16, env: &[(&str, &str)]) -> Slostream {
+        let name = unique("run");
+        let log = dir.join(format!("slostream-{name}.log"));
+        let stdout = dir.join(format!("slostream-{name}.stdout"));
+        let started = Instant::now();
+        let child = Command::new(env!("CARGO_BIN_EXE_slostream"))
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&stdout).expect("create slostream stdout"))
+            .stderr(fs::File::create(&log).expect("create slostream log"))
+            .spawn()
+            .expect("spawn slostream");
+        let http = http_client();
+        Slostream { child: Some(child), port, log, stdout, http, exit: None, started }
+    }
+
+    /// SIGKILL (a crash at whatever it was doing) and reap it.
+    pub fn kill(&mut self) {
+        let child = self.child.as_mut().expect("process handle");
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            self.exit = Some(status);
+            panic!("slostream had already exited with {status} before the SIGKILL; log:\n{}", self.log_tail(60));
+        }
+        child.kill().expect("SIGKILL slostream");
+        self.exit = Some(child.wait().expect("wait for slostream"));
+    }
+
+    /// Waits for the process to exit by itself; `None` if it still runs after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let started = Instant::now();
+        let child = self.child.as_mut().expect("process handle");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.exit = Some(status);
+                return Some(status);
+            }
+            if started.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Polls until the log holds `needle` (ANSI-free), failing after `timeout`.
+    pub fn wait_log(&mut self, needle: &str, timeout: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            if self.log_text().contains(needle) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "the log did not show {needle:?} within {timeout:?}; log:\n{}",
+                self.log_tail(60)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Everything it wrote: stdout, then stderr.
+    pub fn output_bytes(&self) -> Vec<u8> {
+        let mut all = fs::read(&self.stdout).unwrap_or_default();
+        all.extend(fs::read(&self.log).unwrap_or_default());
+        all
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("process handle").id()
+    }
+
+    /// `GET path`: status and body, or `None` when nothing answered.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        let resp = self.http.get(format!("http://127.0.0.1:{}{path}", self.port)).send().ok()?;
+        let status = resp.status().as_u16();
+        Some((status, resp.text().ok()?))
+    }
+
+    /// Panics (with the log) if the process has already exited.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().expect("try_wait")) {
+            self.exit = Some(status);
+            panic!("slostream exited early with {status}; its log:\n{}", self.log_tail(80));
+        }
+    }
+
+    /// Polls `path` until it answers `status`; returns how long that took.
+    pub fn wait_status(&mut self, path: &str, status: u16, timeout: Duration) -> Duration {
+        let started = Instant::now();
+        let mut last = None;
+        while started.elapsed() < timeout {
+            self.assert_running();
+            last = self.get(path);
+            if matches!(&last, Some((s, _)) if *s == status) {
+                return started.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("GET {path} did not answer {status} within {timeout:?} (last: {last:?}); log:\n{}", self.log_tail(80));
+    }
+
+    pub fn wait_ready(&mut self, timeout: Duration) -> Duration {
+        self.wait_status("/ready", 200, timeout)
+    }
+
+    /// One `/metrics` scrape, parsed.
+    pub fn scrape(&mut self) -> Metrics {
+        self.assert_running();
+        match self.get("/metrics") {
+            Some((200, body)) => Metrics::parse(&body),
+            other => panic!("GET /metrics failed: {other:?}; log:\n{}", self.log_tail(80)),
+        }
+    }
+
+    /// Polls `/metrics` until `slostream_events_consumed_total` is exactly `n` (panicking at
+    /// once if it ever exceeds `n`: that would be double counting). Returns the scrape and the
+    /// wall-clock time taken right after it.
+    pub fn wait_consumed(&mut self, n: u64, timeout: Duration) -> (Metrics, i64) {
+        poll_consumed(|| self.scrape(), n, timeout).unwrap_or_else(|last| {
+            panic!("slostream_events_consumed_total stayed at {last:?}, expected {n}; log:\n{}", self.log_tail(80))
+        })
+    }
+
+    /// `slostream_events_consumed_total` of one scrape (`None` before it is rendered).
+    pub fn consumed(&mut self) -> Option<f64> {
+        self.scrape().get("slostream_events_consumed_total", &[])
+    }
+
+    /// SIGTERM, and a successful exit within 15 s.
+    pub fn stop(&mut self) {
+        let (status, _) = self.terminate(Duration::from_secs(15));
+        assert!(status.success(), "exit status {status}; log:\n{}", self.log_tail(30));
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the status and how long the exit took.
+    /// On timeout the process is killed and the test fails.
+    pub fn terminate(&mut self, timeout: Duration) -> (ExitStatus, Duration) {
+        self.assert_running();
+        let pid = self.pid();
+        let ok = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("run kill");
+        assert!(ok.success(), "kill -TERM {pid} failed");
+        let started = Instant::now();
+        let child = self.child.as_mut().expect("process handle");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.exit = Some(status);
+                return (status, started.elapsed());
+            }
+            if started.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("slostream did not exit within {timeout:?} of SIGTERM; log:\n{}", self.log_tail(80));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The log, without ANSI colour codes (should any slip through `NO_COLOR`).
+    pub fn log_text(&self) -> String {
+        strip_ansi(&String::from_utf8_lossy(&fs::read(&self.log).unwrap_or_default()))
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = self.log_text();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Slostream {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if self.exit.is_none() && child.try_wait().ok().flatten().is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if std::thread::panicking() {
+            eprintln!("---- slostream log ({}) ----\n{}\n---- end of log ----", self.log.display(), self.log_tail(60));
+        }
+    }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

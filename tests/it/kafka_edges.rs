@@ -1,0 +1,201 @@
+//! Kafka at its edges: offsets deleted by retention while slostream was stopped are reported
+//! (log and `slostream_events_skipped_total` per partition); SASL/SCRAM-SHA-256 with the right
+//! password (literal and `${ENV}`) counts exactly, a wrong one is reported, never ready and
+//! never printed; a broker down at start keeps slostream not ready until it comes.
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use crate::harness::metrics::slo_window_series;
+use crate::harness::stream::{
+    deployment, produce_counted, start_until_consumed, stream, Expected, Item, BULK_AGES, FRESH_AGES,
+};
+use crate::harness::{broker, now_ms, unique, Broker, Deployment, Slostream};
+
+// ---------------------------------------------------------------------------------------------
+// Offsets deleted by retention while stopped.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn offsets_deleted_by_retention_are_reported() {
+    const PARTITIONS: i32 = 3;
+    let b = broker();
+    let d = deployment("retention");
+    d.create_topic(PARTITIONS);
+    let mut rng = StdRng::seed_from_u64(0x2E7);
+    let mut expected = Expected::default();
+    let first = stream(&mut rng, 300, now_ms(), &BULK_AGES, 0.0);
+    produce_counted(b, d.topic(), PARTITIONS, &first, &mut expected);
+    let (mut app, _, _) = start_until_consumed(&d, &expected, Duration::from_secs(60));
+    app.stop();
+
+    // While stopped: 60 more per partition; retention then deletes 20 of p0's new ones, all 60
+    // of p1's, none of p2's. Each checkpointed next offset is 100.
+    let mut second: Vec<Vec<Item>> = vec![Vec::new(); PARTITIONS as usize];
+    let mut recs = Vec::new();
+    for p in 0..PARTITIONS {
+        second[p as usize] = stream(&mut rng, 60, now_ms(), &FRESH_AGES, 0.1);
+        recs.extend(second[p as usize].iter().map(|it| it.record(p)));
+    }
+    b.produce_records(d.topic(), PARTITIONS, &recs);
+    b.delete_records(d.topic(), &[(0, 120), (1, 160)]);
+    assert_eq!(b.watermarks(d.topic(), PARTITIONS), vec![(120, 160), (160, 160), (0, 160)]);
+    expected.add(&second[0][20..]);
+    expected.add(&second[2]);
+
+    let (mut app, m, t_scrape) = start_until_consumed(&d, &expected, Duration::from_secs(60));
+    expected.assert_scrape("after retention deleted unread events", &m, t_scrape);
+    let skipped = |p: &str| m.get("slostream_events_skipped_total", &[("topic", d.topic()), ("partition", p)]);
+    assert_eq!(skipped("0"), Some(20.0), "{:?}", m.family("slostream_events_skipped_total"));
+    assert_eq!(skipped("1"), Some(60.0), "{:?}", m.family("slostream_events_skipped_total"));
+    assert!(skipped("2").is_none_or(|v| v == 0.0), "p2 lost nothing: {:?}", skipped("2"));
+    let log = app.log_text();
+    let line = |p: i32, n: u64| {
+        log.lines().any(|l| {
+            l.contains("ERROR") && l.contains(&format!("partition={p}")) && l.contains(&format!("skipped={n}"))
+        })
+    };
+    assert!(line(0, 20) && line(1, 60), "no ERROR line with skipped=<n> per partition:\n{log}");
+    assert!(!log.lines().any(|l| l.contains("partition=2") && l.contains("skipped=")), "{log}");
+    app.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// SASL/SCRAM.
+// ---------------------------------------------------------------------------------------------
+
+const SASL_USER: &str = "slostream";
+const SASL_PASSWORD: &str = "slostream-secret";
+
+/// A deployment reading `topic` through the SASL_PLAINTEXT listener of `b` as the SCRAM user,
+/// with `password` (literal, or `${VAR}`).
+fn sasl_deployment(name: &str, b: &Broker, topic: &str, password: &str) -> Deployment {
+    deployment(name)
+        .on_topic(topic)
+        .brokers(&b.sasl_bootstrap())
+        .kafka_property("security.protocol", "SASL_PLAINTEXT")
+        .kafka_property("sasl.mechanism", "SCRAM-SHA-256")
+        .kafka_property("sasl.username", SASL_USER)
+        .kafka_property("sasl.password", password)
+}
+
+#[test]
+fn sasl_scram_right_wrong_and_env_password() {
+    const PARTITIONS: i32 = 2;
+    let b = broker();
+    assert_eq!(b.env("KAFKA_SASL_PASSWORD").as_deref(), Some(SASL_PASSWORD));
+    assert_eq!(b.env("KAFKA_SASL_USERNAME").as_deref(), Some(SASL_USER));
+    let topic = unique("sasl");
+    b.create_topic(&topic, PARTITIONS);
+    let mut rng = StdRng::seed_from_u64(0x5A51);
+    let mut expected = Expected::default();
+    let items = stream(&mut rng, 3000, now_ms(), &FRESH_AGES, 0.05);
+    produce_counted(b, &topic, PARTITIONS, &items, &mut expected);
+    let wrong = format!("Wr0ng-{}", unique("pw"));
+
+    let right = sasl_deployment("sasl-right", b, &topic, SASL_PASSWORD);
+    let bad = sasl_deployment("sasl-wrong", b, &topic, &wrong);
+    let from_env =
+        sasl_deployment("sasl-env", b, &topic, "${SLOSTREAM_TEST_PW}").env("SLOSTREAM_TEST_PW", SASL_PASSWORD);
+
+    let mut bad_app = bad.start();
+    let mut right_app = right.start();
+    let mut env_app = from_env.start();
+    for (name, app) in [("literal password", &mut right_app), ("password from the environment", &mut env_app)] {
+        app.wait_ready(Duration::from_secs(60));
+        let (m, t_scrape) = app.wait_consumed(expected.consumed, Duration::from_secs(60));
+        expected.assert_scrape(&format!("SASL, {name}"), &m, t_scrape);
+    }
+    assert_wrong_password_is_reported_and_never_ready(&mut bad_app);
+
+    for (name, app) in [("right", &mut right_app), ("env", &mut env_app), ("wrong", &mut bad_app)] {
+        let (status, _) = app.terminate(Duration::from_secs(30));
+        assert!(status.success() || name == "wrong", "{name}: exit {status}");
+    }
+    // The secrets appear nowhere in what slostream printed (run and check).
+    for (name, app, d, secret) in [
+        ("wrong", &bad_app, &bad, wrong.as_str()),
+        ("right", &right_app, &right, SASL_PASSWORD),
+        ("env", &env_app, &from_env, SASL_PASSWORD),
+    ] {
+        let mut all = app.output_bytes();
+        all.extend(d.check_output());
+        let text = String::from_utf8_lossy(&all);
+        assert!(
+            !text.contains(secret),
+            "{name}: the password appears in slostream's output:\n{}",
+            text.lines().filter(|l| l.contains(secret)).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+/// The wrong password: an authentication warning or error in the log within 20 s; never ready
+/// and no SLO series, watched for at least 8 s.
+fn assert_wrong_password_is_reported_and_never_ready(bad_app: &mut Slostream) {
+    let started = Instant::now();
+    let mut auth_logged = None;
+    while started.elapsed() < Duration::from_secs(20) {
+        assert_eq!(bad_app.get("/ready").map(|(s, _)| s), Some(503), "ready with a wrong password");
+        let m = bad_app.scrape();
+        assert_eq!(m.get("slostream_state_ready", &[]), Some(0.0));
+        assert!(slo_window_series(&m).is_empty());
+        if auth_logged.is_none() && bad_app.log_text().to_lowercase().contains("authentication") {
+            auth_logged = Some(started.elapsed());
+        }
+        if auth_logged.is_some() && started.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let log = bad_app.log_text();
+    assert!(auth_logged.is_some(), "no authentication error in the log within 20 s:\n{log}");
+    let auth_line = log.lines().find(|l| l.to_lowercase().contains("authentication")).unwrap().to_string();
+    eprintln!("[it] wrong password → {auth_line}");
+    assert!(
+        auth_line.contains("WARN") || auth_line.contains("ERROR"),
+        "the authentication error is not a warning or error: {auth_line}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broker down at start.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn broker_down_at_start_then_ready_when_it_comes() {
+    const PARTITIONS: i32 = 2;
+    let own = Broker::reserve_own("late");
+    let d = deployment("late").on(&own);
+    let mut app = d.start();
+    app.wait_status("/health", 200, Duration::from_secs(20));
+    let started = Instant::now();
+    let mut scrapes = 0;
+    while started.elapsed() < Duration::from_secs(12) {
+        assert_eq!(app.get("/ready").map(|(s, _)| s), Some(503), "ready without a broker");
+        let m = app.scrape();
+        assert_eq!(m.get("slostream_state_ready", &[]), Some(0.0));
+        assert!(slo_window_series(&m).is_empty(), "SLO series without a broker: {:?}", slo_window_series(&m));
+        scrapes += 1;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let log = app.log_text();
+    let attempts = log.lines().filter(|l| l.contains("cannot reach Kafka")).count();
+    assert!(attempts >= 2, "expected repeated \"cannot reach Kafka\" while it retries:\n{log}");
+    eprintln!("[it] broker down: {scrapes} scrapes not ready, {attempts} \"cannot reach Kafka\" lines");
+
+    own.start();
+    d.create_topic(PARTITIONS);
+    let came = Instant::now();
+    let mut rng = StdRng::seed_from_u64(0x1A7E);
+    let mut expected = Expected::default();
+    let items = stream(&mut rng, 2000, now_ms(), &FRESH_AGES, 0.05);
+    produce_counted(&own, d.topic(), PARTITIONS, &items, &mut expected);
+    app.wait_ready(Duration::from_secs(90));
+    eprintln!("[it] ready {:.1} s after the broker and topic came", came.elapsed().as_secs_f64());
+    let (m, t_scrape) = app.wait_consumed(expected.consumed, Duration::from_secs(60));
+    expected.assert_scrape("broker late at start", &m, t_scrape);
+    app.stop();
+    own.stop();
+}
