@@ -1,7 +1,8 @@
 //! Kafka at its edges: offsets deleted by retention while slostream was stopped are reported
 //! (log and `slostream_events_skipped_total` per partition); SASL/SCRAM-SHA-256 with the right
 //! password (literal and `${ENV}`) counts exactly, a wrong one is reported, never ready and
-//! never printed; a broker down at start keeps slostream not ready until it comes.
+//! never printed; a broker down at start keeps slostream not ready until it comes; a broker
+//! that dies while the workers read shows in the log and `slostream_kafka_errors_total`.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use crate::harness::stream::{
     deployment, produce_counted, start_until_consumed, stream, Expected, Item, BULK_AGES, FRESH_AGES,
 };
 use crate::harness::{broker, now_ms, unique, Broker, Deployment, Slostream};
+use slostream::names;
 
 // ---------------------------------------------------------------------------------------------
 // Offsets deleted by retention while stopped.
@@ -198,4 +200,55 @@ fn broker_down_at_start_then_ready_when_it_comes() {
     expected.assert_scrape("broker late at start", &m, t_scrape);
     app.stop();
     own.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The broker dies while the workers read.
+// ---------------------------------------------------------------------------------------------
+
+/// Every worker's Kafka client reports the lost broker through slostream: a `kafka error` log
+/// line naming the worker, and `slostream_kafka_errors_total{kind}`. (Read in batches, a
+/// worker's client-level errors used to reach only librdkafka's own stderr lines, so neither
+/// the log nor a counter showed that the workers could not read.)
+#[test]
+fn worker_kafka_errors_reach_the_log_and_a_counter_when_the_broker_dies() {
+    const PARTITIONS: i32 = 2;
+    let own = Broker::start_own("dies");
+    let d = deployment("dies").on(&own).workers(2);
+    d.create_topic(PARTITIONS);
+    let mut rng = StdRng::seed_from_u64(0xDEAD);
+    let mut expected = Expected::default();
+    let items = stream(&mut rng, 500, now_ms(), &FRESH_AGES, 0.0);
+    produce_counted(&own, d.topic(), PARTITIONS, &items, &mut expected);
+    let (mut app, m, _) = start_until_consumed(&d, &expected, Duration::from_secs(60));
+    let errors =
+        |m: &crate::harness::Metrics| -> f64 { m.family(names::KAFKA_ERRORS.name).iter().map(|(_, v)| v).sum() };
+    assert_eq!(errors(&m), 0.0, "Kafka errors while the broker was up");
+
+    own.kill();
+    for worker in 0..2 {
+        let needle = format!("client={worker} ");
+        let started = Instant::now();
+        loop {
+            let log = app.log_text();
+            if log.lines().any(|l| l.contains("kafka error") && l.contains(&needle)) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no `kafka error` log line from worker {worker} within 60 s of the broker's death:\n{}",
+                app.log_tail(40)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let m = app.scrape();
+    let lost = ["all_brokers_down", "transport"]
+        .iter()
+        .map(|kind| m.get(names::KAFKA_ERRORS.name, &[(names::label::KIND, kind)]).unwrap_or(0.0))
+        .sum::<f64>();
+    assert!(lost > 0.0, "slostream_kafka_errors_total shows no lost broker: {:?}", m.family(names::KAFKA_ERRORS.name));
+    // The counts stay exact meanwhile; nothing is re-counted.
+    assert_eq!(m.get(names::EVENTS_CONSUMED.name, &[]), Some(expected.consumed as f64));
+    app.terminate(Duration::from_secs(30));
 }

@@ -18,7 +18,8 @@
 //!   checkpoints lose and double-count nothing.
 //! - [`rejected_messages`]: poison pills are counted once and never logged; the dead-letter topic
 //!   holds exactly the rejects.
-//! - [`kafka_edges`]: offsets lost to retention, SASL/SCRAM, a broker down at start.
+//! - [`kafka_edges`]: offsets lost to retention, SASL/SCRAM, a broker down at start, a broker
+//!   that dies while the workers read.
 //! - [`alerting`]: burn alerts in a real Alertmanager; a down or hanging one never blocks ingest.
 //! - [`dashboards`]: every Grafana panel query returns data from a real Prometheus.
 //! - [`rules`]: the generated Prometheus rules pass promtool's checks and unit tests.
