@@ -11,7 +11,7 @@ use rdkafka::consumer::BaseConsumer;
 use super::checkpoint::{self, DeadLetterEnds};
 use super::tick::Tick;
 use super::workers::Workers;
-use super::{RunError, DISCOVER_EVERY, EXPORT_EVERY, KAFKA_TIMEOUT};
+use super::{RunError, WorkerEnd, DISCOVER_EVERY, EXPORT_EVERY, KAFKA_TIMEOUT};
 use crate::config::Config;
 use crate::count::Tally;
 use crate::export::{http, Telemetry};
@@ -215,7 +215,7 @@ impl Coordinator {
             }
             Some(failures) => {
                 for f in failures {
-                    result = Err(RunError::Worker { worker: f.worker, reason: f.reason });
+                    result = Err(RunError::Worker { worker: f.worker, end: f.end });
                 }
                 tracing::error!(
                     "a worker failed: no final checkpoint; the previous one stays valid and its offsets are re-read"
@@ -227,7 +227,7 @@ impl Coordinator {
             ),
         }
         if let (Some(worker), Ok(())) = (stopped, &result) {
-            result = Err(RunError::Worker { worker, reason: "stopped unexpectedly".into() });
+            result = Err(RunError::Worker { worker, end: WorkerEnd::Stopped });
         }
         self.evaluate(workers);
         result

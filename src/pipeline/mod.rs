@@ -50,16 +50,30 @@ pub enum RunError {
     #[error("kafka client: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     /// An ingest worker failed or stopped unexpectedly.
-    #[error("ingest worker {worker} failed: {reason}")]
+    #[error("ingest worker {worker} failed: {end}")]
     Worker {
         /// The worker's number.
         worker: usize,
-        /// What happened to it.
-        reason: String,
+        /// How it ended.
+        end: WorkerEnd,
     },
     /// The HTTP server failed.
     #[error("http server failed: {0}")]
     Http(std::io::Error),
+}
+
+/// How an ingest worker ended when it should not have.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerEnd {
+    /// Its Kafka client failed.
+    #[error("{0}")]
+    Kafka(rdkafka::error::KafkaError),
+    /// It panicked.
+    #[error("panicked")]
+    Panicked,
+    /// Its thread returned before shutdown.
+    #[error("stopped unexpectedly")]
+    Stopped,
 }
 
 /// Runs slostream until `shutdown` completes: production passes SIGTERM|SIGINT, tests a

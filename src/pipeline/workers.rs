@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 
+use super::WorkerEnd;
 use crate::config::Config;
 use crate::count::{Tally, WorkerView};
 use crate::ingest::dead_letter::AlreadySent;
@@ -22,11 +23,11 @@ struct WorkerHandle {
     partitions: usize,
 }
 
-/// How a worker ended, when not well.
+/// A worker that did not end well, and how it ended.
 #[derive(Debug)]
 pub(crate) struct WorkerFailure {
     pub(crate) worker: usize,
-    pub(crate) reason: String,
+    pub(crate) end: WorkerEnd,
 }
 
 /// Every ingest worker, the tally they count into, and the partitions handed out so far.
@@ -126,8 +127,8 @@ impl Workers {
             .enumerate()
             .filter_map(|(worker, r)| match r {
                 Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(WorkerFailure { worker, reason: e.to_string() }),
-                Err(_) => Some(WorkerFailure { worker, reason: "panicked".into() }),
+                Ok(Err(e)) => Some(WorkerFailure { worker, end: WorkerEnd::Kafka(e) }),
+                Err(_) => Some(WorkerFailure { worker, end: WorkerEnd::Panicked }),
             })
             .collect();
         Some(failures)
