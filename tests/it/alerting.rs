@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::harness::alertmanager::{parse_rfc3339_ms, rule, rule_set, Alertmanager};
 use crate::harness::broker::send_record;
 use crate::harness::events::{booking, geo, search};
-use crate::harness::{free_port, now_ms, scratch_dir, unique, Deployment, Metrics, Record, Slostream};
+use crate::harness::{free_port, now_ms, scratch_dir, unique, Deployment, Metrics, Record, Served, Slostream};
 
 const RUNBOOK: &str = "https://runbooks.example/book";
 const ALERT_RUNS: usize = 5;

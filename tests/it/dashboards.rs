@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::harness::broker::send_record;
 use crate::harness::events::realistic;
 use crate::harness::prometheus::{sample_value, Prometheus};
-use crate::harness::{now_ms, repo_path, Deployment, Record, Slostream};
+use crate::harness::{now_ms, repo_path, Deployment, Record, Served, Slostream};
 
 const DASHBOARDS: &[&str] = &["overview.json", "feature.json", "slostream.json"];
 

@@ -25,7 +25,7 @@ use crate::harness::metrics::slo_window_series;
 use crate::harness::stream::{
     deployment, produce_counted, records, start_until_consumed, stream, Expected, BULK_AGES, FRESH_AGES,
 };
-use crate::harness::{broker, now_ms, Broker, Deployment, Metrics, Record, Slostream};
+use crate::harness::{broker, now_ms, Broker, Deployment, Metrics, Record, Served, Slostream};
 
 /// Checkpoint files of a state dir, newest generation first.
 fn checkpoints(state: &Path) -> Vec<(u64, PathBuf)> {

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::mixed::MixedSet;
-use crate::harness::{now_ms, Check, Deployment, Slostream};
+use crate::harness::{now_ms, Check, Deployment, Served, Slostream};
 
 const PARTITIONS: i32 = 4;
 

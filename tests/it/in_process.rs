@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::harness::mixed::{assert_alert_design, assert_search_latency_p50, MixedSet};
 use crate::harness::mock::{InProcess, MockKafka};
-use crate::harness::{now_ms, Check, Deployment};
+use crate::harness::{now_ms, Check, Deployment, Served};
 
 const PARTITIONS: i32 = 4;
 

@@ -13,7 +13,7 @@ use crate::harness::metrics::slo_window_series;
 use crate::harness::stream::{
     deployment, produce_counted, start_until_consumed, stream, Expected, Item, BULK_AGES, FRESH_AGES,
 };
-use crate::harness::{broker, now_ms, unique, Broker, Deployment, Slostream};
+use crate::harness::{broker, now_ms, unique, Broker, Deployment, Served, Slostream};
 use slostream::names;
 
 // ---------------------------------------------------------------------------------------------

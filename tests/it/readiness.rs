@@ -12,7 +12,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::harness::metrics::SLO_WINDOW_FAMILIES;
 use crate::harness::truth::{SEC, SLOS};
-use crate::harness::{now_ms, Deployment};
+use crate::harness::{now_ms, Deployment, Served};
 
 #[test]
 fn not_ready_and_no_slo_series_until_partitions_are_assigned() {

@@ -15,7 +15,7 @@ use crate::harness::poison::{corpus, MARK};
 use crate::harness::stream::{
     deployment, produce_counted, records, start_until_consumed, stream, Expected, Item, Kind, FRESH_AGES,
 };
-use crate::harness::{broker, now_ms, unique, Consumed, Deployment, Record};
+use crate::harness::{broker, now_ms, unique, Consumed, Deployment, Record, Served};
 
 #[test]
 fn poison_pills_are_each_counted_once_and_never_logged() {

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::stream::deployment;
-use crate::harness::{now_ms, Deployment};
+use crate::harness::{now_ms, Deployment, Served};
 
 // ---------------------------------------------------------------------------------------------
 // SIGTERM commits what was counted.

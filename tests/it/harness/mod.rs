@@ -9,6 +9,8 @@
 //! - [`process`]: [`Slostream`], the running `slostream run` process: HTTP, log, kill, SIGTERM.
 //! - [`mock`]: the whole pipeline in-process (`slostream::pipeline::run`) against librdkafka's
 //!   mock cluster: the fast tier, no Java.
+//! - [`served`]: [`Served`], what both of those serve and the waits on it (a status, an exact
+//!   consumed total, a scrape).
 //! - [`metrics`]: a Prometheus text parser and [`Check`], the exact/close comparisons that list
 //!   every mismatch at once.
 //! - [`truth`]: the ground truth, restated by hand from the SLI/SLO definitions.
@@ -34,6 +36,7 @@ pub mod mock;
 pub mod poison;
 pub mod process;
 pub mod prometheus;
+pub mod served;
 pub mod stream;
 pub mod truth;
 
@@ -48,6 +51,7 @@ pub use broker::{broker, Broker, Consumed, KafkaClient, Record};
 pub use deploy::Deployment;
 pub use metrics::{series_key, Check, Metrics};
 pub use process::Slostream;
+pub use served::Served;
 
 /// Wall clock, epoch milliseconds.
 pub fn now_ms() -> i64 {

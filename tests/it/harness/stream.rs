@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 
 use super::truth::*;
-use super::{Check, Deployment, KafkaClient, Metrics, Record, Slostream};
+use super::{Check, Deployment, KafkaClient, Metrics, Record, Served, Slostream};
 
 /// Every reason slostream knows; each must be counted exactly (most often 0).
 pub const REASONS: [&str; 9] = [
