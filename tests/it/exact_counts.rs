@@ -4,8 +4,8 @@
 //!
 //! What the pipeline makes of the set (every counter, every SLO window's counts/ratio/burn rate,
 //! budgets, objectives, alert states and latency quantiles, exactly) is asserted by the fast
-//! tier on the same set, [`in_process`](crate::in_process); this test keeps what only a real
-//! broker and the real binary show.
+//! tier on the same set, [`in_process::counting`](crate::in_process::counting); this test keeps
+//! what only a real broker and the real binary show.
 
 use std::time::{Duration, Instant};
 

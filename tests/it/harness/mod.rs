@@ -16,7 +16,8 @@
 //! - [`truth`]: the ground truth, restated by hand from the SLI/SLO definitions.
 //! - [`stream`]: seeded message streams (valid events of every SLI, rejects of every reason)
 //!   with the counts they must produce; [`poison`]: hostile payloads; [`mixed`]: the exact-counts
-//!   event set and every check of it; [`events`]: single request events.
+//!   event set and every check of it; [`events`]: single request events; [`dead_letters`]: what
+//!   the dead-letter topic must hold.
 //! - [`daemon`], [`alertmanager`], [`prometheus`]: real Alertmanager and Prometheus processes.
 //!
 //! This file holds the small helpers the rest share: names, scratch directories, ports, time.
@@ -28,6 +29,7 @@
 pub mod alertmanager;
 pub mod broker;
 pub mod daemon;
+pub mod dead_letters;
 pub mod deploy;
 pub mod events;
 pub mod metrics;
