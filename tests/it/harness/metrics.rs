@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use slostream::names;
+
 /// A parsed Prometheus text exposition: `name{labels sorted by name}` → value.
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
@@ -113,7 +115,7 @@ fn parse_series(line: &str) -> Option<(String, &str)> {
 /// The per-window SLO families: rendered for every window of every SLO once slostream is ready,
 /// never before.
 pub const SLO_WINDOW_FAMILIES: [&str; 4] =
-    ["slostream_slo_sli_ratio", "slostream_slo_events", "slostream_slo_good_events", "slostream_slo_burn_rate"];
+    [names::SLO_SLI_RATIO.name, names::SLO_EVENTS.name, names::SLO_GOOD_EVENTS.name, names::SLO_BURN_RATE.name];
 
 /// Every series of the [`SLO_WINDOW_FAMILIES`] in `m`.
 pub fn slo_window_series(m: &Metrics) -> Vec<String> {
