@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseProducer, Producer};
 use serde_json::Value;
+use slostream::names::{self, label};
 
 use crate::harness::alertmanager::{parse_rfc3339_ms, rule, rule_set, Alertmanager};
 use crate::harness::broker::send_record;
 use crate::harness::events::{booking, geo, search};
-use crate::harness::{free_port, now_ms, scratch_dir, unique, Deployment, Metrics, Record, Slostream};
+use crate::harness::{free_port, now_ms, scratch_dir, unique, Deployment, Metrics, Record, Served, Slostream};
 
 const RUNBOOK: &str = "https://runbooks.example/book";
 const ALERT_RUNS: usize = 5;
@@ -46,11 +47,17 @@ fn ms(d: Duration) -> String {
 }
 
 fn book(w: &'static str) -> [(&'static str, &'static str); 2] {
-    [("slo", "book-a-ride"), ("window", w)]
+    [(label::SLO, "book-a-ride"), (label::WINDOW, w)]
+}
+
+/// The labels of an SLO's alert state series of one severity.
+fn alert_state(slo: &'static str, severity: &'static str) -> [(&'static str, &'static str); 2] {
+    [(label::SLO, slo), (label::SEVERITY, severity)]
 }
 
 fn is_fast_page(a: &Value) -> bool {
-    a["labels"]["severity"] == "page" && a["labels"]["long_window"] == "1h" && a["labels"]["short_window"] == "5m"
+    let l = &a["labels"];
+    l[label::SEVERITY] == "page" && l[label::LONG_WINDOW] == "1h" && l[label::SHORT_WINDOW] == "5m"
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,7 +130,7 @@ impl AlertRun {
         s.wait_ready(Duration::from_secs(60));
         // The first ready tick registers the SLO series: from then on every tick is evaluated.
         let started = Instant::now();
-        while s.scrape().get("slostream_slo_alert", &[("slo", "book-a-ride"), ("severity", "page")]).is_none() {
+        while s.scrape().get(names::SLO_ALERT.name, &alert_state("book-a-ride", "page")).is_none() {
             assert!(started.elapsed() < Duration::from_secs(10), "no SLO series 10 s after /ready");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -139,7 +146,7 @@ impl AlertRun {
         }
         producer.flush(Duration::from_secs(10)).expect("flush warm-up");
         let (m, _) = s.wait_consumed(WARMUP, Duration::from_secs(30));
-        assert_eq!(m.get("slostream_events_unmatched_total", &[]), Some(2.0));
+        assert_eq!(m.get(names::EVENTS_UNMATCHED.name, &[]), Some(2.0));
         AlertRun { run, label, d, s, producer }
     }
 
@@ -178,7 +185,7 @@ impl AlertRun {
                 t0.elapsed() < Duration::from_secs(60),
                 "run {run}: no SLOBurnRateHigh page alert in Alertmanager 60 s after the bad events; Alertmanager holds {:#?}; slostream alert series: {:?}",
                 am.alerts(),
-                self.s.scrape().family("slostream_slo_alert")
+                self.s.scrape().family(names::SLO_ALERT.name)
             );
             std::thread::sleep(Duration::from_millis(50));
         };
@@ -255,7 +262,9 @@ impl AlertRun {
         loop {
             let got = am.run_alerts(&self.label);
             if rule_set(&got) == everything && got.len() == 4 {
-                assert!(got.iter().all(|a| a["labels"]["slo"] == "book-a-ride" && a["labels"]["team"] == "booking"));
+                assert!(got
+                    .iter()
+                    .all(|a| a["labels"][label::SLO] == "book-a-ride" && a["labels"]["team"] == "booking"));
                 break;
             }
             assert!(
@@ -287,13 +296,13 @@ impl AlertRun {
     /// search-a-ride does not page; no failed post to a healthy Alertmanager.
     fn counts_show_the_burn(&mut self) {
         let (m, _) = self.s.wait_consumed(WARMUP + BAD as u64, Duration::from_secs(30));
-        assert_eq!(m.get("slostream_slo_events", &book("5m")), Some(BAD as f64));
-        assert_eq!(m.get("slostream_slo_good_events", &book("5m")), Some(0.0));
-        assert_eq!(m.get("slostream_slo_alert", &[("slo", "book-a-ride"), ("severity", "page")]), Some(1.0));
-        assert_eq!(m.get("slostream_slo_alert", &[("slo", "book-a-ride"), ("severity", "ticket")]), Some(1.0));
-        assert_eq!(m.get("slostream_slo_alert", &[("slo", "search-a-ride"), ("severity", "page")]), Some(0.0));
+        assert_eq!(m.get(names::SLO_EVENTS.name, &book("5m")), Some(BAD as f64));
+        assert_eq!(m.get(names::SLO_GOOD_EVENTS.name, &book("5m")), Some(0.0));
+        assert_eq!(m.get(names::SLO_ALERT.name, &alert_state("book-a-ride", "page")), Some(1.0));
+        assert_eq!(m.get(names::SLO_ALERT.name, &alert_state("book-a-ride", "ticket")), Some(1.0));
+        assert_eq!(m.get(names::SLO_ALERT.name, &alert_state("search-a-ride", "page")), Some(0.0));
         assert_eq!(
-            m.get("slostream_alertmanager_errors_total", &[]),
+            m.get(names::ALERTMANAGER_ERRORS.name, &[]),
             Some(0.0),
             "run {}: posts to a healthy Alertmanager failed",
             self.run
@@ -334,13 +343,9 @@ impl AlertRun {
         self.receiver_is_told_it_resolved(am, alert, t1_ms);
 
         let m = self.s.scrape();
-        assert_eq!(
-            m.get("slostream_slo_alert", &[("slo", "book-a-ride"), ("severity", "page")]),
-            Some(1.0),
-            "6h/30m still pages"
-        );
-        assert_eq!(m.get("slostream_slo_alert", &[("slo", "book-a-ride"), ("severity", "ticket")]), Some(1.0));
-        assert_eq!(m.get("slostream_alertmanager_errors_total", &[]), Some(0.0));
+        assert_eq!(m.get(names::SLO_ALERT.name, &alert_state("book-a-ride", "page")), Some(1.0), "6h/30m still pages");
+        assert_eq!(m.get(names::SLO_ALERT.name, &alert_state("book-a-ride", "ticket")), Some(1.0));
+        assert_eq!(m.get(names::ALERTMANAGER_ERRORS.name, &[]), Some(0.0));
         eprintln!(
             "[it] run {run}: 1h/5m page resolved in Alertmanager {} after the good events were produced",
             ms(resolve)
@@ -398,9 +403,9 @@ impl AlertRun {
 /// 10 bad of 1000 in every window of book-a-ride: burn rate exactly 10.
 fn assert_burn_is_ten_in_every_window(m: &Metrics, run: usize) {
     for w in ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"] {
-        assert_eq!(m.get("slostream_slo_events", &book(w)), Some((BAD + GOOD) as f64), "run {run}: events over {w}");
-        assert_eq!(m.get("slostream_slo_good_events", &book(w)), Some(GOOD as f64), "run {run}: good events over {w}");
-        let burn = m.get("slostream_slo_burn_rate", &book(w)).expect("burn rate");
+        assert_eq!(m.get(names::SLO_EVENTS.name, &book(w)), Some((BAD + GOOD) as f64), "run {run}: events over {w}");
+        assert_eq!(m.get(names::SLO_GOOD_EVENTS.name, &book(w)), Some(GOOD as f64), "run {run}: good events over {w}");
+        let burn = m.get(names::SLO_BURN_RATE.name, &book(w)).expect("burn rate");
         assert!((burn - 10.0).abs() < 1e-9, "run {run}: burn rate over {w} is {burn}, expected 10");
     }
 }
@@ -445,16 +450,16 @@ fn ingest_despite_alertmanager(url: &str, timeout: &str, what: &str) {
     first.extend((0..200).map(|i| search("/v2/trips", 200, now, 50 + i % 100)));
     d.broker().produce(d.topic(), 2, &first);
     let (m, _) = s.wait_consumed(first.len() as u64, Duration::from_secs(30));
-    assert_eq!(m.get("slostream_slo_events", &book("5m")), Some(300.0));
-    assert_eq!(m.get("slostream_slo_good_events", &book("5m")), Some(200.0));
+    assert_eq!(m.get(names::SLO_EVENTS.name, &book("5m")), Some(300.0));
+    assert_eq!(m.get(names::SLO_GOOD_EVENTS.name, &book("5m")), Some(200.0));
 
     // The alert fires in slostream, the posts fail and are retried (500 ms, 1 s, 2 s ... backoff).
     let t = Instant::now();
     let errors = loop {
         let m = s.scrape();
-        let errors = m.get("slostream_alertmanager_errors_total", &[]).unwrap_or(0.0);
+        let errors = m.get(names::ALERTMANAGER_ERRORS.name, &[]).unwrap_or(0.0);
         if errors >= 3.0 {
-            assert_eq!(m.get("slostream_slo_alert", &[("slo", "book-a-ride"), ("severity", "page")]), Some(1.0));
+            assert_eq!(m.get(names::SLO_ALERT.name, &alert_state("book-a-ride", "page")), Some(1.0));
             break errors;
         }
         assert!(
@@ -479,8 +484,8 @@ fn ingest_despite_alertmanager(url: &str, timeout: &str, what: &str) {
     let total = (first.len() + second.len()) as u64;
     let (m, _) = s.wait_consumed(total, Duration::from_secs(30));
     eprintln!("[it] {what}: second batch of {} consumed in {} while Alertmanager fails", second.len(), ms(t.elapsed()));
-    assert_eq!(m.get("slostream_events_consumed_total", &[]), Some(total as f64));
-    assert!(m.get("slostream_alertmanager_errors_total", &[]).unwrap() >= errors);
+    assert_eq!(m.get(names::EVENTS_CONSUMED.name, &[]), Some(total as f64));
+    assert!(m.get(names::ALERTMANAGER_ERRORS.name, &[]).unwrap() >= errors);
     assert_eq!(s.get("/health").map(|(c, _)| c), Some(200));
     assert!(s.log_text().contains("cannot post alerts to Alertmanager"), "{what}: the failure is logged");
 

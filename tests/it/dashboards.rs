@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use rdkafka::producer::Producer;
 use serde_json::Value;
+use slostream::names::{self, label};
 
 use crate::harness::broker::send_record;
 use crate::harness::events::realistic;
 use crate::harness::prometheus::{sample_value, Prometheus};
-use crate::harness::{now_ms, repo_path, Deployment, Record, Slostream};
+use crate::harness::{now_ms, repo_path, series_key, Deployment, Record, Served, Slostream};
 
 const DASHBOARDS: &[&str] = &["overview.json", "feature.json", "slostream.json"];
 
@@ -128,7 +129,7 @@ fn every_dashboard_panel_query_returns_data() {
     wait_for_samples(&mut prom, &mut s);
 
     // The variable's values, as Grafana asks for them.
-    let values = prom.api("/api/v1/label/slo/values", &[("match[]", "slostream_slo_objective_ratio")]);
+    let values = prom.api(&format!("/api/v1/label/{}/values", label::SLO), &[("match[]", names::SLO_OBJECTIVE.name)]);
     let values: Vec<String> =
         values.as_array().expect("label values").iter().map(|v| v.as_str().unwrap().to_string()).collect();
     assert_eq!(values, slos, "values of the feature dashboard's slo variable");
@@ -138,7 +139,7 @@ fn every_dashboard_panel_query_returns_data() {
 
     let total = traffic.stop();
     let (m, _) = s.wait_consumed(total, Duration::from_secs(60));
-    let rejected: f64 = m.family("slostream_events_rejected_total").iter().map(|(_, v)| v).sum();
+    let rejected: f64 = m.family(names::EVENTS_REJECTED.name).iter().map(|(_, v)| v).sum();
     let expected_rejects = (0..total).filter(|i| i % 50 == 49).count() as f64;
     assert_eq!(rejected, expected_rejects, "rejected events");
     eprintln!(
@@ -228,10 +229,11 @@ impl Traffic {
 /// Prometheus must hold 20+ samples of the SLO series (rate(...[1m]) needs two), within 120 s.
 fn wait_for_samples(prom: &mut Prometheus, s: &mut Slostream) {
     let t = Instant::now();
-    let samples = "count_over_time(slostream_slo_burn_rate{slo=\"book-a-ride\",window=\"5m\"}[5m])";
+    let burn = series_key(names::SLO_BURN_RATE.name, &[(label::SLO, "book-a-ride"), (label::WINDOW, "5m")]);
+    let samples = format!("count_over_time({burn}[5m])");
     loop {
         let up = prom.value("up{job=\"slostream\"}");
-        let n = prom.value(samples);
+        let n = prom.value(&samples);
         if up == 1.0 && n >= 20.0 {
             eprintln!("[it] Prometheus holds {n} samples after {:.1} s", t.elapsed().as_secs_f64());
             break;
@@ -251,7 +253,7 @@ fn tables_joined_by_slo(dashboards: &[Dashboard]) -> BTreeSet<(String, i64)> {
                 .into_iter()
                 .filter(|p| {
                     p["transformations"].as_array().is_some_and(|ts| {
-                        ts.iter().any(|t| t["id"] == "joinByField" && t["options"]["byField"] == "slo")
+                        ts.iter().any(|t| t["id"] == "joinByField" && t["options"]["byField"] == label::SLO)
                     })
                 })
                 .map(|p| (file.clone(), p["id"].as_i64().unwrap()))
@@ -277,9 +279,9 @@ fn every_panel_target_returns_data(prom: &mut Prometheus, dashboards: &[Dashboar
             for slo in slo_values {
                 let q = substitute(expr, slo);
                 let result = prom.query(&q);
-                let label = if slo.is_empty() { String::new() } else { format!(" [slo={slo}]") };
-                assert!(!result.is_empty(), "{file} panel {id} \"{title}\" target {ref_id}{label}: no data for {q}");
-                let slo_labels: Vec<&str> = result.iter().filter_map(|r| r["metric"]["slo"].as_str()).collect();
+                let with_slo = if slo.is_empty() { String::new() } else { format!(" [slo={slo}]") };
+                assert!(!result.is_empty(), "{file} panel {id} \"{title}\" target {ref_id}{with_slo}: no data for {q}");
+                let slo_labels: Vec<&str> = result.iter().filter_map(|r| r["metric"][label::SLO].as_str()).collect();
                 if !slo.is_empty() {
                     assert!(
                         slo_labels.iter().all(|l| *l == slo),
@@ -296,11 +298,11 @@ fn every_panel_target_returns_data(prom: &mut Prometheus, dashboards: &[Dashboar
                     let v = sample_value(r);
                     assert!(
                         v.is_finite(),
-                        "{file} panel {id} \"{title}\" target {ref_id}{label}: {q} gave {v} for {}",
+                        "{file} panel {id} \"{title}\" target {ref_id}{with_slo}: {q} gave {v} for {}",
                         r["metric"]
                     );
                 }
-                eprintln!("[it] {file} #{id} {ref_id}{label}: {} series  {q}", result.len());
+                eprintln!("[it] {file} #{id} {ref_id}{with_slo}: {} series  {q}", result.len());
                 checked += 1;
             }
         }
@@ -313,17 +315,8 @@ fn every_panel_target_returns_data(prom: &mut Prometheus, dashboards: &[Dashboar
 fn sloth_series_are_there(prom: &mut Prometheus) -> usize {
     let mut sloth_checked = 0;
     for (slo, period) in [("book-a-ride", "30d"), ("search-a-ride", "28d")] {
-        for name in [
-            "slo:sli_error:ratio_rate5m".to_string(),
-            format!("slo:sli_error:ratio_rate{period}"),
-            "slo:objective:ratio".into(),
-            "slo:error_budget:ratio".into(),
-            "slo:time_period:days".into(),
-            "slo:current_burn_rate:ratio".into(),
-            "slo:period_burn_rate:ratio".into(),
-            "slo:period_error_budget_remaining:ratio".into(),
-            "sloth_slo_info".into(),
-        ] {
+        let error_ratios = ["5m", period].map(|w| format!("{}{w}", names::SLOTH_ERROR_RATIO_PREFIX));
+        for name in error_ratios.into_iter().chain(names::SLOTH.iter().map(|m| m.name.to_string())) {
             let q = format!("{name}{{sloth_slo=\"{slo}\"}}");
             assert_eq!(prom.query(&q).len(), 1, "Sloth series {q}");
             sloth_checked += 1;

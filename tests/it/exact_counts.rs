@@ -4,13 +4,15 @@
 //!
 //! What the pipeline makes of the set (every counter, every SLO window's counts/ratio/burn rate,
 //! budgets, objectives, alert states and latency quantiles, exactly) is asserted by the fast
-//! tier on the same set, [`in_process`](crate::in_process); this test keeps what only a real
-//! broker and the real binary show.
+//! tier on the same set, [`in_process::counting`](crate::in_process::counting); this test keeps
+//! what only a real broker and the real binary show.
 
 use std::time::{Duration, Instant};
 
+use slostream::names::{self, label};
+
 use crate::harness::mixed::MixedSet;
-use crate::harness::{now_ms, Check, Deployment, Slostream};
+use crate::harness::{now_ms, Check, Deployment, Served, Slostream};
 
 const PARTITIONS: i32 = 4;
 
@@ -34,8 +36,8 @@ fn mixed_events_through_a_real_broker_are_each_counted_once() {
     let (m, t_scrape) = app.wait_consumed(set.total(), Duration::from_secs(60));
     eprintln!("[it] consumed all {} after {:.1} s", set.total(), (t_scrape - t_produced) as f64 / 1000.0);
     let mut check = Check::new("the binary on a real broker");
-    check.exact(&m, "slostream_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
-    check.exact(&m, "slostream_state_ready", &[], 1.0);
+    check.exact(&m, names::BUILD_INFO.name, &[(label::VERSION, env!("CARGO_PKG_VERSION"))], 1.0);
+    check.exact(&m, names::STATE_READY.name, &[], 1.0);
     check.finish();
     assert_lag_reaches_zero_on_every_partition(&mut app, d.topic());
     assert_eq!(app.get("/health").map(|(s, _)| s), Some(200));
@@ -65,7 +67,8 @@ fn assert_lag_reaches_zero_on_every_partition(app: &mut Slostream, topic: &str) 
             .map(|p| {
                 (
                     p.to_string(),
-                    m.get("slostream_consumer_lag", &[("topic", topic), ("partition", &p.to_string())]).unwrap_or(-1.0),
+                    m.get(names::CONSUMER_LAG.name, &[(label::TOPIC, topic), (label::PARTITION, &p.to_string())])
+                        .unwrap_or(-1.0),
                 )
             })
             .collect();

@@ -13,8 +13,8 @@ use crate::harness::metrics::slo_window_series;
 use crate::harness::stream::{
     deployment, produce_counted, start_until_consumed, stream, Expected, Item, BULK_AGES, FRESH_AGES,
 };
-use crate::harness::{broker, now_ms, unique, Broker, Deployment, Slostream};
-use slostream::names;
+use crate::harness::{broker, now_ms, unique, Broker, Deployment, Served, Slostream};
+use slostream::names::{self, label};
 
 // ---------------------------------------------------------------------------------------------
 // Offsets deleted by retention while stopped.
@@ -49,9 +49,9 @@ fn offsets_deleted_by_retention_are_reported() {
 
     let (mut app, m, t_scrape) = start_until_consumed(&d, &expected, Duration::from_secs(60));
     expected.assert_scrape("after retention deleted unread events", &m, t_scrape);
-    let skipped = |p: &str| m.get("slostream_events_skipped_total", &[("topic", d.topic()), ("partition", p)]);
-    assert_eq!(skipped("0"), Some(20.0), "{:?}", m.family("slostream_events_skipped_total"));
-    assert_eq!(skipped("1"), Some(60.0), "{:?}", m.family("slostream_events_skipped_total"));
+    let skipped = |p: &str| m.get(names::EVENTS_SKIPPED.name, &[(label::TOPIC, d.topic()), (label::PARTITION, p)]);
+    assert_eq!(skipped("0"), Some(20.0), "{:?}", m.family(names::EVENTS_SKIPPED.name));
+    assert_eq!(skipped("1"), Some(60.0), "{:?}", m.family(names::EVENTS_SKIPPED.name));
     assert!(skipped("2").is_none_or(|v| v == 0.0), "p2 lost nothing: {:?}", skipped("2"));
     let log = app.log_text();
     let line = |p: i32, n: u64| {
@@ -141,7 +141,7 @@ fn assert_wrong_password_is_reported_and_never_ready(bad_app: &mut Slostream) {
     while started.elapsed() < Duration::from_secs(20) {
         assert_eq!(bad_app.get("/ready").map(|(s, _)| s), Some(503), "ready with a wrong password");
         let m = bad_app.scrape();
-        assert_eq!(m.get("slostream_state_ready", &[]), Some(0.0));
+        assert_eq!(m.get(names::STATE_READY.name, &[]), Some(0.0));
         assert!(slo_window_series(&m).is_empty());
         if auth_logged.is_none() && bad_app.log_text().to_lowercase().contains("authentication") {
             auth_logged = Some(started.elapsed());
@@ -177,7 +177,7 @@ fn broker_down_at_start_then_ready_when_it_comes() {
     while started.elapsed() < Duration::from_secs(12) {
         assert_eq!(app.get("/ready").map(|(s, _)| s), Some(503), "ready without a broker");
         let m = app.scrape();
-        assert_eq!(m.get("slostream_state_ready", &[]), Some(0.0));
+        assert_eq!(m.get(names::STATE_READY.name, &[]), Some(0.0));
         assert!(slo_window_series(&m).is_empty(), "SLO series without a broker: {:?}", slo_window_series(&m));
         scrapes += 1;
         std::thread::sleep(Duration::from_millis(300));
@@ -245,9 +245,9 @@ fn worker_kafka_errors_reach_the_log_and_a_counter_when_the_broker_dies() {
     let m = app.scrape();
     let lost = ["all_brokers_down", "transport"]
         .iter()
-        .map(|kind| m.get(names::KAFKA_ERRORS.name, &[(names::label::KIND, kind)]).unwrap_or(0.0))
+        .map(|kind| m.get(names::KAFKA_ERRORS.name, &[(label::KIND, kind)]).unwrap_or(0.0))
         .sum::<f64>();
-    assert!(lost > 0.0, "slostream_kafka_errors_total shows no lost broker: {:?}", m.family(names::KAFKA_ERRORS.name));
+    assert!(lost > 0.0, "{} shows no lost broker: {:?}", names::KAFKA_ERRORS.name, m.family(names::KAFKA_ERRORS.name));
     // The counts stay exact meanwhile; nothing is re-counted.
     assert_eq!(m.get(names::EVENTS_CONSUMED.name, &[]), Some(expected.consumed as f64));
     app.terminate(Duration::from_secs(30));

@@ -2,22 +2,27 @@
 //! build, one link, and one shared Kafka broker for every test that needs the real one.
 //!
 //! The fast tier, [`in_process`], runs the whole pipeline in this process against librdkafka's
-//! mock cluster: exact counts in seconds, without Java. Most other tests drive the real
-//! `slostream` binary against a real Kafka broker
-//! (`tests/kafka/broker.sh`; Java and Maven, no Docker), with a random topic and group per test,
-//! a ground truth computed independently (`harness/truth.rs`, never slostream's library) and
-//! exact assertions. The harness is `harness/`; its module doc says which file owns what.
+//! mock cluster: counting, readiness, restarts, committed offsets and rejects, exactly, in
+//! seconds, without Java. Most other tests drive the real `slostream` binary against a real
+//! Kafka broker (`tests/kafka/broker.sh`; Java and Maven, no Docker). Both tiers use a random
+//! topic and group per test, a ground truth computed independently (`harness/truth.rs`, never
+//! slostream's library) and exact assertions. The harness is `harness/`; its module doc says
+//! which file owns what.
 //!
-//! - [`in_process`]: every counter, SLO window, budget, alert and latency quantile of a mixed
-//!   event set, exactly (the fast tier).
+//! - [`in_process`] (the fast tier): every counter, SLO window, budget, alert and latency quantile
+//!   of a mixed event set; `/ready` and the SLO series wait for partitions; a stop and restart
+//!   count exactly, the offsets committed at shutdown are what was counted and a restart counts
+//!   only new events; poison pills are each counted once by reason and the dead-letter topic
+//!   holds exactly the rejects.
 //! - [`exact_counts`]: the same event set through a real broker and the real binary: each message
 //!   counted once, consumer lag 0 on every partition, a clean exit.
-//! - [`readiness`]: `/ready` and the SLO series wait for partitions; `/metrics` stays fresh.
-//! - [`shutdown`]: SIGTERM commits exactly what was counted; one instance per state directory.
-//! - [`durability`]: kill -9 at random moments, graceful restarts, a broker crash and corrupt
-//!   checkpoints lose and double-count nothing.
-//! - [`rejected_messages`]: poison pills are counted once and never logged; the dead-letter topic
-//!   holds exactly the rejects.
+//! - [`readiness`]: `/metrics` stays fresh under a steady trickle.
+//! - [`shutdown`]: SIGTERM commits exactly what was counted, within the grace period; one
+//!   instance per state directory.
+//! - [`durability`]: kill -9 at random moments, a broker crash and corrupt checkpoints lose and
+//!   double-count nothing; SIGTERM writes a final checkpoint that the restart restores.
+//! - [`rejected_messages`]: poison pills are never logged; the dead-letter topic holds exactly
+//!   the rejects across SIGKILLs.
 //! - [`kafka_edges`]: offsets lost to retention, SASL/SCRAM, a broker down at start, a broker
 //!   that dies while the workers read.
 //! - [`alerting`]: burn alerts in a real Alertmanager; a down or hanging one never blocks ingest.

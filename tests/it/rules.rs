@@ -5,6 +5,9 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_yaml_ng::Value;
+use slostream::names::{self, label};
+
+use crate::harness::series_key;
 
 fn dir() -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("slostream-rules-{}", std::process::id()));
@@ -69,6 +72,13 @@ fn expect(rules: &Value, alert: &str, pairs: &[(&str, &str)]) -> Value {
     map(vec![("exp_labels", labels(pairs)), ("exp_annotations", annotations(rules, alert, pairs))])
 }
 
+/// A series as Prometheus scrapes it from slostream (`job="slostream"`), for promtool's input.
+fn scraped(name: &str, labels: &[(&str, &str)]) -> String {
+    let mut all = vec![("job", "slostream")];
+    all.extend_from_slice(labels);
+    series_key(name, &all)
+}
+
 fn check(at: &str, alert: &str, alerts: Vec<Value>) -> Value {
     map(vec![("eval_time", at.into()), ("alertname", alert.into()), ("exp_alerts", Value::Sequence(alerts))])
 }
@@ -78,8 +88,7 @@ fn each_alert_fires_and_stays_quiet_exactly_when_it_should() {
     let d = dir();
     let r = rules(&d);
     let mut series: Vec<(String, &str)> = Vec::new();
-    let burn =
-        |slo: &str, w: &str| format!("slostream_slo_burn_rate{{job=\"slostream\",slo=\"{slo}\",window=\"{w}\"}}");
+    let burn = |slo: &str, w: &str| scraped(names::SLO_BURN_RATE.name, &[(label::SLO, slo), (label::WINDOW, w)]);
     // book-a-ride (30d): 1h burns at 20 (> 14.4) throughout, 5m only from minute 10: page from then.
     for (w, v) in [
         ("5m", "1x9 20x20"),
@@ -106,12 +115,11 @@ fn each_alert_fires_and_stays_quiet_exactly_when_it_should() {
     ] {
         series.push((burn("search-a-ride", w), v));
     }
-    series.push(("up{job=\"slostream\"}".into(), "1x4 0x25"));
-    series.push(("slostream_state_ready{job=\"slostream\"}".into(), "1x30"));
+    series.push((scraped("up", &[]), "1x4 0x25"));
+    series.push((scraped(names::STATE_READY.name, &[]), "1x30"));
     // 1000 events a minute; 5 rejected a minute (0.5%) for 10 minutes, then 50 (5%).
-    series.push(("slostream_events_consumed_total{job=\"slostream\"}".into(), "0+1000x60"));
-    series
-        .push(("slostream_events_rejected_total{job=\"slostream\",reason=\"invalid_json\"}".into(), "0+5x10 50+50x50"));
+    series.push((scraped(names::EVENTS_CONSUMED.name, &[]), "0+1000x60"));
+    series.push((scraped(names::EVENTS_REJECTED.name, &[(label::REASON, "invalid_json")]), "0+5x10 50+50x50"));
 
     let page = [("slo", "book-a-ride"), ("severity", "page"), ("long_window", "1h"), ("short_window", "5m")];
     let ticket = [("slo", "search-a-ride"), ("severity", "ticket"), ("long_window", "3d"), ("short_window", "6h")];

@@ -1,6 +1,8 @@
 //! `exporter.compat: sloth`: Sloth's series names, labels and values, for a known stream run
 //! through the real decode → classify → window → slo → export code and rendered as Prometheus
-//! text. Expected values are worked out by hand below.
+//! text. Expected values are worked out by hand below. Sloth's names are the point here, so they
+//! are spelled out as Sloth's dashboards query them, and `slostream::names` is checked against
+//! them.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +10,7 @@ use slostream::config::Config;
 use slostream::count::{Cut, Shard, Snapshot, Tally};
 use slostream::export::Telemetry;
 use slostream::ingest::KafkaErrors;
+use slostream::names::{self, label};
 use slostream::slo;
 
 const NOW: i64 = 1_795_694_400_000;
@@ -100,7 +103,8 @@ fn sloth_series_carry_slostreams_values() {
     );
     assert_eq!(info, 1.0);
     // The native series agree.
-    assert!(close(m["slostream_slo_burn_rate{slo=\"search-a-ride\",window=\"5m\"}"], 20.0));
+    let burn = series(names::SLO_BURN_RATE.name, &[(label::SLO, "search-a-ride"), (label::WINDOW, "5m")]);
+    assert!(close(m[&burn], 20.0));
 
     // book-a-ride has no `service` label: Sloth's service defaults to slostream; no events: error 0.
     let key = series(
@@ -113,6 +117,23 @@ fn sloth_series_carry_slostreams_values() {
         ],
     );
     assert_eq!(m.get(&key), Some(&0.0), "{key}");
+
+    // The library's names (which the dashboards test looks up) are Sloth's, as spelled above.
+    assert_eq!(
+        (names::SLOTH_ERROR_RATIO_PREFIX, names::SLOTH.map(|m| m.name)),
+        (
+            "slo:sli_error:ratio_rate",
+            [
+                "slo:objective:ratio",
+                "slo:error_budget:ratio",
+                "slo:time_period:days",
+                "sloth_slo_info",
+                "slo:current_burn_rate:ratio",
+                "slo:period_burn_rate:ratio",
+                "slo:period_error_budget_remaining:ratio",
+            ]
+        )
+    );
 }
 
 #[test]
@@ -123,6 +144,6 @@ fn without_compat_no_sloth_series() {
     let statuses = slo::evaluate_all(&config, &snapshot);
     telemetry.publish(&config, &snapshot, &KafkaErrors::default(), Some(&statuses), NOW);
     let text = telemetry.handle().render();
-    assert!(text.contains("slostream_slo_burn_rate"));
+    assert!(text.contains(names::SLO_BURN_RATE.name));
     assert!(!text.contains("slo:") && !text.contains("sloth_"), "{text}");
 }

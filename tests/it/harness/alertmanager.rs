@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
+use slostream::names::label;
 
 use super::daemon::{binary, Daemon};
 use super::{free_port, http_client, now_ms};
@@ -143,7 +144,7 @@ pub fn rule_set(alerts: &[Value]) -> BTreeSet<(String, String, String)> {
         .iter()
         .map(|a| {
             let l = |k: &str| a["labels"][k].as_str().unwrap_or("?").to_string();
-            (l("severity"), l("long_window"), l("short_window"))
+            (l(label::SEVERITY), l(label::LONG_WINDOW), l(label::SHORT_WINDOW))
         })
         .collect()
 }

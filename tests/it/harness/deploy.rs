@@ -223,6 +223,23 @@ impl Deployment {
         self.dir.join("state")
     }
 
+    /// The checkpoint files in its state directory, newest generation first.
+    pub fn checkpoints(&self) -> Vec<(u64, PathBuf)> {
+        let mut out: Vec<(u64, PathBuf)> = fs::read_dir(self.state_dir())
+            .map(|d| {
+                d.filter_map(|e| {
+                    let path = e.ok()?.path();
+                    let name = path.file_name()?.to_str()?.to_string();
+                    let g = name.strip_prefix("checkpoint-")?.strip_suffix(".bin")?.parse().ok()?;
+                    Some((g, path))
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by_key(|c| std::cmp::Reverse(c.0));
+        out
+    }
+
     /// What the last `slostream check` printed (stdout, then stderr).
     pub fn check_output(&self) -> Vec<u8> {
         fs::read(self.dir.join("check.out")).unwrap_or_default()

@@ -3,9 +3,8 @@
 //! series with their expected values and lists every mismatch at once.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
-use super::now_ms;
+use slostream::names;
 
 /// A parsed Prometheus text exposition: `name{labels sorted by name}` → value.
 #[derive(Debug, Clone, Default)]
@@ -113,36 +112,10 @@ fn parse_series(line: &str) -> Option<(String, &str)> {
     Some((series_key(name, &refs), rest))
 }
 
-/// Polls `scrape` until `slostream_events_consumed_total` is exactly `n` (panicking at once if
-/// it ever exceeds `n`: that would be double counting). Returns the scrape and the wall-clock
-/// time taken right after it, or, after `timeout`, the last value seen.
-pub fn poll_consumed(
-    mut scrape: impl FnMut() -> Metrics,
-    n: u64,
-    timeout: Duration,
-) -> Result<(Metrics, i64), Option<f64>> {
-    let started = Instant::now();
-    let mut last = None;
-    while started.elapsed() < timeout {
-        let m = scrape();
-        let at = now_ms();
-        let consumed = m.get("slostream_events_consumed_total", &[]);
-        if let Some(c) = consumed {
-            assert!(c <= n as f64, "consumed {c} > produced {n}: events counted twice");
-            if c == n as f64 {
-                return Ok((m, at));
-            }
-        }
-        last = consumed;
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Err(last)
-}
-
 /// The per-window SLO families: rendered for every window of every SLO once slostream is ready,
 /// never before.
 pub const SLO_WINDOW_FAMILIES: [&str; 4] =
-    ["slostream_slo_sli_ratio", "slostream_slo_events", "slostream_slo_good_events", "slostream_slo_burn_rate"];
+    [names::SLO_SLI_RATIO.name, names::SLO_EVENTS.name, names::SLO_GOOD_EVENTS.name, names::SLO_BURN_RATE.name];
 
 /// Every series of the [`SLO_WINDOW_FAMILIES`] in `m`.
 pub fn slo_window_series(m: &Metrics) -> Vec<String> {

@@ -16,6 +16,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
+use slostream::names::{self, label};
 
 use super::truth::*;
 use super::{series_key, Check, Metrics};
@@ -263,21 +264,21 @@ impl MixedSet {
 
     /// Consumed, rejects per reason (and no other reason), unmatched.
     pub fn check_counters(&self, check: &mut Check, m: &Metrics) {
-        check.exact(m, "slostream_events_consumed_total", &[], self.total() as f64);
+        check.exact(m, names::EVENTS_CONSUMED.name, &[], self.total() as f64);
         for reason in REASONS {
             let want = self.rejects.iter().filter(|(_, r)| *r == reason).count();
-            check.exact(m, "slostream_events_rejected_total", &[("reason", reason)], want as f64);
+            check.exact(m, names::EVENTS_REJECTED.name, &[(label::REASON, reason)], want as f64);
         }
         // slostream may know more reasons than these six; the data triggers none of them.
-        for (series, value) in m.family("slostream_events_rejected_total") {
-            if !REASONS.iter().any(|r| *series == series_key("slostream_events_rejected_total", &[("reason", r)])) {
+        for (series, value) in m.family(names::EVENTS_REJECTED.name) {
+            if !REASONS.iter().any(|r| *series == series_key(names::EVENTS_REJECTED.name, &[(label::REASON, r)])) {
                 check.that(
                     (value != 0.0).then(|| format!("{series}: got {value}, want 0 (no such rejects in the data)")),
                 );
             }
         }
         let unmatched = self.valid.iter().filter(|e| e.slis().is_empty()).count();
-        check.exact(m, "slostream_events_unmatched_total", &[], unmatched as f64);
+        check.exact(m, names::EVENTS_UNMATCHED.name, &[], unmatched as f64);
     }
 
     /// Per SLI: since-start events and good events.
@@ -290,8 +291,8 @@ impl MixedSet {
             }
         }
         for (sli, name) in SLI_NAMES.iter().enumerate() {
-            check.exact(m, "slostream_sli_events_total", &[("sli", name)], totals[sli].0 as f64);
-            check.exact(m, "slostream_sli_good_events_total", &[("sli", name)], totals[sli].1 as f64);
+            check.exact(m, names::SLI_EVENTS.name, &[(label::SLI, name)], totals[sli].0 as f64);
+            check.exact(m, names::SLI_GOOD_EVENTS.name, &[(label::SLI, name)], totals[sli].1 as f64);
         }
     }
 
@@ -307,7 +308,7 @@ impl MixedSet {
         let windowed = window_counts(&self.valid, t_scrape);
         let mut alert_state = BTreeMap::new();
         for slo in &SLOS {
-            let labels_of = |w: &'static str| [("slo", slo.name), ("window", w)];
+            let labels_of = |w: &'static str| [(label::SLO, slo.name), (label::WINDOW, w)];
             let mut burn: BTreeMap<&str, f64> = BTreeMap::new();
             let mut ratio_of: BTreeMap<&str, f64> = BTreeMap::new();
             for w in slo.windows() {
@@ -315,25 +316,25 @@ impl MixedSet {
                 let b = slo.burn_rate(ratio);
                 burn.insert(w, b);
                 ratio_of.insert(w, ratio);
-                check.exact(m, "slostream_slo_events", &labels_of(w), events as f64);
-                check.exact(m, "slostream_slo_good_events", &labels_of(w), good as f64);
-                check.close(m, "slostream_slo_sli_ratio", &labels_of(w), ratio);
-                check.close(m, "slostream_slo_burn_rate", &labels_of(w), b);
+                check.exact(m, names::SLO_EVENTS.name, &labels_of(w), events as f64);
+                check.exact(m, names::SLO_GOOD_EVENTS.name, &labels_of(w), good as f64);
+                check.close(m, names::SLO_SLI_RATIO.name, &labels_of(w), ratio);
+                check.close(m, names::SLO_BURN_RATE.name, &labels_of(w), b);
             }
             // No window series beyond the SLO's own windows.
             let rendered: BTreeSet<String> = m
-                .family("slostream_slo_sli_ratio")
+                .family(names::SLO_SLI_RATIO.name)
                 .into_iter()
-                .filter(|(k, _)| k.contains(&format!("slo=\"{}\"", slo.name)))
+                .filter(|(k, _)| k.contains(&format!("{}=\"{}\"", label::SLO, slo.name)))
                 .map(|(k, _)| k.clone())
                 .collect();
             let expected: BTreeSet<String> =
-                slo.windows().into_iter().map(|w| series_key("slostream_slo_sli_ratio", &labels_of(w))).collect();
+                slo.windows().into_iter().map(|w| series_key(names::SLO_SLI_RATIO.name, &labels_of(w))).collect();
             assert_eq!(rendered, expected, "{}: window series", slo.name);
 
             let budget = 1.0 - slo.burn_rate(ratio_of[slo.period]);
-            check.close(m, "slostream_slo_error_budget_remaining_ratio", &[("slo", slo.name)], budget);
-            check.close(m, "slostream_slo_objective_ratio", &[("slo", slo.name)], slo.objective);
+            check.close(m, names::SLO_BUDGET_REMAINING.name, &[(label::SLO, slo.name)], budget);
+            check.close(m, names::SLO_OBJECTIVE.name, &[(label::SLO, slo.name)], slo.objective);
 
             for severity in ["page", "ticket"] {
                 let mut firing = false;
@@ -349,8 +350,8 @@ impl MixedSet {
                     firing |= burn[long] > factor && burn[short] > factor;
                 }
                 alert_state.insert((slo.name, severity), firing);
-                let labels = [("slo", slo.name), ("severity", severity)];
-                check.exact(m, "slostream_slo_alert", &labels, if firing { 1.0 } else { 0.0 });
+                let labels = [(label::SLO, slo.name), (label::SEVERITY, severity)];
+                check.exact(m, names::SLO_ALERT.name, &labels, if firing { 1.0 } else { 0.0 });
             }
             eprintln!("[it] {}: burn {:?}, budget {budget:.4}", slo.name, burn);
         }
@@ -372,7 +373,7 @@ impl MixedSet {
                 .collect();
             lat.sort_by(f64::total_cmp);
             for q in ["0.5", "0.9", "0.99", "0.999"] {
-                let got = m.get("slostream_sli_latency_seconds", &[("sli", name), ("quantile", q)]);
+                let got = m.get(names::SLI_LATENCY.name, &[(label::SLI, name), (label::QUANTILE, q)]);
                 if lat.is_empty() {
                     check.that(
                         got.map(|g| format!("{name} q{q}: latency series rendered without latencies: {:?}", Some(g))),
@@ -400,9 +401,9 @@ pub fn assert_alert_design(alert_state: &BTreeMap<(&str, &str), bool>) {
 
 /// search-latency's p50 is 120 ms by design (hand-made latencies 50, 120, 120.0, 120, 300).
 pub fn assert_search_latency_p50(m: &Metrics) {
-    assert!(m.get("slostream_sli_latency_seconds", &[("sli", "search-latency"), ("quantile", "0.5")]).is_some());
+    assert!(m.get(names::SLI_LATENCY.name, &[(label::SLI, "search-latency"), (label::QUANTILE, "0.5")]).is_some());
     assert!(
-        (m.get("slostream_sli_latency_seconds", &[("sli", "search-latency"), ("quantile", "0.5")]).unwrap() - 0.120)
+        (m.get(names::SLI_LATENCY.name, &[(label::SLI, "search-latency"), (label::QUANTILE, "0.5")]).unwrap() - 0.120)
             .abs()
             < 0.0013,
         "search-latency p50 is 120 ms by design"

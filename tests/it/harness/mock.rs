@@ -15,8 +15,8 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use slostream::config::Config;
 
-use super::metrics::poll_consumed;
-use super::{free_port, http_client, Deployment, KafkaClient, Metrics};
+use super::served::get_local;
+use super::{free_port, http_client, Deployment, KafkaClient, Served};
 
 /// An in-process mock Kafka cluster (one broker), and a [`KafkaClient`] of it (which it derefs
 /// to). Dropping it shuts the cluster down.
@@ -48,8 +48,12 @@ impl std::ops::Deref for MockKafka {
 
 /// `slostream::pipeline::run` of a [`Deployment`]'s config, on a thread with its own tokio
 /// runtime, serving HTTP on a free port. [`InProcess::stop`] resolves its shutdown future and
-/// expects a clean return; a drop (a failing test) stops it without checking.
+/// expects a clean return; a drop (a failing test) stops it without checking. Started again
+/// from the same deployment, it runs on the same state directory: a restart. It is [`Served`]:
+/// the waits and scrapes shared with the `slostream run` process.
 pub struct InProcess {
+    /// When it was started.
+    pub started: Instant,
     port: u16,
     http: reqwest::blocking::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -75,51 +79,7 @@ impl InProcess {
             };
             runtime.block_on(slostream::pipeline::run(config, stopped)).map_err(|e| e.to_string())
         });
-        InProcess { port, http: http_client(), shutdown: Some(shutdown), thread: Some(thread) }
-    }
-
-    /// `GET path`: status and body, or `None` when nothing answered.
-    pub fn get(&self, path: &str) -> Option<(u16, String)> {
-        let resp = self.http.get(format!("http://127.0.0.1:{}{path}", self.port)).send().ok()?;
-        let status = resp.status().as_u16();
-        Some((status, resp.text().ok()?))
-    }
-
-    /// Panics (with its error) if the pipeline has already returned.
-    fn assert_running(&mut self) {
-        if self.thread.as_ref().is_some_and(JoinHandle::is_finished) {
-            let result = self.thread.take().expect("pipeline thread").join();
-            panic!("the pipeline returned early: {result:?}");
-        }
-    }
-
-    /// Polls `/ready` until it answers 200; returns how long that took.
-    pub fn wait_ready(&mut self, timeout: Duration) -> Duration {
-        let started = Instant::now();
-        loop {
-            self.assert_running();
-            if matches!(self.get("/ready"), Some((200, _))) {
-                return started.elapsed();
-            }
-            assert!(started.elapsed() < timeout, "/ready did not answer 200 within {timeout:?}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// One `/metrics` scrape, parsed.
-    pub fn scrape(&mut self) -> Metrics {
-        self.assert_running();
-        match self.get("/metrics") {
-            Some((200, body)) => Metrics::parse(&body),
-            other => panic!("GET /metrics failed: {other:?}"),
-        }
-    }
-
-    /// Polls `/metrics` until `slostream_events_consumed_total` is exactly `n` (never above).
-    /// Returns the scrape and the wall-clock time taken right after it.
-    pub fn wait_consumed(&mut self, n: u64, timeout: Duration) -> (Metrics, i64) {
-        poll_consumed(|| self.scrape(), n, timeout)
-            .unwrap_or_else(|last| panic!("slostream_events_consumed_total stayed at {last:?}, expected {n}"))
+        InProcess { started: Instant::now(), port, http: http_client(), shutdown: Some(shutdown), thread: Some(thread) }
     }
 
     /// Resolves the shutdown future and expects `run` to return `Ok` within 15 s.
@@ -133,6 +93,23 @@ impl InProcess {
         }
         let result = thread.join().expect("pipeline thread panicked");
         assert_eq!(result, Ok(()), "the pipeline's result after shutdown");
+    }
+}
+
+impl Served for InProcess {
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        get_local(&self.http, self.port, path)
+    }
+
+    fn assert_running(&mut self) {
+        if self.thread.as_ref().is_some_and(JoinHandle::is_finished) {
+            let result = self.thread.take().expect("pipeline thread").join();
+            panic!("the pipeline returned early: {result:?}");
+        }
+    }
+
+    fn context(&self) -> String {
+        String::new()
     }
 }
 

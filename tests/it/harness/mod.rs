@@ -9,12 +9,15 @@
 //! - [`process`]: [`Slostream`], the running `slostream run` process: HTTP, log, kill, SIGTERM.
 //! - [`mock`]: the whole pipeline in-process (`slostream::pipeline::run`) against librdkafka's
 //!   mock cluster: the fast tier, no Java.
+//! - [`served`]: [`Served`], what both of those serve and the waits on it (a status, an exact
+//!   consumed total, a scrape).
 //! - [`metrics`]: a Prometheus text parser and [`Check`], the exact/close comparisons that list
 //!   every mismatch at once.
 //! - [`truth`]: the ground truth, restated by hand from the SLI/SLO definitions.
 //! - [`stream`]: seeded message streams (valid events of every SLI, rejects of every reason)
 //!   with the counts they must produce; [`poison`]: hostile payloads; [`mixed`]: the exact-counts
-//!   event set and every check of it; [`events`]: single request events.
+//!   event set and every check of it; [`events`]: single request events; [`dead_letters`]: what
+//!   the dead-letter topic must hold.
 //! - [`daemon`], [`alertmanager`], [`prometheus`]: real Alertmanager and Prometheus processes.
 //!
 //! This file holds the small helpers the rest share: names, scratch directories, ports, time.
@@ -26,6 +29,7 @@
 pub mod alertmanager;
 pub mod broker;
 pub mod daemon;
+pub mod dead_letters;
 pub mod deploy;
 pub mod events;
 pub mod metrics;
@@ -34,6 +38,7 @@ pub mod mock;
 pub mod poison;
 pub mod process;
 pub mod prometheus;
+pub mod served;
 pub mod stream;
 pub mod truth;
 
@@ -48,6 +53,7 @@ pub use broker::{broker, Broker, Consumed, KafkaClient, Record};
 pub use deploy::Deployment;
 pub use metrics::{series_key, Check, Metrics};
 pub use process::Slostream;
+pub use served::Served;
 
 /// Wall clock, epoch milliseconds.
 pub fn now_ms() -> i64 {

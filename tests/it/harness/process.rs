@@ -4,16 +4,16 @@
 //! redirected to files (`NO_COLOR=1`, so the log is plain text). The handle kills the process on
 //! drop, and prints the tail of its log when the drop happens during a panic, so a failing
 //! assertion shows what the service said. [`Slostream::kill`] is a crash (SIGKILL),
-//! [`Slostream::terminate`] a graceful stop (SIGTERM). Its scrape helpers poll `/metrics` until
-//! what a test waits for is there.
+//! [`Slostream::terminate`] a graceful stop (SIGTERM). It is [`Served`]: the waits and scrapes
+//! shared with the in-process pipeline.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::metrics::poll_consumed;
-use super::{http_client, unique, Metrics};
+use super::served::get_local;
+use super::{http_client, unique, Served};
 
 /// A running `slostream run` process.
 pub struct Slostream {
@@ -108,63 +108,6 @@ impl Slostream {
         self.child.as_ref().expect("process handle").id()
     }
 
-    /// `GET path`: status and body, or `None` when nothing answered.
-    pub fn get(&self, path: &str) -> Option<(u16, String)> {
-        let resp = self.http.get(format!("http://127.0.0.1:{}{path}", self.port)).send().ok()?;
-        let status = resp.status().as_u16();
-        Some((status, resp.text().ok()?))
-    }
-
-    /// Panics (with the log) if the process has already exited.
-    pub fn assert_running(&mut self) {
-        if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().expect("try_wait")) {
-            self.exit = Some(status);
-            panic!("slostream exited early with {status}; its log:\n{}", self.log_tail(80));
-        }
-    }
-
-    /// Polls `path` until it answers `status`; returns how long that took.
-    pub fn wait_status(&mut self, path: &str, status: u16, timeout: Duration) -> Duration {
-        let started = Instant::now();
-        let mut last = None;
-        while started.elapsed() < timeout {
-            self.assert_running();
-            last = self.get(path);
-            if matches!(&last, Some((s, _)) if *s == status) {
-                return started.elapsed();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("GET {path} did not answer {status} within {timeout:?} (last: {last:?}); log:\n{}", self.log_tail(80));
-    }
-
-    pub fn wait_ready(&mut self, timeout: Duration) -> Duration {
-        self.wait_status("/ready", 200, timeout)
-    }
-
-    /// One `/metrics` scrape, parsed.
-    pub fn scrape(&mut self) -> Metrics {
-        self.assert_running();
-        match self.get("/metrics") {
-            Some((200, body)) => Metrics::parse(&body),
-            other => panic!("GET /metrics failed: {other:?}; log:\n{}", self.log_tail(80)),
-        }
-    }
-
-    /// Polls `/metrics` until `slostream_events_consumed_total` is exactly `n` (panicking at
-    /// once if it ever exceeds `n`: that would be double counting). Returns the scrape and the
-    /// wall-clock time taken right after it.
-    pub fn wait_consumed(&mut self, n: u64, timeout: Duration) -> (Metrics, i64) {
-        poll_consumed(|| self.scrape(), n, timeout).unwrap_or_else(|last| {
-            panic!("slostream_events_consumed_total stayed at {last:?}, expected {n}; log:\n{}", self.log_tail(80))
-        })
-    }
-
-    /// `slostream_events_consumed_total` of one scrape (`None` before it is rendered).
-    pub fn consumed(&mut self) -> Option<f64> {
-        self.scrape().get("slostream_events_consumed_total", &[])
-    }
-
     /// SIGTERM, and a successful exit within 15 s.
     pub fn stop(&mut self) {
         let (status, _) = self.terminate(Duration::from_secs(15));
@@ -203,6 +146,23 @@ impl Slostream {
         let text = self.log_text();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Served for Slostream {
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        get_local(&self.http, self.port, path)
+    }
+
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().expect("try_wait")) {
+            self.exit = Some(status);
+            panic!("slostream exited early with {status}; its log:\n{}", self.log_tail(80));
+        }
+    }
+
+    fn context(&self) -> String {
+        format!("; log:\n{}", self.log_tail(80))
     }
 }
 

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::Rng;
+use slostream::names::{self, label};
 
 use super::truth::*;
-use super::{Check, Deployment, KafkaClient, Metrics, Record, Slostream};
+use super::{Check, Deployment, KafkaClient, Metrics, Record, Served, Slostream};
 
 /// Every reason slostream knows; each must be counted exactly (most often 0).
 pub const REASONS: [&str; 9] = [
@@ -274,15 +275,15 @@ impl Expected {
     /// window edges.
     pub fn assert_scrape(&self, what: &str, m: &Metrics, t_scrape: i64) {
         let mut check = Check::new(what);
-        check.exact(m, "slostream_events_consumed_total", &[], self.consumed as f64);
+        check.exact(m, names::EVENTS_CONSUMED.name, &[], self.consumed as f64);
         for reason in REASONS {
             let want = self.rejected.get(reason).copied().unwrap_or(0);
-            check.exact(m, "slostream_events_rejected_total", &[("reason", reason)], want as f64);
+            check.exact(m, names::EVENTS_REJECTED.name, &[(label::REASON, reason)], want as f64);
         }
-        check.exact(m, "slostream_events_unmatched_total", &[], self.unmatched as f64);
+        check.exact(m, names::EVENTS_UNMATCHED.name, &[], self.unmatched as f64);
         for (sli, name) in SLI_NAMES.iter().enumerate() {
-            check.exact(m, "slostream_sli_events_total", &[("sli", name)], self.totals[sli].0 as f64);
-            check.exact(m, "slostream_sli_good_events_total", &[("sli", name)], self.totals[sli].1 as f64);
+            check.exact(m, names::SLI_EVENTS.name, &[(label::SLI, name)], self.totals[sli].0 as f64);
+            check.exact(m, names::SLI_GOOD_EVENTS.name, &[(label::SLI, name)], self.totals[sli].1 as f64);
         }
         for ev in &self.valid {
             for (label, w, res) in WINDOWS {
@@ -296,8 +297,8 @@ impl Expected {
         for slo in &SLOS {
             for w in slo.windows() {
                 let (n, g, _) = slo.window(&windowed, w);
-                check.exact(m, "slostream_slo_events", &[("slo", slo.name), ("window", w)], n as f64);
-                check.exact(m, "slostream_slo_good_events", &[("slo", slo.name), ("window", w)], g as f64);
+                check.exact(m, names::SLO_EVENTS.name, &[(label::SLO, slo.name), (label::WINDOW, w)], n as f64);
+                check.exact(m, names::SLO_GOOD_EVENTS.name, &[(label::SLO, slo.name), (label::WINDOW, w)], g as f64);
             }
         }
         eprintln!("[it] {what}: consumed {}", self.consumed);

@@ -1,19 +1,20 @@
-//! The fast tier: exact counts of the whole pipeline, in-process, against librdkafka's mock
-//! cluster ([`harness::mock`]); no Java, no broker, no process.
+//! Exact counts of the whole pipeline, in-process.
 //!
-//! The mixed event set ([`harness::mixed`]: hand-made events with the alert design, seeded bulk
-//! traffic, messages to reject for six reasons, out of order over 4 partitions) is produced to
-//! the mock cluster and consumed by `slostream::pipeline::run`; every counter, every SLO
-//! window's counts/ratio/burn rate, budgets, objectives, alert states and latency quantiles are
-//! then asserted exactly against the ground truth (floats within 1e-9 relative). The broker
-//! version ([`exact_counts`](crate::exact_counts)) keeps what only a real broker and the real
-//! binary show.
+//! The mixed event set ([`harness::mixed`](crate::harness::mixed): hand-made events with the
+//! alert design, seeded bulk traffic, messages to reject for six reasons, out of order over 4
+//! partitions) is produced to the mock cluster and consumed by `slostream::pipeline::run`; every
+//! counter, every SLO window's counts/ratio/burn rate, budgets, objectives, alert states and
+//! latency quantiles are then asserted exactly against the ground truth (floats within 1e-9
+//! relative). The broker version ([`exact_counts`](crate::exact_counts)) keeps what only a real
+//! broker and the real binary show.
 
 use std::time::Duration;
 
+use slostream::names::{self, label};
+
 use crate::harness::mixed::{assert_alert_design, assert_search_latency_p50, MixedSet};
 use crate::harness::mock::{InProcess, MockKafka};
-use crate::harness::{now_ms, Check, Deployment};
+use crate::harness::{now_ms, Check, Deployment, Served};
 
 const PARTITIONS: i32 = 4;
 
@@ -39,8 +40,8 @@ fn exact_counts_ratios_budgets_and_alerts_in_process() {
     assert_alert_design(&alerts);
     set.check_latency_quantiles(&mut check, &m, t_scrape);
     assert_search_latency_p50(&m);
-    check.exact(&m, "slostream_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
-    check.exact(&m, "slostream_state_ready", &[], 1.0);
+    check.exact(&m, names::BUILD_INFO.name, &[(label::VERSION, env!("CARGO_PKG_VERSION"))], 1.0);
+    check.exact(&m, names::STATE_READY.name, &[], 1.0);
     check.finish();
     app.stop();
 }
