@@ -304,8 +304,9 @@ fn hot_path(c: &mut Criterion) {
         // One tick's evaluation and publication, as the pipeline's tick does them.
         let mut telemetry = Telemetry::new(&config);
         let errors = KafkaErrors::default();
+        let mut statuses = Vec::new();
         let mut update = || {
-            let statuses = slo::evaluate_all(&config, &merged);
+            slo::evaluate_all(&config, &merged, &mut statuses);
             telemetry.publish(&config, &merged, &errors, Some(&statuses), NOW);
         };
         update();

@@ -346,6 +346,7 @@ impl Config {
     }
 
     /// Index in [`Config::windows`] of the window with this length.
+    #[inline]
     pub fn window_index(&self, secs: i64) -> usize {
         self.windows.iter().position(|w| w.secs == secs).expect("every SLO window is in the global set")
     }

@@ -112,6 +112,7 @@ impl Snapshot {
     }
 
     /// Good/total of an SLI over the window at `index` in [`Config::windows`].
+    #[inline]
     pub fn window(&self, sli: usize, index: usize) -> Counts {
         self.counts[sli * self.windows_ms.len() + index]
     }

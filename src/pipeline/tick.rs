@@ -53,7 +53,7 @@ impl Tick {
             telemetry.publish(config, &self.snapshot, kafka_errors, None, now_ms);
             return false;
         }
-        self.statuses = slo::evaluate_all(config, &self.snapshot);
+        slo::evaluate_all(config, &self.snapshot, &mut self.statuses);
         telemetry.publish(config, &self.snapshot, kafka_errors, Some(&self.statuses), now_ms);
         if let Some(alerts) = &self.alerts {
             alerts.send_replace(self.statuses.clone());

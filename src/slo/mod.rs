@@ -66,9 +66,15 @@ impl SloStatus {
     }
 }
 
-/// Evaluates every SLO of `config` from one snapshot, so all are evaluated at the same instant.
-pub fn evaluate_all(config: &Config, snapshot: &Snapshot) -> Vec<SloStatus> {
-    config.slos.iter().map(|slo| evaluate(slo, |sli, secs| snapshot.window(sli, config.window_index(secs)))).collect()
+/// Evaluates every SLO of `config` from one snapshot into `out` (replacing what it held), so
+/// all are evaluated at the same instant. `out` is reused from tick to tick: with thousands of
+/// SLOs a fresh vector each tick cost the allocator about a tenth of the tick (`hot_path`
+/// bench, `telemetry_update`).
+pub fn evaluate_all(config: &Config, snapshot: &Snapshot, out: &mut Vec<SloStatus>) {
+    out.clear();
+    out.extend(
+        config.slos.iter().map(|slo| evaluate(slo, |sli, secs| snapshot.window(sli, config.window_index(secs)))),
+    );
 }
 
 /// Evaluates one SLO from `counts(sli, window_secs)`.

@@ -62,7 +62,8 @@ fn sloth_series_carry_slostreams_values() {
     let mut snapshot = Snapshot::new(&config);
     snapshot.read_tally(&tally, NOW);
     let mut telemetry = Telemetry::new(&config);
-    let statuses = slo::evaluate_all(&config, &snapshot);
+    let mut statuses = Vec::new();
+    slo::evaluate_all(&config, &snapshot, &mut statuses);
     telemetry.publish(&config, &snapshot, &KafkaErrors::default(), Some(&statuses), NOW);
     let m = parse(&telemetry.handle().render());
 
@@ -141,7 +142,8 @@ fn without_compat_no_sloth_series() {
     let config = Config::from_yaml(include_str!("../../config/example.yaml"), "example.yaml").unwrap();
     let mut telemetry = Telemetry::new(&config);
     let snapshot = Snapshot::new(&config);
-    let statuses = slo::evaluate_all(&config, &snapshot);
+    let mut statuses = Vec::new();
+    slo::evaluate_all(&config, &snapshot, &mut statuses);
     telemetry.publish(&config, &snapshot, &KafkaErrors::default(), Some(&statuses), NOW);
     let text = telemetry.handle().render();
     assert!(text.contains(names::SLO_BURN_RATE.name));
