@@ -7,6 +7,7 @@
 //! out, and the exporter reads its windows straight from here. One store for all workers keeps
 //! window memory at one copy per SLI, whatever the number of workers.
 
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
 use crate::config::Config;
@@ -114,4 +115,84 @@ pub struct Cut<'a> {
     pub acknowledged: bool,
     /// When the hand-over happens.
     pub now: Instant,
+}
+
+/// Exit code when the tally's lock was poisoned: the process ends rather than go on.
+pub const POISONED_EXIT_CODE: i32 = 70;
+
+/// Locks the shared tally, waiting for it.
+///
+/// A poisoned lock means a thread panicked while it held the tally, perhaps halfway through a
+/// hand-over: the tally may no longer be a consistent cut, and a checkpoint of it could count
+/// events twice or lose them for good. So the process ends here (exit code
+/// [`POISONED_EXIT_CODE`]), and the last good checkpoint, written before the panic, is what the
+/// next start resumes from.
+pub fn lock(tally: &Mutex<Tally>) -> MutexGuard<'_, Tally> {
+    tally.lock().unwrap_or_else(|_| poisoned())
+}
+
+/// Locks the shared tally if no one holds it; `None` if someone does. Ends the process on a
+/// poisoned lock, as [`lock`] does.
+pub fn try_lock(tally: &Mutex<Tally>) -> Option<MutexGuard<'_, Tally>> {
+    match tally.try_lock() {
+        Ok(t) => Some(t),
+        Err(TryLockError::WouldBlock) => None,
+        Err(TryLockError::Poisoned(_)) => poisoned(),
+    }
+}
+
+fn poisoned() -> ! {
+    tracing::error!(
+        "a thread panicked while it held the tally: ending the process without another checkpoint; the last one written stands"
+    );
+    eprintln!("slostream: the tally's lock is poisoned (a thread panicked holding it); exiting");
+    std::process::exit(POISONED_EXIT_CODE)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Set in the child process the test starts: which lock to take on the poisoned tally.
+    const CHILD: &str = "SLOSTREAM_POISONED_TALLY_CHILD";
+    const NAME: &str = "count::tally::tests::a_poisoned_tally_ends_the_process";
+
+    /// In the child: poisons the tally as a panicking hand-over would, then takes the lock.
+    fn poison_then_lock(how: &str) -> ! {
+        let config = Config::from_yaml(include_str!("../../config/example.yaml"), "example.yaml").unwrap();
+        let tally = Arc::new(Mutex::new(Tally::new(&config, 1, None, Vec::new())));
+        let held = tally.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = held.lock().unwrap();
+            panic!("a worker panicked halfway through a hand-over");
+        })
+        .join();
+        assert!(tally.is_poisoned());
+        match how {
+            "lock" => drop(lock(&tally)),
+            _ => drop(try_lock(&tally)),
+        }
+        // Only reached if a poisoned tally was used: what a checkpoint would then have written.
+        std::process::exit(0)
+    }
+
+    #[test]
+    fn a_poisoned_tally_ends_the_process() {
+        if let Some(how) = std::env::var_os(CHILD) {
+            poison_then_lock(how.to_str().unwrap());
+        }
+        for how in ["lock", "try_lock"] {
+            let out = Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", NAME, "--test-threads=1", "--nocapture"])
+                .env(CHILD, how)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(POISONED_EXIT_CODE), "{how} on a poisoned tally: {stderr}");
+            assert!(stderr.contains("the tally's lock is poisoned"), "{stderr}");
+        }
+    }
 }

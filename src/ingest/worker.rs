@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -22,7 +22,7 @@ use super::batch::{BatchConsumer, Msg};
 use super::dead_letter::{AlreadySent, DeadLetters};
 use super::{cached_high_watermark, client_config, IngestContext, KafkaErrors};
 use crate::config::Config;
-use crate::count::{Cut, PartitionState, Shard, Tally, WorkerView};
+use crate::count::{lock_tally, try_lock_tally, Cut, PartitionState, Shard, Tally, WorkerView};
 use crate::state::PartitionOffset;
 use crate::time::wall_ms;
 
@@ -266,12 +266,11 @@ impl Worker {
         let acknowledged = self.flush_dead_letters(how);
         let tally = self.tally.clone();
         let mut tally = match how {
-            HandOver::IfFree => match tally.try_lock() {
-                Ok(t) => t,
-                Err(TryLockError::Poisoned(e)) => e.into_inner(),
-                Err(TryLockError::WouldBlock) => return,
+            HandOver::IfFree => match try_lock_tally(&tally) {
+                Some(t) => t,
+                None => return,
             },
-            HandOver::Wait | HandOver::Final => tally.lock().unwrap_or_else(|e| e.into_inner()),
+            HandOver::Wait | HandOver::Final => lock_tally(&tally),
         };
         let cut = Cut { positions: &self.positions, acknowledged, now: Instant::now() };
         self.shard.hand_over(&mut tally, self.id, cut);

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::count::{NotCheckpointable, Tally};
+use crate::count::{lock_tally, NotCheckpointable, Tally};
 use crate::state::file::CheckpointFiles;
 use crate::state::{CheckpointRef, PartitionOffset};
 
@@ -43,7 +43,7 @@ pub(crate) fn write(
     now_ms: i64,
 ) -> Result<(PathBuf, Vec<PartitionOffset>), Skipped> {
     let (bytes, mut offsets) = {
-        let t = tally.lock().unwrap_or_else(|e| e.into_inner());
+        let t = lock_tally(tally);
         t.is_checkpointable(dead_letters.read_by)?;
         let at = CheckpointRef {
             created_ms: now_ms,

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::reject_log::RejectLog;
 use crate::config::Config;
-use crate::count::{Snapshot, Tally, WorkerView};
+use crate::count::{lock_tally, Snapshot, Tally, WorkerView};
 use crate::export::Telemetry;
 use crate::ingest::KafkaErrors;
 use crate::slo::{self, SloStatus};
@@ -42,7 +42,7 @@ impl Tick {
         telemetry: &mut Telemetry,
         now_ms: i64,
     ) -> bool {
-        self.snapshot.read_tally(&tally.lock().unwrap_or_else(|e| e.into_inner()), now_ms);
+        self.snapshot.read_tally(&lock_tally(tally), now_ms);
         self.snapshot.clear_views();
         for v in views {
             self.snapshot.add_view(&v.lock().unwrap_or_else(|e| e.into_inner()));
