@@ -175,6 +175,7 @@ where
 fn print_summary(c: &Config) {
     println!("{}: ok", c.file);
     println!("kafka: {} topics {:?} group {:?}", c.kafka.brokers, c.kafka.topics, c.kafka.group_id);
+    println!("state: {}", c.state.dir.display());
     println!("SLIs ({}):", c.slis.len());
     for s in &c.slis {
         println!("  {}{}", s.name, s.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default());

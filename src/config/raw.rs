@@ -148,21 +148,22 @@ fn default_stall_timeout() -> String {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawState {
-    #[serde(default = "default_state_dir")]
-    pub dir: String,
+    /// `None`: a directory of this consumer group's own under [`DEFAULT_STATE_ROOT`].
+    #[serde(default)]
+    pub dir: Option<String>,
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval: String,
 }
 
 impl Default for RawState {
     fn default() -> Self {
-        RawState { dir: default_state_dir(), checkpoint_interval: default_checkpoint_interval() }
+        RawState { dir: None, checkpoint_interval: default_checkpoint_interval() }
     }
 }
 
-fn default_state_dir() -> String {
-    "/var/lib/slostream".into()
-}
+/// Where state directories live when `state.dir` is not given: one per consumer group below it,
+/// so two configs on one host never share (and restore) each other's checkpoints by accident.
+pub const DEFAULT_STATE_ROOT: &str = "/var/lib/slostream";
 fn default_checkpoint_interval() -> String {
     "5s".into()
 }

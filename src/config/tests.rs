@@ -38,3 +38,20 @@ fn only_the_injected_environment_is_read() {
     let err = Config::from_yaml_with_env(&yaml, "x.yaml", |_| None).unwrap_err();
     assert_eq!(err.to_string(), "x.yaml: kafka.brokers: environment variable PATH is not set");
 }
+
+/// Two configs on one host with no `state:` block must not share a state directory: each
+/// consumer group gets its own (a second config once restored the first one's checkpoint).
+#[test]
+fn the_default_state_dir_is_per_consumer_group() {
+    let with_group = |group: &str| {
+        let yaml = include_str!("../../config/example.yaml")
+            .replace("group_id: \"slostream\"", &format!("group_id: {group:?}"));
+        assert_ne!(yaml, include_str!("../../config/example.yaml"), "the example's group_id line moved");
+        Config::from_yaml(&yaml, "example.yaml").unwrap().state.dir
+    };
+    assert_eq!(with_group("checkout-slos"), std::path::Path::new("/var/lib/slostream/checkout-slos"));
+    assert_eq!(with_group("search_slos"), std::path::Path::new("/var/lib/slostream/search_slos"));
+    assert_eq!(with_group("../etc/x y"), std::path::Path::new("/var/lib/slostream/___etc_x_y"));
+    let explicit = include_str!("../../config/example.yaml").to_string() + "state:\n  dir: /data/slo\n";
+    assert_eq!(Config::from_yaml(&explicit, "example.yaml").unwrap().state.dir, std::path::Path::new("/data/slo"));
+}

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::raw::{RawAlertmanager, RawConfig, RawEvents, RawExporter, RawIngest, RawKafka, RawSli, RawState};
+use super::raw::{
+    RawAlertmanager, RawConfig, RawEvents, RawExporter, RawIngest, RawKafka, RawSli, RawState, DEFAULT_STATE_ROOT,
+};
 use super::{
     condition, duration, is_secret_property, secrets, AlertmanagerConfig, Condition, Config, EventsConfig,
     ExporterConfig, IngestConfig, KafkaConfig, SliConfig, StateConfig,
@@ -45,7 +47,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
     let alertmanager = alertmanager(raw.alertmanager.as_ref())?;
     let exporter = exporter(&raw.exporter, sloth_compat)?;
     let ingest = ingest(&raw.ingest)?;
-    let state = state(raw.state)?;
+    let state = state(raw.state, &kafka.group_id)?;
     let events = events(raw.events, max_future_ms, &kafka.topics)?;
     let slis = slis(&raw.slis)?;
     let (slos, windows) = slos::slos(&raw.slos, &slis)?;
@@ -137,12 +139,22 @@ fn ingest(raw: &RawIngest) -> Result<IngestConfig, Invalid> {
     })
 }
 
-fn state(raw: RawState) -> Result<StateConfig, Invalid> {
+fn state(raw: RawState, group_id: &str) -> Result<StateConfig, Invalid> {
     let checkpoint_interval = interval(&raw.checkpoint_interval, "state.checkpoint_interval")?;
-    if raw.dir.trim().is_empty() {
-        return Err(bad("state.dir", "empty (expected a directory for checkpoints)".into()));
-    }
-    Ok(StateConfig { dir: raw.dir.into(), checkpoint_interval })
+    let dir = match raw.dir {
+        Some(dir) if dir.trim().is_empty() => {
+            return Err(bad("state.dir", "empty (expected a directory for checkpoints)".into()))
+        }
+        Some(dir) => dir.into(),
+        None => std::path::Path::new(DEFAULT_STATE_ROOT).join(group_dir_name(group_id)),
+    };
+    Ok(StateConfig { dir, checkpoint_interval })
+}
+
+/// A consumer group id as one directory name: characters other than ASCII letters, digits,
+/// `-` and `_` become `_`, so no group id can name a path elsewhere (`..`, `/`).
+fn group_dir_name(group_id: &str) -> String {
+    group_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 /// The rest of `events`, after [`event_time`]; the dead-letter topic must not be one consumed.
