@@ -27,6 +27,8 @@
 //!   that dies while the workers read.
 //! - [`alerting`]: burn alerts in a real Alertmanager; a down or hanging one never blocks ingest.
 //! - [`dashboards`]: every Grafana panel query returns data from a real Prometheus.
+//! - [`hostile_input`]: arbitrary and mutated events land in exactly one outcome without a
+//!   panic; mutated configs are valid or name the key.
 //! - [`rules`]: the generated Prometheus rules pass promtool's checks and unit tests.
 //! - [`config_check`], [`compose`], [`sloth_compat`]: `slostream check`, docker-compose.yml, and
 //!   the Sloth-compatible series (through the library).
@@ -42,6 +44,7 @@ mod config_check;
 mod dashboards;
 mod durability;
 mod exact_counts;
+mod hostile_input;
 mod in_process;
 mod kafka_edges;
 mod readiness;
