@@ -2,8 +2,10 @@
 //!
 //! The multiwindow burn-rate alerts use the exported `slostream_slo_burn_rate` series with the
 //! same windows and factors as the built-in evaluation, so Prometheus and slostream's own
-//! Alertmanager push agree. Two health alerts come with them: slostream down or not ready, and
-//! rejected events rising.
+//! Alertmanager push agree. The burn is aggregated `by (slo)`, so the alert carries exactly the
+//! pushed alert's labels (the rule adds the rest) and not the scrape's `job` and `instance`:
+//! one Alertmanager receiving both sees one alert, not two. Two health alerts come with them:
+//! slostream down or not ready, and rejected events rising.
 
 use std::fmt::Write as _;
 
@@ -19,7 +21,7 @@ pub fn render(config: &Config, job: &str) -> String {
         for rule in &slo.alerts {
             let burn = |w: &str| {
                 format!(
-                    "max without ({window}) ({burn}{{{slo}={},{window}={}}})",
+                    "max by ({slo}) ({burn}{{{slo}={},{window}={}}})",
                     quote(&slo.name),
                     quote(w),
                     burn = names::SLO_BURN_RATE.name,

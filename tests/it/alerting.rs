@@ -20,6 +20,7 @@ use slostream::names::{self, label};
 use crate::harness::alertmanager::{parse_rfc3339_ms, rule, rule_set, Alertmanager};
 use crate::harness::broker::send_record;
 use crate::harness::events::{booking, geo, search};
+use crate::harness::prometheus::Prometheus;
 use crate::harness::{free_port, now_ms, scratch_dir, unique, Deployment, Metrics, Record, Served, Slostream};
 
 const RUNBOOK: &str = "https://runbooks.example/book";
@@ -90,6 +91,62 @@ fn burn_alert_reaches_alertmanager_with_its_labels() {
         "[it] burn_alert_reaches_alertmanager_with_its_labels took {:.1} s",
         test_started.elapsed().as_secs_f64()
     );
+}
+
+/// One burn, one alert: with Prometheus evaluating `slostream rules` for the same config and
+/// slostream pushing its own alerts, one Alertmanager holds exactly one alert per firing rule.
+/// (The rule's alert used to keep the scrape's `job` and `instance`, so every burn showed twice.)
+#[test]
+fn prometheus_rules_and_pushed_alerts_are_one_alert_per_rule() {
+    let dir = scratch_dir("one-alert");
+    let mut am = Alertmanager::start(&dir);
+    let run = unique("run");
+    let d = Deployment::from_example("one-alert").slo_labels("book-a-ride", &[("run", &run)]).alertmanager(&am.url);
+    d.create_topic(2);
+    let mut s = d.start();
+    s.wait_ready(Duration::from_secs(60));
+    let mut prom = Prometheus::start_alerting(&dir, s.port, &d.rules(), &am.url);
+
+    // Every booking fails: book-a-ride burns at 1000 over every window, all four rules fire.
+    let producer = d.broker().producer();
+    for i in 0..BAD {
+        let r = Record { partition: (i % 2) as i32, key: None, payload: Some(booking(500, now_ms(), 120)) };
+        send_record(&producer, d.topic(), &r);
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush bad events");
+    s.wait_consumed(BAD as u64, Duration::from_secs(30));
+
+    let firing = format!("ALERTS{{alertname=\"{}\",alertstate=\"firing\",run=\"{run}\"}}", names::ALERT_NAME);
+    let started = Instant::now();
+    while prom.query(&firing).len() < 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "Prometheus's rules did not all fire: {:?}",
+            prom.query(&firing)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Both senders have sent: slostream at once, Prometheus at its next evaluations. Give
+    // Alertmanager a few of them to hold whatever either sent.
+    std::thread::sleep(Duration::from_secs(5));
+    let alerts = am.run_alerts(&run);
+    let label_sets: BTreeSet<BTreeMap<String, String>> = alerts
+        .iter()
+        .map(|a| {
+            let labels = a["labels"].as_object().expect("labels");
+            labels.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
+        })
+        .collect();
+    assert_eq!(alerts.len(), 4, "one alert per firing rule, not one per sender: {label_sets:#?}");
+    for labels in &label_sets {
+        let keys: BTreeSet<&str> = labels.keys().map(String::as_str).collect();
+        let want: BTreeSet<&str> =
+            [label::ALERTNAME, label::SLO, label::SEVERITY, label::LONG_WINDOW, label::SHORT_WINDOW, "run"].into();
+        assert_eq!(keys, want, "the labels of the pushed alert exactly: {labels:?}");
+    }
+    assert_eq!(s.scrape().get(names::ALERTMANAGER_ERRORS.name, &[]), Some(0.0), "slostream's pushes all went through");
+    let (status, _) = s.terminate(Duration::from_secs(30));
+    assert!(status.success(), "slostream exited with {status}");
 }
 
 /// One run against the shared Alertmanager: a fresh topic, group, state and slostream, and a

@@ -265,6 +265,18 @@ impl Deployment {
 
     // ---- running it ----
 
+    /// `slostream rules` for the config [`Deployment::start`] last wrote, with job `slostream`.
+    pub fn rules(&self) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_slostream"))
+            .args(["rules", "--job", "slostream", "--config"])
+            .arg(self.dir.join("slostream.yaml"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run slostream rules");
+        assert!(out.status.success(), "slostream rules: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("rules are UTF-8")
+    }
+
     /// Writes the config with a fresh HTTP port, validates it with `slostream check` and starts
     /// `slostream run`.
     pub fn start(&self) -> Slostream {

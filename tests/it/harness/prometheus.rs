@@ -1,5 +1,6 @@
 //! A real Prometheus (Debian's `prometheus`) on a free port, scraping one slostream every
-//! second, and its HTTP API.
+//! second (and, when asked, evaluating rules every second and alerting an Alertmanager), and
+//! its HTTP API.
 
 use std::fs;
 use std::path::Path;
@@ -19,13 +20,33 @@ pub struct Prometheus {
 impl Prometheus {
     /// Scrapes `127.0.0.1:<target>` every second as job `slostream`.
     pub fn start(dir: &Path, target: u16) -> Prometheus {
+        Prometheus::start_with(dir, target, "")
+    }
+
+    /// Also evaluates `rules` (a rule file's text) every second and sends what fires to the
+    /// Alertmanager at `alertmanager` (`http://host:port`).
+    pub fn start_alerting(dir: &Path, target: u16, rules: &str, alertmanager: &str) -> Prometheus {
+        let file = dir.join("rules.yml");
+        fs::write(&file, rules).expect("write rules.yml");
+        let host = alertmanager.trim_start_matches("http://");
+        Prometheus::start_with(
+            dir,
+            target,
+            &format!(
+                "rule_files:\n  - {:?}\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [{host:?}]\n",
+                file.display().to_string()
+            ),
+        )
+    }
+
+    fn start_with(dir: &Path, target: u16, extra: &str) -> Prometheus {
         let bin = binary("prometheus", "prometheus");
         let port = free_port();
         let config = dir.join("prometheus.yml");
         fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n{extra}\
                  scrape_configs:\n  - job_name: slostream\n    static_configs:\n      - targets: [\"127.0.0.1:{target}\"]\n"
             ),
         )
