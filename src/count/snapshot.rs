@@ -20,6 +20,8 @@ pub struct PartitionState {
     pub partition: i32,
     /// High watermark minus the consumer position; `None` until both are known.
     pub lag: Option<i64>,
+    /// Events retention deleted before the worker read them, since it started.
+    pub skipped: u64,
 }
 
 /// What a worker publishes besides its counts, refreshed every publish tick.

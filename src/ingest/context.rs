@@ -84,6 +84,7 @@ impl KafkaErrorKind {
                 | C::NotLeaderForPartition
                 | C::LeaderNotAvailable
                 | C::OffsetOutOfRange
+                | C::AutoOffsetReset
                 | C::FencedLeaderEpoch
                 | C::UnknownLeaderEpoch,
             ) => KafkaErrorKind::Partition,

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::types::RDKafkaTopic;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -31,6 +31,8 @@ const PUBLISH_EVERY_MS: i64 = 500;
 /// Messages between wall-clock reads on a busy stream (an idle poll always reads it); with
 /// batches of up to 1,024 messages that is once per batch.
 const CLOCK_EVERY: usize = 256;
+/// Longest wait for a partition's watermarks when its offset went out of range.
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
 /// `next` of a partition nothing has been read from: start at the beginning.
 pub const FROM_BEGINNING: i64 = -1;
 
@@ -70,6 +72,11 @@ struct Worker {
     read: u64,
     progress: (u64, Instant),
     stalls: u64,
+    /// Partitions whose next offset the broker no longer has (retention overtook the worker, or
+    /// the topic was recreated): librdkafka stopped fetching them; repaired after the batch.
+    out_of_range: Vec<(String, i32)>,
+    /// Events deleted by retention before this worker read them, per partition, since start.
+    skipped: Vec<(String, i32, u64)>,
     dead_letters: Option<DeadLetters>,
     /// How many of the dead letters produced so far the broker has acknowledged (as of the
     /// last flush that succeeded).
@@ -103,6 +110,8 @@ pub fn run(id: usize, config: Arc<Config>, links: Links) -> Result<(), KafkaErro
         read: 0,
         progress: (0, Instant::now()),
         stalls: 0,
+        out_of_range: Vec::new(),
+        skipped: Vec::new(),
         dead_letters,
         acknowledged_dead_letters: 0,
         tally,
@@ -120,6 +129,9 @@ pub fn run(id: usize, config: Arc<Config>, links: Links) -> Result<(), KafkaErro
             now_ms = wall_ms();
             while let Ok(Command::Assign(parts)) = commands.try_recv() {
                 w.assign(parts)?;
+            }
+            if !w.out_of_range.is_empty() {
+                w.repair_out_of_range()?;
             }
             if let Some(d) = &w.dead_letters {
                 d.poll();
@@ -146,6 +158,9 @@ pub fn run(id: usize, config: Arc<Config>, links: Links) -> Result<(), KafkaErro
                 w.hand_over(HandOver::Wait);
             }
         }
+        if !w.out_of_range.is_empty() {
+            w.repair_out_of_range()?;
+        }
         since_clock += n;
     }
     w.hand_over(HandOver::Final);
@@ -171,6 +186,10 @@ fn create_consumer(
     errors: &Arc<KafkaErrors>,
 ) -> Result<BaseConsumer<IngestContext>, KafkaError> {
     let mut c = client_config(config);
+    // Every partition is assigned at an exact offset (or explicitly from the beginning), so an
+    // offset the broker does not have is an event to report, not one to reset past silently:
+    // librdkafka then stops that partition and says so, and `repair_out_of_range` decides.
+    c.set("auto.offset.reset", "error");
     c.set(
         "client.id",
         format!(
@@ -220,6 +239,9 @@ impl Worker {
         let msg = &self.consumer.messages()[i];
         if let Some(e) = msg.error() {
             self.consumer.consumer().context().kafka_error(&e);
+            if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) {
+                self.out_of_range.push((msg.topic().to_string(), msg.partition()));
+            }
             return Ok(());
         }
         if let Some(reason) = self.shard.process(msg.payload().unwrap_or(&[]), now_ms) {
@@ -230,6 +252,67 @@ impl Worker {
         }
         self.current.advance(&mut self.positions, msg);
         self.read += 1;
+        Ok(())
+    }
+
+    /// Repairs the partitions librdkafka found out of range in the last batch (called between
+    /// batches, so every offset recorded is exact). Their next offset is below what the broker
+    /// retains: the events in between were deleted unread, and are reported as at start-up
+    /// (log and `slostream_events_skipped_total`), never skipped silently. Or it is past the
+    /// end (the topic was recreated or truncated): reading resumes at the end, so nothing is
+    /// counted twice, and it is reported loudly.
+    #[cold]
+    fn repair_out_of_range(&mut self) -> Result<(), KafkaError> {
+        let mut unknown = Vec::new();
+        let stopped = std::mem::take(&mut self.out_of_range);
+        let asked = stopped.len();
+        for (topic, partition) in stopped {
+            let Some(i) = self.positions.iter().position(|p| p.partition == partition && p.topic == topic) else {
+                continue;
+            };
+            let next = self.positions[i].next;
+            let (low, high) = match self.consumer.consumer().fetch_watermarks(&topic, partition, WATERMARK_TIMEOUT) {
+                Ok(w) => w,
+                Err(e) => {
+                    // The broker cannot say now; the partition stays stopped and is tried again.
+                    tracing::warn!(worker = self.id, topic, partition, error = %e, "offset out of range; cannot read the partition's watermarks yet");
+                    unknown.push((topic, partition));
+                    continue;
+                }
+            };
+            if next < low {
+                let n = (low - next) as u64;
+                tracing::error!(
+                    worker = self.id,
+                    topic,
+                    partition,
+                    next_offset = next,
+                    retained_from = low,
+                    skipped = n,
+                    "events deleted by retention before they were read; they are not counted"
+                );
+                match self.skipped.iter_mut().find(|(t, p, _)| *p == partition && *t == topic) {
+                    Some((_, _, total)) => *total += n,
+                    None => self.skipped.push((topic, partition, n)),
+                }
+                self.positions[i].next = low;
+            } else if next > high {
+                tracing::error!(
+                    worker = self.id,
+                    topic,
+                    partition,
+                    next_offset = next,
+                    end = high,
+                    "next offset is past the end of the partition (topic recreated or truncated?); reading on from its end, so nothing is counted twice"
+                );
+                self.positions[i].next = high;
+            }
+        }
+        let repaired = unknown.len() < asked;
+        self.out_of_range = unknown;
+        if repaired {
+            self.reassign()?;
+        }
         Ok(())
     }
 
@@ -306,7 +389,16 @@ impl Worker {
         let partitions: Vec<PartitionState> = self
             .positions
             .iter()
-            .map(|p| PartitionState { topic: p.topic.clone(), partition: p.partition, lag: self.lag(p) })
+            .map(|p| PartitionState {
+                topic: p.topic.clone(),
+                partition: p.partition,
+                lag: self.lag(p),
+                skipped: self
+                    .skipped
+                    .iter()
+                    .find(|(t, q, _)| *q == p.partition && *t == p.topic)
+                    .map_or(0, |(_, _, n)| *n),
+            })
             .collect();
         let mut v = view.lock().unwrap_or_else(|e| e.into_inner());
         v.at_ms = now_ms;

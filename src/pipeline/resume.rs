@@ -85,7 +85,8 @@ impl Coordinator {
 
     /// The offset each partition starts at: the checkpoint's, or the beginning for a partition
     /// never read. A checkpointed offset the topic no longer retains is reported with how many
-    /// events were lost to retention, never skipped silently.
+    /// events were lost to retention, never skipped silently; one past the partition's end is
+    /// reported and read on from the end, never from the beginning again.
     pub(super) async fn start_offsets(
         &mut self,
         partitions: &[(String, i32)],
@@ -114,8 +115,18 @@ impl Coordinator {
                         );
                         next = low;
                     } else if next > high {
-                        tracing::error!(topic, partition, checkpoint_offset = next, end = high, "checkpoint offset is past the end of the partition (topic recreated?); reading it from the beginning");
-                        next = FROM_BEGINNING;
+                        // Recreated or truncated: reading from the beginning again would count
+                        // a truncated partition's events twice. Exactness wins; the events the
+                        // partition holds now are named in the log, not counted.
+                        tracing::error!(
+                            topic,
+                            partition,
+                            checkpoint_offset = next,
+                            end = high,
+                            not_read = high - low,
+                            "checkpoint offset is past the end of the partition (topic recreated or truncated?); reading on from its end, so nothing is counted twice"
+                        );
+                        next = high;
                     }
                 }
             }

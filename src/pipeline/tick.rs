@@ -5,6 +5,7 @@
 //! same result through a watch channel (it only ever sees the latest, so a slow Alertmanager
 //! never holds a tick back).
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use tokio::sync::watch;
@@ -22,12 +23,20 @@ pub(crate) struct Tick {
     statuses: Vec<SloStatus>,
     alerts: Option<watch::Sender<Vec<SloStatus>>>,
     rejects: RejectLog,
+    /// Per partition, the events skipped while running already counted.
+    skipped: HashMap<(String, i32), u64>,
 }
 
 impl Tick {
     /// `alerts`: where evaluations go when Alertmanager is configured.
     pub(crate) fn new(config: &Config, alerts: Option<watch::Sender<Vec<SloStatus>>>) -> Tick {
-        Tick { snapshot: Snapshot::new(config), statuses: Vec::new(), alerts, rejects: RejectLog::default() }
+        Tick {
+            snapshot: Snapshot::new(config),
+            statuses: Vec::new(),
+            alerts,
+            rejects: RejectLog::default(),
+            skipped: HashMap::new(),
+        }
     }
 
     /// One tick at `now_ms`; returns whether slostream is ready (every worker runs and
@@ -48,6 +57,13 @@ impl Tick {
             self.snapshot.add_view(&v.lock().unwrap_or_else(|e| e.into_inner()));
         }
         self.rejects.summarise(&self.snapshot.counters.rejected);
+        for p in self.snapshot.partitions.iter().filter(|p| p.skipped > 0) {
+            let seen = self.skipped.entry((p.topic.clone(), p.partition)).or_default();
+            if p.skipped > *seen {
+                telemetry.events_skipped(&p.topic, p.partition, p.skipped - *seen);
+                *seen = p.skipped;
+            }
+        }
         let ready = self.snapshot.is_ready();
         if !ready {
             telemetry.publish(config, &self.snapshot, kafka_errors, None, now_ms);

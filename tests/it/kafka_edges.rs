@@ -1,7 +1,8 @@
 //! Kafka at its edges: offsets deleted by retention while slostream was stopped are reported
 //! (log and `slostream_events_skipped_total` per partition); SASL/SCRAM-SHA-256 with the right
 //! password (literal and `${ENV}`) counts exactly, a wrong one is reported, never ready and
-//! never printed; a broker down at start keeps slostream not ready until it comes; a broker
+//! never printed; retention overtaking a running consumer is reported the same way as at
+//! start-up; a broker down at start keeps slostream not ready until it comes; a broker
 //! that dies while the workers read shows in the log and `slostream_kafka_errors_total`.
 
 use std::time::{Duration, Instant};
@@ -61,6 +62,63 @@ fn offsets_deleted_by_retention_are_reported() {
     };
     assert!(line(0, 20) && line(1, 60), "no ERROR line with skipped=<n> per partition:\n{log}");
     assert!(!log.lines().any(|l| l.contains("partition=2") && l.contains("skipped=")), "{log}");
+    app.stop();
+}
+
+/// Retention overtaking a running consumer is reported as at start-up: while slostream is
+/// paused (SIGSTOP), events are produced and retention deletes some of them unread; when it
+/// resumes, librdkafka resets the position to the earliest retained offset, and slostream says
+/// how many it skipped per partition (log and `slostream_events_skipped_total`) instead of
+/// carrying on silently, and counts exactly the retained rest.
+#[test]
+fn retention_overtaking_a_running_consumer_is_reported() {
+    const PARTITIONS: i32 = 2;
+    let b = broker();
+    let d = deployment("overtaken");
+    d.create_topic(PARTITIONS);
+    let mut rng = StdRng::seed_from_u64(0x0E27);
+    let mut expected = Expected::default();
+    let first = stream(&mut rng, 200, now_ms(), &FRESH_AGES, 0.0);
+    produce_counted(b, d.topic(), PARTITIONS, &first, &mut expected);
+    let (mut app, _, _) = start_until_consumed(&d, &expected, Duration::from_secs(60));
+
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill").args([sig, &app.pid().to_string()]).status().expect("kill");
+        assert!(ok.success(), "kill {sig}");
+    };
+    signal("-STOP");
+    // While paused: 50 more per partition; retention deletes 30 of p0's new ones, none of p1's.
+    let mut recs = Vec::new();
+    let mut second: Vec<Vec<Item>> = vec![Vec::new(); PARTITIONS as usize];
+    for p in 0..PARTITIONS {
+        second[p as usize] = stream(&mut rng, 50, now_ms(), &FRESH_AGES, 0.0);
+        recs.extend(second[p as usize].iter().map(|it| it.record(p)));
+    }
+    b.produce_records(d.topic(), PARTITIONS, &recs);
+    b.delete_records(d.topic(), &[(0, 130)]);
+    assert_eq!(b.watermarks(d.topic(), PARTITIONS), vec![(130, 150), (0, 150)]);
+    expected.add(&second[0][30..]);
+    expected.add(&second[1]);
+    signal("-CONT");
+
+    let (m, t_scrape) = app.wait_consumed(expected.consumed, Duration::from_secs(60));
+    expected.assert_scrape("after retention overtook the running consumer", &m, t_scrape);
+    let started = std::time::Instant::now();
+    let skipped = |m: &crate::harness::Metrics, p: &str| {
+        m.get(names::EVENTS_SKIPPED.name, &[(label::TOPIC, d.topic()), (label::PARTITION, p)])
+    };
+    let mut m = m;
+    while skipped(&m, "0") != Some(30.0) {
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", m.family(names::EVENTS_SKIPPED.name));
+        std::thread::sleep(Duration::from_millis(200));
+        m = app.scrape();
+    }
+    assert!(skipped(&m, "1").is_none_or(|v| v == 0.0), "p1 lost nothing: {:?}", skipped(&m, "1"));
+    let log = app.log_text();
+    assert!(
+        log.lines().any(|l| l.contains("ERROR") && l.contains("partition=0") && l.contains("skipped=30")),
+        "no ERROR line with skipped=30 for partition 0:\n{log}"
+    );
     app.stop();
 }
 

@@ -159,3 +159,46 @@ fn restart_counts_only_new_events(kafka: &MockKafka, d: &Deployment, n: u64, par
     let high = kafka.high_watermarks(d.topic(), partitions);
     assert_eq!(committed(kafka, d, partitions), high, "after the second run");
 }
+
+/// A checkpointed offset past the end of its partition (the topic was recreated or truncated
+/// while slostream was down) is reported and read on from the partition's end: the events
+/// already there are never counted a second time. (Reading such a partition from the beginning
+/// again counted every event a truncated partition still held twice.)
+#[test]
+fn a_checkpoint_past_the_end_of_the_partition_counts_nothing_twice() {
+    let first_cluster = MockKafka::start();
+    let d = deployment(&first_cluster, "past-end");
+    first_cluster.create_topic(d.topic(), 1);
+    let mut rng = StdRng::seed_from_u64(0xE2D);
+    let mut expected = Expected::default();
+    let first = stream(&mut rng, 100, now_ms(), &BULK_AGES, 0.0);
+    produce_counted(&first_cluster, d.topic(), 1, &first, &mut expected);
+    let (app, _, _) = start_until_consumed(&d, &expected, Duration::from_secs(60));
+    app.stop();
+
+    // The same topic, group and state, but the partition now ends at 40: below the
+    // checkpoint's next offset of 100.
+    let second_cluster = MockKafka::start();
+    let d = d.brokers(&second_cluster.bootstrap);
+    second_cluster.create_topic(d.topic(), 1);
+    let truncated = stream(&mut rng, 40, now_ms(), &BULK_AGES, 0.0);
+    produce_counted(&second_cluster, d.topic(), 1, &truncated, &mut Expected::default());
+    let mut app = InProcess::start(&d);
+    app.wait_ready(Duration::from_secs(60));
+    // Ready means every worker runs on its partitions; a few ticks more to read what it would.
+    std::thread::sleep(Duration::from_secs(3));
+    let m = app.scrape();
+    assert_eq!(
+        m.get(names::EVENTS_CONSUMED.name, &[]),
+        Some(expected.consumed as f64),
+        "the partition's 40 events were read again past a checkpoint at offset 100"
+    );
+    expected.assert_scrape("after a checkpoint past the end", &m, now_ms());
+
+    // New events after it are counted.
+    let fresh = stream(&mut rng, 25, now_ms(), &FRESH_AGES, 0.0);
+    produce_counted(&second_cluster, d.topic(), 1, &fresh, &mut expected);
+    let (m, t_scrape) = app.wait_consumed(expected.consumed, Duration::from_secs(60));
+    expected.assert_scrape("new events after a checkpoint past the end", &m, t_scrape);
+    app.stop();
+}
