@@ -20,6 +20,7 @@ use super::{
     condition, duration, is_secret_property, secrets, AlertmanagerConfig, Condition, Config, EventsConfig,
     ExporterConfig, IngestConfig, KafkaConfig, SliConfig, StateConfig,
 };
+use crate::window::MAX_FUTURE_MS;
 
 /// A key path and what is wrong there; [`Config::from_yaml_with_env`] adds the file.
 type Invalid = (String, String);
@@ -93,6 +94,10 @@ fn kafka_property(key: &str, value: &serde_yaml_ng::Value, env: Env) -> Result<S
 /// waits for [`events`].
 fn event_time(raw: &RawEvents) -> Result<i64, Invalid> {
     let max_future_ms = millis(&raw.max_future, "events.max_future")?;
+    // Every SLI's window rings keep max_future of buckets ahead of now, so memory grows with it.
+    if max_future_ms > MAX_FUTURE_MS {
+        return Err(bad("events.max_future", format!("{:?} is longer than the maximum of 1h", raw.max_future)));
+    }
     if raw.timestamp_field.trim().is_empty() {
         return Err(bad("events.timestamp_field", "empty (expected a field name)".into()));
     }
@@ -196,4 +201,30 @@ fn sli_config(name: &str, sli: &RawSli) -> Result<SliConfig, Invalid> {
     };
     let good = condition::parse(&sli.good, &format!("{at}.good"))?;
     Ok(SliConfig { name: name.to_string(), description: sli.description.clone(), matches, good })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const EXAMPLE: &str = include_str!("../../config/example.yaml");
+
+    fn with_max_future(value: &str) -> Result<Config, String> {
+        let yaml = EXAMPLE.replacen("max_future: \"1m\"", &format!("max_future: \"{value}\""), 1);
+        Config::from_yaml_with_env(&yaml, "x.yaml", |_| None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn max_future_longer_than_an_hour_names_the_key_the_value_and_the_maximum() {
+        assert_eq!(
+            with_max_future("2h").unwrap_err(),
+            "x.yaml: events.max_future: \"2h\" is longer than the maximum of 1h"
+        );
+        assert_eq!(
+            with_max_future("3601s").unwrap_err(),
+            "x.yaml: events.max_future: \"3601s\" is longer than the maximum of 1h"
+        );
+        assert_eq!(with_max_future("1h").unwrap().events.max_future_ms, 3_600_000);
+        assert_eq!(with_max_future("60m").unwrap().events.max_future_ms, 3_600_000);
+    }
 }

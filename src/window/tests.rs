@@ -60,12 +60,44 @@ fn a_long_quiet_gap_clears_the_rings() {
     assert_eq!(s.count(0, 5 * MIN, T0 + 40 * DAY), Counts { good: 0, total: 1 });
 }
 
+/// Counts, by [`WindowStore::count`] and by [`WindowStore::sums`], of one SLI recording an event
+/// every 10 s over `(now - window, now]` and then one event `ahead` of `now`.
+fn after_an_event_ahead(max_future: i64, window: i64, ahead: i64) -> (u64, u64) {
+    let mut s = WindowStore::new(1, 30 * DAY, max_future);
+    for i in 0..window / 10_000 {
+        s.record(0, T0 - i * 10_000, true);
+    }
+    s.record(0, T0 + ahead, true);
+    let mut out = [Counts::default()];
+    s.sums(0, &s.window_set(&[window]), T0, &mut out);
+    (s.count(0, window, T0).total, out[0].total)
+}
+
+#[test]
+fn an_event_ahead_of_now_leaves_a_2h_window_whole_with_1h_of_future() {
+    assert_eq!(after_an_event_ahead(HOUR, 2 * HOUR, 30 * MIN), (720, 720));
+}
+
+#[test]
+fn an_event_ahead_of_now_leaves_a_61m_window_whole_with_a_minute_of_future() {
+    assert_eq!(after_an_event_ahead(MIN, 61 * MIN, MIN), (366, 366));
+}
+
 #[test]
 fn memory_per_sli_for_30_days_is_17_kb() {
     // 10 s and 1 min buckets at 8 B (368 and 363 of them with a minute of future), hourly ones
     // at 16 B (723).
     assert_eq!(store().bytes_per_sli(), (368 + 363) * 8 + 723 * 16);
     assert_eq!(store().bytes_per_sli(), 17_416);
+}
+
+#[test]
+fn memory_per_sli_at_the_longest_max_future_is_21_kb() {
+    // An hour of future instead of a minute: 722 buckets of 10 s (354 more), 422 of 1 min (59
+    // more); the hourly tier keeps one bucket for either.
+    let s = WindowStore::new(2, 30 * DAY, MAX_FUTURE_MS);
+    assert_eq!(s.bytes_per_sli(), (722 + 422) * 8 + 723 * 16);
+    assert_eq!(s.bytes_per_sli(), 20_720);
 }
 
 /// The naive reference: every event in a list.
@@ -92,24 +124,38 @@ fn in_bucket_outside(events: &[(usize, i64, bool)], sli: usize, res: i64, w: i64
         .count() as u64
 }
 
+/// Windows the SLOs use by default, and lengths just past a tier's span (61m, 6h 1m) that an
+/// event ahead of `now` once cut short.
+const WINDOWS: [i64; 11] =
+    [5 * MIN, 30 * MIN, HOUR, 61 * MIN, 2 * HOUR, 6 * HOUR, 6 * HOUR + MIN, DAY, 3 * DAY, 28 * DAY, 30 * DAY];
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// Against a list of all events: never fewer than the exact count, and more only by events
-    /// in the two edge buckets that lie outside the window.
+    /// in the two edge buckets that lie outside the window. Events reach up to `max_future`
+    /// ahead of `now` (its default, its maximum, or anything valid between), and the windows
+    /// are any whole number of seconds up to the period, since alert windows are configurable.
     #[test]
     fn agrees_with_naive_reference(
-        steps in prop::collection::vec((0i64..600_000, -40 * DAY..MIN, any::<bool>(), 0usize..2), 1..300),
-        windows in prop::collection::vec(prop::sample::select(vec![5 * MIN, 30 * MIN, HOUR, 2 * HOUR, 6 * HOUR, DAY, 3 * DAY, 28 * DAY, 30 * DAY]), 1..4),
+        max_future in prop_oneof![Just(MIN), Just(HOUR), 1..=HOUR],
+        steps in prop::collection::vec(
+            (0i64..600_000, prop_oneof![-40 * DAY..HOUR, -7 * HOUR..HOUR, -10_000i64..HOUR], any::<bool>(), 0usize..2),
+            1..300,
+        ),
+        windows in prop::collection::vec(
+            prop_oneof![prop::sample::select(WINDOWS.to_vec()), (1..=30 * DAY / 1000).prop_map(|s| s * 1000)],
+            1..4,
+        ),
     ) {
-        let mut s = store();
+        let mut s = WindowStore::new(2, 30 * DAY, max_future);
         let mut events = Vec::new();
         let mut now = T0;
         for (advance, offset, good, sli) in steps {
             now += advance;
             let ts = now + offset;
             // The decoder's policy: only (now - period, now + max_future] reaches the store.
-            if ts <= now - 30 * DAY || ts > now + MIN {
+            if ts <= now - 30 * DAY || ts > now + max_future {
                 continue;
             }
             s.record(sli, ts, good);
@@ -125,13 +171,13 @@ proptest! {
                 }
             }
             // All windows at once (one pass per tier) agree with one window at a time.
-            let all = [5 * MIN, 30 * MIN, HOUR, 2 * HOUR, 6 * HOUR, DAY, 3 * DAY, 28 * DAY, 30 * DAY];
+            let all: Vec<i64> = WINDOWS.iter().chain(&windows).copied().collect();
             let set = s.window_set(&all);
-            let mut out = [Counts::default(); 9];
+            let mut out = vec![Counts::default(); all.len()];
             for sli in 0..2 {
                 s.sums(sli, &set, now, &mut out);
-                for (w, got) in all.iter().zip(out) {
-                    prop_assert_eq!(got, s.count(sli, *w, now), "w={}", w);
+                for (w, got) in all.iter().zip(&out) {
+                    prop_assert_eq!(*got, s.count(sli, *w, now), "w={}", w);
                 }
             }
         }

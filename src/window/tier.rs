@@ -82,10 +82,23 @@ macro_rules! with_cells {
 /// A ring of `len` buckets of `res_ms` each, for every SLI. Bucket index `k` covers event times
 /// `[k * res_ms, (k + 1) * res_ms)` and lives in slot `k % len`; the ring holds indices
 /// `(head - len, head]`, `head` being the newest index any event has reached.
+///
+/// # Why the ring is longer than the windows it answers
+///
+/// The head follows the newest event, and an accepted event may be up to `future_ms` ahead of
+/// `now`, so up to `F = ceil(future_ms / res_ms)` of the newest slots can hold the future and
+/// are no use to a window ending at `now`. A window `(now - W, now]` spans at most
+/// `ceil(W / res_ms) + 1` buckets, so the ring needs `ceil(W / res_ms) + F + 1` slots; it gets
+/// one more, so that a `now` up to one bucket behind the clock that accepted the newest event
+/// (a tick that read the time just before a worker did) still finds every bucket. Only
+/// `span_ms` (the windows it was built for) is offered to [`super::WindowStore`] to choose from,
+/// never the future slots: answering a longer window from them loses its oldest buckets as
+/// soon as an event ahead of `now` moves the head.
 #[derive(Debug, Clone)]
 pub struct Tier {
     pub res_ms: i64,
     pub len: i64,
+    span_ms: i64,
     head: i64,
     cells: Cells,
 }
@@ -98,11 +111,13 @@ impl Tier {
         let n = slis * len as usize;
         let cells =
             if narrow { Cells::Narrow(vec![Narrow::default(); n]) } else { Cells::Wide(vec![Counts::default(); n]) };
-        Tier { res_ms, len, head: i64::MIN, cells }
+        Tier { res_ms, len, span_ms, head: i64::MIN, cells }
     }
 
+    /// The longest window this tier answers whole, whatever events up to `future_ms` ahead have
+    /// moved the head: the span it was built for, not its length (see the type's doc).
     pub fn span_ms(&self) -> i64 {
-        (self.len - 2) * self.res_ms
+        self.span_ms
     }
 
     /// The slot for an event time, advancing the head (and clearing the slots it passes) when the
