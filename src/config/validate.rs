@@ -20,7 +20,6 @@ use super::{
     condition, duration, is_secret_property, secrets, AlertmanagerConfig, Condition, Config, EventsConfig,
     ExporterConfig, IngestConfig, KafkaConfig, SliConfig, StateConfig,
 };
-use crate::window::MAX_FUTURE_MS;
 
 /// A key path and what is wrong there; [`Config::from_yaml_with_env`] adds the file.
 type Invalid = (String, String);
@@ -95,7 +94,7 @@ fn kafka_property(key: &str, value: &serde_yaml_ng::Value, env: Env) -> Result<S
 fn event_time(raw: &RawEvents) -> Result<i64, Invalid> {
     let max_future_ms = millis(&raw.max_future, "events.max_future")?;
     // Every SLI's window rings keep max_future of buckets ahead of now, so memory grows with it.
-    if max_future_ms > MAX_FUTURE_MS {
+    if max_future_ms > super::MAX_FUTURE_MS {
         return Err(bad("events.max_future", format!("{:?} is longer than the maximum of 1h", raw.max_future)));
     }
     if raw.timestamp_field.trim().is_empty() {

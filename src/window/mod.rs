@@ -32,11 +32,7 @@ mod tier;
 
 use tier::Tier;
 
-/// The longest `events.max_future` allowed (1 h). Every tier keeps `max_future` of buckets ahead
-/// of `now` besides the windows it answers, and the 10 s tier pays most: at 1 h it doubles to 722
-/// buckets, 20.7 KB per SLI in all for a 30-day period instead of 17.4 KB at the default minute;
-/// a day ahead would add 69 KB per SLI to that tier alone.
-pub const MAX_FUTURE_MS: i64 = 3_600_000;
+pub use crate::config::MAX_FUTURE_MS;
 
 /// Good and total events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
