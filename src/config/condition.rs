@@ -13,7 +13,11 @@ const OPERATORS: &[&str] = &["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in",
 /// A literal from the config, compared against an event's field.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Literal {
-    /// Compared with number fields (integers and floats alike).
+    /// An integer in i64 or u64 range (one type holds both). Compared exactly with integer
+    /// fields, since f64 cannot tell integers apart beyond 2^53; with float fields through f64.
+    Int(i128),
+    /// Any other number (written with a fraction or exponent, or beyond u64), compared with
+    /// number fields through f64.
     Num(f64),
     /// Compared with string fields.
     Str(String),
@@ -49,7 +53,7 @@ pub(crate) enum Test {
 impl Test {
     /// True when the test only makes sense on a number.
     pub(crate) fn is_numeric(&self) -> bool {
-        let num = |l: &Literal| matches!(l, Literal::Num(_));
+        let num = |l: &Literal| matches!(l, Literal::Int(_) | Literal::Num(_));
         match self {
             Test::Eq(l) | Test::Ne(l) | Test::Lt(l) | Test::Le(l) | Test::Gt(l) | Test::Ge(l) => num(l),
             Test::In(ls) | Test::NotIn(ls) => ls.iter().all(num),
@@ -186,11 +190,18 @@ fn literal(value: &Value, at: &str) -> Result<Literal, (String, String)> {
     match value {
         Value::String(s) => Ok(Literal::Str(s.clone())),
         Value::Bool(b) => Ok(Literal::Bool(*b)),
-        Value::Number(n) => n
-            .as_f64()
-            .filter(|f| f.is_finite())
-            .map(Literal::Num)
-            .ok_or_else(|| (at.to_string(), format!("number {n} is not finite"))),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                return Ok(Literal::Int(i.into()));
+            }
+            if let Some(u) = n.as_u64() {
+                return Ok(Literal::Int(u.into()));
+            }
+            n.as_f64()
+                .filter(|f| f.is_finite())
+                .map(Literal::Num)
+                .ok_or_else(|| (at.to_string(), format!("number {n} is not finite")))
+        }
         other => Err((at.to_string(), format!("expected a string, number or boolean, found {}", describe(other)))),
     }
 }
