@@ -399,11 +399,11 @@ mod tests {
         assert_eq!(run(&d, &c, &good.replace(r#""m":-1"#, r#""m":50.0"#)), vec![(0, true)]);
     }
 
-    /// Whether a one-SLI config whose `good:` is `cond` finds `value` in field `n` good,
+    /// Whether a one-SLI config whose `good:` is `cond` finds `value` in fields `n` and `s` good,
     /// through the fast decode path and through serde_json alone (which must agree).
     fn good_for(cond: &str, value: &str) -> bool {
         let (_, d, c) = setup(&format!("  a:\n    good: {{ {cond} }}"));
-        let json = format!(r#"{{"timestamp":1795694400000,"n":{value}}}"#);
+        let json = format!(r#"{{"timestamp":1795694400000,"n":{value},"s":{value}}}"#);
         let got = [true, false].map(|fast| {
             let mut slots = Vec::new();
             d.decode_with(json.as_bytes(), 1_795_694_400_000, &mut slots, fast).unwrap();
@@ -460,6 +460,35 @@ mod tests {
             ("n: { eq: 18446744073709551615 }", "18446744073709551616", true),
             ("n: { eq: 5.0 }", "5", true),
             ("n: { lt: 5.5 }", "5", true),
+        ];
+        let wrong: Vec<_> = cases.iter().filter(|(cond, value, want)| good_for(cond, value) != *want).collect();
+        assert!(wrong.is_empty(), "wrong (condition, value, expected good): {wrong:?}");
+    }
+
+    /// Regression: `regex` searched the value, so `regex: "5.."` matched "1500x". It must match
+    /// the whole value, as Prometheus label matchers do.
+    #[test]
+    fn regex_matches_the_whole_value() {
+        let cases: &[(&str, &str, bool)] = &[
+            (r#"s: { regex: "5.." }"#, r#""503""#, true),
+            (r#"s: { regex: "5.." }"#, r#""1500x""#, false),
+            (r#"s: { regex: "5.." }"#, r#""5030""#, false),
+            (r#"s: { regex: "5.." }"#, r#""x503""#, false),
+            (r#"s: { regex: ".*5.." }"#, r#""HTTP 503""#, true),
+            (r#"s: { regex: ".*5.." }"#, r#""1500x""#, false),
+            (r#"s: { regex: "5.*" }"#, r#""5030""#, true),
+            (r#"s: { regex: ".*eu-.*" }"#, r#""prod-eu-west""#, true),
+            // The anchors wrap the whole alternation, not its first and last branch.
+            (r#"s: { regex: "503|504" }"#, r#""5030""#, false),
+            (r#"s: { regex: "503|504" }"#, r#""x504""#, false),
+            (r#"s: { regex: "503|504" }"#, r#""504""#, true),
+            // Explicit anchors are harmless.
+            (r#"s: { regex: "^5..$" }"#, r#""503""#, true),
+            (r#"s: { regex: "" }"#, r#""""#, true),
+            (r#"s: { regex: "" }"#, r#""a""#, false),
+            // A comment in verbose mode that runs to the end of the pattern still ends there.
+            (r#"s: { regex: "(?x) 5 0 3  # any comment" }"#, r#""503""#, true),
+            (r#"s: { regex: "(?x) 5 0 3  # any comment" }"#, r#""5030""#, false),
         ];
         let wrong: Vec<_> = cases.iter().filter(|(cond, value, want)| good_for(cond, value) != *want).collect();
         assert!(wrong.is_empty(), "wrong (condition, value, expected good): {wrong:?}");

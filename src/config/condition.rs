@@ -2,8 +2,9 @@
 //!
 //! A mapping means "every key holds". A key is either a combinator (`all`, `any`, `not`) or a
 //! field name (dotted names reach into nested objects). On a field, a scalar means equality, a
-//! list means any of its values, and a mapping holds operators. The AST still names fields by
-//! path; `classify` compiles it against the decoder's field slots.
+//! list means any of its values, and a mapping holds operators. A `regex` must match the whole
+//! value, as in Prometheus (`5..` matches "503", not "1500x"); `.*` on either side allows more.
+//! The AST still names fields by path; `classify` compiles it against the decoder's field slots.
 
 use serde_yaml_ng::Value;
 
@@ -46,7 +47,7 @@ pub(crate) enum Test {
     NotIn(Vec<Literal>),
     /// `prefix`: a string field starting with this.
     Prefix(String),
-    /// `regex`: a string field the pattern finds a match in.
+    /// `regex`: a string field the pattern matches as a whole (compiled as `^(?:pattern)$`).
     Regex(regex::Regex),
 }
 
@@ -164,13 +165,7 @@ fn parse_field(field: &str, value: &Value, here: &str) -> Result<Condition, (Str
                     "in" => Test::In(literal_list(arg, &at)?),
                     "not_in" => Test::NotIn(literal_list(arg, &at)?),
                     "prefix" => Test::Prefix(string(arg, &at)?),
-                    "regex" => {
-                        let pattern = string(arg, &at)?;
-                        let re = regex::Regex::new(&pattern).map_err(|e| {
-                            (at.clone(), format!("bad regex {pattern:?}: {}", first_line(&e.to_string())))
-                        })?;
-                        Test::Regex(re)
-                    }
+                    "regex" => Test::Regex(full_match(&string(arg, &at)?, &at)?),
                     other => {
                         return Err((
                             at,
@@ -184,6 +179,22 @@ fn parse_field(field: &str, value: &Value, here: &str) -> Result<Condition, (Str
         }
         scalar => Ok(make(Test::Eq(literal(scalar, here)?))),
     }
+}
+
+/// Compiles `pattern` to match whole values only, as Prometheus label matchers do: `5..` matches
+/// "503" but neither "1500x" nor "5030". A search would let a pattern written for codes or
+/// routes match inside longer values.
+///
+/// The pattern is checked alone first, so that errors name it as written and so that wrapping
+/// cannot make a broken one valid (`a)|(b` would become `^(?:a)|(b)$`). A pattern that ends
+/// inside a verbose-mode (`(?x)`) comment would comment out the closing `)$`: it gets a newline
+/// before them, which ends the comment and is insignificant in verbose mode.
+fn full_match(pattern: &str, at: &str) -> Result<regex::Regex, (String, String)> {
+    let bad = |e: regex::Error| (at.to_string(), format!("bad regex {pattern:?}: {}", first_line(&e.to_string())));
+    regex::Regex::new(pattern).map_err(bad)?;
+    regex::Regex::new(&format!("^(?:{pattern})$"))
+        .or_else(|_| regex::Regex::new(&format!("^(?:{pattern}\n)$")))
+        .map_err(bad)
 }
 
 fn literal(value: &Value, at: &str) -> Result<Literal, (String, String)> {
@@ -237,5 +248,38 @@ pub(crate) fn describe(value: &Value) -> String {
         Value::Sequence(_) => "a list".into(),
         Value::Mapping(_) => "a mapping".into(),
         Value::Tagged(t) => format!("tagged value {}", t.tag),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regex_of(pattern: &str) -> Result<regex::Regex, (String, String)> {
+        let yaml = format!("s: {{ regex: {pattern:?} }}");
+        let value: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        match parse(&value, "good")? {
+            Condition::Field { test: Test::Regex(re), .. } => Ok(re),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn regex_is_anchored_around_the_whole_pattern() {
+        assert_eq!(regex_of("5..").unwrap().as_str(), "^(?:5..)$");
+        assert_eq!(regex_of("503|504").unwrap().as_str(), "^(?:503|504)$");
+        let commented = regex_of("(?x) 5 0 3 # note").unwrap();
+        assert!(commented.is_match("503") && !commented.is_match("5030"));
+    }
+
+    /// Wrapping must not turn a broken pattern into a valid one, and errors quote the pattern as
+    /// written.
+    #[test]
+    fn bad_regex_is_rejected_as_written() {
+        for pattern in ["a)|(b", "([", "5..)", "(?x)a)#"] {
+            let (at, msg) = regex_of(pattern).unwrap_err();
+            assert_eq!(at, "good.s.regex");
+            assert!(msg.starts_with(&format!("bad regex {pattern:?}: ")), "{msg}");
+        }
     }
 }
