@@ -2,7 +2,8 @@
 //!
 //! Each SLI's `match:` and `good:` conditions are compiled once against the decoder's slots, so
 //! evaluating an event is array indexing and comparisons: no name lookup, no allocation.
-//! Semantics: numbers compare as numbers, strings as strings, a type mismatch is "not equal"
+//! Semantics: numbers compare as numbers (two integers exactly, anything with a float through
+//! f64), strings as strings, a type mismatch is "not equal"
 //! (a field only ever compared with numbers that holds a string is rejected earlier, in decode);
 //! a missing (or `null`) field fails every field test, including `ne` and `not_in`. `not:`
 //! negates the whole condition beneath it.
@@ -48,9 +49,15 @@ impl Cond {
     }
 }
 
+/// Integers against integers compare exactly, in i128 (which holds i64 and u64 alike): through
+/// f64, 2^53 + 1 would equal 2^53. A float on either side compares through f64.
 fn compare(v: &Val<'_>, lit: &Literal) -> Option<Ordering> {
     match (v, lit) {
+        (Val::Int(a), Literal::Int(b)) => Some(i128::from(*a).cmp(b)),
+        (Val::UInt(a), Literal::Int(b)) => Some(i128::from(*a).cmp(b)),
         (Val::Int(a), Literal::Num(b)) => (*a as f64).partial_cmp(b),
+        (Val::UInt(a), Literal::Num(b)) => (*a as f64).partial_cmp(b),
+        (Val::Num(a), Literal::Int(b)) => a.partial_cmp(&(*b as f64)),
         (Val::Num(a), Literal::Num(b)) => a.partial_cmp(b),
         (Val::Str(a), Literal::Str(b)) => Some(a.as_ref().cmp(b.as_str())),
         (Val::Bool(a), Literal::Bool(b)) => Some(a.cmp(b)),
@@ -390,6 +397,101 @@ mod tests {
             assert_eq!(run(&d, &c, &bad), vec![(0, false)], "{bad}");
         }
         assert_eq!(run(&d, &c, &good.replace(r#""m":-1"#, r#""m":50.0"#)), vec![(0, true)]);
+    }
+
+    /// Whether a one-SLI config whose `good:` is `cond` finds `value` in fields `n` and `s` good,
+    /// through the fast decode path and through serde_json alone (which must agree).
+    fn good_for(cond: &str, value: &str) -> bool {
+        let (_, d, c) = setup(&format!("  a:\n    good: {{ {cond} }}"));
+        let json = format!(r#"{{"timestamp":1795694400000,"n":{value},"s":{value}}}"#);
+        let got = [true, false].map(|fast| {
+            let mut slots = Vec::new();
+            d.decode_with(json.as_bytes(), 1_795_694_400_000, &mut slots, fast).unwrap();
+            let mut out = Vec::new();
+            c.classify(&slots, |id, good| out.push((id, good)));
+            out
+        });
+        assert_eq!(got[0], got[1], "fast and serde_json paths disagree on {cond} for {value}");
+        match got[0][..] {
+            [(0, good)] => good,
+            ref other => panic!("{cond} for {value}: {other:?}"),
+        }
+    }
+
+    /// Regression: integers compared through f64, where 2^53 + 1 rounds to 2^53, so
+    /// `eq: 9007199254740993` matched 9007199254740992 (and i64/u64 neighbours near their maxima
+    /// were all equal).
+    #[test]
+    fn integers_compare_exactly_beyond_2_pow_53() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("n: { eq: 9007199254740993 }", "9007199254740992", false),
+            ("n: { eq: 9007199254740993 }", "9007199254740993", true),
+            ("n: 9007199254740993", "9007199254740992", false),
+            ("n: { ne: 9007199254740993 }", "9007199254740992", true),
+            ("n: { lt: 9007199254740993 }", "9007199254740992", true),
+            ("n: { le: 9007199254740992 }", "9007199254740993", false),
+            ("n: { gt: 9007199254740992 }", "9007199254740993", true),
+            ("n: { ge: 9007199254740993 }", "9007199254740992", false),
+            ("n: { in: [9007199254740993, 1] }", "9007199254740992", false),
+            ("n: { not_in: [9007199254740993] }", "9007199254740992", true),
+            ("n: { lt: -9007199254740992 }", "-9007199254740993", true),
+            // i64::MAX and i64::MIN, and their neighbours.
+            ("n: { eq: 9223372036854775807 }", "9223372036854775806", false),
+            ("n: { eq: 9223372036854775807 }", "9223372036854775807", true),
+            ("n: { gt: 9223372036854775806 }", "9223372036854775807", true),
+            ("n: { eq: -9223372036854775808 }", "-9223372036854775807", false),
+            ("n: { eq: -9223372036854775808 }", "-9223372036854775808", true),
+            ("n: { lt: -9223372036854775807 }", "-9223372036854775808", true),
+            // Across the i64/u64 boundary.
+            ("n: { gt: 9223372036854775807 }", "9223372036854775808", true),
+            ("n: { eq: 9223372036854775808 }", "9223372036854775807", false),
+            ("n: { le: 9223372036854775807 }", "9223372036854775808", false),
+            // u64::MAX and its neighbour; a negative literal against a u64 value.
+            ("n: { eq: 18446744073709551615 }", "18446744073709551614", false),
+            ("n: { eq: 18446744073709551615 }", "18446744073709551615", true),
+            ("n: { lt: 18446744073709551615 }", "18446744073709551614", true),
+            ("n: { ge: 18446744073709551615 }", "18446744073709551614", false),
+            ("n: { gt: -1 }", "18446744073709551615", true),
+            ("n: { lt: 18446744073709551615 }", "-1", true),
+            // Mixed integer and float compare through f64, as before.
+            ("n: { eq: 9007199254740993 }", "9007199254740992.0", true),
+            ("n: { eq: 9007199254740992.0 }", "9007199254740993", true),
+            ("n: { eq: 18446744073709551615.0 }", "18446744073709551614", true),
+            ("n: { eq: 18446744073709551615 }", "18446744073709551616", true),
+            ("n: { eq: 5.0 }", "5", true),
+            ("n: { lt: 5.5 }", "5", true),
+        ];
+        let wrong: Vec<_> = cases.iter().filter(|(cond, value, want)| good_for(cond, value) != *want).collect();
+        assert!(wrong.is_empty(), "wrong (condition, value, expected good): {wrong:?}");
+    }
+
+    /// Regression: `regex` searched the value, so `regex: "5.."` matched "1500x". It must match
+    /// the whole value, as Prometheus label matchers do.
+    #[test]
+    fn regex_matches_the_whole_value() {
+        let cases: &[(&str, &str, bool)] = &[
+            (r#"s: { regex: "5.." }"#, r#""503""#, true),
+            (r#"s: { regex: "5.." }"#, r#""1500x""#, false),
+            (r#"s: { regex: "5.." }"#, r#""5030""#, false),
+            (r#"s: { regex: "5.." }"#, r#""x503""#, false),
+            (r#"s: { regex: ".*5.." }"#, r#""HTTP 503""#, true),
+            (r#"s: { regex: ".*5.." }"#, r#""1500x""#, false),
+            (r#"s: { regex: "5.*" }"#, r#""5030""#, true),
+            (r#"s: { regex: ".*eu-.*" }"#, r#""prod-eu-west""#, true),
+            // The anchors wrap the whole alternation, not its first and last branch.
+            (r#"s: { regex: "503|504" }"#, r#""5030""#, false),
+            (r#"s: { regex: "503|504" }"#, r#""x504""#, false),
+            (r#"s: { regex: "503|504" }"#, r#""504""#, true),
+            // Explicit anchors are harmless.
+            (r#"s: { regex: "^5..$" }"#, r#""503""#, true),
+            (r#"s: { regex: "" }"#, r#""""#, true),
+            (r#"s: { regex: "" }"#, r#""a""#, false),
+            // A comment in verbose mode that runs to the end of the pattern still ends there.
+            (r#"s: { regex: "(?x) 5 0 3  # any comment" }"#, r#""503""#, true),
+            (r#"s: { regex: "(?x) 5 0 3  # any comment" }"#, r#""5030""#, false),
+        ];
+        let wrong: Vec<_> = cases.iter().filter(|(cond, value, want)| good_for(cond, value) != *want).collect();
+        assert!(wrong.is_empty(), "wrong (condition, value, expected good): {wrong:?}");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! A mapping means "every key holds". A key is either a combinator (`all`, `any`, `not`) or a
 //! field name (dotted names reach into nested objects). On a field, a scalar means equality, a
-//! list means any of its values, and a mapping holds operators. The AST still names fields by
-//! path; `classify` compiles it against the decoder's field slots.
+//! list means any of its values, and a mapping holds operators. A `regex` must match the whole
+//! value, as in Prometheus (`5..` matches "503", not "1500x"); `.*` on either side allows more.
+//! The AST still names fields by path; `classify` compiles it against the decoder's field slots.
 
 use serde_yaml_ng::Value;
 
@@ -13,7 +14,11 @@ const OPERATORS: &[&str] = &["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in",
 /// A literal from the config, compared against an event's field.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Literal {
-    /// Compared with number fields (integers and floats alike).
+    /// An integer in i64 or u64 range (one type holds both). Compared exactly with integer
+    /// fields, since f64 cannot tell integers apart beyond 2^53; with float fields through f64.
+    Int(i128),
+    /// Any other number (written with a fraction or exponent, or beyond u64), compared with
+    /// number fields through f64.
     Num(f64),
     /// Compared with string fields.
     Str(String),
@@ -42,14 +47,14 @@ pub(crate) enum Test {
     NotIn(Vec<Literal>),
     /// `prefix`: a string field starting with this.
     Prefix(String),
-    /// `regex`: a string field the pattern finds a match in.
+    /// `regex`: a string field the pattern matches as a whole (compiled as `^(?:pattern)$`).
     Regex(regex::Regex),
 }
 
 impl Test {
     /// True when the test only makes sense on a number.
     pub(crate) fn is_numeric(&self) -> bool {
-        let num = |l: &Literal| matches!(l, Literal::Num(_));
+        let num = |l: &Literal| matches!(l, Literal::Int(_) | Literal::Num(_));
         match self {
             Test::Eq(l) | Test::Ne(l) | Test::Lt(l) | Test::Le(l) | Test::Gt(l) | Test::Ge(l) => num(l),
             Test::In(ls) | Test::NotIn(ls) => ls.iter().all(num),
@@ -160,13 +165,7 @@ fn parse_field(field: &str, value: &Value, here: &str) -> Result<Condition, (Str
                     "in" => Test::In(literal_list(arg, &at)?),
                     "not_in" => Test::NotIn(literal_list(arg, &at)?),
                     "prefix" => Test::Prefix(string(arg, &at)?),
-                    "regex" => {
-                        let pattern = string(arg, &at)?;
-                        let re = regex::Regex::new(&pattern).map_err(|e| {
-                            (at.clone(), format!("bad regex {pattern:?}: {}", first_line(&e.to_string())))
-                        })?;
-                        Test::Regex(re)
-                    }
+                    "regex" => Test::Regex(full_match(&string(arg, &at)?, &at)?),
                     other => {
                         return Err((
                             at,
@@ -182,15 +181,38 @@ fn parse_field(field: &str, value: &Value, here: &str) -> Result<Condition, (Str
     }
 }
 
+/// Compiles `pattern` to match whole values only, as Prometheus label matchers do: `5..` matches
+/// "503" but neither "1500x" nor "5030". A search would let a pattern written for codes or
+/// routes match inside longer values.
+///
+/// The pattern is checked alone first, so that errors name it as written and so that wrapping
+/// cannot make a broken one valid (`a)|(b` would become `^(?:a)|(b)$`). A pattern that ends
+/// inside a verbose-mode (`(?x)`) comment would comment out the closing `)$`: it gets a newline
+/// before them, which ends the comment and is insignificant in verbose mode.
+fn full_match(pattern: &str, at: &str) -> Result<regex::Regex, (String, String)> {
+    let bad = |e: regex::Error| (at.to_string(), format!("bad regex {pattern:?}: {}", first_line(&e.to_string())));
+    regex::Regex::new(pattern).map_err(bad)?;
+    regex::Regex::new(&format!("^(?:{pattern})$"))
+        .or_else(|_| regex::Regex::new(&format!("^(?:{pattern}\n)$")))
+        .map_err(bad)
+}
+
 fn literal(value: &Value, at: &str) -> Result<Literal, (String, String)> {
     match value {
         Value::String(s) => Ok(Literal::Str(s.clone())),
         Value::Bool(b) => Ok(Literal::Bool(*b)),
-        Value::Number(n) => n
-            .as_f64()
-            .filter(|f| f.is_finite())
-            .map(Literal::Num)
-            .ok_or_else(|| (at.to_string(), format!("number {n} is not finite"))),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                return Ok(Literal::Int(i.into()));
+            }
+            if let Some(u) = n.as_u64() {
+                return Ok(Literal::Int(u.into()));
+            }
+            n.as_f64()
+                .filter(|f| f.is_finite())
+                .map(Literal::Num)
+                .ok_or_else(|| (at.to_string(), format!("number {n} is not finite")))
+        }
         other => Err((at.to_string(), format!("expected a string, number or boolean, found {}", describe(other)))),
     }
 }
@@ -226,5 +248,38 @@ pub(crate) fn describe(value: &Value) -> String {
         Value::Sequence(_) => "a list".into(),
         Value::Mapping(_) => "a mapping".into(),
         Value::Tagged(t) => format!("tagged value {}", t.tag),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regex_of(pattern: &str) -> Result<regex::Regex, (String, String)> {
+        let yaml = format!("s: {{ regex: {pattern:?} }}");
+        let value: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        match parse(&value, "good")? {
+            Condition::Field { test: Test::Regex(re), .. } => Ok(re),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn regex_is_anchored_around_the_whole_pattern() {
+        assert_eq!(regex_of("5..").unwrap().as_str(), "^(?:5..)$");
+        assert_eq!(regex_of("503|504").unwrap().as_str(), "^(?:503|504)$");
+        let commented = regex_of("(?x) 5 0 3 # note").unwrap();
+        assert!(commented.is_match("503") && !commented.is_match("5030"));
+    }
+
+    /// Wrapping must not turn a broken pattern into a valid one, and errors quote the pattern as
+    /// written.
+    #[test]
+    fn bad_regex_is_rejected_as_written() {
+        for pattern in ["a)|(b", "([", "5..)", "(?x)a)#"] {
+            let (at, msg) = regex_of(pattern).unwrap_err();
+            assert_eq!(at, "good.s.regex");
+            assert!(msg.starts_with(&format!("bad regex {pattern:?}: ")), "{msg}");
+        }
     }
 }

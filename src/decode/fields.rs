@@ -19,9 +19,12 @@ pub enum Val<'a> {
     Missing,
     /// `true` or `false`.
     Bool(bool),
-    /// An integer that fits in 64 bits.
+    /// An integer in i64 range.
     Int(i64),
-    /// Any other number.
+    /// An integer above i64::MAX, up to u64::MAX: kept whole so that conditions on integers
+    /// compare exactly (as f64, neighbours there are one value).
+    UInt(u64),
+    /// Any other number (a fraction, an exponent, or an integer beyond u64).
     Num(f64),
     /// A string, borrowed from the payload unless it held escapes.
     Str(Cow<'a, str>),
@@ -189,7 +192,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_, 'de> {
         Ok(())
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        let v = i64::try_from(v).map(Val::Int).unwrap_or(Val::Num(v as f64));
+        let v = i64::try_from(v).map_or(Val::UInt(v), Val::Int);
         Self::store(self.slots, self.entry.slot, v);
         Ok(())
     }

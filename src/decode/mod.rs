@@ -148,7 +148,7 @@ impl Decoder {
     /// [`Decoder::decode`]; without `fast`, every payload goes through serde_json (the
     /// reference the fast path is tested against).
     #[inline]
-    fn decode_with<'a>(
+    pub(crate) fn decode_with<'a>(
         &self,
         payload: &'a [u8],
         now_ms: i64,
@@ -192,10 +192,15 @@ impl Decoder {
         let latency_ms = match self.latency_slot.map(|s| &slots[s]) {
             None | Some(Val::Missing) => None,
             Some(Val::Int(v)) if *v >= 0 => Some(*v as f64),
+            Some(Val::UInt(v)) => Some(*v as f64),
             Some(Val::Num(v)) if *v >= 0.0 && v.is_finite() => Some(*v),
             Some(_) => return Err(Reject::InvalidLatency),
         };
-        if self.numeric_slots.iter().any(|&s| !matches!(slots[s], Val::Missing | Val::Int(_) | Val::Num(_))) {
+        if self
+            .numeric_slots
+            .iter()
+            .any(|&s| !matches!(slots[s], Val::Missing | Val::Int(_) | Val::UInt(_) | Val::Num(_)))
+        {
             return Err(Reject::WrongFieldType);
         }
         Ok(Decoded { ts_ms, latency_ms })
@@ -331,6 +336,33 @@ mod tests {
         assert_eq!(d.decode(b"{\"timestamp\":1}\xff", NOW, &mut slots), Err(Reject::InvalidJson));
     }
 
+    /// Regression: an integer above i64::MAX was stored as f64, so u64 neighbours there decoded
+    /// to the same value and no condition could tell them apart.
+    #[test]
+    fn integers_up_to_u64_max_keep_every_digit() {
+        let d = decoder();
+        let status = d.slot_of("status").unwrap();
+        let decoded = |n: &str| {
+            let payload = format!(r#"{{"timestamp":{NOW},"service":"geo","status":{n}}}"#);
+            [true, false].map(|fast| {
+                let mut slots = Vec::new();
+                d.decode_with(payload.as_bytes(), NOW, &mut slots, fast).unwrap();
+                format!("{:?}", slots[status])
+            })
+        };
+        for (a, b) in [
+            ("9007199254740992", "9007199254740993"),
+            ("9223372036854775806", "9223372036854775807"),
+            ("9223372036854775807", "9223372036854775808"),
+            ("18446744073709551614", "18446744073709551615"),
+            ("-9223372036854775808", "-9223372036854775807"),
+        ] {
+            let (x, y) = (decoded(a), decoded(b));
+            assert_eq!(x[0], x[1], "fast and serde_json paths disagree on {a}");
+            assert_ne!(x[0], y[0], "{a} and {b} decode to the same value");
+        }
+    }
+
     #[test]
     fn slot_buffer_keeps_its_allocation() {
         let mut buf = SlotBuffer::default();
@@ -391,6 +423,10 @@ mod tests {
             "120.7",
             "-3",
             "18446744073709551616",
+            "18446744073709551615",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "9007199254740993",
             "2.5e400",
         ];
 
