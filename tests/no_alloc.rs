@@ -204,9 +204,9 @@ fn generated_config() -> Config {
     good: {{ all: [ {{ status: {{ lt: 500 }} }}, {{ status: {{ not_in: [429] }} }} ] }}
   svc-{s:02}-search:
     match: {{ service: "svc-{s}", route: {{ prefix: "/v2/trips" }} }}
-    good: {{ any: [ {{ latency_ms: {{ lt: 200 }} }}, {{ status: {{ ge: 500 }}, region: {{ regex: "^eu-" }} }} ] }}
+    good: {{ any: [ {{ latency_ms: {{ lt: 200 }} }}, {{ status: {{ ge: 500 }}, region: {{ regex: "eu-.*" }} }} ] }}
   svc-{s:02}-any:
-    match: {{ service: "svc-{s}", route: {{ regex: "^/v[12]/" }} }}
+    match: {{ service: "svc-{s}", route: {{ regex: "/v[12]/.*" }} }}
     good: {{ status: {{ ne: 503 }}, user_agent: {{ prefix: "ios/" }} }}
 "#
         );
