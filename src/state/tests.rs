@@ -127,3 +127,49 @@ fn a_second_owner_of_the_directory_is_refused() {
     assert!(CheckpointFiles::open(&dir).is_ok(), "the lock is released with its owner");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A state directory in the temp dir, empty, unique to this process and `name`.
+fn empty_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("slostream-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn flip_last_byte(path: &std::path::Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(path, &bytes).unwrap();
+}
+
+#[test]
+fn a_write_after_falling_back_keeps_the_good_generation() {
+    let config = config();
+    let dir = empty_dir("fallback-test");
+    let mut c = sample(&config);
+    let mut files = CheckpointFiles::open(&dir).unwrap();
+    files.write(&c.encode(&config)).unwrap();
+    c.offsets[0].next = 43;
+    let b = files.write(&c.encode(&config)).unwrap();
+    drop(files);
+    flip_last_byte(&b);
+
+    // Restart: B is corrupt, A is restored and counting resumes from it.
+    let mut files = CheckpointFiles::open(&dir).unwrap();
+    let (loaded, bad) = files.load(&config);
+    assert_eq!(loaded.unwrap().1.offsets[0].next, 42);
+    assert_eq!(bad.len(), 1);
+    c.offsets[0].next = 50;
+    let c_path = files.write(&c.encode(&config)).unwrap();
+    drop(files);
+    flip_last_byte(&c_path);
+
+    // Restart again: C is corrupt too, and A must still be there to fall back to.
+    let files = CheckpointFiles::open(&dir).unwrap();
+    let (loaded, bad) = files.load(&config);
+    let reasons: Vec<String> = bad.iter().map(|u| format!("{}: {}", u.path.display(), u.reason)).collect();
+    let (_, restored) = loaded.unwrap_or_else(|| panic!("no valid checkpoint left; unusable: {reasons:?}"));
+    assert_eq!(restored.offsets[0].next, 42);
+    drop(files);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
