@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Checkpoint, Malformed};
+use super::{Checkpoint, DecodeError, Malformed};
 use crate::config::Config;
 
 const MAGIC: &[u8; 8] = b"SLOSTRM1";
@@ -63,6 +63,32 @@ pub(crate) enum ReadError {
     Checksum,
     #[error(transparent)]
     Malformed(#[from] Malformed),
+    /// Whole and checksummed, but in a format version newer than this build reads: not
+    /// corruption. Starting without it would drop the windows it holds, and falling back to an
+    /// older generation would roll back what the newer build counted.
+    #[error(
+        "written by a newer slostream: format version {found}, this build reads up to {supported}; run a build \
+         that reads it (moving the state directory aside starts with empty windows)"
+    )]
+    NewerVersion { found: u32, supported: u32 },
+}
+
+impl ReadError {
+    /// Whether the file was written by a newer slostream, whose checkpoint this build cannot
+    /// read: the start must be refused, not continued with empty windows, since that would lose
+    /// the history (and a later write would prune the file that holds it).
+    pub(crate) fn is_from_a_newer_version(&self) -> bool {
+        matches!(self, ReadError::NewerVersion { .. })
+    }
+}
+
+impl From<DecodeError> for ReadError {
+    fn from(e: DecodeError) -> ReadError {
+        match e {
+            DecodeError::Malformed(m) => ReadError::Malformed(m),
+            DecodeError::NewerVersion { found, supported } => ReadError::NewerVersion { found, supported },
+        }
+    }
 }
 
 /// Why a checkpoint file was not used.
@@ -138,6 +164,10 @@ impl CheckpointFiles {
     }
 
     /// The newest checkpoint that reads back whole, and every newer one that did not.
+    ///
+    /// Stops at a file from a newer slostream (the last unusable one, with nothing loaded)
+    /// rather than restore an older generation behind it: it is not damaged, only unreadable
+    /// here, and whether to start without it is the operator's call.
     pub(crate) fn load(&self, config: &Config) -> (Option<(PathBuf, Checkpoint)>, Vec<Unusable>) {
         let mut unusable = Vec::new();
         let files = match generations(&self.dir) {
@@ -153,7 +183,13 @@ impl CheckpointFiles {
                     self.good.store(generation, Ordering::Relaxed);
                     return (Some((path, c)), unusable);
                 }
-                Err(reason) => unusable.push(Unusable { path, reason }),
+                Err(reason) => {
+                    let newer = reason.is_from_a_newer_version();
+                    unusable.push(Unusable { path, reason });
+                    if newer {
+                        break;
+                    }
+                }
             }
         }
         (None, unusable)
