@@ -5,18 +5,26 @@
 //! the new file, never half of one. A header holds a magic, the length and a CRC-32 of the body:
 //! a torn or corrupted file is detected and the previous generation is used instead. An
 //! exclusive lock on `lock` makes a second instance on the same directory fail fast.
+//!
+//! Pruning keeps the generation last known to read back whole (restored by `load` or written
+//! since) until a newer one is durable: after falling back past a corrupt newest file, the
+//! next write replaces the corrupt file, not the good one, so a second corruption still leaves
+//! a checkpoint to resume from.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Checkpoint, Malformed};
+use super::{Checkpoint, DecodeError, Malformed};
 use crate::config::Config;
 
 const MAGIC: &[u8; 8] = b"SLOSTRM1";
 const HEADER: usize = 8 + 8 + 4;
-/// Generations kept: the newest and the one before it.
+/// Generations kept when none is known to be good: the newest and the one before it.
 const KEEP: usize = 2;
+/// No generation is known to read back whole (generations count from 1).
+const NONE_GOOD: u64 = 0;
 
 /// Why the state directory cannot be used: slostream does not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +63,32 @@ pub(crate) enum ReadError {
     Checksum,
     #[error(transparent)]
     Malformed(#[from] Malformed),
+    /// Whole and checksummed, but in a format version newer than this build reads: not
+    /// corruption. Starting without it would drop the windows it holds, and falling back to an
+    /// older generation would roll back what the newer build counted.
+    #[error(
+        "written by a newer slostream: format version {found}, this build reads up to {supported}; run a build \
+         that reads it (moving the state directory aside starts with empty windows)"
+    )]
+    NewerVersion { found: u32, supported: u32 },
+}
+
+impl ReadError {
+    /// Whether the file was written by a newer slostream, whose checkpoint this build cannot
+    /// read: the start must be refused, not continued with empty windows, since that would lose
+    /// the history (and a later write would prune the file that holds it).
+    pub(crate) fn is_from_a_newer_version(&self) -> bool {
+        matches!(self, ReadError::NewerVersion { .. })
+    }
+}
+
+impl From<DecodeError> for ReadError {
+    fn from(e: DecodeError) -> ReadError {
+        match e {
+            DecodeError::Malformed(m) => ReadError::Malformed(m),
+            DecodeError::NewerVersion { found, supported } => ReadError::NewerVersion { found, supported },
+        }
+    }
 }
 
 /// Why a checkpoint file was not used.
@@ -69,6 +103,9 @@ pub struct CheckpointFiles {
     dir: PathBuf,
     _lock: File,
     generation: u64,
+    /// The generation `load` restored or this instance last wrote, else [`NONE_GOOD`]: the one
+    /// pruning must keep. Atomic because `load` takes `&self`.
+    good: AtomicU64,
 }
 
 impl CheckpointFiles {
@@ -86,14 +123,18 @@ impl CheckpointFiles {
         lock.set_len(0).map_err(io_err)?;
         write!(lock, "{}", std::process::id()).map_err(io_err)?;
         let generation = generations(dir).map_err(io_err)?.first().map(|(g, _)| *g).unwrap_or(0);
-        Ok(CheckpointFiles { dir: dir.to_path_buf(), _lock: lock, generation })
+        Ok(CheckpointFiles { dir: dir.to_path_buf(), _lock: lock, generation, good: AtomicU64::new(NONE_GOOD) })
     }
 
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Writes a new generation durably and removes generations older than the previous one.
+    /// Writes a new generation durably, then removes every other generation but the last good
+    /// one (or, when none is known, the newest before it).
+    ///
+    /// Pruning by position alone would keep a corrupt newest file that `load` fell back past
+    /// and delete the good one it fell back to.
     pub fn write(&mut self, body: &[u8]) -> io::Result<PathBuf> {
         let generation = self.generation + 1;
         let path = self.dir.join(format!("checkpoint-{generation:020}.bin"));
@@ -109,13 +150,24 @@ impl CheckpointFiles {
         fs::rename(&tmp, &path)?;
         File::open(&self.dir)?.sync_all()?;
         self.generation = generation;
-        for (_, old) in generations(&self.dir)?.into_iter().skip(KEEP) {
+        let good = self.good.swap(generation, Ordering::Relaxed);
+        let older = generations(&self.dir)?.into_iter().filter(|(g, _)| *g != generation);
+        let stale: Vec<PathBuf> = if good == NONE_GOOD {
+            older.skip(KEEP - 1).map(|(_, p)| p).collect()
+        } else {
+            older.filter(|(g, _)| *g != good).map(|(_, p)| p).collect()
+        };
+        for old in stale {
             let _ = fs::remove_file(old);
         }
         Ok(path)
     }
 
     /// The newest checkpoint that reads back whole, and every newer one that did not.
+    ///
+    /// Stops at a file from a newer slostream (the last unusable one, with nothing loaded)
+    /// rather than restore an older generation behind it: it is not damaged, only unreadable
+    /// here, and whether to start without it is the operator's call.
     pub(crate) fn load(&self, config: &Config) -> (Option<(PathBuf, Checkpoint)>, Vec<Unusable>) {
         let mut unusable = Vec::new();
         let files = match generations(&self.dir) {
@@ -125,10 +177,19 @@ impl CheckpointFiles {
                 return (None, unusable);
             }
         };
-        for (_, path) in files {
+        for (generation, path) in files {
             match read(&path, config) {
-                Ok(c) => return (Some((path, c)), unusable),
-                Err(reason) => unusable.push(Unusable { path, reason }),
+                Ok(c) => {
+                    self.good.store(generation, Ordering::Relaxed);
+                    return (Some((path, c)), unusable);
+                }
+                Err(reason) => {
+                    let newer = reason.is_from_a_newer_version();
+                    unusable.push(Unusable { path, reason });
+                    if newer {
+                        break;
+                    }
+                }
             }
         }
         (None, unusable)

@@ -8,6 +8,11 @@
 //! SLIs are stored by name and buckets by absolute index, so a checkpoint survives config
 //! changes: a renamed or removed SLI's history is dropped, a new SLI starts empty, and a longer
 //! period keeps every bucket the old one held.
+//!
+//! The body starts with its format version. Every earlier version is still read, so an upgrade
+//! resumes from the windows it had (up to the longest SLO period of history) instead of starting
+//! empty; a version newer than this build's is a [`DecodeError::NewerVersion`], told apart from
+//! corruption, so that a downgrade refuses to start rather than silently discard that history.
 
 mod codec;
 pub mod file;
@@ -89,7 +94,29 @@ pub struct Checkpoint {
     pub store: WindowStore,
 }
 
+/// The format [`Checkpoint::encode`] writes. Version 1, from before the dead-letter topic, has
+/// neither the dead-letter ends nor the dead-letter count; [`Checkpoint::decode`] reads it with
+/// none (the dead-letter topic is then read back from its beginning, as for a partition never
+/// recorded).
 const VERSION: u32 = 2;
+/// The oldest format [`Checkpoint::decode`] reads.
+const OLDEST_VERSION: u32 = 1;
+
+/// Why a checkpoint body does not decode.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Damaged, or not a checkpoint body.
+    #[error(transparent)]
+    Malformed(#[from] Malformed),
+    /// Written by a newer slostream in a format this build does not know.
+    #[error("checkpoint format version {found} is newer than this build reads (up to {supported})")]
+    NewerVersion {
+        /// The version the body claims.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
+}
 
 /// A checkpoint's parts, borrowed: what the tally encodes in place, without a copy.
 #[derive(Debug, Clone, Copy)]
@@ -153,15 +180,22 @@ impl CheckpointRef<'_> {
 }
 
 impl Checkpoint {
-    /// Decodes into the current config's shape (SLIs matched by name).
-    pub fn decode(bytes: &[u8], config: &Config) -> Result<Checkpoint, Malformed> {
+    /// Decodes into the current config's shape (SLIs matched by name), from this build's format
+    /// version or any earlier one.
+    pub fn decode(bytes: &[u8], config: &Config) -> Result<Checkpoint, DecodeError> {
         let mut r = Reader::new(bytes);
-        if r.u32()? != VERSION {
-            return Err(Malformed(0));
+        let version = r.u32()?;
+        if version > VERSION {
+            return Err(DecodeError::NewerVersion { found: version, supported: VERSION });
         }
+        if version < OLDEST_VERSION {
+            return Err(Malformed(0).into());
+        }
+        let has_dead_letters = version >= 2;
         let created_ms = r.i64()?;
         let mut lists = [Vec::new(), Vec::new()];
-        for list in &mut lists {
+        let written = if has_dead_letters { lists.len() } else { 1 };
+        for list in &mut lists[..written] {
             for _ in 0..r.count(16)? {
                 list.push(PartitionOffset { topic: r.str()?.to_string(), partition: r.i32()?, next: r.i64()? });
             }
@@ -170,7 +204,9 @@ impl Checkpoint {
         let mut counters = Counters::new(config.slis.len());
         counters.consumed = r.u64()?;
         counters.unmatched = r.u64()?;
-        counters.dead_letters = r.u64()?;
+        if has_dead_letters {
+            counters.dead_letters = r.u64()?;
+        }
         for _ in 0..r.count(12)? {
             let (name, value) = (r.str()?, r.u64()?);
             if let Some(reason) = Reject::ALL.iter().find(|x| x.as_str() == name) {
@@ -199,7 +235,7 @@ impl Checkpoint {
             }
         }
         if !r.is_done() {
-            return Err(Malformed(bytes.len()));
+            return Err(Malformed(bytes.len()).into());
         }
         Ok(Checkpoint { created_ms, offsets, dead_letters, counters, store })
     }

@@ -104,6 +104,7 @@ fn keeps_two_generations_and_falls_back_past_a_corrupt_one() {
     assert_eq!(loaded.unwrap().1.offsets[0].next, 43);
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0].reason.to_string(), "checksum mismatch");
+    assert!(!bad[0].reason.is_from_a_newer_version());
 
     // Truncate the previous one too: nothing valid is left, and both are reported.
     std::fs::write(&second, &std::fs::read(&second).unwrap()[..30]).unwrap();
@@ -125,5 +126,105 @@ fn a_second_owner_of_the_directory_is_refused() {
     assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
     drop(first);
     assert!(CheckpointFiles::open(&dir).is_ok(), "the lock is released with its owner");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A state directory in the temp dir, empty, unique to this process and `name`.
+fn empty_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("slostream-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The checkpoint `load` restores; panics naming every unusable file when there is none.
+fn restored(files: &CheckpointFiles, config: &Config) -> Checkpoint {
+    let (loaded, bad) = files.load(config);
+    let reasons: Vec<String> = bad.iter().map(|u| format!("{}: {}", u.path.display(), u.reason)).collect();
+    loaded.unwrap_or_else(|| panic!("no valid checkpoint; unusable: {reasons:?}")).1
+}
+
+fn flip_last_byte(path: &std::path::Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(path, &bytes).unwrap();
+}
+
+#[test]
+fn a_write_after_falling_back_keeps_the_good_generation() {
+    let config = config();
+    let dir = empty_dir("fallback-test");
+    let mut c = sample(&config);
+    let mut files = CheckpointFiles::open(&dir).unwrap();
+    files.write(&c.encode(&config)).unwrap();
+    c.offsets[0].next = 43;
+    let b = files.write(&c.encode(&config)).unwrap();
+    drop(files);
+    flip_last_byte(&b);
+
+    // Restart: B is corrupt, A is restored and counting resumes from it.
+    let mut files = CheckpointFiles::open(&dir).unwrap();
+    let (loaded, bad) = files.load(&config);
+    assert_eq!(loaded.unwrap().1.offsets[0].next, 42);
+    assert_eq!(bad.len(), 1);
+    c.offsets[0].next = 50;
+    let c_path = files.write(&c.encode(&config)).unwrap();
+    drop(files);
+    flip_last_byte(&c_path);
+
+    // Restart again: C is corrupt too, and A must still be there to fall back to.
+    let files = CheckpointFiles::open(&dir).unwrap();
+    assert_eq!(restored(&files, &config).offsets[0].next, 42);
+    drop(files);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn reads_a_version_1_checkpoint_written_before_dead_letters() {
+    let config = config();
+    let dir = empty_dir("v1-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Written by `sample` and `CheckpointFiles::write` at commit 70c045a, the last of version 1.
+    let fixture = include_bytes!("../../tests/fixtures/checkpoint-v1.bin");
+    assert_eq!(fixture[20..24], 1u32.to_le_bytes(), "the body's format version");
+    std::fs::write(dir.join("checkpoint-00000000000000000001.bin"), fixture).unwrap();
+    let files = CheckpointFiles::open(&dir).unwrap();
+    let back = restored(&files, &config);
+    // The fixture is `sample` as the version-1 code wrote it: no dead-letter ends, no count.
+    let mut expected = sample(&config);
+    expected.dead_letters.clear();
+    expected.counters.dead_letters = 0;
+    assert_eq!(back.created_ms, expected.created_ms);
+    assert_eq!(back.offsets, expected.offsets);
+    assert_eq!(back.dead_letters, expected.dead_letters);
+    assert_eq!(back.counters, expected.counters);
+    same_counts(&back.store, &expected.store, config.slis.len());
+    drop(files);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_checkpoint_from_a_newer_version_is_refused_not_read_as_corrupt() {
+    let config = config();
+    let dir = empty_dir("newer-test");
+    let mut files = CheckpointFiles::open(&dir).unwrap();
+    let c = sample(&config);
+    files.write(&c.encode(&config)).unwrap();
+    let mut newer = c.encode(&config);
+    newer[..4].copy_from_slice(&(VERSION + 1).to_le_bytes());
+    files.write(&newer).unwrap();
+
+    let (loaded, bad) = files.load(&config);
+    assert_eq!(bad.len(), 1);
+    let why = bad[0].reason.to_string();
+    let expected = format!(
+        "written by a newer slostream: format version {}, this build reads up to {VERSION}; run a build that \
+         reads it (moving the state directory aside starts with empty windows)",
+        VERSION + 1
+    );
+    assert_eq!(why, expected);
+    assert!(bad[0].reason.is_from_a_newer_version(), "told apart from corruption");
+    assert!(loaded.is_none(), "an older generation is not restored in place of a newer one");
+    drop(files);
     std::fs::remove_dir_all(&dir).unwrap();
 }
