@@ -52,7 +52,7 @@ impl Coordinator {
         let config = Arc::new(config);
         let files = CheckpointFiles::open(&config.state.dir)?;
         let mut telemetry = Telemetry::new(&config);
-        let restored = super::resume::restore(&config, &files, &mut telemetry);
+        let restored = super::resume::restore(&config, &files, &mut telemetry)?;
 
         let addr = config.exporter.listen;
         let listener = http::bind(addr).await.map_err(|source| RunError::Bind { addr, source })?;

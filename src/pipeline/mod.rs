@@ -57,6 +57,14 @@ pub enum RunError {
         /// How it ended.
         end: WorkerEnd,
     },
+    /// The state directory holds a checkpoint of a newer format than this build reads.
+    #[error("{}: {reason}", path.display())]
+    NewerState {
+        /// The checkpoint file.
+        path: std::path::PathBuf,
+        /// What this build cannot read in it.
+        reason: String,
+    },
     /// The HTTP server failed.
     #[error("http server failed: {0}")]
     Http(std::io::Error),

@@ -10,7 +10,7 @@ use rdkafka::consumer::Consumer;
 
 use super::checkpoint::DeadLetterEnds;
 use super::coordinator::{Coordinator, Shutdown};
-use super::KAFKA_TIMEOUT;
+use super::{RunError, KAFKA_TIMEOUT};
 use crate::config::Config;
 use crate::export::Telemetry;
 use crate::ingest;
@@ -20,14 +20,24 @@ use crate::state::file::CheckpointFiles;
 use crate::state::{Checkpoint, PartitionOffset};
 use crate::time::wall_ms;
 
-/// Loads the newest valid checkpoint, loudly reporting every unusable one.
-pub(super) fn restore(config: &Config, files: &CheckpointFiles, telemetry: &mut Telemetry) -> Option<Checkpoint> {
+/// Loads the newest valid checkpoint, loudly reporting every unusable one. A checkpoint written
+/// by a newer slostream refuses the start: starting empty would lose its windows, and falling
+/// back to an older generation would roll back what the newer build counted.
+pub(super) fn restore(
+    config: &Config,
+    files: &CheckpointFiles,
+    telemetry: &mut Telemetry,
+) -> Result<Option<Checkpoint>, RunError> {
     let (loaded, unusable) = files.load(config);
     for u in &unusable {
+        if u.reason.is_from_a_newer_version() {
+            tracing::error!(path = %u.path.display(), reason = %u.reason, "checkpoint written by a newer slostream: not starting");
+            return Err(RunError::NewerState { path: u.path.clone(), reason: u.reason.to_string() });
+        }
         telemetry.checkpoint_failed();
         tracing::error!(path = %u.path.display(), reason = %u.reason, "checkpoint unusable, trying the previous generation");
     }
-    match loaded {
+    Ok(match loaded {
         Some((path, c)) => {
             let age_s = (wall_ms() - c.created_ms) / 1000;
             tracing::info!(path = %path.display(), partitions = c.offsets.len(), age_s, consumed = c.counters.consumed, "restored checkpoint");
@@ -45,7 +55,7 @@ pub(super) fn restore(config: &Config, files: &CheckpointFiles, telemetry: &mut 
             tracing::info!(dir = %files.dir().display(), "no checkpoint yet: starting empty");
             None
         }
-    }
+    })
 }
 
 impl Coordinator {

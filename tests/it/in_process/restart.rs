@@ -202,3 +202,50 @@ fn a_checkpoint_past_the_end_of_the_partition_counts_nothing_twice() {
     expected.assert_scrape("new events after a checkpoint past the end", &m, t_scrape);
     app.stop();
 }
+
+/// A state directory whose newest checkpoint was written by a newer slostream (a format version
+/// this build does not know) refuses the start with an error naming the file, instead of
+/// starting with empty windows (which lost the whole history on a downgrade) or rolling back to
+/// an older generation.
+#[test]
+fn a_checkpoint_from_a_newer_build_refuses_the_start() {
+    use slostream::config::Config;
+    use slostream::pipeline::RunError;
+    use slostream::state::file::CheckpointFiles;
+    use slostream::state::{Checkpoint, Counters};
+    use slostream::window::WindowStore;
+
+    let kafka = MockKafka::start();
+    let d = deployment(&kafka, "newer-state");
+    kafka.create_topic(d.topic(), 1);
+    let config = Config::from_yaml(&d.render(crate::harness::free_port()), "newer-state.yaml").expect("valid config");
+    let n = config.slis.len();
+    let current = Checkpoint {
+        created_ms: now_ms(),
+        offsets: Vec::new(),
+        dead_letters: Vec::new(),
+        counters: Counters::new(n),
+        store: WindowStore::new(n, 30 * 86_400_000, 60_000),
+    };
+    let mut newer = current.encode(&config);
+    // The format version leads the encoding; no build will read u32::MAX.
+    newer[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut files = CheckpointFiles::open(&config.state.dir).expect("state dir");
+    files.write(&current.encode(&config)).expect("write the current format");
+    let path = files.write(&newer).expect("write a newer format");
+    drop(files);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let result = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), slostream::pipeline::run(config, std::future::pending())).await
+    });
+    match result {
+        Ok(Err(RunError::NewerState { path: refused, reason })) => {
+            assert_eq!(refused, path, "the error names the newer file");
+            assert!(reason.contains("newer slostream"), "{reason}");
+        }
+        Ok(other) => panic!("expected a refused start, got {other:?}"),
+        Err(_) => panic!("slostream started (and kept running) on a checkpoint of a newer format"),
+    }
+    assert!(path.exists(), "the newer checkpoint is left in place");
+}
