@@ -1,25 +1,30 @@
 //! Durations as SLO people write them: `30s`, `5m`, `1h`, `28d`, `1w`.
 //!
-//! A window keeps the text it was written with, because the `window` label on every exported
-//! series is that text ("28d", not "2419200s"): dashboards select on it.
+//! A window's label is made from its length, not kept as written: the `window` label on every
+//! exported series, the generated rules and the alert thresholds must all name one length the
+//! same way, or a rule written for `60m` selects a series exported as `1h` and never fires.
 
 use std::fmt;
 
-/// A positive whole number of seconds with the label it was written as.
+/// A positive whole number of seconds with its canonical label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Window {
     /// The length.
     pub secs: i64,
-    /// The text it was written as: the `window` label value.
+    /// The `window` label value: [`label`] of the length (`1h` whether written `1h` or `60m`).
     pub label: String,
 }
 
 impl Window {
-    /// Builds a window from its label; panics only on a literal that is not a valid duration,
+    /// The window of this length, labelled canonically.
+    pub(crate) fn from_secs(secs: i64) -> Window {
+        Window { secs, label: label(secs) }
+    }
+
+    /// Builds a window from a literal; panics only on a literal that is not a valid duration,
     /// so it is meant for the built-in alert windows.
-    pub(crate) fn standard(label: &str) -> Window {
-        let secs = parse_secs(label).expect("built-in window literal");
-        Window { secs, label: label.to_string() }
+    pub(crate) fn standard(literal: &str) -> Window {
+        Window::from_secs(parse_secs(literal).expect("built-in window literal"))
     }
 }
 
@@ -27,6 +32,19 @@ impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.label)
     }
+}
+
+/// The one label of a length: the largest of `d`, `h`, `m`, `s` that divides it exactly
+/// (3600 → `1h`, 5400 → `90m`, 7 days → `7d`). Weeks are left out so that the common periods
+/// keep the labels people write (`28d`, `30d`), and a label never mixes units, so dashboards
+/// can select on it by equality.
+pub(crate) fn label(secs: i64) -> String {
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs % size == 0 {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
 }
 
 /// Why a duration was refused; each message quotes the text as written.
@@ -103,6 +121,26 @@ mod tests {
         assert_eq!(parse_secs("2000ms"), Ok(2));
         assert_eq!(parse_millis("250ms"), Ok(250));
         assert_eq!(parse_millis("1m"), Ok(60_000));
+    }
+
+    #[test]
+    fn one_length_has_one_label() {
+        for (written, want) in [
+            ("60m", "1h"),
+            ("3600s", "1h"),
+            ("24h", "1d"),
+            ("72h", "3d"),
+            ("90m", "90m"),
+            ("5400s", "90m"),
+            ("720h", "30d"),
+            ("1w", "7d"),
+            ("28d", "28d"),
+            ("45s", "45s"),
+            ("120000ms", "2m"),
+        ] {
+            assert_eq!(Window::standard(written).label, want, "{written}");
+        }
+        assert_eq!(label(2_592_000), "30d");
     }
 
     #[test]

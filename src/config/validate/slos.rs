@@ -72,7 +72,7 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
 
 fn window(text: &str, path: &str) -> Result<Window, Invalid> {
     let secs = duration::parse_secs(text).map_err(|e| bad(path, e.to_string()))?;
-    Ok(Window { secs, label: text.trim().to_string() })
+    Ok(Window::from_secs(secs))
 }
 
 /// The SLO's labels go on its alerts, so each must be a Prometheus label name and not one of
