@@ -76,6 +76,12 @@ const INVALID: &[(&str, &str, &[&str])] = &[
     ("objective: 99.5 ", "objective: 0 ", &["slos.search-a-ride.objective", "0 < objective < 100"]),
     ("period: \"28d\"", "period: \"0d\"", &["slos.search-a-ride.period", "\"0d\"", "greater than zero"]),
     ("period: \"28d\"", "period: \"-28d\"", &["slos.search-a-ride.period", "greater than zero"]),
+    // Rounds to an objective of 1: no budget, so burn and budget would be NaN or infinite.
+    (
+        "objective: 99.5 ",
+        "objective: 99.99999999999 ",
+        &["slos.search-a-ride.objective", "99.99999999999", "no error budget"],
+    ),
     ("max_future: \"1m\"", "max_future: \"0s\"", &["events.max_future", "greater than zero"]),
     (
         "{ sli: booking-availability, weight: 3 }",

@@ -38,6 +38,7 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
             format!("{} is out of range (expected a percent, 0 < objective < 100, e.g. 99.9)", slo.objective),
         ));
     }
+    let objective = objective_ratio(slo.objective, &at)?;
     let period = window(&slo.period, &format!("{at}.period"))?;
     if period.secs > MAX_PERIOD_SECS {
         return Err(bad(&format!("{at}.period"), format!("{:?} is longer than the maximum of 90d", slo.period)));
@@ -56,8 +57,7 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
     Ok(SloConfig {
         name: name.to_string(),
         description: slo.description.clone(),
-        // Rounded so that 99.9 exports as 0.999, not 0.9990000000000001.
-        objective: (slo.objective / 100.0 * 1e12).round() / 1e12,
+        objective,
         objective_percent: slo.objective,
         period,
         combine,
@@ -68,6 +68,21 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
         runbook_url: slo.runbook_url.clone(),
         dashboard_url: slo.dashboard_url.clone(),
     })
+}
+
+/// The objective as a ratio, rounded so that 99.9 exports as 0.999, not 0.9990000000000001.
+/// The budget is checked after rounding: an objective within 1e-12 of 100 rounds to 1, and a
+/// zero budget makes every burn rate and the budget remaining NaN or infinite.
+fn objective_ratio(percent: f64, at: &str) -> Result<f64, Invalid> {
+    let objective = (percent / 100.0 * 1e12).round() / 1e12;
+    let budget = 1.0 - objective;
+    if !(budget > 0.0 && budget.is_finite()) {
+        return Err(bad(
+            &format!("{at}.objective"),
+            format!("{percent} leaves no error budget once rounded (expected at most 10 decimal places, e.g. 99.9999)"),
+        ));
+    }
+    Ok(objective)
 }
 
 fn window(text: &str, path: &str) -> Result<Window, Invalid> {
