@@ -67,16 +67,32 @@ pub(crate) enum DurationError {
     NotWholeSeconds(String),
 }
 
-/// Parses `<integer><unit>` with unit `ms`, `s`, `m`, `h`, `d` or `w` into whole seconds.
+/// Parses `<digits><unit>` with unit `ms`, `s`, `m`, `h`, `d` or `w` into whole seconds.
 /// Milliseconds must add up to whole seconds: windows and buckets are second-aligned.
+///
+/// Strict: ASCII digits (leading zeros allowed), then the unit, nothing else. A sign, a space or
+/// a missing number is refused here, where the key path is known, instead of passing `check`
+/// and then breaking a series name built from the text (`+30d` did, at the first tick).
 pub(crate) fn parse_secs(text: &str) -> Result<i64, DurationError> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '-' || c == '+'))
-        .ok_or_else(|| DurationError::NoUnit(text.into()))?;
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number.parse().map_err(|_| DurationError::NotANumber(text.into()))?;
-    if n <= 0 {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    if number.is_empty() {
+        // `-5m` is a number, but not a length: say so rather than "not a duration".
+        let negative = text.strip_prefix('-').is_some_and(|rest| parse_secs(rest).is_ok());
+        return Err(if negative {
+            DurationError::NotPositive(text.into())
+        } else {
+            DurationError::NotANumber(text.into())
+        });
+    }
+    if unit.is_empty() {
+        return Err(DurationError::NoUnit(text.into()));
+    }
+    if !unit.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(DurationError::NotANumber(text.into()));
+    }
+    let n: i64 = number.parse().map_err(|_| DurationError::TooLarge(text.into()))?;
+    if n == 0 {
         return Err(DurationError::NotPositive(text.into()));
     }
     let millis_per_unit: i64 = match unit {
@@ -95,21 +111,46 @@ pub(crate) fn parse_secs(text: &str) -> Result<i64, DurationError> {
     Ok(millis / 1_000)
 }
 
-/// Parses a duration into milliseconds (sub-second values allowed), for non-window settings.
+/// Parses a duration into milliseconds (sub-second values allowed), for non-window settings;
+/// as strict as [`parse_secs`].
 pub(crate) fn parse_millis(text: &str) -> Result<i64, DurationError> {
-    let trimmed = text.trim();
-    if let Some(ms) = trimmed.strip_suffix("ms") {
-        if !ms.ends_with(|c: char| c.is_ascii_alphabetic()) {
-            let n: i64 = ms.parse().map_err(|_| DurationError::NotMillis(text.into()))?;
+    if let Some(number) = text.strip_suffix("ms") {
+        if !number.ends_with(|c: char| c.is_ascii_alphabetic()) {
+            if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(DurationError::NotMillis(text.into()));
+            }
+            let n: i64 = number.parse().map_err(|_| DurationError::TooLarge(text.into()))?;
             return if n > 0 { Ok(n) } else { Err(DurationError::NotPositive(text.into())) };
         }
     }
-    parse_secs(trimmed).map(|s| s * 1_000)
+    parse_secs(text).map(|s| s * 1_000)
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Whatever the text: refused, or a positive length whose label reads back as the same
+        /// length. Arbitrary strings, and near misses: signs, spaces, no number, no unit.
+        #[test]
+        fn a_duration_is_refused_or_positive_with_a_label_that_reads_back(
+            text in prop_oneof![any::<String>(), "[+ -]?[0-9 ]{0,12}(ms|s|m|h|d|w|y| |)[ +]?"],
+        ) {
+            if let Ok(secs) = parse_secs(&text) {
+                prop_assert!(secs > 0, "{:?} gave {}", text, secs);
+                prop_assert_eq!(parse_secs(&label(secs)), Ok(secs), "{:?}", text);
+            }
+        }
+
+        /// Every length a duration can have has a label that reads back as it.
+        #[test]
+        fn every_length_has_a_label_that_reads_back(secs in 1i64..=i64::MAX / 1_000) {
+            prop_assert_eq!(parse_secs(&label(secs)), Ok(secs));
+        }
+    }
 
     #[test]
     fn parses_every_unit() {
@@ -154,11 +195,27 @@ mod tests {
         assert!(parse_millis("0ms").is_err());
     }
 
+    /// `+30d` passed `check` and then broke the Sloth series name at the first tick: a duration
+    /// is ASCII digits then a unit, nothing around or between them.
+    #[test]
+    fn rejects_signs_spaces_and_empty_numbers() {
+        for text in ["+30d", "+0s", " 30d", "30d ", "30 d", "3 0d", "\t5m", "d", "+d", "", "ms", "+500ms"] {
+            assert!(parse_secs(text).is_err(), "{text:?} accepted as {:?}", parse_secs(text));
+            assert!(parse_millis(text).is_err(), "{text:?} accepted as {:?} ms", parse_millis(text));
+        }
+        assert_eq!(parse_secs("007m"), Ok(420));
+        assert_eq!(parse_millis("0500ms"), Ok(500));
+    }
+
     #[test]
     fn messages_quote_the_text_as_written() {
         assert_eq!(
-            parse_secs(" 5y").unwrap_err().to_string(),
+            parse_secs("5y").unwrap_err().to_string(),
             r#""5y" has unknown unit "y" (expected ms, s, m, h, d or w)"#
+        );
+        assert_eq!(
+            parse_secs(" 5m").unwrap_err().to_string(),
+            r#"" 5m" is not a duration (expected e.g. 30s, 5m, 1h, 28d)"#
         );
         assert_eq!(
             parse_millis(" 5.5ms").unwrap_err().to_string(),

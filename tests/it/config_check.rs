@@ -82,6 +82,11 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         "objective: 99.99999999999 ",
         &["slos.search-a-ride.objective", "99.99999999999", "no error budget"],
     ),
+    // Durations are digits then a unit: a sign or a space is refused, not read past.
+    ("period: \"28d\"", "period: \"+28d\"", &["slos.search-a-ride.period", "\"+28d\"", "not a duration"]),
+    ("period: \"28d\"", "period: \" 28d\"", &["slos.search-a-ride.period", "\" 28d\"", "not a duration"]),
+    ("period: \"28d\"", "period: \"28 d\"", &["slos.search-a-ride.period", "\"28 d\"", "not a duration"]),
+    ("period: \"28d\"", "period: \"d\"", &["slos.search-a-ride.period", "\"d\"", "not a duration"]),
     ("max_future: \"1m\"", "max_future: \"0s\"", &["events.max_future", "greater than zero"]),
     (
         "{ sli: booking-availability, weight: 3 }",
