@@ -12,7 +12,7 @@
 use super::exposition::{Exposition, Handle, Kind};
 use crate::config::SloConfig;
 use crate::names::{self, Metric, SLOTH_ERROR_RATIO_PREFIX};
-use crate::slo::SloStatus;
+use crate::slo::{self, SloStatus};
 
 /// Handles of one SLO's Sloth series.
 pub(crate) struct SlothHandles {
@@ -65,7 +65,7 @@ impl SlothHandles {
     /// Sets the values of one evaluation.
     pub(crate) fn update(&self, slo: &SloConfig, status: &SloStatus) {
         for (g, w) in self.error_ratio.iter().zip(&status.windows) {
-            g.set(1.0 - w.ratio);
+            g.set(slo::error_ratio(slo.combine, w));
         }
         // Sloth's "current" burn rate is the 5-minute one.
         let current = slo.windows.iter().position(|w| w.secs == 300).unwrap_or(0);

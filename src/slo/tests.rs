@@ -23,6 +23,14 @@ fn combine_methods_by_hand() {
 }
 
 #[test]
+fn pooled_error_ratio_is_one_division() {
+    let window = |counts: Counts, ratio: f64| WindowStatus { counts, ratio, burn_rate: 0.0 };
+    assert_eq!(error_ratio(Combine::Pooled, &window(c(99, 100), 0.99)), 0.01);
+    assert_eq!(error_ratio(Combine::Pooled, &window(c(0, 0), 1.0)), 0.0);
+    assert_eq!(error_ratio(Combine::Min, &window(c(99, 100), 0.5)), 0.5);
+}
+
+#[test]
 fn sre_workbook_burn_rates() {
     // 99.9% over 30 days: 0.1% errors burns at exactly 1; a full outage at 1000.
     assert!(close(burn_rate(0.999, 0.999), 1.0));
@@ -113,7 +121,7 @@ fn edge_objectives_give_finite_ratios_burns_and_budgets() {
             let status = evaluate(slo, |_, _| counts);
             for w in &status.windows {
                 assert!(
-                    w.ratio.is_finite() && w.burn_rate.is_finite(),
+                    w.ratio.is_finite() && w.burn_rate.is_finite() && error_ratio(slo.combine, w).is_finite(),
                     "objective {objective}, {counts:?}: ratio {} burn {}",
                     w.ratio,
                     w.burn_rate

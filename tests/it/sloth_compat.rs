@@ -39,6 +39,14 @@ fn series(name: &str, labels: &[(&str, &str)]) -> String {
     format!("{name}{{{}}}", inner.join(","))
 }
 
+/// The example with `exporter.compat: sloth` and `from` replaced by `to`.
+fn sloth_config(from: &str, to: &str) -> Config {
+    let yaml = include_str!("../../config/example.yaml")
+        .replace("listen: \"127.0.0.1:9464\"", "listen: \"127.0.0.1:9464\"\n  compat: sloth")
+        .replace(from, to);
+    Config::from_yaml(&yaml, "sloth.yaml").unwrap()
+}
+
 /// `/metrics` after one evaluation of search requests a minute old, one per status given.
 fn scrape(config: &Config, statuses: impl Iterator<Item = u16>) -> BTreeMap<String, f64> {
     let mut shard = Shard::new(config);
@@ -62,10 +70,7 @@ fn scrape(config: &Config, statuses: impl Iterator<Item = u16>) -> BTreeMap<Stri
 
 #[test]
 fn sloth_series_carry_slostreams_values() {
-    let yaml = include_str!("../../config/example.yaml")
-        .replace("listen: \"127.0.0.1:9464\"", "listen: \"127.0.0.1:9464\"\n  compat: sloth")
-        .replace("combine: pooled ", "labels: { service: rides, team: search }\n    combine: pooled ");
-    let config = Config::from_yaml(&yaml, "sloth.yaml").unwrap();
+    let config = sloth_config("combine: pooled ", "labels: { service: rides, team: search }\n    combine: pooled ");
     // search-a-ride (99.5%, 28d, pooled over search-availability, search-latency, geo-availability):
     // 10 search requests a minute ago, 2 of them 503 → availability 8/10, latency 10/10, no geo:
     // ratio 18/20 = 0.9, error ratio 0.1 in every window, burn 0.1 / 0.005 = 20.
@@ -153,4 +158,23 @@ fn without_compat_no_sloth_series() {
     let text = telemetry.handle().render();
     assert!(text.contains(names::SLO_BURN_RATE.name));
     assert!(!text.contains("slo:") && !text.contains("sloth_"), "{text}");
+}
+
+/// The error ratio is `(n - g) / n`, not `1 - g / n`: 99 good of 100 is exactly 0.01, where
+/// `1 - 0.99` exported 0.010000000000000009.
+#[test]
+fn sloth_error_ratio_of_99_good_in_100_is_exactly_one_percent() {
+    let config =
+        sloth_config("slis: [search-availability, search-latency, geo-availability]", "slis: [search-availability]");
+    let m = scrape(&config, (0..100).map(|i| if i == 0 { 503 } else { 200 }));
+    let key = series(
+        "slo:sli_error:ratio_rate5m",
+        &[
+            ("sloth_id", "slostream-search-a-ride"),
+            ("sloth_service", "slostream"),
+            ("sloth_slo", "search-a-ride"),
+            ("sloth_window", "5m"),
+        ],
+    );
+    assert_eq!(m.get(&key), Some(&0.01), "{key}");
 }
