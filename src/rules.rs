@@ -151,6 +151,36 @@ mod tests {
         }
     }
 
+    /// A window written `60m` is the exported `1h`: a rule selecting `window="60m"` would select
+    /// nothing and never fire, while slostream's own evaluation of the same rule does.
+    #[test]
+    fn custom_alert_windows_select_the_window_labels_the_slo_exports() {
+        let yaml = include_str!("../config/example.yaml").replacen(
+            "period: \"30d\"\n",
+            "period: \"30d\"\n    alerts:\n      - { severity: page, long: 60m, short: 5m, factor: 14.4 }\n      \
+             - { severity: ticket, long: 24h, short: 120m, factor: 3 }\n      \
+             - { severity: ticket, long: 72h, short: 360m, factor: 1 }\n",
+            1,
+        );
+        let config = Config::from_yaml(&yaml, "config.yaml").unwrap();
+        let rules = render(&config, "slostream");
+        let selector = regex::Regex::new(&format!(r#"{}=\\"([^\\"]*)\\""#, label::WINDOW)).unwrap();
+        let selected: Vec<&str> = selector.captures_iter(&rules).map(|c| c.get(1).unwrap().as_str()).collect();
+        assert!(selected.len() >= 6, "{rules}");
+        let exported: Vec<&str> = config.windows.iter().map(|w| w.label.as_str()).collect();
+        for w in &selected {
+            assert!(exported.contains(w), "rules select window={w:?}, never exported (exported: {exported:?})");
+        }
+        let book = config.slos.iter().find(|s| s.name == "book-a-ride").unwrap();
+        let slo_windows: Vec<&str> = book.windows.iter().map(|w| w.label.as_str()).collect();
+        let thresholds: Vec<(&str, &str)> =
+            book.alerts.iter().map(|a| (a.long.label.as_str(), a.short.label.as_str())).collect();
+        assert_eq!(thresholds, [("1h", "5m"), ("1d", "2h"), ("3d", "6h")]);
+        for (long, short) in thresholds {
+            assert!(slo_windows.contains(&long) && slo_windows.contains(&short), "{long}/{short}: {slo_windows:?}");
+        }
+    }
+
     #[test]
     fn the_check_tells_exported_names_from_others() {
         assert_eq!(

@@ -1,7 +1,9 @@
 //! `${NAME}` expansion with the environment handed in, so that no test sets a process-wide
 //! variable that another test thread may be reading.
 
-use super::Config;
+use proptest::prelude::*;
+
+use super::{duration, Config};
 
 const EXAMPLE: &str = include_str!("../../config/example.yaml");
 
@@ -54,4 +56,36 @@ fn the_default_state_dir_is_per_consumer_group() {
     assert_eq!(with_group("../etc/x y"), std::path::Path::new("/var/lib/slostream/___etc_x_y"));
     let explicit = include_str!("../../config/example.yaml").to_string() + "state:\n  dir: /data/slo\n";
     assert_eq!(Config::from_yaml(&explicit, "example.yaml").unwrap().state.dir, std::path::Path::new("/data/slo"));
+}
+
+/// Windows as users might write or mistype them: mostly well-formed lengths in any unit (so
+/// that many configs load), sometimes signs, spaces, odd units or zeros.
+fn window_text(well_formed: &'static str) -> impl Strategy<Value = String> {
+    prop_oneof![3 => well_formed, 1 => "[+ -]?[0-9]{0,4}(ms|s|m|h|d|w|y|)[ ]?"]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Whatever mutation of the example's period and alert windows the config accepts, every
+    /// window it keeps has a non-empty label, the canonical one of its length.
+    #[test]
+    fn accepted_windows_have_canonical_labels(
+        period in window_text("0?[1-9]{1,2}(d|w)|[1-9][0-9]{2}h|2419200s"),
+        long in window_text("[1-9][0-9]{0,2}(m|h)|[1-9]d|[1-9][0-9]{3,4}s"),
+        short in window_text("[1-9][0-9]{0,1}(s|m)|[1-9][0-9]{3}(s|000ms)"),
+    ) {
+        let alerts = format!("alerts: [{{ severity: page, long: \"{long}\", short: \"{short}\", factor: 2 }}]");
+        let yaml = EXAMPLE.replacen("period: \"28d\"", &format!("period: \"{period}\"\n    {alerts}"), 1);
+        if let Ok(config) = Config::from_yaml(&yaml, "x.yaml") {
+            for slo in &config.slos {
+                let rules = slo.alerts.iter().flat_map(|a| [&a.long, &a.short]);
+                for w in slo.windows.iter().chain(rules).chain([&slo.period]) {
+                    prop_assert!(!w.label.is_empty(), "{:?}", w);
+                    prop_assert_eq!(&w.label, &duration::label(w.secs));
+                    prop_assert_eq!(duration::parse_secs(&w.label), Ok(w.secs));
+                }
+            }
+        }
+    }
 }

@@ -58,6 +58,19 @@ pub fn burn_rate(ratio: f64, objective: f64) -> f64 {
     (1.0 - ratio) / (1.0 - objective)
 }
 
+/// The error ratio over a window, where one is exported (Sloth's `slo:sli_error:ratio_rate<W>`).
+///
+/// Pooled, the ratio is `Σg / Σn`, so the error ratio is `(n - g) / n`: one rounding, where
+/// `1 - g/n` rounds twice (99 good of 100 gave 0.010000000000000009, not 0.01). Other methods
+/// combine ratios and have no single count to divide: `1 - ratio`. No events: 0.
+pub fn error_ratio(method: Combine, window: &WindowStatus) -> f64 {
+    let Counts { good, total } = window.counts;
+    match method {
+        Combine::Pooled if total > 0 => total.saturating_sub(good) as f64 / total as f64,
+        _ => 1.0 - window.ratio,
+    }
+}
+
 impl SloStatus {
     /// Burn rate over the window of this length (which must be one of the SLO's windows).
     pub fn burn_rate(&self, slo: &SloConfig, secs: i64) -> f64 {

@@ -23,6 +23,14 @@ fn combine_methods_by_hand() {
 }
 
 #[test]
+fn pooled_error_ratio_is_one_division() {
+    let window = |counts: Counts, ratio: f64| WindowStatus { counts, ratio, burn_rate: 0.0 };
+    assert_eq!(error_ratio(Combine::Pooled, &window(c(99, 100), 0.99)), 0.01);
+    assert_eq!(error_ratio(Combine::Pooled, &window(c(0, 0), 1.0)), 0.0);
+    assert_eq!(error_ratio(Combine::Min, &window(c(99, 100), 0.5)), 0.5);
+}
+
+#[test]
 fn sre_workbook_burn_rates() {
     // 99.9% over 30 days: 0.1% errors burns at exactly 1; a full outage at 1000.
     assert!(close(burn_rate(0.999, 0.999), 1.0));
@@ -93,4 +101,34 @@ fn overspent_budget_goes_negative() {
     let status = evaluate(search, |_, _| c(97, 100));
     // search-a-ride: 99.5%, 3% errors → 6× the budget spent.
     assert!(close(status.budget_remaining, 1.0 - 6.0));
+}
+
+/// A valid config never exports NaN or Inf: an objective so close to 100 that it rounds to 1 is
+/// refused, and every objective accepted gives finite ratios, burn rates and budgets, with no
+/// events, all good or all bad.
+#[test]
+fn edge_objectives_give_finite_ratios_burns_and_budgets() {
+    let example = include_str!("../../config/example.yaml");
+    let objectives =
+        [("99.9999", true), ("50", true), ("0.001", true), ("99.9999999999", true), ("99.99999999999", false)];
+    for (objective, valid) in objectives {
+        let yaml = example.replacen("objective: 99.5 ", &format!("objective: {objective} "), 1);
+        let loaded = Config::from_yaml(&yaml, "x.yaml");
+        assert_eq!(loaded.is_ok(), valid, "objective {objective}: {:?}", loaded.as_ref().err());
+        let Ok(config) = loaded else { continue };
+        let slo = config.slos.iter().find(|s| s.name == "search-a-ride").unwrap();
+        for counts in [c(0, 0), c(10, 10), c(0, 10)] {
+            let status = evaluate(slo, |_, _| counts);
+            for w in &status.windows {
+                assert!(
+                    w.ratio.is_finite() && w.burn_rate.is_finite() && error_ratio(slo.combine, w).is_finite(),
+                    "objective {objective}, {counts:?}: ratio {} burn {}",
+                    w.ratio,
+                    w.burn_rate
+                );
+            }
+            let budget = status.budget_remaining;
+            assert!(budget.is_finite(), "objective {objective}, {counts:?}: budget {budget}");
+        }
+    }
 }

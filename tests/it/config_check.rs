@@ -76,6 +76,17 @@ const INVALID: &[(&str, &str, &[&str])] = &[
     ("objective: 99.5 ", "objective: 0 ", &["slos.search-a-ride.objective", "0 < objective < 100"]),
     ("period: \"28d\"", "period: \"0d\"", &["slos.search-a-ride.period", "\"0d\"", "greater than zero"]),
     ("period: \"28d\"", "period: \"-28d\"", &["slos.search-a-ride.period", "greater than zero"]),
+    // Rounds to an objective of 1: no budget, so burn and budget would be NaN or infinite.
+    (
+        "objective: 99.5 ",
+        "objective: 99.99999999999 ",
+        &["slos.search-a-ride.objective", "99.99999999999", "no error budget"],
+    ),
+    // Durations are digits then a unit: a sign or a space is refused, not read past.
+    ("period: \"28d\"", "period: \"+28d\"", &["slos.search-a-ride.period", "\"+28d\"", "not a duration"]),
+    ("period: \"28d\"", "period: \" 28d\"", &["slos.search-a-ride.period", "\" 28d\"", "not a duration"]),
+    ("period: \"28d\"", "period: \"28 d\"", &["slos.search-a-ride.period", "\"28 d\"", "not a duration"]),
+    ("period: \"28d\"", "period: \"d\"", &["slos.search-a-ride.period", "\"d\"", "not a duration"]),
     ("max_future: \"1m\"", "max_future: \"0s\"", &["events.max_future", "greater than zero"]),
     (
         "{ sli: booking-availability, weight: 3 }",

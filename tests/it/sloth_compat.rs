@@ -39,33 +39,42 @@ fn series(name: &str, labels: &[(&str, &str)]) -> String {
     format!("{name}{{{}}}", inner.join(","))
 }
 
-#[test]
-fn sloth_series_carry_slostreams_values() {
+/// The example with `exporter.compat: sloth` and `from` replaced by `to`.
+fn sloth_config(from: &str, to: &str) -> Config {
     let yaml = include_str!("../../config/example.yaml")
         .replace("listen: \"127.0.0.1:9464\"", "listen: \"127.0.0.1:9464\"\n  compat: sloth")
-        .replace("combine: pooled ", "labels: { service: rides, team: search }\n    combine: pooled ");
-    let config = Config::from_yaml(&yaml, "sloth.yaml").unwrap();
-    let mut shard = Shard::new(&config);
-    // search-a-ride (99.5%, 28d, pooled over search-availability, search-latency, geo-availability):
-    // 10 search requests a minute ago, 2 of them 503 → availability 8/10, latency 10/10, no geo:
-    // ratio 18/20 = 0.9, error ratio 0.1 in every window, burn 0.1 / 0.005 = 20.
-    for i in 0..10 {
-        let status = if i < 2 { 503 } else { 200 };
+        .replace(from, to);
+    Config::from_yaml(&yaml, "sloth.yaml").unwrap()
+}
+
+/// `/metrics` after one evaluation of search requests a minute old, one per status given.
+fn scrape(config: &Config, statuses: impl Iterator<Item = u16>) -> BTreeMap<String, f64> {
+    let mut shard = Shard::new(config);
+    for status in statuses {
         let e = format!(
             r#"{{"timestamp":{},"service":"search-api","route":"/v2/trips","status":{status},"latency_ms":100}}"#,
             NOW - 60_000
         );
         assert!(shard.process(e.as_bytes(), NOW).is_none());
     }
-    let mut tally = Tally::new(&config, 1, None, Vec::new());
+    let mut tally = Tally::new(config, 1, None, Vec::new());
     shard.hand_over(&mut tally, 0, Cut { positions: &[], acknowledged: true, now: std::time::Instant::now() });
-    let mut snapshot = Snapshot::new(&config);
+    let mut snapshot = Snapshot::new(config);
     snapshot.read_tally(&tally, NOW);
-    let mut telemetry = Telemetry::new(&config);
+    let mut telemetry = Telemetry::new(config);
     let mut statuses = Vec::new();
-    slo::evaluate_all(&config, &snapshot, &mut statuses);
-    telemetry.publish(&config, &snapshot, &KafkaErrors::default(), Some(&statuses), NOW);
-    let m = parse(&telemetry.handle().render());
+    slo::evaluate_all(config, &snapshot, &mut statuses);
+    telemetry.publish(config, &snapshot, &KafkaErrors::default(), Some(&statuses), NOW);
+    parse(&telemetry.handle().render())
+}
+
+#[test]
+fn sloth_series_carry_slostreams_values() {
+    let config = sloth_config("combine: pooled ", "labels: { service: rides, team: search }\n    combine: pooled ");
+    // search-a-ride (99.5%, 28d, pooled over search-availability, search-latency, geo-availability):
+    // 10 search requests a minute ago, 2 of them 503 → availability 8/10, latency 10/10, no geo:
+    // ratio 18/20 = 0.9, error ratio 0.1 in every window, burn 0.1 / 0.005 = 20.
+    let m = scrape(&config, (0..10).map(|i| if i < 2 { 503 } else { 200 }));
 
     let base = [
         ("sloth_id", "rides-search-a-ride"),
@@ -83,7 +92,8 @@ fn sloth_series_carry_slostreams_values() {
         })
     };
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
-    for w in ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "28d"] {
+    // Sloth names windows as Prometheus prints durations: the 28d period is `4w`.
+    for w in ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "4w"] {
         let v = get(&format!("slo:sli_error:ratio_rate{w}"), &[("sloth_window", w)]);
         assert!(close(v, 0.1), "{w}: {v}");
     }
@@ -148,4 +158,23 @@ fn without_compat_no_sloth_series() {
     let text = telemetry.handle().render();
     assert!(text.contains(names::SLO_BURN_RATE.name));
     assert!(!text.contains("slo:") && !text.contains("sloth_"), "{text}");
+}
+
+/// The error ratio is `(n - g) / n`, not `1 - g / n`: 99 good of 100 is exactly 0.01, where
+/// `1 - 0.99` exported 0.010000000000000009.
+#[test]
+fn sloth_error_ratio_of_99_good_in_100_is_exactly_one_percent() {
+    let config =
+        sloth_config("slis: [search-availability, search-latency, geo-availability]", "slis: [search-availability]");
+    let m = scrape(&config, (0..100).map(|i| if i == 0 { 503 } else { 200 }));
+    let key = series(
+        "slo:sli_error:ratio_rate5m",
+        &[
+            ("sloth_id", "slostream-search-a-ride"),
+            ("sloth_service", "slostream"),
+            ("sloth_slo", "search-a-ride"),
+            ("sloth_window", "5m"),
+        ],
+    );
+    assert_eq!(m.get(&key), Some(&0.01), "{key}");
 }

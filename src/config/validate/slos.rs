@@ -38,6 +38,7 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
             format!("{} is out of range (expected a percent, 0 < objective < 100, e.g. 99.9)", slo.objective),
         ));
     }
+    let objective = objective_ratio(slo.objective, &at)?;
     let period = window(&slo.period, &format!("{at}.period"))?;
     if period.secs > MAX_PERIOD_SECS {
         return Err(bad(&format!("{at}.period"), format!("{:?} is longer than the maximum of 90d", slo.period)));
@@ -56,8 +57,7 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
     Ok(SloConfig {
         name: name.to_string(),
         description: slo.description.clone(),
-        // Rounded so that 99.9 exports as 0.999, not 0.9990000000000001.
-        objective: (slo.objective / 100.0 * 1e12).round() / 1e12,
+        objective,
         objective_percent: slo.objective,
         period,
         combine,
@@ -70,9 +70,24 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
     })
 }
 
+/// The objective as a ratio, rounded so that 99.9 exports as 0.999, not 0.9990000000000001.
+/// The budget is checked after rounding: an objective within 1e-12 of 100 rounds to 1, and a
+/// zero budget makes every burn rate and the budget remaining NaN or infinite.
+fn objective_ratio(percent: f64, at: &str) -> Result<f64, Invalid> {
+    let objective = (percent / 100.0 * 1e12).round() / 1e12;
+    let budget = 1.0 - objective;
+    if !(budget > 0.0 && budget.is_finite()) {
+        return Err(bad(
+            &format!("{at}.objective"),
+            format!("{percent} leaves no error budget once rounded (expected at most 10 decimal places, e.g. 99.9999)"),
+        ));
+    }
+    Ok(objective)
+}
+
 fn window(text: &str, path: &str) -> Result<Window, Invalid> {
     let secs = duration::parse_secs(text).map_err(|e| bad(path, e.to_string()))?;
-    Ok(Window { secs, label: text.trim().to_string() })
+    Ok(Window::from_secs(secs))
 }
 
 /// The SLO's labels go on its alerts, so each must be a Prometheus label name and not one of
