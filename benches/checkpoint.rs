@@ -50,6 +50,8 @@ fn checkpoint(c: &mut Criterion) {
         dead_letters: Vec::new(),
         counters: Counters::new(config.slis.len()),
         store: full_store(&config),
+        owner: None,
+        changed_slis: Vec::new(),
     };
     let bytes = cp.encode(&config);
     println!(

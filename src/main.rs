@@ -24,6 +24,10 @@ enum Command {
     Run {
         #[arg(long)]
         config: PathBuf,
+        /// Move the state directory's checkpoints aside (into `discarded-<UTC time>/` there) and
+        /// start empty: for a state directory that holds another deployment's checkpoint.
+        #[arg(long)]
+        reset_state: bool,
     },
     /// Validate a config and print a summary.
     Check {
@@ -93,11 +97,25 @@ fn main() -> ExitCode {
             }
             Err(e) => config_error(e),
         },
-        Command::Run { config } => {
+        Command::Run { config, reset_state } => {
             let config = match Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => return config_error(e),
             };
+            if reset_state {
+                match slostream::pipeline::reset_state(&config) {
+                    Ok(Some(to)) => {
+                        tracing::warn!(moved_to = %to.display(), "--reset-state: the old checkpoints were moved aside; starting empty")
+                    }
+                    Ok(None) => {
+                        tracing::info!(dir = %config.state.dir.display(), "--reset-state: no checkpoint to move aside")
+                    }
+                    Err(e) => {
+                        eprintln!("slostream: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             tracing::info!(slis = config.slis.len(), slos = config.slos.len(), kafka = ?config.kafka, "starting");
             let secrets: Vec<String> = config.kafka.secret_values().into_iter().map(String::from).collect();
             match on_runtime(|shutdown| slostream::pipeline::run(config, shutdown)) {
@@ -105,7 +123,7 @@ fn main() -> ExitCode {
                 Err(e) => {
                     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
                     eprintln!("slostream: {}", slostream::config::secrets::scrub(&e.to_string(), &secrets));
-                    ExitCode::FAILURE
+                    ExitCode::from(e.exit_code())
                 }
             }
         }

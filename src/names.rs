@@ -151,8 +151,14 @@ pub const KAFKA_ERRORS: Metric = counter(
     "Errors reported by the Kafka clients (broker down, authentication, partition errors), by kind",
 );
 
+/// `{sli}`: times an SLI's restored counts were discarded because its definition changed.
+pub const SLI_STATE_RESETS: Metric = counter(
+    "slostream_sli_state_resets_total",
+    "Restored SLI state discarded because the SLI's definition changed since the checkpoint",
+);
+
 /// The process families, through the `metrics` recorder.
-pub const PROCESS: [Metric; 14] = [
+pub const PROCESS: [Metric; 15] = [
     EVENTS_CONSUMED,
     EVENTS_REJECTED,
     EVENTS_UNMATCHED,
@@ -167,6 +173,7 @@ pub const PROCESS: [Metric; 14] = [
     DEAD_LETTERS,
     ALERTMANAGER_ERRORS,
     KAFKA_ERRORS,
+    SLI_STATE_RESETS,
 ];
 
 // Sloth's recording-rule names (`exporter.compat: sloth`).

@@ -7,6 +7,7 @@
 
 pub(crate) mod condition;
 pub(crate) mod duration;
+mod fingerprint;
 mod raw;
 pub mod secrets;
 #[cfg(test)]
@@ -199,6 +200,9 @@ pub struct SliConfig {
     pub(crate) matches: Condition,
     /// Which of those are good (`good:`).
     pub(crate) good: Condition,
+    /// Changes whenever the definition does (see `fingerprint`): a checkpoint's counts for
+    /// this SLI are used only under the fingerprint they were counted with.
+    pub fingerprint: u64,
 }
 
 /// How an SLO turns its SLIs' counts into one ratio.

@@ -49,7 +49,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
     let ingest = ingest(&raw.ingest)?;
     let state = state(raw.state, &kafka.group_id)?;
     let events = events(raw.events, max_future_ms, &kafka.topics)?;
-    let slis = slis(&raw.slis)?;
+    let slis = slis(&raw.slis, &events.timestamp_field)?;
     let (slos, windows) = slos::slos(&raw.slos, &slis)?;
     Ok(Config { file: String::new(), kafka, events, exporter, ingest, state, alertmanager, slis, slos, windows })
 }
@@ -185,21 +185,22 @@ fn events(raw: RawEvents, max_future_ms: i64, topics: &[String]) -> Result<Event
 }
 
 /// In name order (the map's); an SLI's id is its index in this list.
-fn slis(raw: &BTreeMap<String, RawSli>) -> Result<Vec<SliConfig>, Invalid> {
+fn slis(raw: &BTreeMap<String, RawSli>, timestamp_field: &str) -> Result<Vec<SliConfig>, Invalid> {
     if raw.is_empty() {
         return Err(bad("slis", "no SLI defined (expected at least one)".into()));
     }
-    raw.iter().map(|(name, sli)| sli_config(name, sli)).collect()
+    raw.iter().map(|(name, sli)| sli_config(name, sli, timestamp_field)).collect()
 }
 
-fn sli_config(name: &str, sli: &RawSli) -> Result<SliConfig, Invalid> {
+fn sli_config(name: &str, sli: &RawSli, timestamp_field: &str) -> Result<SliConfig, Invalid> {
     let at = format!("slis.{name}");
     let matches = match &sli.matches {
         Some(v) => condition::parse(v, &format!("{at}.match"))?,
         None => Condition::Always,
     };
     let good = condition::parse(&sli.good, &format!("{at}.good"))?;
-    Ok(SliConfig { name: name.to_string(), description: sli.description.clone(), matches, good })
+    let fingerprint = super::fingerprint::of(sli.matches.as_ref(), &sli.good, timestamp_field);
+    Ok(SliConfig { name: name.to_string(), description: sli.description.clone(), matches, good, fingerprint })
 }
 
 #[cfg(test)]

@@ -91,6 +91,11 @@ impl Telemetry {
         self.process.checkpoint_failed();
     }
 
+    /// Counts an SLI whose restored state was discarded because its definition changed.
+    pub fn sli_state_reset(&mut self, sli: &str) {
+        self.process.sli_state_reset(sli);
+    }
+
     /// Counts events retention deleted from a partition before they were read.
     pub fn events_skipped(&mut self, topic: &str, partition: i32, n: u64) {
         self.process.events_skipped(topic, partition, n);

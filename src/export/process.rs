@@ -136,6 +136,16 @@ impl ProcessSeries {
         self.checkpoint_failures.increment(1);
     }
 
+    /// Counts an SLI whose restored state was discarded (its definition changed).
+    pub(crate) fn sli_state_reset(&mut self, sli: &str) {
+        self.recorder
+            .register_counter(
+                &Key::from_parts(names::SLI_STATE_RESETS.name, vec![Label::new(label::SLI, sli.to_string())]),
+                &META,
+            )
+            .increment(1);
+    }
+
     /// Counts events retention deleted before they were read.
     pub(crate) fn events_skipped(&mut self, topic: &str, partition: i32, n: u64) {
         self.recorder

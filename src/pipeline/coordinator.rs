@@ -119,7 +119,16 @@ impl Coordinator {
         };
         let starts = self.start_offsets(partitions, &offsets).await;
         let already = self.already_dead_lettered(&dead_letters).await;
-        let tally = Tally::new(&self.config, self.config.ingest.workers, restored, starts.clone());
+        // A topic no longer configured keeps its offsets in every checkpoint, so configuring it
+        // again later resumes where it stopped instead of counting its events twice.
+        let topics = &self.config.kafka.topics;
+        let carried = offsets.iter().filter(|p| !topics.contains(&p.topic)).cloned();
+        let tally = Tally::new(
+            &self.config,
+            self.config.ingest.workers,
+            restored,
+            starts.iter().cloned().chain(carried).collect(),
+        );
         // The restored ends were read before anything this process hands over.
         let read_by = self.config.events.dead_letter_topic.is_some().then(Instant::now);
         self.dead_letters = DeadLetterEnds { ends: dead_letters, read_by };
@@ -256,9 +265,12 @@ impl Coordinator {
             checkpoint::write(&self.config, &mut self.files, workers.tally(), &self.dead_letters, now_ms)
         });
         match written {
-            Ok((path, offsets)) => {
+            Ok((path, mut offsets)) => {
                 self.telemetry.checkpoint_written(now_ms);
                 tracing::debug!(path = %path.display(), "checkpoint written");
+                // Only what is read now is mirrored to the group; carried offsets of a removed
+                // topic stay in the checkpoint alone.
+                offsets.retain(|p| self.config.kafka.topics.contains(&p.topic));
                 if let Err(e) = ingest::commit(&self.admin, &offsets) {
                     tracing::warn!(error = %e, "offset commit for lag tools failed (the checkpoint is what counts)");
                 }

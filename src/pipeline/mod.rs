@@ -65,6 +65,20 @@ pub enum RunError {
         /// What this build cannot read in it.
         reason: String,
     },
+    /// The state directory holds another deployment's checkpoint.
+    #[error(
+        "{}: the checkpoint there was written for consumer group {found:?}, this config is group {expected:?}; \
+         point state.dir elsewhere, or run with --reset-state to move the old state aside and start empty",
+        dir.display()
+    )]
+    ForeignState {
+        /// The state directory.
+        dir: std::path::PathBuf,
+        /// The group the checkpoint was written for.
+        found: String,
+        /// The configured group.
+        expected: String,
+    },
     /// The HTTP server failed.
     #[error("http server failed: {0}")]
     Http(std::io::Error),
@@ -82,6 +96,27 @@ pub enum WorkerEnd {
     /// Its thread returned before shutdown.
     #[error("stopped unexpectedly")]
     Stopped,
+}
+
+impl RunError {
+    /// The process exit code: 2 for a config that does not fit its state directory (like an
+    /// invalid config), 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::ForeignState { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Moves every checkpoint of `config`'s state directory into `<state.dir>/discarded-<UTC time>/`
+/// so that the next start begins empty, and returns where (`None` if there was nothing to move).
+/// For `slostream run --reset-state`: the old state is kept, not deleted.
+pub fn reset_state(config: &Config) -> Result<Option<std::path::PathBuf>, RunError> {
+    let files = crate::state::file::CheckpointFiles::open(&config.state.dir)?;
+    let mut stamp = String::new();
+    crate::time::format_rfc3339_ms(crate::time::wall_ms(), &mut stamp);
+    Ok(files.discard_all(&stamp.replace(':', ""))?)
 }
 
 /// Runs slostream until `shutdown` completes: production passes SIGTERM|SIGINT, tests a

@@ -22,7 +22,9 @@ use crate::time::wall_ms;
 
 /// Loads the newest valid checkpoint, loudly reporting every unusable one. A checkpoint written
 /// by a newer slostream refuses the start: starting empty would lose its windows, and falling
-/// back to an older generation would roll back what the newer build counted.
+/// back to an older generation would roll back what the newer build counted. So does one written
+/// for another consumer group: its counts are another deployment's. An SLI whose definition
+/// changed starts empty (the state layer leaves its counts out), and is reported.
 pub(super) fn restore(
     config: &Config,
     files: &CheckpointFiles,
@@ -39,8 +41,19 @@ pub(super) fn restore(
     }
     Ok(match loaded {
         Some((path, c)) => {
+            if let Some(owner) = c.owner.as_ref().filter(|o| o.group_id != config.kafka.group_id) {
+                return Err(RunError::ForeignState {
+                    dir: files.dir().to_path_buf(),
+                    found: owner.group_id.clone(),
+                    expected: config.kafka.group_id.clone(),
+                });
+            }
             let age_s = (wall_ms() - c.created_ms) / 1000;
             tracing::info!(path = %path.display(), partitions = c.offsets.len(), age_s, consumed = c.counters.consumed, "restored checkpoint");
+            for sli in &c.changed_slis {
+                tracing::warn!(sli, "SLI definition changed since the checkpoint: its windows and totals start empty (counts under the old definition are not mixed in)");
+                telemetry.sli_state_reset(sli);
+            }
             telemetry.restored(&c.counters, c.created_ms);
             Some(c)
         }

@@ -130,6 +130,25 @@ impl CheckpointFiles {
         &self.dir
     }
 
+    /// Moves every checkpoint file into `discarded-<stamp>/` inside the directory, so that the
+    /// next load finds none; returns that directory, or `None` when there was nothing to move.
+    /// Kept, not deleted: a reset is a decision an operator may want to take back.
+    pub fn discard_all(&self, stamp: &str) -> Result<Option<PathBuf>, StateError> {
+        let io_err = |source| StateError::Io { dir: self.dir.clone(), source };
+        let files = generations(&self.dir).map_err(io_err)?;
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let to = self.dir.join(format!("discarded-{stamp}"));
+        fs::create_dir_all(&to).map_err(io_err)?;
+        for (_, path) in files {
+            let name = path.file_name().expect("a checkpoint file name");
+            fs::rename(&path, to.join(name)).map_err(io_err)?;
+        }
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io_err)?;
+        Ok(Some(to))
+    }
+
     /// Writes a new generation durably, then removes every other generation but the last good
     /// one (or, when none is known, the newest before it).
     ///

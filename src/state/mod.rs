@@ -5,8 +5,9 @@
 //! partition to its offset therefore neither loses nor re-counts an event. `file` writes it
 //! atomically (temp file, fsync, rename, checksum) and keeps the previous good generation.
 //!
-//! SLIs are stored by name and buckets by absolute index, so a checkpoint survives config
-//! changes: a renamed or removed SLI's history is dropped, a new SLI starts empty, and a longer
+//! SLIs are stored by name, with their definition's fingerprint, and buckets by absolute index,
+//! so a checkpoint survives config changes: a renamed or removed SLI's history is dropped, one
+//! whose definition changed is left out (never mixed), a new SLI starts empty, and a longer
 //! period keeps every bucket the old one held.
 //!
 //! The body starts with its format version. Every earlier version is still read, so an upgrade
@@ -92,13 +93,29 @@ pub struct Checkpoint {
     pub counters: Counters,
     /// The window counts at the cut.
     pub store: WindowStore,
+    /// The deployment it was written for; `None` when read from a format older than version 3,
+    /// which did not record it.
+    pub owner: Option<Owner>,
+    /// SLIs whose definition changed since the checkpoint was written (by name): their counts
+    /// were left out, never mixed with counts under the new definition.
+    pub changed_slis: Vec<String>,
+}
+
+/// Which deployment a checkpoint belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The consumer group it was written for: another group's checkpoint is never restored.
+    pub group_id: String,
+    /// The topics it read.
+    pub topics: Vec<String>,
 }
 
 /// The format [`Checkpoint::encode`] writes. Version 1, from before the dead-letter topic, has
 /// neither the dead-letter ends nor the dead-letter count; [`Checkpoint::decode`] reads it with
 /// none (the dead-letter topic is then read back from its beginning, as for a partition never
-/// recorded).
-const VERSION: u32 = 2;
+/// recorded). Version 3 adds the owner (group id and topics) and each SLI's definition
+/// fingerprint; earlier versions are read with no owner and every SLI's counts kept, as before.
+const VERSION: u32 = 3;
 /// The oldest format [`Checkpoint::decode`] reads.
 const OLDEST_VERSION: u32 = 1;
 
@@ -131,7 +148,7 @@ pub(crate) struct CheckpointRef<'a> {
 impl Checkpoint {
     /// The binary form [`Checkpoint::decode`] reads, SLIs by name (a checkpoint file's body).
     pub fn encode(&self, config: &Config) -> Vec<u8> {
-        let Checkpoint { created_ms, offsets, dead_letters, counters, store } = self;
+        let Checkpoint { created_ms, offsets, dead_letters, counters, store, .. } = self;
         CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store }.encode(config)
     }
 }
@@ -142,6 +159,11 @@ impl CheckpointRef<'_> {
         let mut w = Writer::default();
         w.u32(VERSION);
         w.i64(self.created_ms);
+        w.str(&config.kafka.group_id);
+        w.u32(config.kafka.topics.len() as u32);
+        for t in &config.kafka.topics {
+            w.str(t);
+        }
         for list in [self.offsets, self.dead_letters] {
             w.u32(list.len() as u32);
             for p in list {
@@ -161,6 +183,7 @@ impl CheckpointRef<'_> {
         w.u32(config.slis.len() as u32);
         for (sli, s) in config.slis.iter().enumerate() {
             w.str(&s.name);
+            w.u64(s.fingerprint);
             let t = self.counters.totals.get(sli).copied().unwrap_or_default();
             w.u64(t.good);
             w.u64(t.total);
@@ -192,7 +215,18 @@ impl Checkpoint {
             return Err(Malformed(0).into());
         }
         let has_dead_letters = version >= 2;
+        let has_owner = version >= 3;
         let created_ms = r.i64()?;
+        let owner = if has_owner {
+            let group_id = r.str()?.to_string();
+            let mut topics = Vec::new();
+            for _ in 0..r.count(4)? {
+                topics.push(r.str()?.to_string());
+            }
+            Some(Owner { group_id, topics })
+        } else {
+            None
+        };
         let mut lists = [Vec::new(), Vec::new()];
         let written = if has_dead_letters { lists.len() } else { 1 };
         for list in &mut lists[..written] {
@@ -217,8 +251,17 @@ impl Checkpoint {
         let mut store =
             WindowStore::new(config.slis.len(), config.max_period_secs() * 1000, config.events.max_future_ms);
         let resolutions = store.resolutions();
+        let mut changed_slis = Vec::new();
         for _ in 0..r.count(20)? {
-            let sli = ids.get(r.str()?).copied();
+            let name = r.str()?;
+            let mut sli = ids.get(name).copied();
+            if has_owner {
+                let fingerprint = r.u64()?;
+                if sli.is_some_and(|i| config.slis[i].fingerprint != fingerprint) {
+                    changed_slis.push(name.to_string());
+                    sli = None;
+                }
+            }
             let totals = Counts { good: r.u64()?, total: r.u64()? };
             if let Some(sli) = sli {
                 counters.totals[sli] = totals;
@@ -237,7 +280,7 @@ impl Checkpoint {
         if !r.is_done() {
             return Err(Malformed(bytes.len()).into());
         }
-        Ok(Checkpoint { created_ms, offsets, dead_letters, counters, store })
+        Ok(Checkpoint { created_ms, offsets, dead_letters, counters, store, owner, changed_slis })
     }
 }
 

@@ -24,6 +24,8 @@ fn sample(config: &Config) -> Checkpoint {
         dead_letters: vec![PartitionOffset { topic: "requests-dlq".into(), partition: 0, next: 7 }],
         counters,
         store,
+        owner: None,
+        changed_slis: Vec::new(),
     }
 }
 
@@ -227,4 +229,57 @@ fn a_checkpoint_from_a_newer_version_is_refused_not_read_as_corrupt() {
     assert!(loaded.is_none(), "an older generation is not restored in place of a newer one");
     drop(files);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn reads_a_version_2_checkpoint_written_before_owners_and_fingerprints() {
+    let config = config();
+    let dir = empty_dir("v2-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Written by `sample` and `CheckpointFiles::write` with the last version-2 code.
+    let fixture = include_bytes!("../../tests/fixtures/checkpoint-v2.bin");
+    assert_eq!(fixture[20..24], 2u32.to_le_bytes(), "the body's format version");
+    std::fs::write(dir.join("checkpoint-00000000000000000001.bin"), fixture).unwrap();
+    let files = CheckpointFiles::open(&dir).unwrap();
+    let back = restored(&files, &config);
+    let expected = sample(&config);
+    assert_eq!(back.owner, None, "version 2 did not record its owner");
+    assert!(back.changed_slis.is_empty(), "no fingerprints to compare: every SLI is kept");
+    assert_eq!(back.offsets, expected.offsets);
+    assert_eq!(back.dead_letters, expected.dead_letters);
+    assert_eq!(back.counters, expected.counters);
+    same_counts(&back.store, &expected.store, config.slis.len());
+    drop(files);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A checkpoint records its deployment, and the counts of an SLI whose definition changed are
+/// left out (named in `changed_slis`), never mixed with counts under the new definition.
+#[test]
+fn an_sli_whose_definition_changed_starts_empty_and_the_owner_is_recorded() {
+    let config = config();
+    let c = sample(&config);
+    let bytes = c.encode(&config);
+    let back = Checkpoint::decode(&bytes, &config).unwrap();
+    let owner = back.owner.expect("owner recorded");
+    assert_eq!((owner.group_id.as_str(), owner.topics.as_slice()), ("slostream", &["requests".to_string()][..]));
+    assert!(back.changed_slis.is_empty());
+
+    // SLI 0 (booking-availability) now also treats 409 as bad: another definition.
+    let name = config.slis[0].name.clone();
+    let yaml = include_str!("../../config/example.yaml");
+    let changed_yaml = yaml.replacen("not_in: [429]", "not_in: [409, 429]", 1);
+    assert_ne!(changed_yaml, yaml, "the example's first good condition moved");
+    let changed = Config::from_yaml(&changed_yaml, "example.yaml").unwrap();
+    let changed_ids: Vec<usize> =
+        (0..config.slis.len()).filter(|&i| changed.slis[i].fingerprint != config.slis[i].fingerprint).collect();
+    assert_eq!(changed_ids, [0], "only {name}'s definition changed");
+    let back = Checkpoint::decode(&bytes, &changed).unwrap();
+    assert_eq!(back.changed_slis, [name]);
+    assert_eq!(back.counters.totals[0], Counts::default(), "its totals are not carried over");
+    assert_eq!(back.store.count(0, 30 * 86_400_000, T0), Counts::default(), "nor its windows");
+    for sli in 1..config.slis.len() {
+        assert_eq!(back.counters.totals[sli], c.counters.totals[sli]);
+        assert_eq!(back.store.count(sli, 30 * 86_400_000, T0), c.store.count(sli, 30 * 86_400_000, T0));
+    }
 }

@@ -314,7 +314,8 @@ fn every_panel_target_returns_data(prom: &mut Prometheus, dashboards: &[Dashboar
 /// each per SLO. Returns how many were checked.
 fn sloth_series_are_there(prom: &mut Prometheus) -> usize {
     let mut sloth_checked = 0;
-    for (slo, period) in [("book-a-ride", "30d"), ("search-a-ride", "28d")] {
+    // Sloth names windows as Prometheus prints durations: the 28d period is `4w`.
+    for (slo, period) in [("book-a-ride", "30d"), ("search-a-ride", "4w")] {
         let error_ratios = ["5m", period].map(|w| format!("{}{w}", names::SLOTH_ERROR_RATIO_PREFIX));
         for name in error_ratios.into_iter().chain(names::SLOTH.iter().map(|m| m.name.to_string())) {
             let q = format!("{name}{{sloth_slo=\"{slo}\"}}");

@@ -52,3 +52,4 @@ mod rejected_messages;
 mod rules;
 mod shutdown;
 mod sloth_compat;
+mod state_ownership;

@@ -226,6 +226,8 @@ fn a_checkpoint_from_a_newer_build_refuses_the_start() {
         dead_letters: Vec::new(),
         counters: Counters::new(n),
         store: WindowStore::new(n, 30 * 86_400_000, 60_000),
+        owner: None,
+        changed_slis: Vec::new(),
     };
     let mut newer = current.encode(&config);
     // The format version leads the encoding; no build will read u32::MAX.
