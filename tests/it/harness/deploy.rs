@@ -121,6 +121,14 @@ impl Deployment {
         self
     }
 
+    /// Reads its own topic and these as well (`kafka.topics`), or only its own with `&[]`.
+    pub fn also_topics(mut self, others: &[&str]) -> Self {
+        let mut topics = vec![Value::from(self.topic.clone())];
+        topics.extend(others.iter().map(|t| Value::from(*t)));
+        self.replace(&["kafka", "topics"], Value::Sequence(topics));
+        self
+    }
+
     /// A `kafka.properties` entry (handed to librdkafka).
     pub fn kafka_property(mut self, key: &str, value: &str) -> Self {
         self.insert(&["kafka", "properties", key], value.into());
