@@ -1,8 +1,9 @@
 //! Hostile input, generated: arbitrary bytes and mutations of valid events (deep nesting, huge
 //! numbers, duplicate keys, invalid UTF-8, escapes, truncation) never panic the hot path, and
 //! each message lands in exactly one outcome: counted for its SLIs, unmatched, or one reject
-//! reason. Mutations of `config/example.yaml` (any scalar replaced by any YAML value) give a
-//! valid config or an error naming the key it is about, never a panic. Bounded case counts, so
+//! reason. Mutations of `config/example.yaml` (any scalar replaced by any YAML value, with and
+//! without Sloth's series) give an error naming the key it is about, or a valid config whose
+//! first ready tick evaluates, publishes and renders without a panic, a NaN or an Inf. Bounded case counts, so
 //! it runs in every CI run; failing inputs are shrunk and printed by proptest.
 
 use std::sync::OnceLock;
@@ -200,22 +201,52 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn mutated_configs_are_valid_or_name_the_key(pick in any::<prop::sample::Index>(), value in yaml_value()) {
+    fn mutated_configs_are_valid_or_name_the_key(
+        pick in any::<prop::sample::Index>(),
+        value in yaml_value(),
+        sloth in any::<bool>(),
+    ) {
         let mut doc: Value = serde_yaml_ng::from_str(EXAMPLE).unwrap();
+        if sloth {
+            doc["exporter"]["compat"] = Value::String("sloth".into());
+        }
         let mut paths = Vec::new();
         scalar_paths(&doc, &mut Vec::new(), &mut paths);
         let path = pick.get(&paths).clone();
         *at_mut(&mut doc, &path) = value;
         let text = serde_yaml_ng::to_string(&doc).unwrap();
         let section = path[0].as_str().unwrap().to_string();
-        if let Err(e) = Config::from_yaml(&text, "mutated.yaml") {
-            prop_assert!(!e.message.is_empty(), "an error says what is wrong");
-            prop_assert!(
-                e.path.split(['.', '[']).next() == Some(section.as_str()),
-                "the error for a changed {path:?} names its key: {e}"
-            );
+        match Config::from_yaml(&text, "mutated.yaml") {
+            Err(e) => {
+                prop_assert!(!e.message.is_empty(), "an error says what is wrong");
+                prop_assert!(
+                    e.path.split(['.', '[']).next() == Some(section.as_str()),
+                    "the error for a changed {path:?} names its key: {e}"
+                );
+            }
+            // What `check` accepts also runs: a ready tick evaluates, publishes and renders.
+            Ok(config) => first_ready_tick(&config),
         }
     }
+}
+
+/// One ready tick on an empty tally, as the pipeline runs it first: evaluate every SLO, publish,
+/// render `/metrics`. A config `check` accepted once panicked here (a `+30d` period with Sloth's
+/// series on).
+fn first_ready_tick(config: &Config) {
+    use slostream::count::Snapshot;
+    use slostream::export::Telemetry;
+    use slostream::ingest::KafkaErrors;
+    let tally = Tally::new(config, 1, None, Vec::new());
+    let mut snapshot = Snapshot::new(config);
+    snapshot.read_tally(&tally, NOW);
+    let mut statuses = Vec::new();
+    slostream::slo::evaluate_all(config, &snapshot, &mut statuses);
+    let mut telemetry = Telemetry::new(config);
+    telemetry.publish(config, &snapshot, &KafkaErrors::default(), Some(&statuses), NOW);
+    let text = telemetry.handle().render();
+    assert!(text.contains(slostream::names::SLO_BURN_RATE.name));
+    assert!(!text.contains("NaN") && !text.contains("Inf"), "a valid config exports no NaN or Inf:\n{text}");
 }
 
 /// The generators reach every outcome, so the properties above are not vacuous.
