@@ -181,21 +181,16 @@ fn a_write_after_falling_back_keeps_the_good_generation() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn reads_a_version_1_checkpoint_written_before_dead_letters() {
+/// Restores a committed fixture of an older format (a `sample` checkpoint written by that
+/// version's code) and checks it against `expected`, the parts that format holds.
+fn restores_fixture(name: &str, fixture: &[u8], version: u32, expected: &Checkpoint) -> Checkpoint {
     let config = config();
-    let dir = empty_dir("v1-test");
+    let dir = empty_dir(name);
     std::fs::create_dir_all(&dir).unwrap();
-    // Written by `sample` and `CheckpointFiles::write` at commit 70c045a, the last of version 1.
-    let fixture = include_bytes!("../../tests/fixtures/checkpoint-v1.bin");
-    assert_eq!(fixture[20..24], 1u32.to_le_bytes(), "the body's format version");
+    assert_eq!(fixture[20..24], version.to_le_bytes(), "the body's format version");
     std::fs::write(dir.join("checkpoint-00000000000000000001.bin"), fixture).unwrap();
     let files = CheckpointFiles::open(&dir).unwrap();
     let back = restored(&files, &config);
-    // The fixture is `sample` as the version-1 code wrote it: no dead-letter ends, no count.
-    let mut expected = sample(&config);
-    expected.dead_letters.clear();
-    expected.counters.dead_letters = 0;
     assert_eq!(back.created_ms, expected.created_ms);
     assert_eq!(back.offsets, expected.offsets);
     assert_eq!(back.dead_letters, expected.dead_letters);
@@ -203,6 +198,17 @@ fn reads_a_version_1_checkpoint_written_before_dead_letters() {
     same_counts(&back.store, &expected.store, config.slis.len());
     drop(files);
     std::fs::remove_dir_all(&dir).unwrap();
+    back
+}
+
+#[test]
+fn reads_a_version_1_checkpoint_written_before_dead_letters() {
+    // Written by `sample` and `CheckpointFiles::write` at commit 70c045a, the last of version 1:
+    // no dead-letter ends, no count.
+    let mut expected = sample(&config());
+    expected.dead_letters.clear();
+    expected.counters.dead_letters = 0;
+    restores_fixture("v1-test", include_bytes!("../../tests/fixtures/checkpoint-v1.bin"), 1, &expected);
 }
 
 #[test]
@@ -233,24 +239,11 @@ fn a_checkpoint_from_a_newer_version_is_refused_not_read_as_corrupt() {
 
 #[test]
 fn reads_a_version_2_checkpoint_written_before_owners_and_fingerprints() {
-    let config = config();
-    let dir = empty_dir("v2-test");
-    std::fs::create_dir_all(&dir).unwrap();
     // Written by `sample` and `CheckpointFiles::write` with the last version-2 code.
     let fixture = include_bytes!("../../tests/fixtures/checkpoint-v2.bin");
-    assert_eq!(fixture[20..24], 2u32.to_le_bytes(), "the body's format version");
-    std::fs::write(dir.join("checkpoint-00000000000000000001.bin"), fixture).unwrap();
-    let files = CheckpointFiles::open(&dir).unwrap();
-    let back = restored(&files, &config);
-    let expected = sample(&config);
+    let back = restores_fixture("v2-test", fixture, 2, &sample(&config()));
     assert_eq!(back.owner, None, "version 2 did not record its owner");
     assert!(back.changed_slis.is_empty(), "no fingerprints to compare: every SLI is kept");
-    assert_eq!(back.offsets, expected.offsets);
-    assert_eq!(back.dead_letters, expected.dead_letters);
-    assert_eq!(back.counters, expected.counters);
-    same_counts(&back.store, &expected.store, config.slis.len());
-    drop(files);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A checkpoint records its deployment, and the counts of an SLI whose definition changed are
