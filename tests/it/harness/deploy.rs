@@ -129,6 +129,13 @@ impl Deployment {
         self
     }
 
+    /// Replaces an SLI's `good:` condition (YAML text): another definition of the same SLI.
+    pub fn sli_good(mut self, sli: &str, good: &str) -> Self {
+        let value = serde_yaml_ng::from_str(good).expect("a YAML condition");
+        self.replace(&["slis", sli, "good"], value);
+        self
+    }
+
     /// A `kafka.properties` entry (handed to librdkafka).
     pub fn kafka_property(mut self, key: &str, value: &str) -> Self {
         self.insert(&["kafka", "properties", key], value.into());

@@ -287,3 +287,36 @@ fn a_topic_removed_and_added_back_is_never_counted_twice() {
     expected.assert_scrape("after a topic was removed and added back", &m, t_scrape);
     app.stop();
 }
+
+/// An SLI whose definition changed between two runs starts empty, with
+/// `slostream_sli_state_resets_total{sli}`: its counts under the old definition are never mixed
+/// with counts under the new one. Every other SLI keeps what it had.
+#[test]
+fn an_sli_whose_definition_changed_restarts_empty_and_says_so() {
+    let kafka = MockKafka::start();
+    let d = deployment(&kafka, "redefined");
+    kafka.create_topic(d.topic(), 2);
+    let mut rng = StdRng::seed_from_u64(0x5_1DEF);
+    let mut expected = Expected::default();
+    produce_counted(&kafka, d.topic(), 2, &stream(&mut rng, 300, now_ms(), &BULK_AGES, 0.0), &mut expected);
+    let (app, before, _) = start_until_consumed(&d, &expected, Duration::from_secs(60));
+    app.stop();
+    let totals = |m: &Metrics, sli: &str| {
+        (m.get(names::SLI_EVENTS.name, &[(label::SLI, sli)]), m.get(names::SLI_GOOD_EVENTS.name, &[(label::SLI, sli)]))
+    };
+    let geo_before = totals(&before, "geo-availability");
+    assert!(geo_before.0.is_some_and(|n| n > 0.0), "geo-availability saw events: {geo_before:?}");
+
+    let redefined = d.clone().sli_good("geo-availability", "{ status: { lt: 400 } }");
+    let mut app = InProcess::start(&redefined);
+    app.wait_ready(Duration::from_secs(60));
+    let m = app.scrape();
+    assert_eq!(m.get(names::SLI_STATE_RESETS.name, &[(label::SLI, "geo-availability")]), Some(1.0));
+    assert_eq!(totals(&m, "geo-availability"), (Some(0.0), Some(0.0)), "its old counts are not carried over");
+    for sli in ["search-availability", "search-latency", "booking-availability"] {
+        assert_eq!(totals(&m, sli), totals(&before, sli), "{sli} keeps its counts");
+        assert!(m.get(names::SLI_STATE_RESETS.name, &[(label::SLI, sli)]).is_none(), "{sli} was not reset");
+    }
+    assert_eq!(m.get(names::EVENTS_CONSUMED.name, &[]), Some(expected.consumed as f64), "nothing read again");
+    app.stop();
+}
