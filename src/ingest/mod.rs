@@ -81,6 +81,50 @@ pub(crate) fn discover(
     Ok(out)
 }
 
+/// Where reading a partition resumes from, given its next offset and the broker's `(low, high)`
+/// watermarks, and how many events were skipped: one rule for a checkpointed offset at start and
+/// for a worker whose position went out of range while running.
+///
+/// Below `low`, retention deleted the events in between before they were read: reading resumes
+/// at `low` and they are reported (an ERROR line with `skipped=<n>`), never skipped silently.
+/// Past `high`, the topic was recreated or truncated: reading resumes at the end, reported too,
+/// since reading it from the beginning again would count a truncated partition's events twice.
+/// `source` names who asks, for the log (`checkpoint`, `worker 1`).
+pub(crate) fn resume_within(
+    source: &str,
+    topic: &str,
+    partition: i32,
+    next: i64,
+    (low, high): (i64, i64),
+) -> (i64, u64) {
+    if next < low {
+        let skipped = (low - next) as u64;
+        tracing::error!(
+            source,
+            topic,
+            partition,
+            next_offset = next,
+            retained_from = low,
+            skipped,
+            "events deleted by retention before they were read; they are not counted"
+        );
+        (low, skipped)
+    } else if next > high {
+        tracing::error!(
+            source,
+            topic,
+            partition,
+            next_offset = next,
+            end = high,
+            not_read = high - low,
+            "next offset is past the end of the partition (topic recreated or truncated?); reading on from its end, so nothing is counted twice"
+        );
+        (high, 0)
+    } else {
+        (next, 0)
+    }
+}
+
 /// Commits offsets to the group, only so that lag tools see progress: slostream itself resumes
 /// from its checkpoint, never from these.
 pub(crate) fn commit(client: &BaseConsumer<IngestContext>, offsets: &[PartitionOffset]) -> Result<(), KafkaError> {

@@ -256,11 +256,9 @@ impl Worker {
     }
 
     /// Repairs the partitions librdkafka found out of range in the last batch (called between
-    /// batches, so every offset recorded is exact). Their next offset is below what the broker
-    /// retains: the events in between were deleted unread, and are reported as at start-up
-    /// (log and `slostream_events_skipped_total`), never skipped silently. Or it is past the
-    /// end (the topic was recreated or truncated): reading resumes at the end, so nothing is
-    /// counted twice, and it is reported loudly.
+    /// batches, so every offset recorded is exact), by the same rule as a checkpoint's offsets at
+    /// start ([`super::resume_within`]); what retention deleted unread also goes to
+    /// `slostream_events_skipped_total` through the worker's view.
     #[cold]
     fn repair_out_of_range(&mut self) -> Result<(), KafkaError> {
         let mut unknown = Vec::new();
@@ -280,33 +278,15 @@ impl Worker {
                     continue;
                 }
             };
-            if next < low {
-                let n = (low - next) as u64;
-                tracing::error!(
-                    worker = self.id,
-                    topic,
-                    partition,
-                    next_offset = next,
-                    retained_from = low,
-                    skipped = n,
-                    "events deleted by retention before they were read; they are not counted"
-                );
+            let (resume_at, skipped) =
+                super::resume_within(&format!("worker {}", self.id), &topic, partition, next, (low, high));
+            if skipped > 0 {
                 match self.skipped.iter_mut().find(|(t, p, _)| *p == partition && *t == topic) {
-                    Some((_, _, total)) => *total += n,
-                    None => self.skipped.push((topic, partition, n)),
+                    Some((_, _, total)) => *total += skipped,
+                    None => self.skipped.push((topic, partition, skipped)),
                 }
-                self.positions[i].next = low;
-            } else if next > high {
-                tracing::error!(
-                    worker = self.id,
-                    topic,
-                    partition,
-                    next_offset = next,
-                    end = high,
-                    "next offset is past the end of the partition (topic recreated or truncated?); reading on from its end, so nothing is counted twice"
-                );
-                self.positions[i].next = high;
             }
+            self.positions[i].next = resume_at;
         }
         let repaired = unknown.len() < asked;
         self.out_of_range = unknown;

@@ -125,31 +125,10 @@ impl Coordinator {
                 if let Ok(Ok((low, high))) =
                     tokio::task::spawn_blocking(move || a.fetch_watermarks(&t, p, KAFKA_TIMEOUT)).await
                 {
-                    if next < low {
-                        let skipped = low - next;
-                        self.telemetry.events_skipped(topic, *partition, skipped as u64);
-                        tracing::error!(
-                            topic,
-                            partition,
-                            checkpoint_offset = next,
-                            retained_from = low,
-                            skipped,
-                            "events deleted by retention before they were read; they are not counted"
-                        );
-                        next = low;
-                    } else if next > high {
-                        // Recreated or truncated: reading from the beginning again would count
-                        // a truncated partition's events twice. Exactness wins; the events the
-                        // partition holds now are named in the log, not counted.
-                        tracing::error!(
-                            topic,
-                            partition,
-                            checkpoint_offset = next,
-                            end = high,
-                            not_read = high - low,
-                            "checkpoint offset is past the end of the partition (topic recreated or truncated?); reading on from its end, so nothing is counted twice"
-                        );
-                        next = high;
+                    let skipped;
+                    (next, skipped) = ingest::resume_within("checkpoint", topic, *partition, next, (low, high));
+                    if skipped > 0 {
+                        self.telemetry.events_skipped(topic, *partition, skipped);
                     }
                 }
             }
