@@ -48,7 +48,7 @@ fn checkpoint(c: &mut Criterion) {
         created_ms: NOW,
         offsets: (0..8).map(|p| PartitionOffset { topic: "requests".into(), partition: p, next: 1 << 40 }).collect(),
         dead_letters: Vec::new(),
-        counters: Counters::new(config.slis.len()),
+        counters: Counters::for_config(&config),
         store: full_store(&config),
         owner: None,
         changed_slis: Vec::new(),

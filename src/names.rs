@@ -157,8 +157,19 @@ pub const SLI_STATE_RESETS: Metric = counter(
     "Restored SLI state discarded because the SLI's definition changed since the checkpoint",
 );
 
+/// `{field}`: events in which a tested field held a value of the wrong kind.
+pub const FIELD_TYPE_MISMATCHES: Metric = counter(
+    "slostream_field_type_mismatches_total",
+    "Events whose field held a value of a kind no test on it compares with (those tests fail), by field",
+);
+/// Events counted without a latency.
+pub const LATENCY_INVALID: Metric = counter(
+    "slostream_latency_invalid_total",
+    "Events counted without a latency because the latency field held no non-negative number",
+);
+
 /// The process families, through the `metrics` recorder.
-pub const PROCESS: [Metric; 15] = [
+pub const PROCESS: [Metric; 17] = [
     EVENTS_CONSUMED,
     EVENTS_REJECTED,
     EVENTS_UNMATCHED,
@@ -174,6 +185,8 @@ pub const PROCESS: [Metric; 15] = [
     ALERTMANAGER_ERRORS,
     KAFKA_ERRORS,
     SLI_STATE_RESETS,
+    FIELD_TYPE_MISMATCHES,
+    LATENCY_INVALID,
 ];
 
 // Sloth's recording-rule names (`exporter.compat: sloth`).
@@ -249,6 +262,8 @@ pub mod label {
     pub const VERSION: &str = "version";
     /// A Kafka error kind.
     pub const KIND: &str = "kind";
+    /// An event field a condition tests (its dotted path).
+    pub const FIELD: &str = "field";
     /// Prometheus' and Alertmanager's alert name label.
     pub const ALERTNAME: &str = "alertname";
 }

@@ -84,6 +84,14 @@ pub fn render(config: &Config, job: &str) -> String {
         annotations:
           summary: "More than 1% of consumed events are rejected by slostream"
           description: "See {rejected_name} by reason; the dead-letter topic holds the messages when configured."
+      - alert: SLOStreamFieldTypeMismatch
+        expr: {mismatched}
+        for: 15m
+        labels:
+          severity: ticket
+        annotations:
+          summary: "Events carry field {{{{ $labels.field }}}} with a value of the wrong type"
+          description: "The tests reading that field fail for those events: they count as bad in good conditions and belong to no SLI through match conditions. A producer probably changed the field's type; see {mismatched_name}."
 "#,
         down = quote(&format!(
             "up{{job={j}}} == 0 or {ready}{{job={j}}} == 0 or absent(up{{job={j}}})",
@@ -97,6 +105,12 @@ pub fn render(config: &Config, job: &str) -> String {
             consumed = names::EVENTS_CONSUMED.name
         )),
         rejected_name = names::EVENTS_REJECTED.name,
+        mismatched = quote(&format!(
+            "sum by (job, field) (rate({mismatched}{{job={j}}}[5m])) > 0",
+            j = quote(job),
+            mismatched = names::FIELD_TYPE_MISMATCHES.name
+        )),
+        mismatched_name = names::FIELD_TYPE_MISMATCHES.name,
     );
     out
 }

@@ -252,3 +252,29 @@ fn process_allocates_nothing_with_nested_unread_fields() {
     check_counted(&view, config.slis.len());
     assert_eq!(allocs, 0, "ingest allocated {allocs} times over {COUNTED} events (backtrace above)");
 }
+
+/// Fields of the wrong type and strings written as numbers take the slower comparisons (a string
+/// parsed as a number, three-valued conditions) and are counted per field: still no allocation.
+#[test]
+fn process_allocates_nothing_with_fields_of_the_wrong_type() {
+    let config = Config::from_yaml(include_str!("../config/example.yaml"), "example.yaml").unwrap();
+    let status = regex::Regex::new(r#""status":(\d+)"#).unwrap();
+    let latency = regex::Regex::new(r#""latency_ms":[0-9.]+"#).unwrap();
+    let mut events = events(17, WARM_UP + COUNTED, None);
+    for (i, (payload, _)) in events.iter_mut().enumerate() {
+        let text = String::from_utf8(std::mem::take(payload)).unwrap();
+        let text = match i % 4 {
+            0 => status.replace(&text, r#""status":"$1""#),
+            1 => status.replace(&text, r#""status":"OK""#),
+            2 => latency.replace(&text, r#""latency_ms":"fast""#),
+            _ => latency.replace(&text, r#""latency_ms":"12.5""#),
+        };
+        *payload = text.into_owned().into_bytes();
+    }
+    let (allocs, view) = steady_state_allocs(&config, &events);
+    assert_eq!(view.consumed, (WARM_UP + COUNTED) as u64);
+    assert_eq!(view.rejected.iter().sum::<u64>(), 0, "a field's type never rejects the event");
+    let status_at = config.condition_fields().iter().position(|f| *f == "status").unwrap();
+    assert!(view.type_mismatches[status_at] > 0 && view.latency_invalid > 0, "{view:?}");
+    assert_eq!(allocs, 0, "ingest allocated {allocs} times over {COUNTED} events (backtrace above)");
+}

@@ -3,16 +3,51 @@
 //! Each SLI's `match:` and `good:` conditions are compiled once against the decoder's slots, so
 //! evaluating an event is array indexing and comparisons: no name lookup, no allocation.
 //! Semantics: numbers compare as numbers (two integers exactly, anything with a float through
-//! f64), strings as strings, a type mismatch is "not equal"
-//! (a field only ever compared with numbers that holds a string is rejected earlier, in decode);
-//! a missing (or `null`) field fails every field test, including `ne` and `not_in`. `not:`
-//! negates the whole condition beneath it.
+//! f64), and so does a string written exactly as a JSON number (`"503"`) against a number in the
+//! config; strings compare as strings. A missing (or `null`) field fails every field test,
+//! including `ne` and `not_in`, and `not:` negates the whole condition beneath it.
+//!
+//! A value of a kind the test cannot compare with (`"OK"` against `lt: 500`, an object, a number
+//! against a regex) is a type mismatch: the test is *unknown*, and stays unknown through `not:`
+//! (three-valued logic, as SQL's NULL): `all:` is false if a part is false, else unknown if a part
+//! is; `any:` is true if a part is true, else unknown if a part is. A condition that ends unknown
+//! does not hold, so a mismatch in `good:` makes the event bad and one in `match:` keeps the event
+//! out of that SLI, whatever `not:` wraps it: a producer change burns the SLOs it breaks, and
+//! SLIs that never read the field are unaffected.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use crate::config::{Condition, Config, Literal, Test};
 use crate::decode::{Decoder, Val};
+
+/// The value of a condition under three-valued logic: a type mismatch is [`Truth::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Truth {
+    False,
+    True,
+    Unknown,
+}
+
+impl Truth {
+    #[inline]
+    fn of(holds: bool) -> Truth {
+        if holds {
+            Truth::True
+        } else {
+            Truth::False
+        }
+    }
+
+    #[inline]
+    fn not(self) -> Truth {
+        match self {
+            Truth::False => Truth::True,
+            Truth::True => Truth::False,
+            Truth::Unknown => Truth::Unknown,
+        }
+    }
+}
 
 #[derive(Debug)]
 enum Cond {
@@ -37,20 +72,46 @@ impl Cond {
         }
     }
 
+    /// Whether the condition holds: only a definite true does.
     #[inline]
     fn holds(&self, slots: &[Val<'_>]) -> bool {
+        self.eval(slots) == Truth::True
+    }
+
+    #[inline]
+    fn eval(&self, slots: &[Val<'_>]) -> Truth {
         match self {
-            Cond::Always => true,
-            Cond::Field { slot, test } => field_holds(&slots[*slot], test),
-            Cond::All(cs) => cs.iter().all(|c| c.holds(slots)),
-            Cond::Any(cs) => cs.iter().any(|c| c.holds(slots)),
-            Cond::Not(c) => !c.holds(slots),
+            Cond::Always => Truth::True,
+            Cond::Field { slot, test } => field_truth(&slots[*slot], test),
+            Cond::All(cs) => Cond::either(cs, slots, Truth::False),
+            Cond::Any(cs) => Cond::either(cs, slots, Truth::True),
+            Cond::Not(c) => c.eval(slots).not(),
+        }
+    }
+
+    /// `all:` (with `absorbing` false) or `any:` (true): `absorbing` as soon as a part is, else
+    /// unknown if a part is, else the opposite of `absorbing`.
+    #[inline]
+    fn either(cs: &[Cond], slots: &[Val<'_>], absorbing: Truth) -> Truth {
+        let mut unknown = false;
+        for c in cs {
+            match c.eval(slots) {
+                t if t == absorbing => return t,
+                Truth::Unknown => unknown = true,
+                _ => {}
+            }
+        }
+        if unknown {
+            Truth::Unknown
+        } else {
+            absorbing.not()
         }
     }
 }
 
 /// Integers against integers compare exactly, in i128 (which holds i64 and u64 alike): through
-/// f64, 2^53 + 1 would equal 2^53. A float on either side compares through f64.
+/// f64, 2^53 + 1 would equal 2^53. A float on either side compares through f64. `None` is a type
+/// mismatch.
 fn compare(v: &Val<'_>, lit: &Literal) -> Option<Ordering> {
     match (v, lit) {
         (Val::Int(a), Literal::Int(b)) => Some(i128::from(*a).cmp(b)),
@@ -61,39 +122,64 @@ fn compare(v: &Val<'_>, lit: &Literal) -> Option<Ordering> {
         (Val::Num(a), Literal::Num(b)) => a.partial_cmp(b),
         (Val::Str(a), Literal::Str(b)) => Some(a.as_ref().cmp(b.as_str())),
         (Val::Bool(a), Literal::Bool(b)) => Some(a.cmp(b)),
+        (Val::Str(_), Literal::Int(_) | Literal::Num(_)) => compare(&v.numeric_string()?, lit),
         _ => None,
     }
 }
 
-/// `compare(v, lit) == Some(Equal)`, but strings of different lengths are told apart without a
-/// byte comparison (an ordering compares bytes first): `in` lists of routes were a fifth of
-/// classifying in profiles, mostly in `memcmp` calls between strings of different lengths.
+/// One test on one value; a missing value fails every test, a value of a kind the test cannot
+/// compare with makes it unknown.
 #[inline]
-fn equals(v: &Val<'_>, lit: &Literal) -> bool {
-    match (v, lit) {
-        (Val::Str(a), Literal::Str(b)) => a.as_ref() == b.as_str(),
-        _ => compare(v, lit) == Some(Ordering::Equal),
+fn field_truth(v: &Val<'_>, test: &Test) -> Truth {
+    if matches!(v, Val::Missing) {
+        return Truth::False;
+    }
+    let order = |l: &Literal, ok: fn(Ordering) -> bool| compare(v, l).map_or(Truth::Unknown, |o| Truth::of(ok(o)));
+    match test {
+        Test::Eq(l) => equal(v, l),
+        Test::Ne(l) => equal(v, l).not(),
+        Test::Lt(l) => order(l, Ordering::is_lt),
+        Test::Le(l) => order(l, Ordering::is_le),
+        Test::Gt(l) => order(l, Ordering::is_gt),
+        Test::Ge(l) => order(l, Ordering::is_ge),
+        Test::In(ls) => one_of(v, ls),
+        Test::NotIn(ls) => one_of(v, ls).not(),
+        Test::Prefix(p) => match v {
+            Val::Str(s) => Truth::of(s.starts_with(p.as_str())),
+            _ => Truth::Unknown,
+        },
+        Test::Regex(re) => match v {
+            Val::Str(s) => Truth::of(re.is_match(s)),
+            _ => Truth::Unknown,
+        },
     }
 }
 
+/// `v == lit`, or unknown when they cannot be compared. Strings of different lengths are told
+/// apart without a byte comparison (an ordering compares bytes first): `in` lists of routes were
+/// a fifth of classifying in profiles, mostly in `memcmp` calls between strings of different
+/// lengths.
 #[inline]
-fn field_holds(v: &Val<'_>, test: &Test) -> bool {
-    if matches!(v, Val::Missing) {
-        return false;
+fn equal(v: &Val<'_>, lit: &Literal) -> Truth {
+    match (v, lit) {
+        (Val::Str(a), Literal::Str(b)) => Truth::of(a.as_ref() == b.as_str()),
+        _ => compare(v, lit).map_or(Truth::Unknown, |o| Truth::of(o.is_eq())),
     }
-    let eq = |l: &Literal| equals(v, l);
-    match test {
-        Test::Eq(l) => eq(l),
-        Test::Ne(l) => !eq(l),
-        Test::Lt(l) => compare(v, l) == Some(Ordering::Less),
-        Test::Le(l) => matches!(compare(v, l), Some(Ordering::Less | Ordering::Equal)),
-        Test::Gt(l) => compare(v, l) == Some(Ordering::Greater),
-        Test::Ge(l) => matches!(compare(v, l), Some(Ordering::Greater | Ordering::Equal)),
-        Test::In(ls) => ls.iter().any(eq),
-        Test::NotIn(ls) => !ls.iter().any(eq),
-        Test::Prefix(p) => matches!(v, Val::Str(s) if s.starts_with(p.as_str())),
-        Test::Regex(re) => matches!(v, Val::Str(s) if re.is_match(s)),
+}
+
+/// `v` equals one of `ls`: true if it equals one, false if it could be compared with one and
+/// equals none, unknown if it could be compared with none.
+#[inline]
+fn one_of(v: &Val<'_>, ls: &[Literal]) -> Truth {
+    let mut found = Truth::Unknown;
+    for l in ls {
+        match equal(v, l) {
+            Truth::True => return Truth::True,
+            Truth::False => found = Truth::False,
+            Truth::Unknown => {}
+        }
     }
+    found
 }
 
 /// Every SLI's compiled conditions, indexed by dense SLI id.
@@ -364,9 +450,86 @@ mod tests {
         assert_eq!(got, vec![(id("booking-availability"), false)]);
         let got = run(&d, &c, r#"{"timestamp":TS,"service":"booking","method":"GET","status":200}"#);
         assert_eq!(got, vec![]);
-        // A number where a string is compared is simply not equal.
+        // A number where a string is compared is a type mismatch: the event belongs to no SLI.
         let got = run(&d, &c, r#"{"timestamp":TS,"service":7,"status":200}"#);
         assert_eq!(got, vec![]);
+        // A bad status burns the SLIs that read it and leaves the others alone.
+        let got = run(&d, &c, r#"{"timestamp":TS,"service":"search-api","status":"OK","latency_ms":120}"#);
+        assert_eq!(got, vec![(id("search-latency"), true)]);
+        let got = run(&d, &c, r#"{"timestamp":TS,"service":"search-api","route":"/v2/trips","status":"OK"}"#);
+        assert_eq!(got, vec![(id("search-availability"), false), (id("search-latency"), false)]);
+        let got = run(&d, &c, r#"{"timestamp":TS,"service":"search-api","route":"/v2/trips","status":"503"}"#);
+        assert_eq!(got[0], (id("search-availability"), false), "\"503\" is counted as the bad 503 it is");
+    }
+
+    /// Regression: one badly typed field rejected the whole event, so `"status":"503"` was never
+    /// counted as bad and `"status":"OK"` silenced the SLO. A string written as a JSON number
+    /// compares as that number; any other mismatch makes its test unknown, and unknown never
+    /// turns good, whatever `not:` wraps it.
+    #[test]
+    fn a_type_mismatch_fails_only_the_tests_that_read_it() {
+        let cases: &[(&str, &str, bool)] = &[
+            // Strings written as JSON numbers compare as those numbers, exactly for integers.
+            ("n: { lt: 500 }", r#""503""#, false),
+            ("n: { lt: 500 }", r#""200""#, true),
+            ("n: { eq: 12.5 }", r#""12.5""#, true),
+            ("n: { eq: 1000 }", r#""1e3""#, true),
+            ("n: { eq: 0 }", r#""-0""#, true),
+            ("n: { eq: 9007199254740993 }", r#""9007199254740993""#, true),
+            ("n: { eq: 9007199254740993 }", r#""9007199254740992""#, false),
+            ("n: { gt: 9223372036854775807 }", r#""18446744073709551615""#, true),
+            ("n: { in: [404, 503] }", r#""503""#, true),
+            ("n: { not_in: [500] }", r#""200""#, true),
+            ("not: { n: { ge: 500 } }", r#""200""#, true),
+            // ... and only strings written exactly so.
+            ("n: { lt: 500 }", r#"" 200""#, false),
+            ("n: { lt: 500 }", r#""+200""#, false),
+            ("n: { lt: 500 }", r#""0x1F""#, false),
+            ("n: { lt: 500 }", r#""200.""#, false),
+            ("n: { lt: 500 }", r#""NaN""#, false),
+            // A string compared with a string stays a string.
+            ("n: { eq: \"503\" }", r#""503""#, true),
+            ("n: { eq: \"503.0\" }", r#""503""#, false),
+            // Any other mismatch: unknown, never good, through ne, not_in and not.
+            ("n: { eq: 200 }", r#""OK""#, false),
+            ("n: { ne: 200 }", r#""OK""#, false),
+            ("n: { not_in: [500] }", r#""OK""#, false),
+            ("not: { n: { ge: 500 } }", r#""OK""#, false),
+            ("not: { n: { ge: 500 } }", r#"{"code":500}"#, false),
+            ("not: { n: { ge: 500 } }", "[1]", false),
+            ("not: { n: { ge: 500 } }", "true", false),
+            ("n: { eq: \"503\" }", "503", false),
+            ("not: { s: { regex: \"5..\" } }", "503", false),
+            ("not: { s: { prefix: \"5\" } }", "503", false),
+            ("not: { n: { eq: true } }", "1", false),
+            ("not: { not: { n: { lt: 500 } } }", r#""OK""#, false),
+            // A mixed list compares with the literals of the value's kind.
+            ("n: { in: [200, \"OK\"] }", r#""OK""#, true),
+            ("n: { not_in: [200, \"OK\"] }", r#""KO""#, true),
+            ("n: { not_in: [200, \"OK\"] }", "true", false),
+            // all: false beats unknown; any: true beats unknown.
+            ("any: [ { n: { lt: 500 } }, { s: { prefix: \"O\" } } ]", r#""OK""#, true),
+            ("not: { all: [ { n: { lt: 500 } }, { s: \"x\" } ] }", r#""OK""#, true),
+            ("not: { any: [ { n: { ge: 500 } }, { s: \"x\" } ] }", r#""OK""#, false),
+            ("all: [ { n: { lt: 500 } }, { s: { prefix: \"O\" } } ]", r#""OK""#, false),
+        ];
+        let wrong: Vec<_> = cases.iter().filter(|(cond, value, want)| good_for(cond, value) != *want).collect();
+        assert!(wrong.is_empty(), "wrong (condition, value, expected good): {wrong:?}");
+    }
+
+    /// In `match:`, a mismatch keeps the event out of that SLI only, even under `not:`.
+    #[test]
+    fn a_type_mismatch_in_match_leaves_the_event_out_of_that_sli_only() {
+        let (_, d, c) = setup(
+            r#"  a: { match: { not: { code: { ge: 500 } } }, good: { ok: true } }
+  b: { match: { svc: "x" }, good: { ok: true } }"#,
+        );
+        let run = |rest: &str| run(&d, &c, &format!(r#"{{"timestamp":TS,"ok":true{rest}}}"#));
+        assert_eq!(run(r#","svc":"x","code":200"#), vec![(0, true), (1, true)]);
+        assert_eq!(run(r#","svc":"x","code":"200""#), vec![(0, true), (1, true)]);
+        assert_eq!(run(r#","svc":"x","code":"OK""#), vec![(1, true)]);
+        assert_eq!(run(r#","svc":"x","code":{"v":1}"#), vec![(1, true)]);
+        assert_eq!(run(r#","svc":5,"code":503"#), vec![]);
     }
 
     #[test]
@@ -545,7 +708,7 @@ mod tests {
         ];
         let route = ["", r#","route":"/v2/a""#, r#","route":"/v1""#, r#","route":5"#];
         let region = ["", r#","region":"eu""#, r#","region":"us""#];
-        let status = ["", r#","status":200"#, r#","status":503"#];
+        let status = ["", r#","status":200"#, r#","status":503"#, r#","status":"503""#, r#","status":"OK""#];
         let mut checked = 0;
         for s in service {
             for r in route {

@@ -51,14 +51,47 @@ pub(crate) enum Test {
     Regex(regex::Regex),
 }
 
-impl Test {
-    /// True when the test only makes sense on a number.
-    pub(crate) fn is_numeric(&self) -> bool {
-        let num = |l: &Literal| matches!(l, Literal::Int(_) | Literal::Num(_));
+/// The kinds of JSON value a test can compare with, as a bit set ([`Kinds::STR`] ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Kinds(u8);
+
+impl Kinds {
+    /// Strings (and, through [`Kinds::NUM`], strings written as a JSON number).
+    pub(crate) const STR: Kinds = Kinds(1);
+    /// Numbers, and strings that hold exactly a JSON number (`"503"`, `"12.5"`).
+    pub(crate) const NUM: Kinds = Kinds(2);
+    /// `true` and `false`.
+    pub(crate) const BOOL: Kinds = Kinds(4);
+
+    /// Both sets.
+    pub(crate) const fn union(self, other: Kinds) -> Kinds {
+        Kinds(self.0 | other.0)
+    }
+
+    /// Whether every kind of `other` is in this set.
+    pub(crate) const fn contains(self, other: Kinds) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl Literal {
+    /// The kind of value this literal compares with.
+    pub(crate) fn kind(&self) -> Kinds {
         match self {
-            Test::Eq(l) | Test::Ne(l) | Test::Lt(l) | Test::Le(l) | Test::Gt(l) | Test::Ge(l) => num(l),
-            Test::In(ls) | Test::NotIn(ls) => ls.iter().all(num),
-            Test::Prefix(_) | Test::Regex(_) => false,
+            Literal::Int(_) | Literal::Num(_) => Kinds::NUM,
+            Literal::Str(_) => Kinds::STR,
+            Literal::Bool(_) => Kinds::BOOL,
+        }
+    }
+}
+
+impl Test {
+    /// The kinds of value this test can compare with; any other kind is a type mismatch.
+    pub(crate) fn kinds(&self) -> Kinds {
+        match self {
+            Test::Eq(l) | Test::Ne(l) | Test::Lt(l) | Test::Le(l) | Test::Gt(l) | Test::Ge(l) => l.kind(),
+            Test::In(ls) | Test::NotIn(ls) => ls.iter().fold(Kinds::default(), |k, l| k.union(l.kind())),
+            Test::Prefix(_) | Test::Regex(_) => Kinds::STR,
         }
     }
 }
@@ -85,7 +118,7 @@ pub(crate) enum Condition {
 
 impl Condition {
     /// Every field test in the condition, so the decoder extracts exactly those fields and
-    /// knows which ones must hold numbers.
+    /// knows which kinds of value each one can compare with.
     pub(crate) fn tests<'a>(&'a self, out: &mut Vec<(&'a str, &'a Test)>) {
         match self {
             Condition::Always => {}

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::names::label;
-pub(crate) use condition::{Condition, Literal, Test};
+pub(crate) use condition::{Condition, Kinds, Literal, Test};
 pub use duration::Window;
 use raw::RawConfig;
 
@@ -359,6 +359,24 @@ impl Config {
     #[inline]
     pub fn window_index(&self, secs: i64) -> usize {
         self.windows.iter().position(|w| w.secs == secs).expect("every SLO window is in the global set")
+    }
+
+    /// Every field an SLI's `match:` or `good:` tests, each once, in the order the config first
+    /// names it: the `field` label values of `slostream_field_type_mismatches_total`, and their
+    /// order in [`crate::state::Counters`].
+    pub fn condition_fields(&self) -> Vec<&str> {
+        let mut tests = Vec::new();
+        for sli in &self.slis {
+            sli.matches.tests(&mut tests);
+            sli.good.tests(&mut tests);
+        }
+        let mut fields: Vec<&str> = Vec::new();
+        for (path, _) in tests {
+            if !fields.contains(&path) {
+                fields.push(path);
+            }
+        }
+        fields
     }
 
     /// The longest SLO period, which bounds how old an accepted event may be.

@@ -39,7 +39,7 @@ impl Shard {
             slots: SlotBuffer::default(),
             // Room for a full batch plus one message matching every SLI, so pushing never grows it.
             batch: Batch::with_capacity(BATCH_EVENTS + config.slis.len()),
-            counters: Counters::new(0),
+            counters: Counters::new(0, config.condition_fields().len()),
         }
     }
 
@@ -55,6 +55,10 @@ impl Shard {
                 Some(reason)
             }
             Ok(event) => {
+                for field in decoder.mismatched_fields(slots) {
+                    counters.type_mismatches[field] += 1;
+                }
+                counters.latency_invalid += u64::from(event.latency_invalid);
                 let latency = event.latency_ms.map(Bin::of_ms);
                 let matched = classifier.classify(slots, |sli, good| batch.push(sli, event.ts_ms, good, latency));
                 if matched == 0 {

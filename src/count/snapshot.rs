@@ -66,7 +66,7 @@ impl Snapshot {
             windows_ms: config.windows.iter().map(|w| w.secs * 1000).collect(),
             set: None,
             counts: vec![Counts::default(); n * config.windows.len()],
-            counters: Counters::new(n),
+            counters: Counters::for_config(config),
             latency: vec![None; n],
             latency_from: vec![(0, i64::MIN); n],
             partitions: Vec::new(),

@@ -52,9 +52,10 @@ impl Tally {
         let n = config.slis.len();
         let (store, counters) = match restored {
             Some(c) => (c.store, c.counters),
-            None => {
-                (WindowStore::new(n, config.max_period_secs() * 1000, config.events.max_future_ms), Counters::new(n))
-            }
+            None => (
+                WindowStore::new(n, config.max_period_secs() * 1000, config.events.max_future_ms),
+                Counters::for_config(config),
+            ),
         };
         Tally {
             store,

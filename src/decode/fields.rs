@@ -32,6 +32,55 @@ pub enum Val<'a> {
     Other,
 }
 
+impl Val<'_> {
+    /// The number a string holds when it is written exactly as a JSON number (`"503"`,
+    /// `"-12.5"`, `"1e3"`; not `" 503"`, `"+1"`, `"0x1F"` or `"NaN"`), as that number would
+    /// decode in the payload: nginx-style JSON logs quote their numbers, and LogQL's label
+    /// filters compare such strings as numbers too. `None` for anything else.
+    pub(crate) fn numeric_string(&self) -> Option<Val<'static>> {
+        let Val::Str(s) = self else { return None };
+        if !is_json_number(s.as_bytes()) {
+            return None;
+        }
+        // The grammar is checked: serde_json now reads it exactly as it reads a payload's number.
+        match serde_json::from_str::<serde_json::Number>(s).ok()? {
+            n if n.is_i64() => n.as_i64().map(Val::Int),
+            n if n.is_u64() => n.as_u64().map(Val::UInt),
+            n => n.as_f64().map(Val::Num),
+        }
+    }
+}
+
+/// RFC 8259's `number`: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, nothing around it.
+fn is_json_number(b: &[u8]) -> bool {
+    let digits = |i: usize| i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits(i),
+        _ => return false,
+    }
+    if b.get(i) == Some(&b'.') {
+        let end = digits(i + 1);
+        if end == i + 1 {
+            return false;
+        }
+        i = end;
+    }
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = b.get(i) {
+            i += 1;
+        }
+        let end = digits(i);
+        if end == i {
+            return false;
+        }
+        i = end;
+    }
+    i == b.len()
+}
+
 #[derive(Debug, Default)]
 struct Node {
     keys: Vec<(Box<str>, Entry)>,
@@ -504,5 +553,39 @@ impl<'a> Scan<'a> {
             let v = significand as f64 / POW10[frac_digits];
             Val::Num(if negative { -v } else { v })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn number(s: &str) -> Option<Val<'static>> {
+        Val::Str(Cow::Borrowed(s)).numeric_string()
+    }
+
+    #[test]
+    fn strings_written_as_json_numbers_read_as_those_numbers() {
+        assert_eq!(number("503"), Some(Val::Int(503)));
+        assert_eq!(number("-12.5"), Some(Val::Num(-12.5)));
+        assert_eq!(number("1E+3"), Some(Val::Num(1000.0)));
+        assert_eq!(number("18446744073709551615"), Some(Val::UInt(u64::MAX)));
+        assert_eq!(number("18446744073709551616"), Some(Val::Num(18446744073709551616.0)));
+        for not in ["", "-", "+1", " 1", "1 ", "01", "1.", ".5", "1e", "1e+", "0x1F", "NaN", "inf", "1_000", "١"] {
+            assert_eq!(number(not), None, "{not:?}");
+        }
+        assert_eq!(Val::Int(5).numeric_string(), None, "only strings");
+    }
+
+    proptest! {
+        /// The grammar check agrees with serde_json reading the same text as a whole document
+        /// (which also allows surrounding whitespace, so that is trimmed away first).
+        #[test]
+        fn the_grammar_is_json_s(s in "[-+0-9.eE ]{0,8}") {
+            let by_serde = serde_json::from_str::<serde_json::Value>(&s).ok().filter(|v| v.is_number() && s.trim() == s);
+            prop_assert_eq!(is_json_number(s.as_bytes()), by_serde.is_some(), "{:?}", s);
+        }
     }
 }

@@ -8,11 +8,15 @@ mod fields;
 
 use serde_json::error::Category;
 
-use crate::config::Config;
+use crate::config::{Config, Kinds};
 pub(crate) use fields::FieldPlan;
 pub use fields::Val;
 
 /// Why an event was not counted. The set is fixed: it is the `reason` label's value set.
+///
+/// Only whole-message problems reject: a field of the wrong type, or a latency that is no
+/// number, affects only the tests that read it (see [`Decoder::mismatched_fields`]), so a
+/// producer change burns the SLOs it breaks instead of silently dropping their events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reject {
     /// Not parseable as JSON (malformed, not UTF-8, or nested too deep).
@@ -29,15 +33,11 @@ pub enum Reject {
     TooOld,
     /// Larger than `events.max_message_bytes`; not parsed at all.
     TooLarge,
-    /// A field every condition compares with numbers holds a string, boolean, object or array.
-    WrongFieldType,
-    /// The latency field is negative, not finite or not a number.
-    InvalidLatency,
 }
 
 impl Reject {
     /// Every reason, in label order.
-    pub(crate) const ALL: [Reject; 9] = [
+    pub(crate) const ALL: [Reject; 7] = [
         Reject::InvalidJson,
         Reject::NotAnObject,
         Reject::MissingTimestamp,
@@ -45,8 +45,6 @@ impl Reject {
         Reject::TooFarInFuture,
         Reject::TooOld,
         Reject::TooLarge,
-        Reject::WrongFieldType,
-        Reject::InvalidLatency,
     ];
     /// Number of reasons.
     pub(crate) const COUNT: usize = Self::ALL.len();
@@ -61,8 +59,6 @@ impl Reject {
             Reject::TooFarInFuture => "too_far_in_future",
             Reject::TooOld => "too_old",
             Reject::TooLarge => "too_large",
-            Reject::WrongFieldType => "wrong_field_type",
-            Reject::InvalidLatency => "invalid_latency",
         }
     }
 
@@ -77,8 +73,12 @@ impl Reject {
 pub struct Decoded {
     /// Event time, epoch milliseconds.
     pub(crate) ts_ms: i64,
-    /// The latency field in milliseconds, when present.
+    /// The latency field in milliseconds, when it holds a non-negative number (or a string
+    /// written as one).
     pub(crate) latency_ms: Option<f64>,
+    /// The latency field is present but holds no non-negative number: the event is counted
+    /// without a latency.
+    pub(crate) latency_invalid: bool,
 }
 
 /// Turns payloads into field slots plus event time, under the configured time policy.
@@ -87,8 +87,9 @@ pub struct Decoder {
     plan: FieldPlan,
     ts_slot: usize,
     latency_slot: Option<usize>,
-    /// Slots whose every condition compares with a number: a non-number there is bad input.
-    numeric_slots: Vec<usize>,
+    /// Every field a condition tests: its slot, and the kinds of value its tests compare with.
+    /// Indexed like [`Config::condition_fields`].
+    tested: Box<[(usize, Kinds)]>,
     max_future_ms: i64,
     max_age_ms: i64,
     max_bytes: usize,
@@ -105,22 +106,20 @@ impl Decoder {
             sli.matches.tests(&mut tests);
             sli.good.tests(&mut tests);
         }
-        for (path, _) in &tests {
-            plan.add(path);
-        }
-        let numeric_slots = (0..plan.slot_count())
-            .filter(|&slot| {
-                let path = &plan.paths()[slot];
-                let mut on_path = tests.iter().filter(|(p, _)| p == path).peekable();
-                on_path.peek().is_some() && on_path.all(|(_, t)| t.is_numeric())
+        let tested = config
+            .condition_fields()
+            .into_iter()
+            .map(|field| {
+                let kinds =
+                    tests.iter().filter(|(p, _)| *p == field).fold(Kinds::default(), |k, (_, t)| k.union(t.kinds()));
+                (plan.add(field), kinds)
             })
-            .filter(|&slot| slot != ts_slot && Some(slot) != latency_slot)
             .collect();
         Decoder {
             plan,
             ts_slot,
             latency_slot,
-            numeric_slots,
+            tested,
             max_future_ms: config.events.max_future_ms,
             max_age_ms: config.max_period_secs() * 1000,
             max_bytes: config.events.max_message_bytes,
@@ -189,21 +188,44 @@ impl Decoder {
         if ts_ms <= now_ms.saturating_sub(self.max_age_ms) {
             return Err(Reject::TooOld);
         }
-        let latency_ms = match self.latency_slot.map(|s| &slots[s]) {
-            None | Some(Val::Missing) => None,
-            Some(Val::Int(v)) if *v >= 0 => Some(*v as f64),
-            Some(Val::UInt(v)) => Some(*v as f64),
-            Some(Val::Num(v)) if *v >= 0.0 && v.is_finite() => Some(*v),
-            Some(_) => return Err(Reject::InvalidLatency),
+        let (latency_ms, latency_invalid) = match self.latency_slot.map(|s| &slots[s]) {
+            None | Some(Val::Missing) => (None, false),
+            Some(v) => latency_of(v).map_or((None, true), |ms| (Some(ms), false)),
         };
-        if self
-            .numeric_slots
-            .iter()
-            .any(|&s| !matches!(slots[s], Val::Missing | Val::Int(_) | Val::UInt(_) | Val::Num(_)))
-        {
-            return Err(Reject::WrongFieldType);
-        }
-        Ok(Decoded { ts_ms, latency_ms })
+        Ok(Decoded { ts_ms, latency_ms, latency_invalid })
+    }
+
+    /// The fields (indexed like [`Config::condition_fields`]) whose value in this event is of a
+    /// kind none of their tests compares with: a string where every test wants a number (and
+    /// the string is not written as one), a number where tests want strings, an object or an
+    /// array. Such a value fails only the tests that read it; this is what
+    /// `slostream_field_type_mismatches_total{field}` counts, once per event and field.
+    #[inline]
+    pub(crate) fn mismatched_fields<'s>(&'s self, slots: &'s [Val<'_>]) -> impl Iterator<Item = usize> + 's {
+        self.tested.iter().enumerate().filter(|(_, (slot, kinds))| !fits(&slots[*slot], *kinds)).map(|(i, _)| i)
+    }
+}
+
+/// Whether a value is missing or of a kind in `kinds`.
+#[inline]
+fn fits(v: &Val<'_>, kinds: Kinds) -> bool {
+    match v {
+        Val::Missing => true,
+        Val::Int(_) | Val::UInt(_) | Val::Num(_) => kinds.contains(Kinds::NUM),
+        Val::Bool(_) => kinds.contains(Kinds::BOOL),
+        Val::Str(_) => kinds.contains(Kinds::STR) || (kinds.contains(Kinds::NUM) && v.numeric_string().is_some()),
+        Val::Other => false,
+    }
+}
+
+/// A latency in milliseconds: a non-negative finite number, or a string written as one.
+fn latency_of(v: &Val<'_>) -> Option<f64> {
+    match v {
+        Val::Int(ms) if *ms >= 0 => Some(*ms as f64),
+        Val::UInt(ms) => Some(*ms as f64),
+        Val::Num(ms) if *ms >= 0.0 && ms.is_finite() => Some(*ms),
+        Val::Str(_) => latency_of(&v.numeric_string()?),
+        _ => None,
     }
 }
 
@@ -305,19 +327,40 @@ mod tests {
         assert_eq!(decode(&d, r#"{"timestamp":0}"#), Err(Reject::TooOld));
     }
 
+    /// A field's type is not the message's problem: the event is decoded, its latency is left
+    /// out when it is no non-negative number, and fields of a kind no test compares with are named.
     #[test]
-    fn rejects_wrong_types_negative_latency_and_oversized_messages() {
+    fn bad_field_types_and_latencies_decode_and_are_named() {
         let d = decoder();
         let at = |rest: &str| format!(r#"{{"timestamp":{NOW}{rest}}}"#);
-        assert_eq!(decode(&d, &at(r#","latency_ms":-3"#)), Err(Reject::InvalidLatency));
-        assert_eq!(decode(&d, &at(r#","latency_ms":"12""#)), Err(Reject::InvalidLatency));
-        assert_eq!(decode(&d, &at(r#","latency_ms":7"#)).unwrap().latency_ms, Some(7.0));
-        assert_eq!(decode(&d, &at(r#","latency_ms":null"#)).unwrap().latency_ms, None);
-        // status is only ever compared with numbers: a string there is bad input, not a bad event.
-        assert_eq!(decode(&d, &at(r#","service":"geo","status":"200""#)), Err(Reject::WrongFieldType));
-        assert_eq!(decode(&d, &at(r#","service":"geo","status":{"code":200}"#)), Err(Reject::WrongFieldType));
-        // service is compared with strings: a number there simply does not match.
-        assert!(decode(&d, &at(r#","service":42,"status":200"#)).is_ok());
+        let latency = |rest: &str| decode(&d, &at(rest)).map(|e| (e.latency_ms, e.latency_invalid));
+        assert_eq!(latency(r#","latency_ms":-3"#), Ok((None, true)));
+        assert_eq!(latency(r#","latency_ms":"fast""#), Ok((None, true)));
+        assert_eq!(latency(r#","latency_ms":true"#), Ok((None, true)));
+        assert_eq!(latency(r#","latency_ms":[7]"#), Ok((None, true)));
+        assert_eq!(latency(r#","latency_ms":"-1""#), Ok((None, true)));
+        assert_eq!(latency(r#","latency_ms":"12.5""#), Ok((Some(12.5), false)), "a string written as a number");
+        assert_eq!(latency(r#","latency_ms":" 12""#), Ok((None, true)), "not exactly a JSON number");
+        assert_eq!(latency(r#","latency_ms":7"#), Ok((Some(7.0), false)));
+        assert_eq!(latency(r#","latency_ms":null"#), Ok((None, false)));
+        assert_eq!(latency(""), Ok((None, false)));
+
+        let fields = Config::from_yaml(include_str!("../../config/example.yaml"), "example.yaml").unwrap();
+        let fields = fields.condition_fields();
+        let mismatched = |rest: &str| {
+            let payload = at(rest);
+            let mut slots = Vec::new();
+            d.decode(payload.as_bytes(), NOW, &mut slots).expect("decoded, never rejected");
+            d.mismatched_fields(&slots).map(|i| fields[i]).collect::<Vec<_>>()
+        };
+        assert_eq!(mismatched(r#","service":"geo","status":200,"route":"/x","latency_ms":3"#), [] as [&str; 0]);
+        // status is only compared with numbers: "200" is one, "OK" and objects are not.
+        assert_eq!(mismatched(r#","service":"geo","status":"200""#), [] as [&str; 0]);
+        assert_eq!(mismatched(r#","service":"geo","status":"OK""#), ["status"]);
+        assert_eq!(mismatched(r#","service":"geo","status":{"code":200}"#), ["status"]);
+        assert_eq!(mismatched(r#","service":42,"status":true"#), ["service", "status"]);
+        assert_eq!(mismatched(r#","service":null,"status":null"#), [] as [&str; 0], "null is missing, not mismatched");
+        assert_eq!(mismatched(r#","latency_ms":"slow""#), ["latency_ms"]);
         let big = at(&format!(r#","pad":"{}""#, "x".repeat(1 << 20)));
         assert_eq!(decode(&d, &big), Err(Reject::TooLarge));
         // Nesting deeper than serde_json's limit (128) is rejected, never a stack overflow;

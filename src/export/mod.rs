@@ -55,7 +55,7 @@ pub struct Telemetry {
 impl Telemetry {
     /// Registers every family and the SLO definitions of `config`.
     pub fn new(config: &Config) -> Telemetry {
-        Telemetry { process: ProcessSeries::new(), slo: SloSeries::new(config) }
+        Telemetry { process: ProcessSeries::new(config), slo: SloSeries::new(config) }
     }
 
     /// What the HTTP endpoint renders from.

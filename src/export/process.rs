@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use metrics::{Counter, Gauge, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
+use crate::config::Config;
 use crate::count::{PartitionState, Snapshot};
 use crate::decode::Reject;
 use crate::ingest::{KafkaErrorKind, KafkaErrors};
@@ -23,6 +24,9 @@ pub(crate) struct ProcessSeries {
     consumed: Counter,
     rejected: [Counter; Reject::COUNT],
     unmatched: Counter,
+    latency_invalid: Counter,
+    /// Per condition field, in [`crate::config::Config::condition_fields`] order.
+    type_mismatches: Vec<Counter>,
     ready: Gauge,
     lag: HashMap<(String, i32), Gauge>,
     checkpoints: Counter,
@@ -36,7 +40,7 @@ pub(crate) struct ProcessSeries {
 
 impl ProcessSeries {
     /// Describes every process family and registers the series that exist from the start.
-    pub(crate) fn new() -> ProcessSeries {
+    pub(crate) fn new(config: &Config) -> ProcessSeries {
         let recorder = PrometheusBuilder::new().build_recorder();
         for m in names::PROCESS {
             let (name, help) = (KeyName::from(m.name), SharedString::from(m.help));
@@ -58,6 +62,12 @@ impl ProcessSeries {
             consumed: counter(names::EVENTS_CONSUMED, vec![]),
             rejected: Reject::ALL.map(|r| counter(names::EVENTS_REJECTED, vec![Label::new(label::REASON, r.as_str())])),
             unmatched: counter(names::EVENTS_UNMATCHED, vec![]),
+            latency_invalid: counter(names::LATENCY_INVALID, vec![]),
+            type_mismatches: config
+                .condition_fields()
+                .into_iter()
+                .map(|f| counter(names::FIELD_TYPE_MISMATCHES, vec![Label::new(label::FIELD, f.to_string())]))
+                .collect(),
             ready: gauge(names::STATE_READY),
             lag: HashMap::new(),
             checkpoints: counter(names::CHECKPOINTS, vec![]),
@@ -87,8 +97,12 @@ impl ProcessSeries {
         self.consumed.absolute(c.consumed);
         self.unmatched.absolute(c.unmatched);
         self.dead_letters.absolute(c.dead_letters);
+        self.latency_invalid.absolute(c.latency_invalid);
         for (counter, v) in self.rejected.iter().zip(c.rejected) {
             counter.absolute(v);
+        }
+        for (counter, v) in self.type_mismatches.iter().zip(&c.type_mismatches) {
+            counter.absolute(*v);
         }
     }
 

@@ -48,21 +48,33 @@ pub struct Counters {
     pub rejected: [u64; Reject::COUNT],
     /// Rejected messages delivered to the dead-letter topic.
     pub(crate) dead_letters: u64,
+    /// Events counted without a latency: the latency field held no non-negative number.
+    pub latency_invalid: u64,
+    /// Events whose field held a value of a kind no test on it compares with, per field
+    /// (indexed like [`Config::condition_fields`]).
+    pub type_mismatches: Vec<u64>,
     /// Per SLI since the first start (indexed by the current config's SLI ids).
     pub totals: Vec<Counts>,
 }
 
 impl Counters {
-    /// All zero, with a total for each of `slis` SLIs.
-    pub fn new(slis: usize) -> Counters {
-        Counters { totals: vec![Counts::default(); slis], ..Counters::default() }
+    /// All zero, with a total for each of `slis` SLIs and a mismatch count for each of `fields`
+    /// condition fields.
+    pub fn new(slis: usize, fields: usize) -> Counters {
+        Counters { totals: vec![Counts::default(); slis], type_mismatches: vec![0; fields], ..Counters::default() }
     }
 
-    /// Zeroes every count, keeping the number of SLIs.
+    /// [`Counters::new`] for every SLI and condition field of `config`.
+    pub fn for_config(config: &Config) -> Counters {
+        Counters::new(config.slis.len(), config.condition_fields().len())
+    }
+
+    /// Zeroes every count, keeping the number of SLIs and fields.
     pub(crate) fn clear(&mut self) {
-        let Counters { consumed, unmatched, rejected, dead_letters, totals } = self;
-        (*consumed, *unmatched, *dead_letters) = (0, 0, 0);
+        let Counters { consumed, unmatched, rejected, dead_letters, latency_invalid, type_mismatches, totals } = self;
+        (*consumed, *unmatched, *dead_letters, *latency_invalid) = (0, 0, 0, 0);
         rejected.fill(0);
+        type_mismatches.fill(0);
         totals.fill(Counts::default());
     }
 
@@ -71,7 +83,11 @@ impl Counters {
         self.consumed += other.consumed;
         self.unmatched += other.unmatched;
         self.dead_letters += other.dead_letters;
+        self.latency_invalid += other.latency_invalid;
         for (a, b) in self.rejected.iter_mut().zip(other.rejected) {
+            *a += b;
+        }
+        for (a, b) in self.type_mismatches.iter_mut().zip(&other.type_mismatches) {
             *a += b;
         }
         for (a, b) in self.totals.iter_mut().zip(&other.totals) {
@@ -115,7 +131,10 @@ pub struct Owner {
 /// none (the dead-letter topic is then read back from its beginning, as for a partition never
 /// recorded). Version 3 adds the owner (group id and topics) and each SLI's definition
 /// fingerprint; earlier versions are read with no owner and every SLI's counts kept, as before.
-const VERSION: u32 = 3;
+/// Version 4 adds the invalid-latency count and the type mismatches by field name (earlier
+/// versions are read with none: those events were rejects then, and their reject counts by the
+/// retired reasons `wrong_field_type` and `invalid_latency` are dropped).
+const VERSION: u32 = 4;
 /// The oldest format [`Checkpoint::decode`] reads.
 const OLDEST_VERSION: u32 = 1;
 
@@ -180,6 +199,13 @@ impl CheckpointRef<'_> {
             w.str(r.as_str());
             w.u64(self.counters.rejected[r.index()]);
         }
+        w.u64(self.counters.latency_invalid);
+        let fields = config.condition_fields();
+        w.u32(fields.len() as u32);
+        for (i, field) in fields.into_iter().enumerate() {
+            w.str(field);
+            w.u64(self.counters.type_mismatches.get(i).copied().unwrap_or_default());
+        }
         w.u32(config.slis.len() as u32);
         for (sli, s) in config.slis.iter().enumerate() {
             w.str(&s.name);
@@ -216,6 +242,7 @@ impl Checkpoint {
         }
         let has_dead_letters = version >= 2;
         let has_owner = version >= 3;
+        let has_field_counts = version >= 4;
         let created_ms = r.i64()?;
         let owner = if has_owner {
             let group_id = r.str()?.to_string();
@@ -235,7 +262,7 @@ impl Checkpoint {
             }
         }
         let [offsets, dead_letters] = lists;
-        let mut counters = Counters::new(config.slis.len());
+        let mut counters = Counters::for_config(config);
         counters.consumed = r.u64()?;
         counters.unmatched = r.u64()?;
         if has_dead_letters {
@@ -245,6 +272,16 @@ impl Checkpoint {
             let (name, value) = (r.str()?, r.u64()?);
             if let Some(reason) = Reject::ALL.iter().find(|x| x.as_str() == name) {
                 counters.rejected[reason.index()] = value;
+            }
+        }
+        if has_field_counts {
+            counters.latency_invalid = r.u64()?;
+            let fields = config.condition_fields();
+            for _ in 0..r.count(12)? {
+                let (name, value) = (r.str()?, r.u64()?);
+                if let Some(i) = fields.iter().position(|f| *f == name) {
+                    counters.type_mismatches[i] = value;
+                }
             }
         }
         let ids: HashMap<&str, usize> = config.slis.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();

@@ -12,11 +12,13 @@ fn sample(config: &Config) -> Checkpoint {
     store.record(0, T0 - 1000, true);
     store.record(1, T0 - 3 * 3_600_000, false);
     store.record(3, T0 - 20 * 86_400_000, true);
-    let mut counters = Counters::new(config.slis.len());
+    let mut counters = Counters::for_config(config);
     counters.consumed = 10;
     counters.unmatched = 2;
     counters.dead_letters = 3;
     counters.rejected[Reject::TooOld.index()] = 5;
+    counters.latency_invalid = 4;
+    counters.type_mismatches[2] = 6;
     counters.totals[0] = Counts { good: 1, total: 1 };
     Checkpoint {
         created_ms: T0,
@@ -201,11 +203,19 @@ fn restores_fixture(name: &str, fixture: &[u8], version: u32, expected: &Checkpo
     back
 }
 
+/// `sample` as a format before version 4 holds it: no latency or type mismatch counts.
+fn before_version_4() -> Checkpoint {
+    let mut c = sample(&config());
+    c.counters.latency_invalid = 0;
+    c.counters.type_mismatches.fill(0);
+    c
+}
+
 #[test]
 fn reads_a_version_1_checkpoint_written_before_dead_letters() {
     // Written by `sample` and `CheckpointFiles::write` at commit 70c045a, the last of version 1:
     // no dead-letter ends, no count.
-    let mut expected = sample(&config());
+    let mut expected = before_version_4();
     expected.dead_letters.clear();
     expected.counters.dead_letters = 0;
     restores_fixture("v1-test", include_bytes!("../../tests/fixtures/checkpoint-v1.bin"), 1, &expected);
@@ -241,9 +251,39 @@ fn a_checkpoint_from_a_newer_version_is_refused_not_read_as_corrupt() {
 fn reads_a_version_2_checkpoint_written_before_owners_and_fingerprints() {
     // Written by `sample` and `CheckpointFiles::write` with the last version-2 code.
     let fixture = include_bytes!("../../tests/fixtures/checkpoint-v2.bin");
-    let back = restores_fixture("v2-test", fixture, 2, &sample(&config()));
+    let back = restores_fixture("v2-test", fixture, 2, &before_version_4());
     assert_eq!(back.owner, None, "version 2 did not record its owner");
     assert!(back.changed_slis.is_empty(), "no fingerprints to compare: every SLI is kept");
+}
+
+#[test]
+fn reads_a_version_3_checkpoint_written_before_field_counts() {
+    // Written by `sample` and `CheckpointFiles::write` with the last version-3 code, when bad
+    // field types and latencies were still rejects.
+    let fixture = include_bytes!("../../tests/fixtures/checkpoint-v3.bin");
+    let back = restores_fixture("v3-test", fixture, 3, &before_version_4());
+    let owner = back.owner.expect("version 3 records its owner");
+    assert_eq!(owner.group_id, "slostream");
+}
+
+/// The type mismatch counts are stored by field name: a field no condition tests any more is
+/// dropped, the others keep their counts whatever their new position.
+#[test]
+fn type_mismatches_follow_their_field_by_name() {
+    let config = config();
+    let c = sample(&config);
+    let field = config.condition_fields()[2].to_string();
+    assert_eq!(field, "status");
+    let yaml = include_str!("../../config/example.yaml");
+    // A new first SLI (SLIs are ordered by name) testing a new field moves the others one place on.
+    let moved = yaml.replacen("slis:\n", "slis:\n  a-canary:\n    good: { canary_ok: true }\n", 1);
+    let moved = Config::from_yaml(&moved, "example.yaml").unwrap();
+    let back = Checkpoint::decode(&c.encode(&config), &moved).unwrap();
+    let at = moved.condition_fields().iter().position(|f| *f == field).unwrap();
+    assert_eq!(at, 3);
+    assert_eq!(back.counters.type_mismatches[at], 6);
+    assert_eq!(back.counters.type_mismatches.iter().sum::<u64>(), 6);
+    assert_eq!(back.counters.latency_invalid, 4);
 }
 
 /// A checkpoint records its deployment, and the counts of an SLI whose definition changed are

@@ -25,7 +25,7 @@ fn checkpoint_of_group(d: &Deployment, group: &str, consumed: u64) {
     let text = d.render(free_port()).replace(d.group(), group);
     let other = Config::from_yaml(&text, "other.yaml").expect("valid config");
     let n = other.slis.len();
-    let mut counters = Counters::new(n);
+    let mut counters = Counters::for_config(&other);
     counters.consumed = consumed;
     let c = Checkpoint {
         created_ms: now_ms(),

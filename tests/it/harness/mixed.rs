@@ -369,7 +369,7 @@ impl MixedSet {
                 .iter()
                 .filter(|e| e.slis().iter().any(|(s, _)| *s == sli))
                 .filter(|e| minute(e.ts) > minute(t_scrape) - 5 && e.ts <= t_scrape)
-                .filter_map(|e| e.latency.map(Num::as_f64))
+                .filter_map(Ev::recorded_latency)
                 .collect();
             lat.sort_by(f64::total_cmp);
             for q in ["0.5", "0.9", "0.99", "0.999"] {

@@ -1,8 +1,8 @@
 //! Hostile messages: payloads over the size limit by one byte and by far, broken UTF-8 (also in
 //! fields no SLI reads), nesting past the parser's depth limit, garbage and gzip bytes, records
-//! without a value, every kind of bad timestamp and field type — each with what slostream must
-//! count it as — and valid events however odd (deep nesting within the limit, a payload of
-//! exactly the limit, escapes, `201.0`). Each carries [`MARK`], which must never show up in what
+//! without a value, every kind of bad timestamp — each with what slostream must count it as —
+//! and valid events however odd (deep nesting within the limit, a payload of exactly the limit,
+//! escapes, `201.0`, fields of the wrong type, strings written as numbers). Each carries [`MARK`], which must never show up in what
 //! slostream prints.
 
 use rand::rngs::StdRng;
@@ -100,42 +100,12 @@ pub fn corpus(t0: i64) -> Vec<Item> {
     reject(s(format!(r#"{{"timestamp":0,"service":"geo","status":200,"m":"{MARK}"}}"#)), "too_old");
     reject(s(format!(r#"{{"timestamp":-86400000,"service":"geo","status":200,"m":"{MARK}"}}"#)), "too_old");
     reject(s(format!(r#"{{"timestamp":{},"service":"geo","status":200,"m":"{MARK}"}}"#, i64::MIN)), "too_old");
-    // Field types.
-    reject(s(format!(r#"{{"timestamp":{ts},"service":"geo","status":"200","m":"{MARK}"}}"#)), "wrong_field_type");
-    reject(
-        s(format!(r#"{{"timestamp":{ts},"service":"booking","method":"POST","status":[201],"m":"{MARK}"}}"#)),
-        "wrong_field_type",
-    );
-    // Nested arrays where a number is expected (50 deep: within any parser's depth limit).
-    let deep_status = format!(
-        r#"{{"timestamp":{ts},"service":"geo","status":{}500{},"m":"{MARK}"}}"#,
-        "[".repeat(50),
-        "]".repeat(50)
-    );
-    reject(s(deep_status), "wrong_field_type");
-    reject(
-        s(format!(
-            r#"{{"timestamp":{ts},"service":"search-api","route":"/v2/trips","status":200,"latency_ms":-1,"m":"{MARK}"}}"#
-        )),
-        "invalid_latency",
-    );
-    reject(
-        s(format!(r#"{{"timestamp":{ts},"service":"search-api","status":200,"latency_ms":"{MARK}"}}"#)),
-        "invalid_latency",
-    );
-
     // Valid, however odd.
     let valid =
         |ev: Ev, payload: String| Item { key: None, payload: Some(payload.into_bytes()), kind: Kind::Valid(ev) };
-    let geo = |status: Option<i64>| Ev {
-        ts,
-        fmt: Fmt::Epoch,
-        service: "geo",
-        route: "",
-        method: "",
-        status: status.map(Num::Int),
-        latency: None,
-    };
+    let geo_as =
+        |status: Option<Num>| Ev { ts, fmt: Fmt::Epoch, service: "geo", route: "", method: "", status, latency: None };
+    let geo = |status: Option<i64>| geo_as(status.map(Num::Int));
     // Deep nesting in fields no SLI reads: within serde_json's depth limit (128) it is skipped.
     let deep = format!(
         r#"{{"timestamp":{ts},"service":"geo","status":200,"deep":{}1{},"m":"{MARK}"}}"#,
@@ -161,18 +131,68 @@ pub fn corpus(t0: i64) -> Vec<Item> {
         format!(r#"{{"status":200,"service":"geo","timestamp":{ts},"m":"{MARK}","extra":null}}"#),
     ));
     out.push(valid(geo(None), format!(r#"{{"timestamp":{ts},"service":"geo","status":null,"m":"{MARK}"}}"#)));
-    let booking = Ev {
+    let booking = |status: Num| Ev {
         ts,
         fmt: Fmt::Epoch,
         service: "booking",
         route: "",
         method: "POST",
-        status: Some(Num::Int(201)),
+        status: Some(status),
         latency: None,
     };
     out.push(valid(
-        booking,
+        booking(Num::Int(201)),
         format!(r#"{{"timestamp":{ts},"service":"booking","method":"POST","status":201.0,"m":"{MARK}"}}"#),
+    ));
+    // Field types: a string written as a number compares as that number; any other type fails
+    // the tests that read the field (counted, as bad), and only those.
+    out.push(valid(
+        geo_as(Some(Num::Text("200", Some(200.0)))),
+        format!(r#"{{"timestamp":{ts},"service":"geo","status":"200","m":"{MARK}"}}"#),
+    ));
+    out.push(valid(
+        geo_as(Some(Num::Text("503", Some(503.0)))),
+        format!(r#"{{"timestamp":{ts},"service":"geo","status":"503","m":"{MARK}"}}"#),
+    ));
+    out.push(valid(
+        geo_as(Some(Num::Text(MARK, None))),
+        format!(r#"{{"timestamp":{ts},"service":"geo","status":"{MARK}"}}"#),
+    ));
+    out.push(valid(
+        booking(Num::Other("[201]")),
+        format!(r#"{{"timestamp":{ts},"service":"booking","method":"POST","status":[201],"m":"{MARK}"}}"#),
+    ));
+    // Nested arrays where a number is expected (50 deep: within any parser's depth limit).
+    const DEEP_STATUS: &str =
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[500]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]";
+    out.push(valid(
+        geo_as(Some(Num::Other(DEEP_STATUS))),
+        format!(r#"{{"timestamp":{ts},"service":"geo","status":{DEEP_STATUS},"m":"{MARK}"}}"#),
+    ));
+    let search = |latency: Num| Ev {
+        ts,
+        fmt: Fmt::Epoch,
+        service: "search-api",
+        route: "/v2/trips",
+        method: "",
+        status: Some(Num::Int(200)),
+        latency: Some(latency),
+    };
+    out.push(valid(
+        search(Num::Int(-1)),
+        format!(
+            r#"{{"timestamp":{ts},"service":"search-api","route":"/v2/trips","status":200,"latency_ms":-1,"m":"{MARK}"}}"#
+        ),
+    ));
+    out.push(valid(
+        search(Num::Text(MARK, None)),
+        format!(
+            r#"{{"timestamp":{ts},"service":"search-api","route":"/v2/trips","status":200,"latency_ms":"{MARK}"}}"#
+        ),
+    ));
+    out.push(valid(
+        search(Num::Text("12.5", Some(12.5))),
+        format!(r#"{{"timestamp":{ts},"service":"search-api","route":"/v2/trips","status":200,"latency_ms":"12.5"}}"#),
     ));
     out
 }

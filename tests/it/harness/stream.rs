@@ -1,7 +1,8 @@
 //! Seeded message streams and the counts they must produce: valid events of every SLI (all
-//! three timestamp formats, ages spread over every window), rejects of every reason slostream
-//! knows, weighted unevenly so that a swapped reason label cannot go unnoticed, and
-//! [`Expected`], the tally of what every exported count must then be.
+//! three timestamp formats, ages spread over every window, a few with a status or latency of
+//! the wrong type), rejects of every reason slostream knows, weighted unevenly so that a swapped
+//! reason label cannot go unnoticed, and [`Expected`], the tally of what every exported count
+//! must then be.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use super::truth::*;
 use super::{Check, Deployment, KafkaClient, Metrics, Record, Served, Slostream};
 
 /// Every reason slostream knows; each must be counted exactly (most often 0).
-pub const REASONS: [&str; 9] = [
+pub const REASONS: [&str; 7] = [
     "invalid_json",
     "not_an_object",
     "missing_timestamp",
@@ -22,9 +23,23 @@ pub const REASONS: [&str; 9] = [
     "too_far_in_future",
     "too_old",
     "too_large",
-    "wrong_field_type",
-    "invalid_latency",
 ];
+
+/// Odd status values: strings written as numbers (compared as those numbers), and values of
+/// the wrong type (each fails the status tests: the event counts as bad).
+const ODD_STATUS: [Num; 6] = [
+    Num::Text("503", Some(503.0)),
+    Num::Text("200", Some(200.0)),
+    Num::Text("201.0", Some(201.0)),
+    Num::Text("OK", None),
+    Num::Other("true"),
+    Num::Other(r#"{"code":200}"#),
+];
+
+/// Odd latencies: negative (a number, so `le: 300` holds, but never recorded), strings written
+/// as numbers (recorded), and values of the wrong type.
+const ODD_LATENCY: [Num; 5] =
+    [Num::Int(-5), Num::Text("120", Some(120.0)), Num::Text("fast", None), Num::Other("[7]"), Num::Other("false")];
 
 /// `events.max_message_bytes` of every deployment that produces these streams (see
 /// [`Deployment::max_message_bytes`](super::Deployment::max_message_bytes)).
@@ -81,10 +96,17 @@ pub fn valid_event(rng: &mut StdRng, t_ref: i64, ages: &[i64]) -> Ev {
     let ts = t_ref - ages[rng.random_range(0..ages.len())] + rng.random_range(-15 * SEC..=15 * SEC);
     let fmt = [Fmt::Epoch, Fmt::Utc, Fmt::Plus2][rng.random_range(0..3)];
     let pick: f64 = rng.random();
-    let status = |rng: &mut StdRng, list: &[i64]| Some(Num::Int(list[rng.random_range(0..list.len())]));
-    // i32 draws, as ever: the seeded streams stay the same.
+    let status = |rng: &mut StdRng, list: &[i64]| {
+        Some(if rng.random_bool(0.03) {
+            ODD_STATUS[rng.random_range(0..ODD_STATUS.len())]
+        } else {
+            Num::Int(list[rng.random_range(0..list.len())])
+        })
+    };
     let latency = |rng: &mut StdRng| {
-        Some(if rng.random_bool(0.5) {
+        Some(if rng.random_bool(0.03) {
+            ODD_LATENCY[rng.random_range(0..ODD_LATENCY.len())]
+        } else if rng.random_bool(0.5) {
             Num::Int(rng.random_range(1..=600_i32).into())
         } else {
             Num::Float(rng.random_range(1..600) as f64 + 0.5)
@@ -180,22 +202,6 @@ pub fn reject_payload(rng: &mut StdRng, t_ref: i64, reason: &str) -> Option<Vec<
             format!(r#"{{"timestamp":{ts},"service":"geo","status":200,"pad":"{}"}}"#, "x".repeat(MAX_BYTES + 100))
                 .into_bytes(),
         ),
-        "wrong_field_type" => pick(
-            rng,
-            vec![
-                format!(r#"{{"timestamp":{ts},"service":"geo","status":"200"}}"#),
-                format!(r#"{{"timestamp":{ts},"service":"booking","method":"POST","status":true}}"#),
-            ],
-        ),
-        "invalid_latency" => pick(
-            rng,
-            vec![
-                format!(
-                    r#"{{"timestamp":{ts},"service":"search-api","route":"/v2/trips","status":200,"latency_ms":-5}}"#
-                ),
-                format!(r#"{{"timestamp":{ts},"service":"search-api","status":200,"latency_ms":"fast"}}"#),
-            ],
-        ),
         other => panic!("no payload for reason {other}"),
     }
 }
@@ -203,7 +209,7 @@ pub fn reject_payload(rng: &mut StdRng, t_ref: i64, reason: &str) -> Option<Vec<
 /// `n` messages: valid events at `ages` before `t_ref`, and about `reject_share` of rejects,
 /// reasons weighted unevenly (so a swapped label cannot go unnoticed).
 pub fn stream(rng: &mut StdRng, n: usize, t_ref: i64, ages: &[i64], reject_share: f64) -> Vec<Item> {
-    const WEIGHTS: [u32; 9] = [9, 5, 3, 7, 2, 6, 1, 4, 8];
+    const WEIGHTS: [u32; 7] = [9, 5, 3, 7, 2, 6, 1];
     let total_weight: u32 = WEIGHTS.iter().sum();
     (0..n)
         .map(|_| {
@@ -237,6 +243,10 @@ pub struct Expected {
     pub consumed: u64,
     pub rejected: BTreeMap<&'static str, u64>,
     pub unmatched: u64,
+    /// Valid events whose latency was not recorded.
+    pub latency_invalid: u64,
+    /// Valid events per field holding a value of the wrong type.
+    pub mismatches: BTreeMap<&'static str, u64>,
     /// (events, good) per SLI.
     pub totals: [(u64, u64); 4],
     pub valid: Vec<Ev>,
@@ -255,6 +265,10 @@ impl Expected {
             match &it.kind {
                 Kind::Reject(r) => *self.rejected.entry(r).or_default() += 1,
                 Kind::Valid(ev) => {
+                    self.latency_invalid += u64::from(ev.latency_invalid());
+                    for field in ev.mismatched_fields() {
+                        *self.mismatches.entry(field).or_default() += 1;
+                    }
                     let slis = ev.slis();
                     if slis.is_empty() {
                         self.unmatched += 1;
@@ -270,7 +284,8 @@ impl Expected {
     }
 
     /// Asserts every count of `m`, scraped at `t_scrape`: consumed, rejects per reason (every
-    /// reason slostream knows), unmatched, per-SLI totals and per-SLO-window events and good
+    /// reason slostream knows), unmatched, invalid latencies, type mismatches per field, per-SLI
+    /// totals and per-SLO-window events and good
     /// events. Every mismatch is listed. Also checks that the test data itself stays clear of
     /// window edges.
     pub fn assert_scrape(&self, what: &str, m: &Metrics, t_scrape: i64) {
@@ -281,6 +296,11 @@ impl Expected {
             check.exact(m, names::EVENTS_REJECTED.name, &[(label::REASON, reason)], want as f64);
         }
         check.exact(m, names::EVENTS_UNMATCHED.name, &[], self.unmatched as f64);
+        check.exact(m, names::LATENCY_INVALID.name, &[], self.latency_invalid as f64);
+        for field in CONDITION_FIELDS {
+            let want = self.mismatches.get(field).copied().unwrap_or(0);
+            check.exact(m, names::FIELD_TYPE_MISMATCHES.name, &[(label::FIELD, field)], want as f64);
+        }
         for (sli, name) in SLI_NAMES.iter().enumerate() {
             check.exact(m, names::SLI_EVENTS.name, &[(label::SLI, name)], self.totals[sli].0 as f64);
             check.exact(m, names::SLI_GOOD_EVENTS.name, &[(label::SLI, name)], self.totals[sli].1 as f64);

@@ -60,6 +60,8 @@ pub const SL: usize = 1; // search-latency
 pub const GEO: usize = 2; // geo-availability
 pub const BOOK: usize = 3; // booking-availability
 pub const SLI_NAMES: [&str; 4] = ["search-availability", "search-latency", "geo-availability", "booking-availability"];
+/// Every field a condition tests, the `field` label values of the type mismatch counter.
+pub const CONDITION_FIELDS: [&str; 5] = ["service", "route", "status", "latency_ms", "method"];
 
 pub const SEC: i64 = 1000;
 pub const MIN: i64 = 60 * SEC;
@@ -211,18 +213,27 @@ pub enum Fmt {
     Epoch,
 }
 
-/// A JSON number as a payload writes it: `Int(120)` → `120`, `Float(120.0)` → `120.0`.
+/// A field value as a payload writes it: `Int(120)` → `120`, `Float(120.0)` → `120.0`,
+/// `Text("503", Some(503.0))` → `"503"`, `Other("true")` → `true`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Num {
     Int(i64),
     Float(f64),
+    /// A string, with the number it is written as when it is exactly a JSON number (worked out
+    /// by hand where the value is chosen), else `None`.
+    Text(&'static str, Option<f64>),
+    /// Raw JSON of another kind: `true`, `[201]`, `{"code":200}`.
+    Other(&'static str),
 }
 
 impl Num {
-    pub fn as_f64(self) -> f64 {
+    /// The number a test on this field compares (`None`: a type mismatch for a numeric test).
+    pub fn number(self) -> Option<f64> {
         match self {
-            Num::Int(i) => i as f64,
-            Num::Float(f) => f,
+            Num::Int(i) => Some(i as f64),
+            Num::Float(f) => Some(f),
+            Num::Text(_, n) => n,
+            Num::Other(_) => None,
         }
     }
 
@@ -230,6 +241,8 @@ impl Num {
         match self {
             Num::Int(i) => json!(i),
             Num::Float(f) => json!(f),
+            Num::Text(s, _) => json!(s),
+            Num::Other(raw) => serde_json::from_str(raw).expect("valid raw JSON"),
         }
     }
 }
@@ -259,15 +272,18 @@ pub struct Ev {
 
 impl Ev {
     /// `(sli, good)` for every SLI the event belongs to, straight from the YAML definitions.
+    /// A field of the wrong type fails the tests reading it: every test on `status` and
+    /// `latency_ms` compares numbers, and no condition here sits under `not:`, so a mismatch is
+    /// simply "not good".
     pub fn slis(&self) -> Vec<(usize, bool)> {
-        let status = self.status.map(Num::as_f64);
+        let status = self.status.and_then(Num::number);
         let lt500 = status.is_some_and(|s| s < 500.0);
         let mut out = Vec::new();
         if self.service == "search-api" && matches!(self.route, "/v2/trips" | "/v2/trips/{id}") {
             out.push((SA, lt500));
         }
         if self.service == "search-api" {
-            out.push((SL, self.latency.is_some_and(|l| l.as_f64() <= 300.0)));
+            out.push((SL, self.latency.and_then(Num::number).is_some_and(|l| l <= 300.0)));
         }
         if self.service == "geo" {
             out.push((GEO, lt500));
@@ -276,6 +292,27 @@ impl Ev {
             out.push((BOOK, lt500 && status != Some(429.0)));
         }
         out
+    }
+
+    /// The latency recorded in the quantiles: a non-negative number, or a string written as one.
+    pub fn recorded_latency(&self) -> Option<f64> {
+        self.latency.and_then(Num::number).filter(|l| *l >= 0.0)
+    }
+
+    /// A latency field present but not recorded (`slostream_latency_invalid_total`).
+    pub fn latency_invalid(&self) -> bool {
+        self.latency.is_some() && self.recorded_latency().is_none()
+    }
+
+    /// The condition fields holding a value no test on them compares with
+    /// (`slostream_field_type_mismatches_total{field}`): `service`, `route` and `method` are
+    /// always strings here; `status` and `latency_ms` are only compared with numbers.
+    pub fn mismatched_fields(&self) -> Vec<&'static str> {
+        [("status", self.status), ("latency_ms", self.latency)]
+            .into_iter()
+            .filter(|(_, v)| v.is_some_and(|v| v.number().is_none()))
+            .map(|(f, _)| f)
+            .collect()
     }
 
     /// The `timestamp` field's value.

@@ -224,7 +224,7 @@ fn a_checkpoint_from_a_newer_build_refuses_the_start() {
         created_ms: now_ms(),
         offsets: Vec::new(),
         dead_letters: Vec::new(),
-        counters: Counters::new(n),
+        counters: Counters::for_config(&config),
         store: WindowStore::new(n, 30 * 86_400_000, 60_000),
         owner: None,
         changed_slis: Vec::new(),
