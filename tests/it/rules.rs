@@ -54,7 +54,7 @@ fn generated_rules_pass_promtool_check() {
     rules(&d);
     let (ok, out) = promtool(&["check", "rules", "rules.yml"], &d);
     assert!(ok, "{out}");
-    assert!(out.contains("SUCCESS: 10 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 11 rules found"), "{out}");
 }
 
 fn map(pairs: Vec<(&str, Value)>) -> Value {
@@ -120,10 +120,21 @@ fn each_alert_fires_and_stays_quiet_exactly_when_it_should() {
     // 1000 events a minute; 5 rejected a minute (0.5%) for 10 minutes, then 50 (5%).
     series.push((scraped(names::EVENTS_CONSUMED.name, &[]), "0+1000x60"));
     series.push((scraped(names::EVENTS_REJECTED.name, &[(label::REASON, "invalid_json")]), "0+5x10 50+50x50"));
+    // status holds values of the wrong type from minute 10 on; route never does.
+    let mismatches = |field| scraped(names::FIELD_TYPE_MISMATCHES.name, &[(label::FIELD, field)]);
+    series.push((mismatches("status"), "0x10 0+3x50"));
+    series.push((mismatches("route"), "0x60"));
 
     let page = [("slo", "book-a-ride"), ("severity", "page"), ("long_window", "1h"), ("short_window", "5m")];
     let ticket = [("slo", "search-a-ride"), ("severity", "ticket"), ("long_window", "3d"), ("short_window", "6h")];
     let burn_alert = "SLOBurnRateHigh";
+    // One alert per field, which its summary names (a template promtool renders).
+    let mismatch = "SLOStreamFieldTypeMismatch";
+    let mut mismatch_alert = expect(&r, mismatch, &[("severity", "ticket")]);
+    mismatch_alert["exp_labels"]["field"] = "status".into();
+    let summary = mismatch_alert["exp_annotations"]["summary"].as_str().unwrap().replace("{{ $labels.field }}", "status");
+    assert!(summary.contains("field status"), "{summary}");
+    mismatch_alert["exp_annotations"]["summary"] = summary.into();
     let checks = vec![
         check("5m", burn_alert, vec![expect(&r, burn_alert, &ticket)]),
         check("12m", burn_alert, vec![expect(&r, burn_alert, &page), expect(&r, burn_alert, &ticket)]),
@@ -131,6 +142,8 @@ fn each_alert_fires_and_stays_quiet_exactly_when_it_should() {
         check("12m", "SLOStreamDown", vec![expect(&r, "SLOStreamDown", &[("severity", "page")])]),
         check("20m", "SLOStreamEventsRejected", vec![]),
         check("40m", "SLOStreamEventsRejected", vec![expect(&r, "SLOStreamEventsRejected", &[("severity", "ticket")])]),
+        check("20m", mismatch, vec![]),
+        check("40m", mismatch, vec![mismatch_alert]),
     ];
     let input: Vec<Value> =
         series.iter().map(|(s, v)| map(vec![("series", s.as_str().into()), ("values", (*v).into())])).collect();
