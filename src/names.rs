@@ -77,6 +77,16 @@ pub const SLO_BUDGET_REMAINING: Metric = gauge(
     "slostream_slo_error_budget_remaining_ratio",
     "Share of the period's error budget left; negative once overspent",
 );
+/// `{slo, sli, window}`: the part of the SLO's burn rate one component caused.
+pub const SLO_BURN_CONTRIBUTION: Metric = gauge(
+    "slostream_slo_burn_contribution",
+    "Part of the SLO's burn rate over the window caused by this SLI; an SLO's parts add up to its burn rate",
+);
+/// `{slo, state}`: 1 for the budget's current state, 0 for the others.
+pub const SLO_BUDGET_STATE: Metric = gauge(
+    "slostream_slo_budget_state",
+    "Error budget state: 1 for the current one of healthy, at_risk, exhausted, no_data; 0 for the others",
+);
 /// `{slo, severity}`: whether a multiwindow alert fires.
 pub const SLO_ALERT: Metric = gauge("slostream_slo_alert", "Multiwindow burn-rate alert state: 1 firing, 0 not");
 /// `{sli}`: events of the SLI since start.
@@ -90,7 +100,7 @@ pub const SLI_LATENCY: Metric = gauge(
 );
 
 /// The per-SLO and per-SLI families, in the order they are rendered.
-pub const SLO_SERIES: [Metric; 13] = [
+pub const SLO_SERIES: [Metric; 15] = [
     SLO_OBJECTIVE,
     SLO_INFO,
     SLO_SLI_INFO,
@@ -99,7 +109,9 @@ pub const SLO_SERIES: [Metric; 13] = [
     SLO_EVENTS,
     SLO_GOOD_EVENTS,
     SLO_BURN_RATE,
+    SLO_BURN_CONTRIBUTION,
     SLO_BUDGET_REMAINING,
+    SLO_BUDGET_STATE,
     SLO_ALERT,
     SLI_EVENTS,
     SLI_GOOD_EVENTS,
@@ -262,6 +274,8 @@ pub mod label {
     pub const VERSION: &str = "version";
     /// A Kafka error kind.
     pub const KIND: &str = "kind";
+    /// A budget state.
+    pub const STATE: &str = "state";
     /// An event field a condition tests (its dotted path).
     pub const FIELD: &str = "field";
     /// Prometheus' and Alertmanager's alert name label.

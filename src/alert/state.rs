@@ -52,10 +52,10 @@ impl AlertBook {
                 }
                 if let Some(since) = state.since {
                     if state.last_sent.is_none_or(|t| now_ms - t >= self.resend_ms) {
-                        out.push(alert(slo, rule, status, since, now_ms + 3 * self.resend_ms));
+                        out.push(alert(config, slo, rule, status, since, now_ms + 3 * self.resend_ms));
                     }
                 } else if let Some((since, ended)) = state.resolved {
-                    out.push(alert(slo, rule, status, since, ended));
+                    out.push(alert(config, slo, rule, status, since, ended));
                 }
             }
         }
@@ -92,7 +92,23 @@ pub fn rule_labels<'a>(slo: &'a SloConfig, rule: &'a AlertRule) -> Vec<(&'a str,
     labels
 }
 
-fn alert(slo: &SloConfig, rule: &AlertRule, status: &SloStatus, since: i64, ends: i64) -> Value {
+/// How many components `top_contributors` names.
+const TOP_CONTRIBUTORS: usize = 3;
+
+/// The components that burned most of the budget over the rule's long window, as the on-call
+/// reads it: `geo-availability 71%, search-availability 29% (1h)`.
+fn top_contributors(config: &Config, slo: &SloConfig, rule: &AlertRule, status: &SloStatus) -> String {
+    let window = slo.windows.iter().position(|w| w.secs == rule.long.secs).expect("alert windows are SLO windows");
+    let top: Vec<String> = status
+        .ranked(window)
+        .into_iter()
+        .take(TOP_CONTRIBUTORS)
+        .map(|(c, share)| format!("{} {:.0}%", config.slis[slo.components[c].sli].name, share * 100.0))
+        .collect();
+    format!("{} ({})", top.join(", "), rule.long)
+}
+
+fn alert(config: &Config, slo: &SloConfig, rule: &AlertRule, status: &SloStatus, since: i64, ends: i64) -> Value {
     let mut labels = serde_json::Map::new();
     labels.insert(label::ALERTNAME.into(), ALERT_NAME.into());
     for (k, v) in rule_labels(slo, rule) {
@@ -117,6 +133,7 @@ fn alert(slo: &SloConfig, rule: &AlertRule, status: &SloStatus, since: i64, ends
         )
         .into(),
     );
+    annotations.insert("top_contributors".into(), top_contributors(config, slo, rule, status).into());
     if let Some(url) = &slo.runbook_url {
         annotations.insert("runbook_url".into(), url.clone().into());
     }
@@ -129,7 +146,6 @@ fn alert(slo: &SloConfig, rule: &AlertRule, status: &SloStatus, since: i64, ends
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slo::WindowStatus;
     use crate::window::Counts;
 
     fn setup() -> (Config, Vec<SloStatus>) {
@@ -138,20 +154,7 @@ mod tests {
             "combine: weighted\n    labels: { team: booking }\n    runbook_url: \"https://runbooks/book\"",
         );
         let config = Config::from_yaml(&yaml, "x.yaml").unwrap();
-        let statuses = config
-            .slos
-            .iter()
-            .map(|s| SloStatus {
-                windows: s
-                    .windows
-                    .iter()
-                    .map(|_| WindowStatus { counts: Counts::default(), ratio: 1.0, burn_rate: 0.0 })
-                    .collect(),
-                budget_remaining: 1.0,
-                alerts: [false; 2],
-                fired: vec![false; s.alerts.len()],
-            })
-            .collect();
+        let statuses = config.slos.iter().map(|s| crate::slo::evaluate(s, |_, _| Counts::default())).collect();
         (config, statuses)
     }
 
@@ -190,5 +193,32 @@ mod tests {
         assert_eq!(sent[0]["startsAt"], "2026-11-26T12:00:01.000Z");
         book.delivered(t0 + 70_000);
         assert!(book.due(&config, &statuses, t0 + 80_000).is_empty());
+    }
+
+    /// The alert names what burned the budget over its long window, largest share first.
+    #[test]
+    fn names_the_top_contributors_of_the_long_window() {
+        let (config, _) = setup();
+        let book = &config.slos[0];
+        assert_eq!(book.name, "book-a-ride");
+        let (booking, geo) =
+            (config.sli_id("booking-availability").unwrap(), config.sli_id("geo-availability").unwrap());
+        // Weighted 3:1: booking errs 1 %, geo 10 %: shares 0.03 and 0.1 of 0.13.
+        let status = crate::slo::evaluate(book, |sli, _| match sli {
+            s if s == booking => Counts { good: 990, total: 1000 },
+            s if s == geo => Counts { good: 900, total: 1000 },
+            _ => Counts::default(),
+        });
+        assert!(status.fired.iter().all(|f| *f), "every rule of book-a-ride fires");
+        let mut statuses = vec![status, crate::slo::evaluate(&config.slos[1], |_, _| Counts::default())];
+        let mut alerts = AlertBook::new(&config, 60_000);
+        let sent = alerts.due(&config, &statuses, 1_795_694_400_000);
+        let top: Vec<&str> = sent.iter().map(|a| a["annotations"]["top_contributors"].as_str().unwrap()).collect();
+        assert_eq!(top[0], "geo-availability 77%, booking-availability 23% (1h)");
+        assert_eq!(top[3], "geo-availability 77%, booking-availability 23% (3d)", "each rule names its long window");
+        statuses[0].fired.fill(false);
+        let sent = alerts.due(&config, &statuses, 1_795_694_401_000);
+        assert_eq!(sent.len(), 4, "the resolutions carry it too");
+        assert_eq!(sent[0]["annotations"]["top_contributors"], "geo-availability 77%, booking-availability 23% (1h)");
     }
 }

@@ -88,6 +88,8 @@ pub struct Config {
     pub state: StateConfig,
     /// Where alerts are pushed; `None`: alerts are only exported as series.
     pub alertmanager: Option<AlertmanagerConfig>,
+    /// How budget states are judged.
+    pub status: StatusConfig,
     /// Dense SLI ids: an SLI's id is its index here.
     pub slis: Vec<SliConfig>,
     /// In name order; each combines some of [`Config::slis`].
@@ -156,6 +158,14 @@ pub struct ExporterConfig {
     pub listen: SocketAddr,
     /// Also export Sloth's series names (`exporter.compat: sloth`).
     pub(crate) sloth_compat: bool,
+}
+
+/// The `status` section.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatusConfig {
+    /// Share of the period's budget left (0.25 for `at_risk_below: 25`) under which an SLO is
+    /// `at_risk` rather than `healthy`.
+    pub at_risk_below: f64,
 }
 
 /// The `alertmanager` section.

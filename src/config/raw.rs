@@ -20,8 +20,18 @@ pub struct RawConfig {
     pub state: RawState,
     #[serde(default)]
     pub alertmanager: Option<RawAlertmanager>,
+    #[serde(default)]
+    pub status: RawStatus,
     pub slis: BTreeMap<String, RawSli>,
     pub slos: BTreeMap<String, RawSlo>,
+}
+
+/// `status`: how budget states are judged (the status page and `slostream_slo_budget_state`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStatus {
+    /// Percent of the period's budget left under which an SLO is at risk; default 25.
+    pub at_risk_below: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,7 @@
 //! still read by [`secrets::expand`]). Only the first mistake is reported, so the order of the
 //! calls in [`validate`] is part of what a user sees; it interleaves sections (the timing keys of
 //! `events` before the exporter, the rest after `state`, `alertmanager` between `exporter.compat`
-//! and `exporter.listen`) and must stay as it is.
+//! and `exporter.listen`, `status` last) and must stay as it is.
 
 mod slos;
 
@@ -14,11 +14,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::raw::{
-    RawAlertmanager, RawConfig, RawEvents, RawExporter, RawIngest, RawKafka, RawSli, RawState, DEFAULT_STATE_ROOT,
+    RawAlertmanager, RawConfig, RawEvents, RawExporter, RawIngest, RawKafka, RawSli, RawState, RawStatus,
+    DEFAULT_STATE_ROOT,
 };
 use super::{
     condition, duration, is_secret_property, secrets, AlertmanagerConfig, Condition, Config, EventsConfig,
-    ExporterConfig, IngestConfig, KafkaConfig, SliConfig, StateConfig,
+    ExporterConfig, IngestConfig, KafkaConfig, SliConfig, StateConfig, StatusConfig,
 };
 
 /// A key path and what is wrong there; [`Config::from_yaml_with_env`] adds the file.
@@ -51,7 +52,33 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
     let events = events(raw.events, max_future_ms, &kafka.topics)?;
     let slis = slis(&raw.slis, &events.timestamp_field)?;
     let (slos, windows) = slos::slos(&raw.slos, &slis)?;
-    Ok(Config { file: String::new(), kafka, events, exporter, ingest, state, alertmanager, slis, slos, windows })
+    let status = status(&raw.status)?;
+    Ok(Config {
+        file: String::new(),
+        kafka,
+        events,
+        exporter,
+        ingest,
+        state,
+        alertmanager,
+        status,
+        slis,
+        slos,
+        windows,
+    })
+}
+
+/// The at-risk threshold is a percent of the budget; 0 never warns, 100 warns at the first bad
+/// event.
+fn status(raw: &RawStatus) -> Result<StatusConfig, Invalid> {
+    let percent = raw.at_risk_below.unwrap_or(25.0);
+    if !(0.0..=100.0).contains(&percent) {
+        return Err(bad(
+            "status.at_risk_below",
+            format!("{percent} is not a percent of the error budget (expected 0 to 100)"),
+        ));
+    }
+    Ok(StatusConfig { at_risk_below: percent / 100.0 })
 }
 
 fn kafka(raw: RawKafka, env: Env) -> Result<KafkaConfig, Invalid> {

@@ -11,12 +11,12 @@ use super::sloth::SlothHandles;
 use crate::config::{Config, Severity};
 use crate::count::Snapshot;
 use crate::names::{self, label, QUANTILES};
-use crate::slo::SloStatus;
+use crate::slo::{BudgetState, SloStatus};
 use crate::state::Counters;
 
 /// The families of [`names::SLO_SERIES`], registered up front so each renders as one group in
 /// that order whenever its series are registered.
-struct Families([FamilyId; 13]);
+struct Families([FamilyId; 15]);
 
 impl Families {
     fn register(series: &Exposition) -> Families {
@@ -34,10 +34,14 @@ struct WindowHandles {
     events: Handle,
     good: Handle,
     burn: Handle,
+    /// Per component, in the order of the SLO's components.
+    contributions: Vec<Handle>,
 }
 
 struct SloHandles {
     budget: Handle,
+    /// Indexed like [`BudgetState::ALL`].
+    budget_state: [Handle; 4],
     alerts: [Handle; 2],
     windows: Vec<WindowHandles>,
     sloth: Option<SlothHandles>,
@@ -133,13 +137,20 @@ impl SloSeries {
             self.register_slos(config);
         }
         for ((slo, h), status) in config.slos.iter().zip(&self.slos).zip(statuses) {
-            for (w, wh) in status.windows.iter().zip(&h.windows) {
+            for (i, (w, wh)) in status.windows.iter().zip(&h.windows).enumerate() {
                 wh.ratio.set(w.ratio);
                 wh.events.set(w.counts.total as f64);
                 wh.good.set(w.counts.good as f64);
                 wh.burn.set(w.burn_rate);
+                for (g, c) in wh.contributions.iter().zip(status.contributions(i)) {
+                    g.set(*c);
+                }
             }
             h.budget.set(status.budget_remaining);
+            let state = status.budget_state(config.status.at_risk_below);
+            for (g, s) in h.budget_state.iter().zip(BudgetState::ALL) {
+                g.set(if s == state { 1.0 } else { 0.0 });
+            }
             if let Some(sloth) = &h.sloth {
                 sloth.update(slo, status);
             }
@@ -166,11 +177,24 @@ impl SloSeries {
                             events: series.series(f(names::SLO_EVENTS), &labels),
                             good: series.series(f(names::SLO_GOOD_EVENTS), &labels),
                             burn: series.series(f(names::SLO_BURN_RATE), &labels),
+                            contributions: s
+                                .components
+                                .iter()
+                                .map(|c| {
+                                    let sli = config.slis[c.sli].name.as_str();
+                                    let labels =
+                                        [(label::SLO, slo), (label::SLI, sli), (label::WINDOW, w.label.as_str())];
+                                    series.series(f(names::SLO_BURN_CONTRIBUTION), &labels)
+                                })
+                                .collect(),
                         }
                     })
                     .collect();
                 SloHandles {
                     budget: series.series(f(names::SLO_BUDGET_REMAINING), &[(label::SLO, slo)]),
+                    budget_state: BudgetState::ALL.map(|state| {
+                        series.series(f(names::SLO_BUDGET_STATE), &[(label::SLO, slo), (label::STATE, state.as_str())])
+                    }),
                     alerts: Severity::ALL.map(|sev| {
                         series.series(f(names::SLO_ALERT), &[(label::SLO, slo), (label::SEVERITY, sev.as_str())])
                     }),

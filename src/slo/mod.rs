@@ -4,7 +4,11 @@
 //! For an SLO with objective `T` (a ratio) the budget is `b = 1 - T`; per window, with
 //! components `i` holding `g_i` good of `n_i` events (`n_i = 0` components left out):
 //! pooled `Σg/Σn`, product `Π r_i`, weighted `Σ w_i r_i / Σ w_i`, min `min r_i`; no events at
-//! all gives ratio 1. Burn rate is `(1 - r) / b`, budget remaining `1 - (1 - r_period) / b`.
+//! all gives ratio 1. Burn rate is `(1 - r) / b`, budget remaining `1 - (1 - r_period) / b`
+//! (`1 - r` computed from the error terms, see [`attribution`], which also splits every burn
+//! rate among the components that caused it).
+
+pub mod attribution;
 
 use crate::config::{Combine, Config, Severity, SloConfig};
 use crate::count::Snapshot;
@@ -26,6 +30,9 @@ pub struct WindowStatus {
 pub struct SloStatus {
     /// In the order of [`SloConfig::windows`].
     pub windows: Vec<WindowStatus>,
+    /// Each component's part of each window's burn rate: window-major, components in the order
+    /// of [`SloConfig::components`] (see [`SloStatus::contributions`]).
+    contributions: Vec<f64>,
     /// Share of the period's budget left; negative once overspent.
     pub budget_remaining: f64,
     /// Indexed like [`Severity::ALL`]: page, ticket.
@@ -71,7 +78,75 @@ pub fn error_ratio(method: Combine, window: &WindowStatus) -> f64 {
     }
 }
 
+/// Where an SLO's error budget stands: `slostream_slo_budget_state{state}` and the status page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetState {
+    /// Budget left at or above the at-risk threshold.
+    Healthy,
+    /// Budget left below the threshold (`status.at_risk_below`), but some left.
+    AtRisk,
+    /// No budget left: at or below 0.
+    Exhausted,
+    /// No event in the period: nothing is known.
+    NoData,
+}
+
+impl BudgetState {
+    /// Every state, in label order.
+    pub const ALL: [BudgetState; 4] =
+        [BudgetState::Healthy, BudgetState::AtRisk, BudgetState::Exhausted, BudgetState::NoData];
+
+    /// The `state` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetState::Healthy => "healthy",
+            BudgetState::AtRisk => "at_risk",
+            BudgetState::Exhausted => "exhausted",
+            BudgetState::NoData => "no_data",
+        }
+    }
+}
+
 impl SloStatus {
+    /// Each component's part of the burn rate over window `window` (an index into
+    /// [`SloConfig::windows`]), in the order of [`SloConfig::components`]; they add up to that
+    /// window's burn rate.
+    pub fn contributions(&self, window: usize) -> &[f64] {
+        let n = self.contributions.len() / self.windows.len().max(1);
+        &self.contributions[window * n..(window + 1) * n]
+    }
+
+    /// The components that burned the budget over window `window`, most first: (index into
+    /// [`SloConfig::components`], its share of the burn, 0 to 1). Components that contributed
+    /// nothing are left out; ties keep the config's order.
+    pub fn ranked(&self, window: usize) -> Vec<(usize, f64)> {
+        let burn = self.windows[window].burn_rate;
+        let mut ranked: Vec<(usize, f64)> = self
+            .contributions(window)
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0.0)
+            .map(|(i, c)| (i, c / burn))
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked
+    }
+
+    /// The budget's state, with `at_risk_below` the remaining share (0.25 for 25 %) under which
+    /// it is at risk.
+    pub fn budget_state(&self, at_risk_below: f64) -> BudgetState {
+        let period = self.windows.last().expect("the period is always a window");
+        if period.counts.total == 0 {
+            BudgetState::NoData
+        } else if self.budget_remaining <= 0.0 {
+            BudgetState::Exhausted
+        } else if self.budget_remaining < at_risk_below {
+            BudgetState::AtRisk
+        } else {
+            BudgetState::Healthy
+        }
+    }
+
     /// Burn rate over the window of this length (which must be one of the SLO's windows).
     pub fn burn_rate(&self, slo: &SloConfig, secs: i64) -> f64 {
         let i = slo.windows.iter().position(|w| w.secs == secs).expect("an SLO window");
@@ -92,17 +167,23 @@ pub fn evaluate_all(config: &Config, snapshot: &Snapshot, out: &mut Vec<SloStatu
 
 /// Evaluates one SLO from `counts(sli, window_secs)`.
 pub fn evaluate(slo: &SloConfig, counts: impl Fn(usize, i64) -> Counts) -> SloStatus {
-    let mut parts = Vec::with_capacity(slo.components.len());
+    let budget = 1.0 - slo.objective;
+    let components = slo.components.len();
+    let mut parts = Vec::with_capacity(components);
+    let mut contributions = vec![0.0; components * slo.windows.len()];
     let windows: Vec<WindowStatus> = slo
         .windows
         .iter()
-        .map(|w| {
+        .zip(contributions.chunks_mut(components.max(1)))
+        .map(|(w, share)| {
             parts.clear();
             parts.extend(slo.components.iter().map(|c| (counts(c.sli, w.secs), c.weight)));
             let mut sum = Counts::default();
             parts.iter().for_each(|(c, _)| sum.add(*c));
             let ratio = combine(slo.combine, &parts).unwrap_or(1.0);
-            WindowStatus { counts: sum, ratio, burn_rate: burn_rate(ratio, slo.objective) }
+            let burn_rate = attribution::error(slo.combine, &parts).unwrap_or(0.0) / budget;
+            attribution::split(slo.combine, &parts, budget, burn_rate, share);
+            WindowStatus { counts: sum, ratio, burn_rate }
         })
         .collect();
     let at = |secs: i64| {
@@ -118,7 +199,7 @@ pub fn evaluate(slo: &SloConfig, counts: impl Fn(usize, i64) -> Counts) -> SloSt
         }
     }
     let period = windows.last().expect("the period is always a window");
-    SloStatus { budget_remaining: 1.0 - (1.0 - period.ratio) / (1.0 - slo.objective), windows, alerts, fired }
+    SloStatus { budget_remaining: 1.0 - period.burn_rate, windows, contributions, alerts, fired }
 }
 
 #[cfg(test)]

@@ -285,7 +285,13 @@ impl AlertRun {
         assert!(ann["description"].as_str().unwrap().contains("99.9"));
         assert_eq!(ann["runbook_url"], RUNBOOK, "run {run}: {ann}");
         assert!(ann.get("dashboard_url").is_none(), "run {run}: no dashboard_url is configured: {ann}");
-        assert_eq!(ann.as_object().unwrap().len(), 3, "run {run}: summary, description, runbook_url only: {ann}");
+        // Only booking-availability had events, all bad: it burned all of the budget.
+        assert_eq!(ann["top_contributors"], "booking-availability 100% (1h)", "run {run}: {ann}");
+        assert_eq!(
+            ann.as_object().unwrap().len(),
+            4,
+            "run {run}: summary, description, top_contributors, runbook_url only: {ann}"
+        );
         // startsAt: when slostream saw it fire, between the first bad event and now.
         let starts = parse_rfc3339_ms(alert["startsAt"].as_str().expect("startsAt"));
         assert!(

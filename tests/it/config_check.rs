@@ -88,6 +88,7 @@ const INVALID: &[(&str, &str, &[&str])] = &[
     ("period: \"28d\"", "period: \"28 d\"", &["slos.search-a-ride.period", "\"28 d\"", "not a duration"]),
     ("period: \"28d\"", "period: \"d\"", &["slos.search-a-ride.period", "\"d\"", "not a duration"]),
     ("max_future: \"1m\"", "max_future: \"0s\"", &["events.max_future", "greater than zero"]),
+    ("\nslis:\n", "\nstatus:\n  at_risk_below: 120\nslis:\n", &["status.at_risk_below", "120", "expected 0 to 100"]),
     (
         "{ sli: booking-availability, weight: 3 }",
         "{ sli: booking-availability, weight: 0 }",

@@ -132,7 +132,8 @@ fn each_alert_fires_and_stays_quiet_exactly_when_it_should() {
     let mismatch = "SLOStreamFieldTypeMismatch";
     let mut mismatch_alert = expect(&r, mismatch, &[("severity", "ticket")]);
     mismatch_alert["exp_labels"]["field"] = "status".into();
-    let summary = mismatch_alert["exp_annotations"]["summary"].as_str().unwrap().replace("{{ $labels.field }}", "status");
+    let summary =
+        mismatch_alert["exp_annotations"]["summary"].as_str().unwrap().replace("{{ $labels.field }}", "status");
     assert!(summary.contains("field status"), "{summary}");
     mismatch_alert["exp_annotations"]["summary"] = summary.into();
     let checks = vec![

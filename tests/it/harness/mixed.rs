@@ -320,6 +320,10 @@ impl MixedSet {
                 check.exact(m, names::SLO_GOOD_EVENTS.name, &labels_of(w), good as f64);
                 check.close(m, names::SLO_SLI_RATIO.name, &labels_of(w), ratio);
                 check.close(m, names::SLO_BURN_RATE.name, &labels_of(w), b);
+                for (&(sli, _), c) in slo.components.iter().zip(slo.contributions(&windowed, w)) {
+                    let labels = [(label::SLO, slo.name), (label::SLI, SLI_NAMES[sli]), (label::WINDOW, w)];
+                    check.close(m, names::SLO_BURN_CONTRIBUTION.name, &labels, c);
+                }
             }
             // No window series beyond the SLO's own windows.
             let rendered: BTreeSet<String> = m
@@ -334,6 +338,11 @@ impl MixedSet {
 
             let budget = 1.0 - slo.burn_rate(ratio_of[slo.period]);
             check.close(m, names::SLO_BUDGET_REMAINING.name, &[(label::SLO, slo.name)], budget);
+            let state = Slo::budget_state(budget, slo.window(&windowed, slo.period).0);
+            for s in ["healthy", "at_risk", "exhausted", "no_data"] {
+                let labels = [(label::SLO, slo.name), (label::STATE, s)];
+                check.exact(m, names::SLO_BUDGET_STATE.name, &labels, if s == state { 1.0 } else { 0.0 });
+            }
             check.close(m, names::SLO_OBJECTIVE.name, &[(label::SLO, slo.name)], slo.objective);
 
             for severity in ["page", "ticket"] {

@@ -180,6 +180,39 @@ impl Slo {
         (events, good, ratio)
     }
 
+    /// Each component's part of window `w`'s burn rate, in component order: pooled, its bad
+    /// events over all events; weighted, its weighted error ratio over the live weights; both
+    /// divided by the budget. A component without events contributes 0.
+    pub fn contributions(&self, counts: &WindowCounts, w: &str) -> Vec<f64> {
+        let parts: Vec<((u64, u64), f64)> = self
+            .components
+            .iter()
+            .map(|&(sli, weight)| (counts.get(&(sli, w)).copied().unwrap_or_default(), weight))
+            .collect();
+        let budget = 1.0 - self.objective;
+        let events: u64 = parts.iter().map(|p| p.0 .0).sum();
+        let live_weights: f64 = parts.iter().filter(|p| p.0 .0 > 0).map(|p| p.1).sum();
+        parts
+            .iter()
+            .map(|&((n, g), weight)| match (n, self.combine) {
+                (0, _) => 0.0,
+                (_, Combine::Pooled) => (n - g) as f64 / (events as f64 * budget),
+                (_, Combine::Weighted) => weight * ((n - g) as f64 / n as f64) / (live_weights * budget),
+            })
+            .collect()
+    }
+
+    /// `slostream_slo_budget_state`'s state for `budget` left of the period, with the default
+    /// at-risk threshold (25 %).
+    pub fn budget_state(budget: f64, period_events: u64) -> &'static str {
+        match () {
+            _ if period_events == 0 => "no_data",
+            _ if budget <= 0.0 => "exhausted",
+            _ if budget < 0.25 => "at_risk",
+            _ => "healthy",
+        }
+    }
+
     /// How fast a window of this `ratio` spends the error budget (1: exactly over the period).
     pub fn burn_rate(&self, ratio: f64) -> f64 {
         (1.0 - ratio) / (1.0 - self.objective)
