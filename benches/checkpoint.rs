@@ -50,6 +50,7 @@ fn checkpoint(c: &mut Criterion) {
         dead_letters: Vec::new(),
         counters: Counters::for_config(&config),
         store: full_store(&config),
+        breakdowns: slostream::window::breakdown::Breakdowns::new(&config),
         owner: None,
         changed_slis: Vec::new(),
     };

@@ -237,6 +237,19 @@ fn hot_path(c: &mut Criterion) {
             .collect();
         let mut shard = warm_shard(&config, &nested);
         bench_process(&mut g, "example_nested_unread", &mut shard, &nested);
+        // search-availability and search-latency broken down by route and status: one hash and
+        // one set lookup per event of theirs (the loadgen's routes and statuses make about 20
+        // combinations).
+        let broken_down = Config::from_yaml(
+            &EXAMPLE
+                .replace("  search-latency:\n", "  search-latency:\n    breakdown: [route, status]\n")
+                .replace("  search-availability:\n", "  search-availability:\n    breakdown: [route, status]\n"),
+            "example.yaml",
+        )
+        .expect("example config with breakdowns");
+        assert!(broken_down.slis.iter().filter(|s| s.breakdown.is_some()).count() == 2);
+        let mut shard = warm_shard(&broken_down, &events);
+        bench_process(&mut g, "example_breakdown", &mut shard, &events);
         g.finish();
     }
 

@@ -197,6 +197,17 @@ fn print_summary(c: &Config) {
     println!("SLIs ({}):", c.slis.len());
     for s in &c.slis {
         println!("  {}{}", s.name, s.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default());
+        if let Some(b) = &s.breakdown {
+            let windows: Vec<&str> = b.windows.iter().map(|w| w.label.as_str()).collect();
+            let bytes = (b.max_values + 1) * slostream::window::breakdown::bytes_per_combination(c);
+            println!(
+                "    breakdown by {}: up to {} combinations and __other__, windows {}; at most {:.1} KB of windows",
+                b.fields.join(", "),
+                b.max_values,
+                windows.join(", "),
+                bytes as f64 / 1000.0
+            );
+        }
     }
     println!("SLOs ({}):", c.slos.len());
     for s in &c.slos {

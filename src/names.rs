@@ -87,6 +87,22 @@ pub const SLO_BUDGET_STATE: Metric = gauge(
     "slostream_slo_budget_state",
     "Error budget state: 1 for the current one of healthy, at_risk, exhausted, no_data; 0 for the others",
 );
+/// `{sli, window, <breakdown fields>}`: events of one value combination.
+pub const SLI_BREAKDOWN_EVENTS: Metric = gauge(
+    "slostream_sli_breakdown_events",
+    "Events of the SLI over the window with these values of its breakdown fields (__other__: every untracked combination)",
+);
+/// `{sli, window, <breakdown fields>}`: good events of one value combination.
+pub const SLI_BREAKDOWN_GOOD_EVENTS: Metric = gauge(
+    "slostream_sli_breakdown_good_events",
+    "Good events of the SLI over the window with these values of its breakdown fields",
+);
+/// `{slo, sli, window, <breakdown fields>}`: the part of a component's contribution one value
+/// combination caused.
+pub const SLO_BURN_CONTRIBUTION_BREAKDOWN: Metric = gauge(
+    "slostream_slo_burn_contribution_breakdown",
+    "Part of the SLO's burn rate over the window caused by the SLI's events with these field values; they add up to slostream_slo_burn_contribution",
+);
 /// `{slo, severity}`: whether a multiwindow alert fires.
 pub const SLO_ALERT: Metric = gauge("slostream_slo_alert", "Multiwindow burn-rate alert state: 1 firing, 0 not");
 /// `{sli}`: events of the SLI since start.
@@ -100,7 +116,7 @@ pub const SLI_LATENCY: Metric = gauge(
 );
 
 /// The per-SLO and per-SLI families, in the order they are rendered.
-pub const SLO_SERIES: [Metric; 15] = [
+pub const SLO_SERIES: [Metric; 18] = [
     SLO_OBJECTIVE,
     SLO_INFO,
     SLO_SLI_INFO,
@@ -110,12 +126,15 @@ pub const SLO_SERIES: [Metric; 15] = [
     SLO_GOOD_EVENTS,
     SLO_BURN_RATE,
     SLO_BURN_CONTRIBUTION,
+    SLO_BURN_CONTRIBUTION_BREAKDOWN,
     SLO_BUDGET_REMAINING,
     SLO_BUDGET_STATE,
     SLO_ALERT,
     SLI_EVENTS,
     SLI_GOOD_EVENTS,
     SLI_LATENCY,
+    SLI_BREAKDOWN_EVENTS,
+    SLI_BREAKDOWN_GOOD_EVENTS,
 ];
 
 // The process families.
@@ -278,6 +297,32 @@ pub mod label {
     pub const STATE: &str = "state";
     /// An event field a condition tests (its dotted path).
     pub const FIELD: &str = "field";
+
+    /// Every label slostream sets, plus those Prometheus sets on a scrape or reserves: a
+    /// breakdown field may not be named like one.
+    pub const RESERVED: &[&str] = &[
+        SLO,
+        SLI,
+        WINDOW,
+        PERIOD,
+        COMBINE,
+        WEIGHT,
+        SEVERITY,
+        LONG_WINDOW,
+        SHORT_WINDOW,
+        QUANTILE,
+        REASON,
+        TOPIC,
+        PARTITION,
+        VERSION,
+        KIND,
+        ALERTNAME,
+        STATE,
+        FIELD,
+        "job",
+        "instance",
+        "le",
+    ];
     /// Prometheus' and Alertmanager's alert name label.
     pub const ALERTNAME: &str = "alertname";
 }

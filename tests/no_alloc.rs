@@ -278,3 +278,18 @@ fn process_allocates_nothing_with_fields_of_the_wrong_type() {
     assert!(view.type_mismatches[status_at] > 0 && view.latency_invalid > 0, "{view:?}");
     assert_eq!(allocs, 0, "ingest allocated {allocs} times over {COUNTED} events (backtrace above)");
 }
+
+/// An SLI with a breakdown hashes its fields' text and looks the combination up in a set kept
+/// between hand-overs: no allocation once every combination has been seen.
+#[test]
+fn process_allocates_nothing_with_a_breakdown() {
+    let yaml = include_str!("../config/example.yaml").replace(
+        "  search-latency:\n",
+        "  search-latency:\n    breakdown: [route, status, latency_ms]\n    max_values: 20\n",
+    );
+    let config = Config::from_yaml(&yaml, "example.yaml").unwrap();
+    let events = events(19, WARM_UP + COUNTED, None);
+    let (allocs, view) = steady_state_allocs(&config, &events);
+    check_counted(&view, config.slis.len());
+    assert_eq!(allocs, 0, "ingest allocated {allocs} times over {COUNTED} events (backtrace above)");
+}

@@ -213,6 +213,21 @@ pub struct SliConfig {
     /// Changes whenever the definition does (see `fingerprint`): a checkpoint's counts for
     /// this SLI are used only under the fingerprint they were counted with.
     pub fingerprint: u64,
+    /// Counts split by the values of some event fields (`breakdown:`).
+    pub breakdown: Option<BreakdownConfig>,
+}
+
+/// An SLI's `breakdown:`: its counts split by the values of up to three event fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakdownConfig {
+    /// The event fields (dotted paths), in the order written.
+    pub fields: Vec<String>,
+    /// Their label names: the field with `.` turned into `_`.
+    pub labels: Vec<String>,
+    /// Distinct value combinations tracked; the rest are counted together as `__other__`.
+    pub max_values: usize,
+    /// The windows exported, shortest first.
+    pub windows: Vec<Window>,
 }
 
 /// How an SLO turns its SLIs' counts into one ratio.
@@ -387,6 +402,12 @@ impl Config {
             }
         }
         fields
+    }
+
+    /// Every SLI with a `breakdown:`, as `(SLI id, breakdown)`, in SLI order: the order of the
+    /// breakdown indices workers, the tally and checkpoints use.
+    pub fn breakdowns(&self) -> impl Iterator<Item = (usize, &BreakdownConfig)> {
+        self.slis.iter().enumerate().filter_map(|(sli, s)| s.breakdown.as_ref().map(|b| (sli, b)))
     }
 
     /// The longest SLO period, which bounds how old an accepted event may be.

@@ -186,6 +186,15 @@ pub struct RawSli {
     #[serde(rename = "match", default)]
     pub matches: Option<Value>,
     pub good: Value,
+    /// Event fields (up to three) whose values split the SLI's counts.
+    #[serde(default)]
+    pub breakdown: Option<Vec<String>>,
+    /// Distinct value combinations tracked per SLI; default 50.
+    #[serde(default)]
+    pub max_values: Option<u64>,
+    /// Windows the breakdown is exported for; default 1h, 1d and the periods of its SLOs.
+    #[serde(default)]
+    pub breakdown_windows: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@
 //! `events` before the exporter, the rest after `state`, `alertmanager` between `exporter.compat`
 //! and `exporter.listen`, `status` last) and must stay as it is.
 
+mod breakdown;
 mod slos;
 
 use std::collections::BTreeMap;
@@ -50,8 +51,12 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
     let ingest = ingest(&raw.ingest)?;
     let state = state(raw.state, &kafka.group_id)?;
     let events = events(raw.events, max_future_ms, &kafka.topics)?;
-    let slis = slis(&raw.slis, &events.timestamp_field)?;
+    let mut slis = slis(&raw.slis, &events.timestamp_field)?;
     let (slos, windows) = slos::slos(&raw.slos, &slis)?;
+    let max_period_secs = slos.iter().map(|s| s.period.secs).max().unwrap_or(0);
+    for (id, (sli, (name, raw_sli))) in slis.iter_mut().zip(&raw.slis).enumerate() {
+        sli.breakdown = breakdown::breakdown(name, id, raw_sli, &slos, max_period_secs)?;
+    }
     let status = status(&raw.status)?;
     Ok(Config {
         file: String::new(),
@@ -227,7 +232,14 @@ fn sli_config(name: &str, sli: &RawSli, timestamp_field: &str) -> Result<SliConf
     };
     let good = condition::parse(&sli.good, &format!("{at}.good"))?;
     let fingerprint = super::fingerprint::of(sli.matches.as_ref(), &sli.good, timestamp_field);
-    Ok(SliConfig { name: name.to_string(), description: sli.description.clone(), matches, good, fingerprint })
+    Ok(SliConfig {
+        name: name.to_string(),
+        description: sli.description.clone(),
+        matches,
+        good,
+        fingerprint,
+        breakdown: None,
+    })
 }
 
 #[cfg(test)]

@@ -8,12 +8,13 @@
 //!
 //! Nothing here reads a clock: the caller passes the time in (`src/layering.rs` checks it).
 
+pub mod combination;
 pub mod shard;
 pub mod snapshot;
 pub mod tally;
 
 pub use shard::Shard;
-pub use snapshot::{PartitionState, Snapshot, WorkerView};
+pub use snapshot::{BreakdownView, PartitionState, Snapshot, WorkerView};
 /// Taking the shared tally's lock (the process ends on a poisoned one).
 pub use tally::{lock as lock_tally, try_lock as try_lock_tally};
 pub use tally::{Cut, NotCheckpointable, Tally};

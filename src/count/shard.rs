@@ -9,8 +9,10 @@ use crate::config::Config;
 use crate::decode::{Decoder, Reject, SlotBuffer};
 use crate::state::Counters;
 use crate::window::batch::Batch;
+use crate::window::breakdown::BreakdownEvent;
 use crate::window::latency::Bin;
 
+use super::combination::Combinations;
 use super::tally::{Cut, Tally};
 
 /// Matched events a batch holds before its worker must hand it over (16 B each: 1 MiB).
@@ -26,6 +28,14 @@ pub struct Shard {
     /// Consumed, rejected and unmatched since the last hand-over (per-SLI totals are counted from
     /// the batch when it is handed over).
     counters: Counters,
+    /// Which value combination each event of an SLI with a `breakdown:` belongs to.
+    combinations: Combinations,
+    /// Events of SLIs with a `breakdown:` since the last hand-over (at most one per batch entry).
+    breakdown: Vec<BreakdownEvent>,
+    /// The clock of the newest message, for the hand-over.
+    now_ms: i64,
+    /// Combinations quiet for this long free their slot (the longest period).
+    period_ms: i64,
 }
 
 impl Shard {
@@ -33,7 +43,13 @@ impl Shard {
     pub fn new(config: &Config) -> Shard {
         let decoder = Decoder::new(config);
         let classifier = Classifier::new(config, &decoder);
+        let combinations = Combinations::new(config, &decoder);
+        let breakdown_capacity = if combinations.any() { BATCH_EVENTS + config.slis.len() } else { 0 };
         Shard {
+            combinations,
+            breakdown: Vec::with_capacity(breakdown_capacity),
+            now_ms: i64::MIN,
+            period_ms: config.max_period_secs() * 1000,
             decoder,
             classifier,
             slots: SlotBuffer::default(),
@@ -48,7 +64,8 @@ impl Shard {
     #[inline]
     pub fn process(&mut self, payload: &[u8], now_ms: i64) -> Option<Reject> {
         self.counters.consumed += 1;
-        let Shard { decoder, classifier, slots, batch, counters } = self;
+        self.now_ms = now_ms;
+        let Shard { decoder, classifier, slots, batch, counters, combinations, breakdown, .. } = self;
         slots.with(|slots| match decoder.decode(payload, now_ms, slots) {
             Err(reason) => {
                 counters.rejected[reason.index()] += 1;
@@ -60,7 +77,12 @@ impl Shard {
                 }
                 counters.latency_invalid += u64::from(event.latency_invalid);
                 let latency = event.latency_ms.map(Bin::of_ms);
-                let matched = classifier.classify(slots, |sli, good| batch.push(sli, event.ts_ms, good, latency));
+                let matched = classifier.classify(slots, |sli, good| {
+                    batch.push(sli, event.ts_ms, good, latency);
+                    if let Some((bd, hash)) = combinations.of(sli, slots) {
+                        breakdown.push(BreakdownEvent { hash, ts_ms: event.ts_ms, bd, good });
+                    }
+                });
                 if matched == 0 {
                     counters.unmatched += 1;
                 }
@@ -83,5 +105,11 @@ impl Shard {
     /// Adds everything since the last hand-over to the tally, with the offsets it covers.
     pub fn hand_over(&mut self, tally: &mut Tally, worker: usize, cut: Cut<'_>) {
         tally.hand_over(worker, &mut self.batch, &mut self.counters, cut);
+        if self.combinations.any() {
+            let announced = &mut self.combinations.announced;
+            tally.breakdowns.add(announced.iter(), &self.breakdown, self.now_ms, self.period_ms);
+            announced.clear();
+            self.breakdown.clear();
+        }
     }
 }

@@ -7,6 +7,7 @@
 use crate::config::Config;
 use crate::names::QUANTILES;
 use crate::state::Counters;
+use crate::window::breakdown::{BreakdownSet, Values};
 use crate::window::{Counts, WindowSet};
 
 use super::tally::Tally;
@@ -56,6 +57,21 @@ pub struct Snapshot {
     pub stalls: u64,
     /// Whether every worker has published a view.
     pub workers_started: bool,
+    /// Per SLI with a `breakdown:`, its combinations' window sums.
+    pub breakdowns: Vec<BreakdownView>,
+}
+
+/// One SLI's breakdown as of one tick.
+#[derive(Debug, Clone)]
+pub struct BreakdownView {
+    /// The SLI's id.
+    pub sli: usize,
+    /// The breakdown's windows, in ms (its config's order).
+    windows_ms: Vec<i64>,
+    set: Option<WindowSet>,
+    /// Every tracked combination (its field texts), then `__other__` (`None`), each with one
+    /// count per breakdown window: the rows add up to the SLI's counts.
+    pub rows: Vec<(Values, Vec<Counts>)>,
 }
 
 impl Snapshot {
@@ -72,6 +88,15 @@ impl Snapshot {
             partitions: Vec::new(),
             stalls: 0,
             workers_started: true,
+            breakdowns: config
+                .breakdowns()
+                .map(|(sli, b)| BreakdownView {
+                    sli,
+                    windows_ms: b.windows.iter().map(|w| w.secs * 1000).collect(),
+                    set: None,
+                    rows: Vec::new(),
+                })
+                .collect(),
         }
     }
 
@@ -83,6 +108,9 @@ impl Snapshot {
                 tally.store.sums(sli, set, now_ms, out);
             }
         }
+        for (view, set) in self.breakdowns.iter_mut().zip(&tally.breakdowns.sets) {
+            view.read(set, now_ms);
+        }
         self.counters.clone_from(&tally.counters);
         let qs = QUANTILES.map(|(q, _)| q);
         for (sli, (out, from)) in self.latency.iter_mut().zip(&mut self.latency_from).enumerate() {
@@ -92,6 +120,11 @@ impl Snapshot {
                 *out = tally.latency.quantiles(sli, now_ms, qs);
             }
         }
+    }
+
+    /// The breakdown view of SLI `sli`, if it has a `breakdown:`.
+    pub fn breakdown(&self, sli: usize) -> Option<&BreakdownView> {
+        self.breakdowns.iter().find(|b| b.sli == sli)
     }
 
     /// Forgets the workers' part, before their views are added again.
@@ -117,5 +150,19 @@ impl Snapshot {
     #[inline]
     pub fn window(&self, sli: usize, index: usize) -> Counts {
         self.counts[sli * self.windows_ms.len() + index]
+    }
+}
+
+impl BreakdownView {
+    /// Reads every row's sums at `now_ms`.
+    fn read(&mut self, set: &BreakdownSet, now_ms: i64) {
+        let windows = self.set.get_or_insert_with(|| set.store().window_set(&self.windows_ms));
+        let rows = set.tracked().map(|(row, t)| (Some(t.values.clone()), row)).chain([(None, set.other_row())]);
+        self.rows.clear();
+        for (values, row) in rows {
+            let mut out = vec![Counts::default(); self.windows_ms.len()];
+            set.store().sums(row, windows, now_ms, &mut out);
+            self.rows.push((values, out));
+        }
     }
 }

@@ -13,6 +13,7 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::state::{Checkpoint, Counters, PartitionOffset};
 use crate::window::batch::Batch;
+use crate::window::breakdown::Breakdowns;
 use crate::window::latency::LatencyWindows;
 use crate::window::WindowStore;
 
@@ -35,6 +36,8 @@ pub struct Tally {
     pub store: WindowStore,
     /// Latency bins per SLI over the last minutes of event time.
     pub latency: LatencyWindows,
+    /// Windows per value combination of the SLIs with a `breakdown:`.
+    pub breakdowns: Breakdowns,
     /// Consumed, rejected, unmatched and dead-lettered messages, and per-SLI totals since start.
     pub counters: Counters,
     /// Next offset of every partition read so far (as of each worker's last hand-over).
@@ -50,15 +53,17 @@ impl Tally {
     /// An empty tally, or a restored checkpoint's counts; `offsets` are where reading starts.
     pub fn new(config: &Config, workers: usize, restored: Option<Checkpoint>, offsets: Vec<PartitionOffset>) -> Tally {
         let n = config.slis.len();
-        let (store, counters) = match restored {
-            Some(c) => (c.store, c.counters),
+        let (store, counters, breakdowns) = match restored {
+            Some(c) => (c.store, c.counters, c.breakdowns),
             None => (
                 WindowStore::new(n, config.max_period_secs() * 1000, config.events.max_future_ms),
                 Counters::for_config(config),
+                Breakdowns::new(config),
             ),
         };
         Tally {
             store,
+            breakdowns,
             latency: LatencyWindows::new(n),
             counters,
             offsets,

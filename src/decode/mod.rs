@@ -106,6 +106,11 @@ impl Decoder {
             sli.matches.tests(&mut tests);
             sli.good.tests(&mut tests);
         }
+        for (_, b) in config.breakdowns() {
+            for field in &b.fields {
+                plan.add(field);
+            }
+        }
         let tested = config
             .condition_fields()
             .into_iter()

@@ -7,6 +7,7 @@
 //! exposition's series and never touch the tally, so `/metrics` answers under full ingest load.
 //! Every name comes from [`crate::names`].
 
+mod breakdown;
 pub mod exposition;
 pub mod http;
 mod process;
@@ -119,6 +120,7 @@ impl Telemetry {
         self.slo.set_latency(config, snapshot);
         if let Some(statuses) = statuses {
             self.slo.set_statuses(config, statuses);
+            self.slo.set_breakdowns(config, snapshot, statuses);
         }
     }
 }

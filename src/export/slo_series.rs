@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::breakdown::BreakdownSeries;
 use super::exposition::{Exposition, FamilyId, Handle};
 use super::sloth::SlothHandles;
 use crate::config::{Config, Severity};
@@ -16,14 +17,14 @@ use crate::state::Counters;
 
 /// The families of [`names::SLO_SERIES`], registered up front so each renders as one group in
 /// that order whenever its series are registered.
-struct Families([FamilyId; 15]);
+pub(super) struct Families([FamilyId; 18]);
 
 impl Families {
     fn register(series: &Exposition) -> Families {
         Families(names::SLO_SERIES.map(|m| series.family(m.name, m.help, m.kind)))
     }
 
-    fn of(&self, metric: names::Metric) -> FamilyId {
+    pub(super) fn of(&self, metric: names::Metric) -> FamilyId {
         let i = names::SLO_SERIES.iter().position(|m| *m == metric).expect("a per-SLO or per-SLI family");
         self.0[i]
     }
@@ -60,6 +61,7 @@ pub(crate) struct SloSeries {
     /// Empty until the first ready tick, so no SLO value is rendered before.
     slos: Vec<SloHandles>,
     slis: Vec<SliHandles>,
+    breakdowns: BreakdownSeries,
 }
 
 impl SloSeries {
@@ -98,7 +100,7 @@ impl SloSeries {
                 latency: None,
             })
             .collect();
-        SloSeries { series, families, slos: Vec::new(), slis }
+        SloSeries { series, families, slos: Vec::new(), slis, breakdowns: BreakdownSeries::default() }
     }
 
     /// The exposition `/metrics` renders.
@@ -158,6 +160,11 @@ impl SloSeries {
                 g.set(if firing { 1.0 } else { 0.0 });
             }
         }
+    }
+
+    /// Sets every breakdown series from one ready tick.
+    pub(crate) fn set_breakdowns(&mut self, config: &Config, snapshot: &Snapshot, statuses: &[SloStatus]) {
+        self.breakdowns.set(config, snapshot, statuses, &self.series, &self.families);
     }
 
     fn register_slos(&mut self, config: &Config) {

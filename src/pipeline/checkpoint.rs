@@ -51,6 +51,7 @@ pub(crate) fn write(
             dead_letters: &dead_letters.ends,
             counters: &t.counters,
             store: &t.store,
+            breakdowns: &t.breakdowns,
         };
         (at.encode(config), t.offsets.clone())
     };

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 
 use crate::config::Config;
 use crate::decode::Reject;
+use crate::window::breakdown::{Breakdowns, Tracked};
 use crate::window::{Counts, WindowStore};
 pub use codec::Malformed;
 use codec::{Reader, Writer};
@@ -109,6 +110,8 @@ pub struct Checkpoint {
     pub counters: Counters,
     /// The window counts at the cut.
     pub store: WindowStore,
+    /// The windows per value combination of SLIs with a `breakdown:`, at the cut.
+    pub breakdowns: Breakdowns,
     /// The deployment it was written for; `None` when read from a format older than version 3,
     /// which did not record it.
     pub owner: Option<Owner>,
@@ -133,8 +136,9 @@ pub struct Owner {
 /// fingerprint; earlier versions are read with no owner and every SLI's counts kept, as before.
 /// Version 4 adds the invalid-latency count and the type mismatches by field name (earlier
 /// versions are read with none: those events were rejects then, and their reject counts by the
-/// retired reasons `wrong_field_type` and `invalid_latency` are dropped).
-const VERSION: u32 = 4;
+/// retired reasons `wrong_field_type` and `invalid_latency` are dropped). Version 5 adds the
+/// windows of every `breakdown:` combination (earlier versions are read with none).
+const VERSION: u32 = 5;
 /// The oldest format [`Checkpoint::decode`] reads.
 const OLDEST_VERSION: u32 = 1;
 
@@ -162,13 +166,14 @@ pub(crate) struct CheckpointRef<'a> {
     pub(crate) dead_letters: &'a [PartitionOffset],
     pub(crate) counters: &'a Counters,
     pub(crate) store: &'a WindowStore,
+    pub(crate) breakdowns: &'a Breakdowns,
 }
 
 impl Checkpoint {
     /// The binary form [`Checkpoint::decode`] reads, SLIs by name (a checkpoint file's body).
     pub fn encode(&self, config: &Config) -> Vec<u8> {
-        let Checkpoint { created_ms, offsets, dead_letters, counters, store, .. } = self;
-        CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store }.encode(config)
+        let Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, .. } = self;
+        CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store, breakdowns }.encode(config)
     }
 }
 
@@ -213,19 +218,63 @@ impl CheckpointRef<'_> {
             let t = self.counters.totals.get(sli).copied().unwrap_or_default();
             w.u64(t.good);
             w.u64(t.total);
-            for (tier, res) in self.store.resolutions().into_iter().enumerate() {
-                w.i64(res);
-                let buckets: Vec<(i64, Counts)> = self.store.buckets(tier, sli).collect();
-                w.u32(buckets.len() as u32);
-                for (k, c) in buckets {
-                    w.i64(k);
-                    w.u64(c.good);
-                    w.u64(c.total);
-                }
+            write_buckets(&mut w, self.store, sli);
+        }
+        w.u32(self.breakdowns.sets.len() as u32);
+        for set in &self.breakdowns.sets {
+            w.str(&config.slis[set.sli].name);
+            w.u32(set.fields.len() as u32);
+            for f in &set.fields {
+                w.str(f);
             }
+            let tracked: Vec<_> = set.tracked().collect();
+            w.u32(tracked.len() as u32 + 1);
+            for (row, t) in &tracked {
+                w.u32(1);
+                w.u64(t.hash);
+                w.i64(t.last_ms);
+                w.u32(t.values.len() as u32);
+                for v in t.values.iter() {
+                    w.str(v);
+                }
+                write_buckets(&mut w, set.store(), *row);
+            }
+            w.u32(0);
+            write_buckets(&mut w, set.store(), set.other_row());
         }
         w.buf
     }
+}
+
+/// One row's non-empty buckets, tier by tier, each tier headed by its bucket width.
+fn write_buckets(w: &mut Writer, store: &WindowStore, row: usize) {
+    for (tier, res) in store.resolutions().into_iter().enumerate() {
+        w.i64(res);
+        let buckets: Vec<(i64, Counts)> = store.buckets(tier, row).collect();
+        w.u32(buckets.len() as u32);
+        for (k, c) in buckets {
+            w.i64(k);
+            w.u64(c.good);
+            w.u64(c.total);
+        }
+    }
+}
+
+/// What [`write_buckets`] wrote, as `(tier, bucket index, counts)`, tiers matched by bucket width
+/// to `resolutions` (buckets of a width this build does not have are skipped).
+fn read_buckets(r: &mut Reader, resolutions: &[i64; 3]) -> Result<Vec<(usize, i64, Counts)>, Malformed> {
+    let mut out = Vec::new();
+    for _ in 0..resolutions.len() {
+        let res = r.i64()?;
+        let tier = resolutions.iter().position(|&x| x == res);
+        for _ in 0..r.count(24)? {
+            let (k, good, total) = (r.i64()?, r.u64()?, r.u64()?);
+            if let Some(tier) = tier {
+                out.push((tier, k, Counts { good, total }));
+            }
+        }
+    }
+    Ok(out)
 }
 
 impl Checkpoint {
@@ -303,22 +352,62 @@ impl Checkpoint {
             if let Some(sli) = sli {
                 counters.totals[sli] = totals;
             }
-            for _ in 0..resolutions.len() {
-                let res = r.i64()?;
-                let tier = resolutions.iter().position(|&x| x == res);
-                for _ in 0..r.count(24)? {
-                    let (k, good, total) = (r.i64()?, r.u64()?, r.u64()?);
-                    if let (Some(sli), Some(tier)) = (sli, tier) {
-                        store.add_bucket(tier, sli, k, Counts { good, total });
-                    }
+            for (tier, k, c) in read_buckets(&mut r, &resolutions)? {
+                if let Some(sli) = sli {
+                    store.add_bucket(tier, sli, k, c);
                 }
             }
+        }
+        let mut breakdowns = Breakdowns::new(config);
+        if version >= 5 {
+            read_breakdowns(&mut r, config, &changed_slis, &resolutions, &mut breakdowns)?;
         }
         if !r.is_done() {
             return Err(Malformed(bytes.len()).into());
         }
-        Ok(Checkpoint { created_ms, offsets, dead_letters, counters, store, owner, changed_slis })
+        Ok(Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, owner, changed_slis })
     }
+}
+
+/// Restores each checkpointed breakdown into the config's breakdown of the same SLI, when the
+/// SLI's definition and its breakdown fields are unchanged; any other is read past and dropped.
+fn read_breakdowns(
+    r: &mut Reader,
+    config: &Config,
+    changed_slis: &[String],
+    resolutions: &[i64; 3],
+    breakdowns: &mut Breakdowns,
+) -> Result<(), Malformed> {
+    for _ in 0..r.count(12)? {
+        let name = r.str()?.to_string();
+        let mut fields = Vec::new();
+        for _ in 0..r.count(4)? {
+            fields.push(r.str()?.to_string());
+        }
+        let set = breakdowns
+            .sets
+            .iter_mut()
+            .find(|s| config.slis[s.sli].name == name && s.fields == fields && !changed_slis.contains(&name));
+        let mut set = set;
+        for _ in 0..r.count(4)? {
+            let tracked = match r.u32()? {
+                0 => None,
+                _ => {
+                    let (hash, last_ms) = (r.u64()?, r.i64()?);
+                    let mut values = Vec::new();
+                    for _ in 0..r.count(4)? {
+                        values.push(Box::from(r.str()?));
+                    }
+                    Some(Tracked { hash, values: values.into(), last_ms })
+                }
+            };
+            let buckets = read_buckets(r, resolutions)?;
+            if let Some(set) = set.as_deref_mut() {
+                set.restore(tracked, &buckets);
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

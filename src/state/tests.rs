@@ -1,5 +1,6 @@
 use super::file::CheckpointFiles;
 use super::*;
+use crate::window::breakdown::Breakdowns;
 
 const T0: i64 = 1_795_694_400_000;
 
@@ -26,6 +27,7 @@ fn sample(config: &Config) -> Checkpoint {
         dead_letters: vec![PartitionOffset { topic: "requests-dlq".into(), partition: 0, next: 7 }],
         counters,
         store,
+        breakdowns: Breakdowns::new(config),
         owner: None,
         changed_slis: Vec::new(),
     }
@@ -266,6 +268,15 @@ fn reads_a_version_3_checkpoint_written_before_field_counts() {
     assert_eq!(owner.group_id, "slostream");
 }
 
+#[test]
+fn reads_a_version_4_checkpoint_written_before_breakdowns() {
+    // Written by `sample` and `CheckpointFiles::write` with the version-4 layout: version 5's
+    // body without its (empty) breakdown section.
+    let fixture = include_bytes!("../../tests/fixtures/checkpoint-v4.bin");
+    let back = restores_fixture("v4-test", fixture, 4, &sample(&config()));
+    assert!(back.breakdowns.sets.is_empty());
+}
+
 /// The type mismatch counts are stored by field name: a field no condition tests any more is
 /// dropped, the others keep their counts whatever their new position.
 #[test]
@@ -315,4 +326,47 @@ fn an_sli_whose_definition_changed_starts_empty_and_the_owner_is_recorded() {
         assert_eq!(back.counters.totals[sli], c.counters.totals[sli]);
         assert_eq!(back.store.count(sli, 30 * 86_400_000, T0), c.store.count(sli, 30 * 86_400_000, T0));
     }
+}
+
+/// A breakdown's combinations and their windows survive a checkpoint; under other fields they
+/// are dropped, and with fewer slots the combinations that no longer fit are kept as `__other__`.
+#[test]
+fn breakdowns_round_trip_and_follow_their_fields() {
+    use crate::window::breakdown::BreakdownEvent;
+    let with = |fields: &str, max: u32| {
+        let yaml = include_str!("../../config/example.yaml").replace(
+            "  geo-availability:\n",
+            &format!("  geo-availability:\n    breakdown: {fields}\n    max_values: {max}\n"),
+        );
+        Config::from_yaml(&yaml, "x.yaml").unwrap()
+    };
+    let config = with("[route]", 3);
+    let mut c = sample(&config);
+    let routes = [(1, ["/a"]), (2, ["/b"]), (3, ["/c"])];
+    let events: Vec<BreakdownEvent> = (0..30)
+        .map(|i| BreakdownEvent { hash: 1 + i % 3, ts_ms: T0 - 1000 * i as i64, bd: 0, good: i % 4 != 0 })
+        .collect();
+    let announced = routes.iter().map(|(h, r)| (0, *h, &r[..]));
+    c.breakdowns.add(announced, &events, T0, 30 * 86_400_000);
+    let rows = |b: &Breakdowns| -> Vec<(String, Counts)> {
+        let set = &b.sets[0];
+        let mut rows: Vec<(String, Counts)> =
+            set.tracked().map(|(row, t)| (t.values.join("|"), set.store().count(row, 3_600_000, T0))).collect();
+        rows.push(("__other__".into(), set.store().count(set.other_row(), 3_600_000, T0)));
+        rows
+    };
+    let before = rows(&c.breakdowns);
+    assert_eq!(before.len(), 4);
+    assert!(before[..3].iter().all(|(_, n)| n.total == 10), "{before:?}");
+
+    let back = Checkpoint::decode(&c.encode(&config), &config).unwrap();
+    assert_eq!(rows(&back.breakdowns), before);
+
+    let other_fields = Checkpoint::decode(&c.encode(&config), &with("[route, region]", 3)).unwrap();
+    assert_eq!(other_fields.breakdowns.sets[0].tracked().count(), 0, "another breakdown starts empty");
+
+    let fewer = Checkpoint::decode(&c.encode(&config), &with("[route]", 1)).unwrap();
+    let got = rows(&fewer.breakdowns);
+    assert_eq!(got[0], before[0]);
+    assert_eq!(got[1].1, Counts { good: before[1].1.good + before[2].1.good, total: 20 }, "the rest in __other__");
 }

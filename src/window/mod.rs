@@ -27,6 +27,7 @@
 //! Time is always an argument: nothing here reads a clock.
 
 pub mod batch;
+pub mod breakdown;
 pub mod latency;
 mod tier;
 
@@ -176,6 +177,11 @@ impl WindowStore {
     /// Adds counts into a bucket by absolute index: how checkpoints are restored.
     pub fn add_bucket(&mut self, tier: usize, sli: usize, index: i64, counts: Counts) {
         self.tiers[tier].add_bucket(sli, index, counts);
+    }
+
+    /// Empties every bucket of one row (a breakdown slot handed to another combination).
+    pub(crate) fn clear(&mut self, sli: usize) {
+        self.tiers.iter_mut().for_each(|t| t.clear(sli));
     }
 
     /// Fixed memory per SLI, in bytes.

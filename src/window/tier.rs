@@ -249,6 +249,12 @@ impl Tier {
         with_cells!(&mut self.cells, |v| v[i].put(counts))
     }
 
+    /// Empties one SLI's ring.
+    pub fn clear(&mut self, sli: usize) {
+        let ring = self.ring(sli);
+        with_cells!(&mut self.cells, |v| v[ring].fill(Default::default()))
+    }
+
     pub fn bytes_per_sli(&self) -> usize {
         self.len as usize
             * match self.cells {

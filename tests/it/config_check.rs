@@ -88,6 +88,31 @@ const INVALID: &[(&str, &str, &[&str])] = &[
     ("period: \"28d\"", "period: \"28 d\"", &["slos.search-a-ride.period", "\"28 d\"", "not a duration"]),
     ("period: \"28d\"", "period: \"d\"", &["slos.search-a-ride.period", "\"d\"", "not a duration"]),
     ("max_future: \"1m\"", "max_future: \"0s\"", &["events.max_future", "greater than zero"]),
+    (
+        "    match: { service: \"geo\" }\n",
+        "    match: { service: \"geo\" }\n    breakdown: [route, window]\n",
+        &["slis.geo-availability.breakdown[1]", "\"window\" cannot be a label", "other than slo, sli, window"],
+    ),
+    (
+        "    match: { service: \"geo\" }\n",
+        "    match: { service: \"geo\" }\n    breakdown: [a, b, c, d]\n",
+        &["slis.geo-availability.breakdown", "4 fields", "expected 1 to 3"],
+    ),
+    (
+        "    match: { service: \"geo\" }\n",
+        "    match: { service: \"geo\" }\n    breakdown: [route]\n    max_values: 0\n",
+        &["slis.geo-availability.max_values", "0", "expected 1 to 1000"],
+    ),
+    (
+        "    match: { service: \"geo\" }\n",
+        "    match: { service: \"geo\" }\n    max_values: 10\n",
+        &["slis.geo-availability.max_values", "without breakdown"],
+    ),
+    (
+        "    match: { service: \"geo\" }\n",
+        "    match: { service: \"geo\" }\n    breakdown: [route]\n    breakdown_windows: [1h, 31d]\n",
+        &["slis.geo-availability.breakdown_windows[1]", "\"31d\"", "longer than the longest SLO period"],
+    ),
     ("\nslis:\n", "\nstatus:\n  at_risk_below: 120\nslis:\n", &["status.at_risk_below", "120", "expected 0 to 100"]),
     (
         "{ sli: booking-availability, weight: 3 }",

@@ -33,6 +33,7 @@ fn checkpoint_of_group(d: &Deployment, group: &str, consumed: u64) {
         dead_letters: Vec::new(),
         counters,
         store: WindowStore::new(n, 30 * 86_400_000, 60_000),
+        breakdowns: slostream::window::breakdown::Breakdowns::new(&other),
         owner: None,
         changed_slis: Vec::new(),
     };

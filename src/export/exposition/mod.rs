@@ -211,6 +211,12 @@ impl Handle {
         self.value().store(v.to_bits(), Relaxed);
     }
 
+    /// Stops rendering the series until it is set again (a breakdown combination that gave up
+    /// its slot).
+    pub fn unset(&self) {
+        self.value().store(UNSET, Relaxed);
+    }
+
     /// Sets a counter to `total` unless that would lower it, like `metrics`' `Counter::absolute`,
     /// so a total that dips for a tick is not exported as a counter reset. Exact up to 2^53, as
     /// Prometheus keeps every sample as an `f64`.

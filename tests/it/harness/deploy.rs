@@ -136,6 +136,14 @@ impl Deployment {
         self
     }
 
+    /// Breaks an SLI down by `fields`, tracking `max_values` combinations.
+    pub fn sli_breakdown(mut self, sli: &str, fields: &[&str], max_values: u64) -> Self {
+        let fields = Value::Sequence(fields.iter().map(|f| Value::from(*f)).collect());
+        self.insert(&["slis", sli, "breakdown"], fields);
+        self.insert(&["slis", sli, "max_values"], Value::from(max_values));
+        self
+    }
+
     /// A `kafka.properties` entry (handed to librdkafka).
     pub fn kafka_property(mut self, key: &str, value: &str) -> Self {
         self.insert(&["kafka", "properties", key], value.into());

@@ -16,6 +16,7 @@
 //! What needs the real binary or a real broker (signals, exit codes, the log, SIGKILL, consumer
 //! lag, retention, SASL, broker crashes) stays in the broker tests.
 
+mod breakdown;
 mod counting;
 mod readiness;
 mod rejects;
