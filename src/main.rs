@@ -117,7 +117,7 @@ fn main() -> ExitCode {
                 }
             }
             tracing::info!(slis = config.slis.len(), slos = config.slos.len(), kafka = ?config.kafka, "starting");
-            let secrets: Vec<String> = config.kafka.secret_values().into_iter().map(String::from).collect();
+            let secrets: Vec<String> = config.secret_values().into_iter().map(String::from).collect();
             match on_runtime(|shutdown| slostream::pipeline::run(config, shutdown)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -193,6 +193,7 @@ where
 fn print_summary(c: &Config) {
     println!("{}: ok", c.file);
     println!("kafka: {} topics {:?} group {:?}", c.kafka.brokers, c.kafka.topics, c.kafka.group_id);
+    println!("exporter: {}", exporter_summary(&c.exporter));
     println!("state: {}", c.state.dir.display());
     println!("SLIs ({}):", c.slis.len());
     for s in &c.slis {
@@ -240,4 +241,17 @@ fn print_summary(c: &Config) {
             );
         }
     }
+}
+
+/// Where `/metrics` is served and who may read it; the password hash is never shown.
+fn exporter_summary(e: &slostream::config::ExporterConfig) -> String {
+    let mut out = format!("{}://{}/metrics", e.scheme(), e.listen);
+    if let Some(tls) = &e.tls {
+        out += &format!(", certificate {} key {}", tls.cert_file.display(), tls.key_file.display());
+    }
+    match &e.basic_auth {
+        Some(auth) => out += &format!(", basic auth as user {:?} on all but /health and /ready", auth.username),
+        None => out += ", no authentication",
+    }
+    out
 }

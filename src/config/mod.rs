@@ -5,6 +5,7 @@
 //! environment passed in. Every error names the file, the key path, the bad value and what was
 //! expected; nothing starts on a bad config.
 
+mod basic_auth;
 pub(crate) mod condition;
 pub(crate) mod duration;
 mod fingerprint;
@@ -12,6 +13,7 @@ mod raw;
 pub mod secrets;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod validate;
 
 use std::fmt;
@@ -20,9 +22,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::names::label;
+pub use basic_auth::BasicAuthConfig;
 pub(crate) use condition::{Condition, Kinds, Literal, Test};
 pub use duration::Window;
 use raw::RawConfig;
+pub use tls::TlsConfig;
 
 /// The built-in alert windows computed for every SLO whose period is longer.
 pub(crate) const ALERT_WINDOWS: &[&str] = &["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
@@ -158,6 +162,22 @@ pub struct ExporterConfig {
     pub listen: SocketAddr,
     /// Also export Sloth's series names (`exporter.compat: sloth`).
     pub(crate) sloth_compat: bool,
+    /// Serve HTTPS with this certificate (`exporter.tls`); `None`: plain HTTP.
+    pub tls: Option<TlsConfig>,
+    /// The user every path but `/health` and `/ready` requires (`exporter.basic_auth`); `None`:
+    /// open.
+    pub basic_auth: Option<BasicAuthConfig>,
+}
+
+impl ExporterConfig {
+    /// `https` with `exporter.tls`, else `http`: for the URLs shown to people.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 /// The `status` section.
@@ -372,6 +392,14 @@ impl Config {
                 config
             })
             .map_err(|(path, message)| err(&path, message))
+    }
+
+    /// Every secret value of the config (Kafka credentials, the exporter's password hash), to
+    /// scrub from any text shown to a person.
+    pub fn secret_values(&self) -> Vec<&str> {
+        let mut out = self.kafka.secret_values();
+        out.extend(self.exporter.basic_auth.as_ref().map(BasicAuthConfig::password_hash));
+        out
     }
 
     /// The id of the SLI with this name.

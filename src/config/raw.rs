@@ -93,11 +93,40 @@ pub struct RawExporter {
     /// `sloth`: also export Sloth's recording-rule names so its dashboards work unchanged.
     #[serde(default)]
     pub compat: Option<String>,
+    /// Serve HTTPS instead of HTTP.
+    #[serde(default)]
+    pub tls: Option<RawTls>,
+    /// Require a user and password on every path but `/health` and `/ready`.
+    #[serde(default)]
+    pub basic_auth: Option<RawBasicAuth>,
 }
 
 impl Default for RawExporter {
     fn default() -> Self {
-        RawExporter { listen: default_listen(), compat: None }
+        RawExporter { listen: default_listen(), compat: None, tls: None, basic_auth: None }
+    }
+}
+
+/// `exporter.tls`; both paths may use `${NAME}` or `${file:/path}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert_file: String,
+    pub key_file: String,
+}
+
+/// `exporter.basic_auth`; both values may use `${NAME}` or `${file:/path}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasicAuth {
+    pub username: String,
+    pub password_hash: String,
+}
+
+/// Never shows the hash, not even in a parse error's context.
+impl std::fmt::Debug for RawBasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawBasicAuth").field("username", &self.username).finish_non_exhaustive()
     }
 }
 

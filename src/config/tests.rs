@@ -89,3 +89,102 @@ proptest! {
         }
     }
 }
+
+/// `hunter2` at cost 4, as `htpasswd -nbBC 4 "" hunter2` prints it.
+const HASH: &str = "$2y$04$AOgl9VdymsrQW/EQIYm.LOSsK7B3ddoRUBQUDTcax2Sykh5ruJXqq";
+
+/// The example with `exporter.<key>: <value>` (flow YAML) added.
+fn with_exporter(key: &str, value: &str) -> String {
+    let yaml = EXAMPLE.replacen("exporter:\n", &format!("exporter:\n  {key}: {value}\n"), 1);
+    assert_ne!(yaml, EXAMPLE, "the example has no exporter section");
+    yaml
+}
+
+fn exporter_error(key: &str, value: &str, env: impl Fn(&str) -> Option<String>) -> String {
+    Config::from_yaml_with_env(&with_exporter(key, value), "x.yaml", env).unwrap_err().to_string()
+}
+
+#[test]
+fn basic_auth_takes_its_hash_from_the_yaml_the_environment_or_a_file() {
+    let auth = |value: &str, env: fn(&str) -> Option<String>| {
+        Config::from_yaml_with_env(&with_exporter("basic_auth", value), "x.yaml", env).unwrap()
+    };
+    let inline = auth(&format!("{{ username: prometheus, password_hash: \"{HASH}\" }}"), |_| None);
+    assert_eq!(inline.exporter.basic_auth.as_ref().unwrap().username, "prometheus");
+    assert!(inline.exporter.tls.is_none());
+    assert_eq!(inline.secret_values(), [HASH]);
+    let shown = format!("{inline:?}");
+    assert!(!shown.contains(HASH) && shown.contains("password_hash: \"<redacted>\""), "{shown}");
+
+    let from_env = auth("{ username: \"${SCRAPE_USER}\", password_hash: \"${SCRAPE_HASH}\" }", |name| match name {
+        "SCRAPE_USER" => Some("prom".into()),
+        "SCRAPE_HASH" => Some(HASH.into()),
+        _ => None,
+    });
+    assert_eq!(from_env.exporter.basic_auth.as_ref().unwrap().username, "prom");
+    assert_eq!(from_env.secret_values(), [HASH]);
+
+    let path = std::env::temp_dir().join(format!("slostream-hash-{}", std::process::id()));
+    std::fs::write(&path, format!("{HASH}\n")).unwrap();
+    let value = format!("{{ username: prometheus, password_hash: \"${{file:{}}}\" }}", path.display());
+    let from_file = Config::from_yaml_with_env(&with_exporter("basic_auth", &value), "x.yaml", |_| None);
+    std::fs::remove_file(path).unwrap();
+    assert_eq!(from_file.unwrap().secret_values(), [HASH]);
+}
+
+#[test]
+fn exporter_errors_name_the_key_and_never_show_the_hash() {
+    let none = |_: &str| None;
+    let auth = |user: &str, hash: &str| format!("{{ username: {user:?}, password_hash: {hash:?} }}");
+    let cases = [
+        (
+            "basic_auth",
+            auth("prometheus", "hunter2-plain"),
+            "x.yaml: exporter.basic_auth.password_hash: not a bcrypt hash",
+        ),
+        ("basic_auth", auth("", HASH), "x.yaml: exporter.basic_auth.username: empty"),
+        (
+            "basic_auth",
+            auth("prom:etheus", HASH),
+            "x.yaml: exporter.basic_auth.username: \"prom:etheus\" contains \":\"",
+        ),
+        ("basic_auth", "{ username: prometheus }".into(), "x.yaml: exporter.basic_auth: missing field `password_hash`"),
+        (
+            "basic_auth",
+            format!("{{ password_hash: {HASH:?} }}"),
+            "x.yaml: exporter.basic_auth: missing field `username`",
+        ),
+        (
+            "basic_auth",
+            auth("prometheus", "${SCRAPE_HASH}"),
+            "x.yaml: exporter.basic_auth.password_hash: environment variable SCRAPE_HASH is not set",
+        ),
+        ("tls", "{ cert_file: /nonexistent/cert.pem }".into(), "x.yaml: exporter.tls: missing field `key_file`"),
+        (
+            "tls",
+            "{ cert_file: /nonexistent/cert.pem, key_file: /nonexistent/key.pem }".into(),
+            "x.yaml: exporter.tls.cert_file: cannot read \"/nonexistent/cert.pem\": ",
+        ),
+        (
+            "tls",
+            "{ cert_file: \"${TLS_DIR}/cert.pem\", key_file: /nonexistent/key.pem }".into(),
+            "x.yaml: exporter.tls.cert_file: environment variable TLS_DIR is not set",
+        ),
+        (
+            "tls",
+            "{ cert_file: c, key_file: k, ca_file: x }".into(),
+            "x.yaml: exporter.tls.ca_file: unknown field `ca_file`",
+        ),
+    ];
+    for (key, value, want) in cases {
+        let err = exporter_error(key, &value, none);
+        assert!(err.starts_with(want), "{value}: {err}");
+        assert!(!err.contains("hunter2") && !err.contains(HASH), "{err}");
+    }
+    // The key file is read (and named) when the certificate was.
+    let cert = std::env::temp_dir().join(format!("slostream-cert-{}", std::process::id()));
+    std::fs::write(&cert, "").unwrap();
+    let err = exporter_error("tls", &format!("{{ cert_file: {:?}, key_file: /nonexistent/key.pem }}", cert), none);
+    std::fs::remove_file(cert).unwrap();
+    assert!(err.starts_with("x.yaml: exporter.tls.key_file: cannot read \"/nonexistent/key.pem\": "), "{err}");
+}

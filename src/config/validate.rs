@@ -5,7 +5,9 @@
 //! still read by [`secrets::expand`]). Only the first mistake is reported, so the order of the
 //! calls in [`validate`] is part of what a user sees; it interleaves sections (the timing keys of
 //! `events` before the exporter, the rest after `state`, `alertmanager` between `exporter.compat`
-//! and `exporter.listen`, `status` last) and must stay as it is.
+//! and `exporter.listen`, then `exporter.tls` and `exporter.basic_auth`, `status` last) and must
+//! stay as it is. The files `exporter.tls` names are read here, so `check` finds what the start
+//! would.
 
 mod breakdown;
 mod slos;
@@ -14,10 +16,12 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::basic_auth::{self, AuthKey, BasicAuthConfig};
 use super::raw::{
-    RawAlertmanager, RawConfig, RawEvents, RawExporter, RawIngest, RawKafka, RawSli, RawState, RawStatus,
-    DEFAULT_STATE_ROOT,
+    RawAlertmanager, RawBasicAuth, RawConfig, RawEvents, RawExporter, RawIngest, RawKafka, RawSli, RawState, RawStatus,
+    RawTls, DEFAULT_STATE_ROOT,
 };
+use super::tls::{self, TlsConfig, TlsFile};
 use super::{
     condition, duration, is_secret_property, secrets, AlertmanagerConfig, Condition, Config, EventsConfig,
     ExporterConfig, IngestConfig, KafkaConfig, SliConfig, StateConfig, StatusConfig,
@@ -41,13 +45,19 @@ fn interval(text: &str, path: &str) -> Result<Duration, Invalid> {
     Ok(Duration::from_millis(millis(text, path)? as u64))
 }
 
+/// `text` with every `${NAME}` and `${file:/path}` replaced; an error names the variable or
+/// file, never a value.
+fn expanded(text: &str, path: &str, env: Env) -> Result<String, Invalid> {
+    Ok(secrets::expand(text, env).map_err(|e| bad(path, e.to_string()))?.into_owned())
+}
+
 /// The checks in the order the module doc describes; each section's value is built as it passes.
 pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
     let kafka = kafka(raw.kafka, env)?;
     let max_future_ms = event_time(&raw.events)?;
     let sloth_compat = sloth_compat(&raw.exporter)?;
     let alertmanager = alertmanager(raw.alertmanager.as_ref())?;
-    let exporter = exporter(&raw.exporter, sloth_compat)?;
+    let exporter = exporter(&raw.exporter, sloth_compat, env)?;
     let ingest = ingest(&raw.ingest)?;
     let state = state(raw.state, &kafka.group_id)?;
     let events = events(raw.events, max_future_ms, &kafka.topics)?;
@@ -96,7 +106,7 @@ fn kafka(raw: RawKafka, env: Env) -> Result<KafkaConfig, Invalid> {
     if raw.group_id.trim().is_empty() {
         return Err(bad("kafka.group_id", "empty (expected a consumer group name)".into()));
     }
-    let brokers = secrets::expand(&raw.brokers, env).map_err(|e| bad("kafka.brokers", e.to_string()))?.into_owned();
+    let brokers = expanded(&raw.brokers, "kafka.brokers", env)?;
     let mut properties = Vec::with_capacity(raw.properties.len());
     for (key, value) in raw.properties {
         let text = kafka_property(&key, &value, env)?;
@@ -109,9 +119,7 @@ fn kafka(raw: RawKafka, env: Env) -> Result<KafkaConfig, Invalid> {
 fn kafka_property(key: &str, value: &serde_yaml_ng::Value, env: Env) -> Result<String, Invalid> {
     let path = || format!("kafka.properties.{key}");
     match value {
-        serde_yaml_ng::Value::String(s) => {
-            Ok(secrets::expand(s, env).map_err(|e| bad(&path(), e.to_string()))?.into_owned())
-        }
+        serde_yaml_ng::Value::String(s) => expanded(s, &path(), env),
         serde_yaml_ng::Value::Number(n) => Ok(n.to_string()),
         serde_yaml_ng::Value::Bool(b) => Ok(b.to_string()),
         other => {
@@ -144,12 +152,37 @@ fn sloth_compat(raw: &RawExporter) -> Result<bool, Invalid> {
     }
 }
 
-fn exporter(raw: &RawExporter, sloth_compat: bool) -> Result<ExporterConfig, Invalid> {
+/// `exporter.listen`, then `exporter.tls`, then `exporter.basic_auth`.
+fn exporter(raw: &RawExporter, sloth_compat: bool, env: Env) -> Result<ExporterConfig, Invalid> {
     let listen: SocketAddr = raw
         .listen
         .parse()
         .map_err(|_| bad("exporter.listen", format!("{:?} is not an address (expected ip:port)", raw.listen)))?;
-    Ok(ExporterConfig { listen, sloth_compat })
+    let tls = raw.tls.as_ref().map(|t| exporter_tls(t, env)).transpose()?;
+    let basic_auth = raw.basic_auth.as_ref().map(|a| exporter_basic_auth(a, env)).transpose()?;
+    Ok(ExporterConfig { listen, sloth_compat, tls, basic_auth })
+}
+
+fn exporter_tls(raw: &RawTls, env: Env) -> Result<TlsConfig, Invalid> {
+    const CERT: &str = "exporter.tls.cert_file";
+    const KEY: &str = "exporter.tls.key_file";
+    let cert_file = expanded(&raw.cert_file, CERT, env)?;
+    let key_file = expanded(&raw.key_file, KEY, env)?;
+    tls::load(&cert_file, &key_file).map_err(|(file, message)| match file {
+        TlsFile::Cert => bad(CERT, message),
+        TlsFile::Key => bad(KEY, message),
+    })
+}
+
+fn exporter_basic_auth(raw: &RawBasicAuth, env: Env) -> Result<BasicAuthConfig, Invalid> {
+    const USERNAME: &str = "exporter.basic_auth.username";
+    const HASH: &str = "exporter.basic_auth.password_hash";
+    let username = expanded(&raw.username, USERNAME, env)?;
+    let password_hash = expanded(&raw.password_hash, HASH, env)?;
+    basic_auth::check(username, password_hash).map_err(|(key, message)| match key {
+        AuthKey::Username => bad(USERNAME, message),
+        AuthKey::PasswordHash => bad(HASH, message),
+    })
 }
 
 fn alertmanager(raw: Option<&RawAlertmanager>) -> Result<Option<AlertmanagerConfig>, Invalid> {

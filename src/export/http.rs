@@ -1,4 +1,6 @@
-//! The HTTP endpoints: `/metrics` (Prometheus text), `/ready` and `/health`.
+//! The HTTP endpoints: `/metrics` (Prometheus text), `/ready` and `/health`, over HTTP or, with
+//! `exporter.tls`, HTTPS; with `exporter.basic_auth`, every path but the probes needs
+//! credentials (see `auth.rs`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +13,10 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use super::auth::{self, HEALTH, READY};
+use super::tls::TlsListener;
 use super::MetricsHandle;
+use crate::config::ExporterConfig;
 
 #[derive(Clone)]
 struct Endpoints {
@@ -24,19 +29,29 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Serves until `shutdown` completes.
+/// Serves until `shutdown` completes, as `exporter` says: TLS or not, credentials or not.
 pub async fn serve(
     listener: TcpListener,
+    exporter: ExporterConfig,
     metrics: MetricsHandle,
     ready: Arc<AtomicBool>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = Router::new()
+    let app = auth::protect(routes(Endpoints { metrics, ready }), exporter.basic_auth.as_ref());
+    match exporter.tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+        Some(tls) => axum::serve(TlsListener::new(listener, tls.server)?, app).with_graceful_shutdown(shutdown).await,
+    }
+}
+
+/// Every endpoint. A route added here is behind `exporter.basic_auth` with nothing more to do:
+/// [`serve`] protects the whole router, and only the probes stay open.
+fn routes(endpoints: Endpoints) -> Router {
+    Router::new()
         .route("/metrics", get(scrape))
-        .route("/ready", get(ready_check))
-        .route("/health", get(|| async { "ok\n" }))
-        .with_state(Endpoints { metrics, ready });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        .route(READY, get(ready_check))
+        .route(HEALTH, get(|| async { "ok\n" }))
+        .with_state(endpoints)
 }
 
 /// Rendering is O(series) and can take a while with thousands of SLOs: it runs on the blocking

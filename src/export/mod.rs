@@ -1,5 +1,5 @@
 //! Export: a snapshot and its SLO evaluation in, Prometheus text on `/metrics` out, plus `/ready`
-//! and `/health`.
+//! and `/health`; over TLS (`tls`) and behind Basic authentication (`auth`) when configured.
 //!
 //! The exporter renders what the pipeline's tick gives it and owns no evaluation. Each tick
 //! stores values through handles registered once (`process` for the fixed process series,
@@ -7,12 +7,14 @@
 //! exposition's series and never touch the tally, so `/metrics` answers under full ingest load.
 //! Every name comes from [`crate::names`].
 
+mod auth;
 mod breakdown;
 pub mod exposition;
 pub mod http;
 mod process;
 mod slo_series;
 mod sloth;
+mod tls;
 
 use std::sync::Arc;
 

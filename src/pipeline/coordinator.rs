@@ -56,10 +56,12 @@ impl Coordinator {
 
         let addr = config.exporter.listen;
         let listener = http::bind(addr).await.map_err(|source| RunError::Bind { addr, source })?;
-        tracing::info!(url = %format!("http://{}/metrics", listener.local_addr().unwrap_or(addr)), "serving metrics (not ready yet)");
+        let exporter = config.exporter.clone();
+        let url = format!("{}://{}/metrics", exporter.scheme(), listener.local_addr().unwrap_or(addr));
+        tracing::info!(url = %url, basic_auth = exporter.basic_auth.is_some(), "serving metrics (not ready yet)");
         let ready = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(http::serve(listener, telemetry.handle(), ready.clone(), async {
+        let task = tokio::spawn(http::serve(listener, exporter, telemetry.handle(), ready.clone(), async {
             let _ = stopped.await;
         }));
 

@@ -145,6 +145,21 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("listen: \"127.0.0.1:9464\"", "listen: \"localhost\"", &["exporter.listen", "\"localhost\"", "ip:port"]),
+    (
+        "listen: \"127.0.0.1:9464\"",
+        "listen: \"127.0.0.1:9464\"\n  tls: { cert_file: /nonexistent/cert.pem, key_file: /nonexistent/key.pem }",
+        &["exporter.tls.cert_file", "cannot read \"/nonexistent/cert.pem\""],
+    ),
+    (
+        "listen: \"127.0.0.1:9464\"",
+        "listen: \"127.0.0.1:9464\"\n  basic_auth: { username: prometheus, password_hash: hunter2 }",
+        &["exporter.basic_auth.password_hash", "not a bcrypt hash", "htpasswd -nbBC 10"],
+    ),
+    (
+        "listen: \"127.0.0.1:9464\"",
+        "listen: \"127.0.0.1:9464\"\n  basic_auth: { username: prometheus }",
+        &["exporter.basic_auth", "missing field `password_hash`"],
+    ),
 ];
 
 #[test]

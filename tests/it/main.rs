@@ -32,6 +32,8 @@
 //! - [`rules`]: the generated Prometheus rules pass promtool's checks and unit tests.
 //! - [`config_check`], [`compose`], [`sloth_compat`]: `slostream check`, docker-compose.yml, and
 //!   the Sloth-compatible series (through the library).
+//! - [`exporter_access`]: `exporter.basic_auth` and `exporter.tls` over real HTTP(S): 401 without
+//!   the right credentials, the probes open, no credential in any output.
 //!
 //! `tests/no_alloc.rs` is a binary of its own: it installs a counting global allocator, which
 //! would count (and slow) every other test's allocations.
@@ -44,6 +46,7 @@ mod config_check;
 mod dashboards;
 mod durability;
 mod exact_counts;
+mod exporter_access;
 mod hostile_input;
 mod in_process;
 mod kafka_edges;

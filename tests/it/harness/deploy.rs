@@ -209,6 +209,21 @@ impl Deployment {
         self
     }
 
+    /// `exporter.tls`: serve HTTPS with these PEM files.
+    pub fn exporter_tls(mut self, cert_file: &str, key_file: &str) -> Self {
+        let tls = Mapping::from_iter([("cert_file".into(), cert_file.into()), ("key_file".into(), key_file.into())]);
+        self.insert(&["exporter", "tls"], Value::Mapping(tls));
+        self
+    }
+
+    /// `exporter.basic_auth`: `password_hash` as written (a bcrypt hash, or `${VAR}`).
+    pub fn basic_auth(mut self, username: &str, password_hash: &str) -> Self {
+        let auth =
+            Mapping::from_iter([("username".into(), username.into()), ("password_hash".into(), password_hash.into())]);
+        self.insert(&["exporter", "basic_auth"], Value::Mapping(auth));
+        self
+    }
+
     /// `labels` of the SLO `slo` (which must exist).
     pub fn slo_labels(self, slo: &str, labels: &[(&str, &str)]) -> Self {
         let map = Mapping::from_iter(labels.iter().map(|(k, v)| ((*k).into(), (*v).into())));
