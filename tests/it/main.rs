@@ -45,6 +45,7 @@ mod dashboards;
 mod durability;
 mod exact_counts;
 mod hostile_input;
+mod image;
 mod in_process;
 mod kafka_edges;
 mod readiness;
