@@ -257,14 +257,19 @@ fn build_stage_copies_every_file_cargo_needs() {
     }
 }
 
+/// The runtime stage's `USER` as numbers (uid, gid): runAsNonRoot cannot verify a user name.
+pub fn runtime_user() -> (u32, u32) {
+    let stages = stages();
+    let user = stages[1].args("USER").last().expect("the runtime stage sets USER").to_string();
+    let (uid, gid) = user.split_once(':').unwrap_or((&user, &user));
+    (uid.parse().expect("a numeric user"), gid.parse().expect("a numeric group"))
+}
+
 #[test]
 fn image_runs_as_non_root_with_its_state_on_a_volume() {
     let stages = stages();
     let runtime = &stages[1];
-    let user = runtime.args("USER").last().expect("the runtime stage sets USER");
-    let (uid, gid) = user.split_once(':').unwrap_or((user, user));
-    let (uid, _gid): (u32, u32) =
-        (uid.parse().expect("a numeric user, which runAsNonRoot can verify"), gid.parse().expect("a numeric group"));
+    let (uid, _) = runtime_user();
     assert_ne!(uid, 0, "the image must not run as root");
 
     // The default command's config, found through the COPY that put it in the image.

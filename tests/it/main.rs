@@ -32,6 +32,9 @@
 //! - [`rules`]: the generated Prometheus rules pass promtool's checks and unit tests.
 //! - [`config_check`], [`compose`], [`sloth_compat`]: `slostream check`, docker-compose.yml, and
 //!   the Sloth-compatible series (through the library).
+//! - [`image`], [`chart`]: the Dockerfile read as the image build would (no Docker engine here),
+//!   and the Helm chart rendered by the real helm, its objects validated against the Kubernetes
+//!   and Prometheus Operator API types.
 //!
 //! `tests/no_alloc.rs` is a binary of its own: it installs a counting global allocator, which
 //! would count (and slow) every other test's allocations.
@@ -39,6 +42,7 @@
 mod harness;
 
 mod alerting;
+mod chart;
 mod compose;
 mod config_check;
 mod dashboards;
