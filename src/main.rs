@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 use slostream::config::Config;
 use slostream::loadgen::{self, Incidents};
+use slostream::rules;
 
 #[derive(Parser)]
 #[command(name = "slostream", version, about = "Streaming SLO engine: Kafka request events to Prometheus SLO metrics")]
@@ -41,6 +42,10 @@ enum Command {
         /// The Prometheus job that scrapes slostream.
         #[arg(long, default_value = "slostream")]
         job: String,
+        /// `prometheus`: a rule file; `prometheus-operator`: a `PrometheusRule` object holding
+        /// the same groups.
+        #[arg(long, value_enum, default_value_t = RuleFormat::Prometheus)]
+        format: RuleFormat,
     },
     /// The whole pipeline on an in-process Kafka with generated traffic.
     Demo {
@@ -90,9 +95,9 @@ fn main() -> ExitCode {
             }
             Err(e) => config_error(e),
         },
-        Command::Rules { config, job } => match Config::load(&config) {
+        Command::Rules { config, job, format } => match Config::load(&config) {
             Ok(c) => {
-                print!("{}", slostream::rules::render(&c, &job));
+                print!("{}", rules::render(&c, &job, format.into()));
                 ExitCode::SUCCESS
             }
             Err(e) => config_error(e),
@@ -153,6 +158,22 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// The command line's names for [`rules::Format`]; the library stays free of clap.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RuleFormat {
+    Prometheus,
+    PrometheusOperator,
+}
+
+impl From<RuleFormat> for rules::Format {
+    fn from(f: RuleFormat) -> Self {
+        match f {
+            RuleFormat::Prometheus => rules::Format::Prometheus,
+            RuleFormat::PrometheusOperator => rules::Format::PrometheusOperator,
         }
     }
 }

@@ -205,7 +205,7 @@ pub struct IngestConfig {
     /// Consumer threads, each with its own librdkafka client (1 to 64).
     pub workers: usize,
     /// Bound on shutdown: stop fetching, count, checkpoint and commit within it.
-    pub(crate) shutdown_grace: Duration,
+    pub shutdown_grace: Duration,
     /// A consumer with partitions and lag that reads nothing this long is recreated.
     pub(crate) stall_timeout: Duration,
 }

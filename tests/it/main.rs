@@ -34,6 +34,9 @@
 //!   the Sloth-compatible series (through the library).
 //! - [`exporter_access`]: `exporter.basic_auth` and `exporter.tls` over real HTTP(S): 401 without
 //!   the right credentials, the probes open, no credential in any output.
+//! - [`image`], [`chart`]: the Dockerfile read as the image build would (no Docker engine here),
+//!   and the Helm chart rendered by the real helm, its objects validated against the Kubernetes
+//!   and Prometheus Operator API types.
 //!
 //! `tests/no_alloc.rs` is a binary of its own: it installs a counting global allocator, which
 //! would count (and slow) every other test's allocations.
@@ -41,6 +44,7 @@
 mod harness;
 
 mod alerting;
+mod chart;
 mod compose;
 mod config_check;
 mod dashboards;
@@ -48,6 +52,7 @@ mod durability;
 mod exact_counts;
 mod exporter_access;
 mod hostile_input;
+mod image;
 mod in_process;
 mod kafka_edges;
 mod readiness;

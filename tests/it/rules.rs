@@ -10,19 +10,41 @@ use slostream::names::{self, label};
 use crate::harness::series_key;
 
 fn dir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("slostream-rules-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    crate::harness::scratch_dir("rules")
 }
 
-fn rules(dir: &Path) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_slostream"))
-        .args(["rules", "--config", "config/example.yaml"])
-        .output()
-        .unwrap();
+/// What `slostream rules --config CONFIG EXTRA...` prints.
+pub fn generate(config: &str, extra: &[&str]) -> String {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_slostream")).args(["rules", "--config", config]).args(extra).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    std::fs::write(dir.join("rules.yml"), &out.stdout).unwrap();
-    serde_yaml_ng::from_slice(&out.stdout).unwrap()
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn parse(text: &str) -> Value {
+    serde_yaml_ng::from_str(text).unwrap()
+}
+
+/// The example's rule file, as printed, in `rules.yml` in `dir` for promtool.
+fn rules(dir: &Path) -> Value {
+    let text = generate("config/example.yaml", &[]);
+    std::fs::write(dir.join("rules.yml"), &text).unwrap();
+    parse(&text)
+}
+
+/// How many rules `groups` holds.
+fn count(groups: &Value) -> usize {
+    groups.as_sequence().unwrap().iter().map(|g| g["rules"].as_sequence().unwrap().len()).sum()
+}
+
+/// promtool's `check rules` accepts a rule file of `groups` and finds every rule in it.
+pub fn promtool_accepts(groups: &Value) {
+    let d = dir();
+    let file = map(vec![("groups", groups.clone())]);
+    std::fs::write(d.join("groups.yml"), serde_yaml_ng::to_string(&file).unwrap()).unwrap();
+    let (ok, out) = promtool(&["check", "rules", "groups.yml"], &d);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("SUCCESS: {} rules found", count(groups))), "{out}");
 }
 
 fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
@@ -51,10 +73,27 @@ fn annotations(rules: &Value, alert: &str, labels: &[(&str, &str)]) -> Value {
 #[test]
 fn generated_rules_pass_promtool_check() {
     let d = dir();
-    rules(&d);
+    let r = rules(&d);
+    // Four burn alerts for each of the example's two SLOs, three health alerts.
+    assert_eq!(count(&r["groups"]), 4 * 2 + 3);
     let (ok, out) = promtool(&["check", "rules", "rules.yml"], &d);
     assert!(ok, "{out}");
     assert!(out.contains("SUCCESS: 11 rules found"), "{out}");
+}
+
+/// `--format prometheus-operator`: a `PrometheusRule` whose spec is the rule file's groups,
+/// which promtool accepts as they are (the Operator hands them to Prometheus unchanged).
+#[test]
+fn prometheus_rule_object_holds_the_rule_files_groups() {
+    let file = parse(&generate("config/example.yaml", &["--job", "kube-slostream"]));
+    let text = generate("config/example.yaml", &["--job", "kube-slostream", "--format", "prometheus-operator"]);
+    let object = parse(&text);
+    assert_eq!(object["apiVersion"].as_str(), Some("monitoring.coreos.com/v1"));
+    assert_eq!(object["kind"].as_str(), Some("PrometheusRule"));
+    assert_eq!(object["spec"]["groups"], file["groups"]);
+    assert!(text.contains(r#"up{job=\"kube-slostream\"}"#), "the --job reaches the health alerts");
+    promtool_accepts(&object["spec"]["groups"]);
+    assert_eq!(generate("config/example.yaml", &["--format", "prometheus"]), generate("config/example.yaml", &[]));
 }
 
 fn map(pairs: Vec<(&str, Value)>) -> Value {

@@ -19,6 +19,8 @@
 //!   event set and every check of it; [`events`]: single request events; [`dead_letters`]: what
 //!   the dead-letter topic must hold.
 //! - [`daemon`], [`alertmanager`], [`prometheus`]: real Alertmanager and Prometheus processes.
+//! - [`helm`]: the Helm chart rendered by the real helm, its objects validated against the
+//!   Kubernetes and Prometheus Operator API types.
 //!
 //! This file holds the small helpers the rest share: names, scratch directories, ports, time.
 //! Set `SLOSTREAM_E2E_KEEP=1` to keep the scratch directory (broker logs, configs, slostream
@@ -32,6 +34,7 @@ pub mod daemon;
 pub mod dead_letters;
 pub mod deploy;
 pub mod events;
+pub mod helm;
 pub mod metrics;
 pub mod mixed;
 pub mod mock;
