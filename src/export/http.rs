@@ -1,4 +1,5 @@
-//! The HTTP endpoints: `/metrics` (Prometheus text), `/ready` and `/health`.
+//! The HTTP endpoints: `/metrics` (Prometheus text), `/ready`, `/health`, and the status page's
+//! routes (`super::page`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,7 +36,8 @@ pub async fn serve(
         .route("/metrics", get(scrape))
         .route("/ready", get(ready_check))
         .route("/health", get(|| async { "ok\n" }))
-        .with_state(Endpoints { metrics, ready });
+        .with_state(Endpoints { metrics: metrics.clone(), ready })
+        .merge(metrics.page_routes());
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
