@@ -10,11 +10,14 @@ command -v mvn >/dev/null || { echo "tests/run.sh: maven is required to fetch th
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo is required" >&2; exit 1; }
 command -v go >/dev/null || { echo "tests/run.sh: go is required to build helm and the manifest validator" >&2; exit 1; }
 
-# Prometheus, promtool and Alertmanager for the rules, alerting and dashboard tests.
-# libssl-dev and pkg-config: librdkafka's SASL/SCRAM and SSL support.
+# Prometheus, promtool and Alertmanager for the rules, alerting and dashboard tests; Chromium and
+# its WebDriver for the status page test. libssl-dev and pkg-config: librdkafka's SASL/SCRAM and
+# SSL support.
 missing=""
 command -v promtool >/dev/null || missing="$missing prometheus"
 command -v prometheus-alertmanager >/dev/null || missing="$missing prometheus-alertmanager"
+command -v chromium >/dev/null || missing="$missing chromium"
+command -v chromedriver >/dev/null || missing="$missing chromium-driver"
 command -v pkg-config >/dev/null || missing="$missing pkg-config"
 dpkg -s libssl-dev >/dev/null 2>&1 || missing="$missing libssl-dev"
 if [ -n "$missing" ]; then

@@ -1,6 +1,6 @@
-//! The HTTP endpoints: `/metrics` (Prometheus text), `/ready` and `/health`, over HTTP or, with
-//! `exporter.tls`, HTTPS; with `exporter.basic_auth`, every path but the probes needs
-//! credentials (see `auth.rs`).
+//! The HTTP endpoints: `/metrics` (Prometheus text), `/ready`, `/health`, and the status page's
+//! routes (`super::page`), over HTTP or, with `exporter.tls`, HTTPS; with `exporter.basic_auth`,
+//! every path but the probes needs credentials (see `auth.rs`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,7 +51,8 @@ fn routes(endpoints: Endpoints) -> Router {
         .route("/metrics", get(scrape))
         .route(READY, get(ready_check))
         .route(HEALTH, get(|| async { "ok\n" }))
-        .with_state(endpoints)
+        .with_state(endpoints.clone())
+        .merge(endpoints.metrics.page_routes())
 }
 
 /// Rendering is O(series) and can take a while with thousands of SLOs: it runs on the blocking

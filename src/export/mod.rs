@@ -1,5 +1,6 @@
-//! Export: a snapshot and its SLO evaluation in, Prometheus text on `/metrics` out, plus `/ready`
-//! and `/health`; over TLS (`tls`) and behind Basic authentication (`auth`) when configured.
+//! Export: a snapshot and its SLO evaluation in, Prometheus text on `/metrics` out, plus `/ready`,
+//! `/health`, and the status page and its JSON API (`page`); over TLS (`tls`) and behind Basic
+//! authentication (`auth`) when configured.
 //!
 //! The exporter renders what the pipeline's tick gives it and owns no evaluation. Each tick
 //! stores values through handles registered once (`process` for the fixed process series,
@@ -11,18 +12,19 @@ mod auth;
 mod breakdown;
 pub mod exposition;
 pub mod http;
+mod page;
 mod process;
 mod slo_series;
 mod sloth;
 mod tls;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use metrics::Counter;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
-use crate::count::Snapshot;
+use crate::count::{Snapshot, Tally};
 use crate::ingest::KafkaErrors;
 use crate::slo::SloStatus;
 use crate::state::Counters;
@@ -30,11 +32,13 @@ use exposition::Exposition;
 use process::ProcessSeries;
 use slo_series::SloSeries;
 
-/// What `/metrics` renders: the recorder's process series, then the SLO and SLI series.
+/// What the HTTP endpoints serve: `/metrics` renders the recorder's process series, then the
+/// SLO and SLI series; the status page reads the tick's latest evaluation.
 #[derive(Clone)]
 pub struct MetricsHandle {
     prometheus: PrometheusHandle,
     series: Arc<Exposition>,
+    page: page::StatusPage,
 }
 
 impl MetricsHandle {
@@ -47,23 +51,33 @@ impl MetricsHandle {
         self.series.render_into(&mut out);
         out
     }
+
+    /// The status page's and its API's routes (`/`, `/slo/{name}`, `/api/v1/slos...`).
+    pub fn page_routes(&self) -> axum::Router {
+        page::routes(self.page.clone())
+    }
 }
 
 /// Every series slostream exports, registered once at start and set once per tick.
 pub struct Telemetry {
     process: ProcessSeries,
     slo: SloSeries,
+    page: page::Publisher,
 }
 
 impl Telemetry {
     /// Registers every family and the SLO definitions of `config`.
     pub fn new(config: &Config) -> Telemetry {
-        Telemetry { process: ProcessSeries::new(config), slo: SloSeries::new(config) }
+        Telemetry {
+            process: ProcessSeries::new(config),
+            slo: SloSeries::new(config),
+            page: page::Publisher::new(config),
+        }
     }
 
     /// What the HTTP endpoint renders from.
     pub fn handle(&self) -> MetricsHandle {
-        MetricsHandle { prometheus: self.process.handle(), series: self.slo.exposition() }
+        MetricsHandle { prometheus: self.process.handle(), series: self.slo.exposition(), page: self.page.page() }
     }
 
     /// The counter the Alertmanager client increments.
@@ -105,9 +119,9 @@ impl Telemetry {
     }
 
     /// Publishes one tick at `now_ms`: the snapshot's counters, lag and latency, the Kafka
-    /// errors, and, once ready, the SLO evaluation. `statuses` is `None` while not ready: a
-    /// half-restored or unassigned instance exports no SLO values rather than zeros that would
-    /// page someone.
+    /// errors, and, once ready, the SLO evaluation (to `/metrics` and the status page).
+    /// `statuses` is `None` while not ready: a half-restored or unassigned instance exports no
+    /// SLO values rather than zeros that would page someone.
     pub fn publish(
         &mut self,
         config: &Config,
@@ -123,6 +137,14 @@ impl Telemetry {
         if let Some(statuses) = statuses {
             self.slo.set_statuses(config, statuses);
             self.slo.set_breakdowns(config, snapshot, statuses);
+            self.page.publish(config, snapshot, statuses, now_ms);
         }
+    }
+
+    /// Recomputes the status page's burn-down series that are due (each once a minute, or
+    /// sooner when it drifted from `statuses`; a few SLOs per call) from the tally's hourly
+    /// buckets, taking its lock once per SLO. Called on ready ticks, after [`Telemetry::publish`].
+    pub fn refresh_burn_downs(&mut self, config: &Config, tally: &Mutex<Tally>, statuses: &[SloStatus], now_ms: i64) {
+        self.page.refresh_burn_downs(config, tally, statuses, now_ms);
     }
 }

@@ -1,4 +1,5 @@
-//! The evaluation tick, twice a second: snapshot → `slo::evaluate` → publish → alert hand-off.
+//! The evaluation tick, twice a second: snapshot → `slo::evaluate` → publish → alert hand-off;
+//! and, a few SLOs at a time, the status page's burn-down series from the tally's hourly buckets.
 //!
 //! The one place SLOs are evaluated. Every SLO is evaluated at the same instant from one
 //! snapshot, the exporter is handed the result to render, and the Alertmanager task gets the
@@ -71,6 +72,7 @@ impl Tick {
         }
         slo::evaluate_all(config, &self.snapshot, &mut self.statuses);
         telemetry.publish(config, &self.snapshot, kafka_errors, Some(&self.statuses), now_ms);
+        telemetry.refresh_burn_downs(config, tally, &self.statuses, now_ms);
         if let Some(alerts) = &self.alerts {
             alerts.send_replace(self.statuses.clone());
         }

@@ -85,6 +85,20 @@ fn evaluate_budget_burn_and_page_alert() {
     assert!(close(status.budget_remaining, 0.85));
 }
 
+/// `clone_from` copies into the vectors already there (the status page's copy every tick).
+#[test]
+fn clone_from_copies_in_place() {
+    let config = Config::from_yaml(include_str!("../../config/example.yaml"), "example.yaml").unwrap();
+    let slo = &config.slos[0];
+    let burning = evaluate(slo, |_, _| c(90, 100));
+    let mut copy = evaluate(slo, |_, _| Counts::default());
+    let (windows, contributions) = (copy.windows.as_ptr(), copy.contributions(0).as_ptr());
+    copy.clone_from(&burning);
+    assert_eq!(copy, burning);
+    assert_eq!(copy.clone(), burning);
+    assert_eq!((copy.windows.as_ptr(), copy.contributions(0).as_ptr()), (windows, contributions));
+}
+
 #[test]
 fn no_events_means_ratio_one_and_no_burn() {
     let config = Config::from_yaml(include_str!("../../config/example.yaml"), "example.yaml").unwrap();

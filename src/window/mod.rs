@@ -147,6 +147,16 @@ impl WindowStore {
         }
     }
 
+    /// Good/total of `sli` per hour over `(now - window, now]`, oldest first, into `out`: the
+    /// coarse tier's buckets, one per hour from the one holding `now - window` to the one holding
+    /// `now` (zero where nothing was counted). Returns when the first hour starts, in ms. For a
+    /// window the coarse tier answers (longer than 6 h), they add up to [`WindowStore::count`].
+    /// What the status page's burn-down chart is drawn from.
+    pub fn hourly(&self, sli: usize, window_ms: i64, now_ms: i64, out: &mut Vec<Counts>) -> i64 {
+        let coarse = &self.tiers[2];
+        coarse.each(sli, window_ms, now_ms, out) * coarse.res_ms
+    }
+
     /// Bucket width used for a window: the most a window can be off by is the events of one
     /// such bucket at each edge.
     #[cfg(test)]

@@ -31,6 +31,32 @@ fn counts_events_inside_each_window_exactly_away_from_edges() {
 }
 
 #[test]
+fn hourly_buckets_cover_the_window_and_add_up_to_it() {
+    let mut s = store();
+    s.record(0, T0 - 2 * MIN, true);
+    s.record(0, T0 - 3 * HOUR - MIN, false);
+    s.record(0, T0 - 3 * HOUR - 2 * MIN, true);
+    s.record(0, T0 - 29 * DAY, true);
+    s.record(0, T0 - 31 * DAY, true); // older than the window: not in any bucket
+    let mut out = Vec::new();
+    let start = s.hourly(0, 30 * DAY, T0, &mut out);
+    // T0 falls on an hour: 720 hours back to the one holding T0 - 30d, plus the one holding T0.
+    assert_eq!(start, T0 - 30 * DAY);
+    assert_eq!(out.len(), 721);
+    assert_eq!(out[720 - 3 - 1], Counts { good: 1, total: 2 }, "the hour before T0 - 3h");
+    assert_eq!(out[720 - 1], Counts { good: 1, total: 1 }, "the last full hour");
+    assert_eq!(out[24], Counts { good: 1, total: 1 }, "29 days ago");
+    let mut sum = Counts::default();
+    out.iter().for_each(|c| sum.add(*c));
+    assert_eq!(sum, s.count(0, 30 * DAY, T0));
+    // An SLI without events, and a store without any: all zeros, same length.
+    assert_eq!(s.hourly(1, DAY, T0 + 30 * MIN, &mut out), T0 - DAY);
+    assert_eq!(out, vec![Counts::default(); 25]);
+    assert_eq!(WindowStore::new(1, DAY, MIN).hourly(0, DAY, T0, &mut out), T0 - DAY);
+    assert_eq!(out.len(), 25);
+}
+
+#[test]
 fn late_events_land_in_their_own_bucket() {
     let mut s = store();
     s.record(0, T0, true);

@@ -228,6 +228,33 @@ impl Tier {
         }
     }
 
+    /// Every bucket of one SLI overlapping `(now - window, now]`, oldest first, into `out`
+    /// (replacing what it held): one entry per bucket index from the one holding `now - window`
+    /// to the one holding `now`, the same buckets [`Tier::sum`] adds up, with zeros for those the
+    /// ring no longer (or not yet) holds. Returns the absolute index of the first.
+    pub fn each(&self, sli: usize, window_ms: i64, now_ms: i64, out: &mut Vec<Counts>) -> i64 {
+        let first = (now_ms - window_ms).div_euclid(self.res_ms);
+        let last = now_ms.div_euclid(self.res_ms);
+        out.clear();
+        if self.head == i64::MIN {
+            out.resize((last - first + 1) as usize, Counts::default());
+            return first;
+        }
+        let (held_from, held_to) = self.span(window_ms, now_ms);
+        with_cells!(&self.cells, |v| {
+            let ring = &v[self.ring(sli)];
+            out.extend((first..=last).map(|k| {
+                let held = held_from <= k && k <= held_to;
+                if held {
+                    ring[k.rem_euclid(self.len) as usize].counts()
+                } else {
+                    Counts::default()
+                }
+            }));
+        });
+        first
+    }
+
     /// The non-empty buckets of one SLI as `(absolute index, counts)`, oldest first.
     pub fn buckets(&self, sli: usize) -> Box<dyn Iterator<Item = (i64, Counts)> + '_> {
         let (first, last) = if self.head == i64::MIN { (0, -1) } else { (self.head - self.len + 1, self.head) };

@@ -27,6 +27,9 @@
 //!   that dies while the workers read.
 //! - [`alerting`]: burn alerts in a real Alertmanager; a down or hanging one never blocks ingest.
 //! - [`dashboards`]: every Grafana panel query returns data from a real Prometheus.
+//! - [`status_page`]: the status page in a real headless Chromium shows exactly what `/metrics`
+//!   says, worst first, with burn-down charts, the burning component ranked first and working
+//!   links; the JSON API equals `/metrics`; screenshots under `target/it-artifacts/`.
 //! - [`hostile_input`]: arbitrary and mutated events land in exactly one outcome without a
 //!   panic; mutated configs are valid or name the key.
 //! - [`rules`]: the generated Prometheus rules pass promtool's checks and unit tests.
@@ -61,3 +64,4 @@ mod rules;
 mod shutdown;
 mod sloth_compat;
 mod state_ownership;
+mod status_page;

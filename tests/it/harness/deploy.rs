@@ -224,6 +224,14 @@ impl Deployment {
         self
     }
 
+    /// Adds an SLO named `name` (any text the config accepts) defined by `definition` (YAML:
+    /// objective, period, combine, slis).
+    pub fn add_slo(mut self, name: &str, definition: &str) -> Self {
+        let value = serde_yaml_ng::from_str(definition).expect("a YAML SLO definition");
+        self.insert(&["slos", name], value);
+        self
+    }
+
     /// `labels` of the SLO `slo` (which must exist).
     pub fn slo_labels(self, slo: &str, labels: &[(&str, &str)]) -> Self {
         let map = Mapping::from_iter(labels.iter().map(|(k, v)| ((*k).into(), (*v).into())));

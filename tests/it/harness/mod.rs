@@ -18,7 +18,8 @@
 //!   with the counts they must produce; [`poison`]: hostile payloads; [`mixed`]: the exact-counts
 //!   event set and every check of it; [`events`]: single request events; [`dead_letters`]: what
 //!   the dead-letter topic must hold.
-//! - [`daemon`], [`alertmanager`], [`prometheus`]: real Alertmanager and Prometheus processes.
+//! - [`daemon`], [`alertmanager`], [`prometheus`]: real Alertmanager and Prometheus processes;
+//!   [`browser`]: a real headless Chromium over WebDriver.
 //! - [`helm`]: the Helm chart rendered by the real helm, its objects validated against the
 //!   Kubernetes and Prometheus Operator API types.
 //!
@@ -30,6 +31,7 @@
 
 pub mod alertmanager;
 pub mod broker;
+pub mod browser;
 pub mod daemon;
 pub mod dead_letters;
 pub mod deploy;

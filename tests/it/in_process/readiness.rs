@@ -1,6 +1,6 @@
 //! Readiness waits for partitions: started before its topic exists, the pipeline answers
-//! `/health` but not `/ready` (503), exports `slostream_state_ready` 0, the static objectives and
-//! no SLO window, budget or alert series; once the mock cluster creates the topic and the
+//! `/health` but not `/ready` (503), nor the status page and its API (503), exports
+//! `slostream_state_ready` 0, the static objectives and no SLO window, budget or alert series; once the mock cluster creates the topic and the
 //! partitions are assigned: ready, every window series of every SLO, exact ratios.
 
 use std::time::{Duration, Instant};
@@ -33,6 +33,9 @@ fn not_ready_and_no_slo_series_until_partitions_are_assigned() {
             assert!(m.family(f).is_empty(), "{f} rendered before ready: {:?}", m.family(f));
         }
         assert_eq!(m.get(names::STATE_READY.name, &[]), Some(0.0));
+        // The status page and its API say so too.
+        assert_eq!(app.get("/").map(|(s, _)| s), Some(503), "the status page before ready");
+        assert_eq!(app.get("/api/v1/slos").map(|(s, _)| s), Some(503), "the API before ready");
         // Objectives are static: they are there from the start.
         assert_eq!(m.get(names::SLO_OBJECTIVE.name, &[(label::SLO, "book-a-ride")]), Some(0.999));
         scrapes += 1;
@@ -56,6 +59,8 @@ fn not_ready_and_no_slo_series_until_partitions_are_assigned() {
     kafka.produce(d.topic(), 2, &events);
     let (m, _) = app.wait_consumed(10, Duration::from_secs(60));
     assert_eq!(m.get(names::STATE_READY.name, &[]), Some(1.0));
+    assert_eq!(app.get("/").map(|(s, _)| s), Some(200), "the status page once ready");
+    assert_eq!(app.get("/api/v1/slos").map(|(s, _)| s), Some(200), "the API once ready");
     for slo in &SLOS {
         for w in slo.windows() {
             for f in SLO_WINDOW_FAMILIES {

@@ -1,0 +1,319 @@
+//! The status page's data: every SLO as a product team reads it, worst first.
+//!
+//! Built on request from what the tick published ([`Published`]); the HTML pages and the JSON API
+//! both render these types, so the page and the API cannot disagree, and the JSON's field names
+//! are the ones below (the stable schema the README documents). Every number is the one
+//! `/metrics` exports from the same evaluation.
+//!
+//! "Worst first": budget state exhausted, then at risk, healthy, no data; within a state, the
+//! least budget remaining first; then by name.
+
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
+
+use super::api::rfc3339;
+use super::board::Published;
+use super::burn_down::BurnDown;
+use crate::config::{Config, SloConfig};
+use crate::slo::{BudgetState, SloStatus};
+
+/// The rankings "what to fix first" shows besides the period's: the last day.
+const RECENT_SECS: i64 = 86_400;
+
+/// Every SLO at one evaluation.
+#[derive(Debug, Serialize)]
+pub struct Overview {
+    /// When the SLOs were evaluated (RFC 3339).
+    #[serde(serialize_with = "rfc3339")]
+    pub evaluated_at: i64,
+    /// Worst first.
+    pub slos: Vec<SloView>,
+}
+
+/// One SLO at one evaluation.
+#[derive(Debug, Serialize)]
+pub struct Detail {
+    /// When it was evaluated (RFC 3339).
+    #[serde(serialize_with = "rfc3339")]
+    pub evaluated_at: i64,
+    /// The SLO.
+    pub slo: SloView,
+}
+
+/// One SLO: its definition, where its budget stands, and what burned it.
+#[derive(Debug, Serialize)]
+pub struct SloView {
+    /// The `slo` label value.
+    pub name: String,
+    /// As configured, if it is.
+    pub description: Option<String>,
+    /// As a ratio (0.999).
+    pub objective: f64,
+    /// The period's window label (`30d`).
+    pub period: String,
+    /// The period, in seconds.
+    pub period_seconds: i64,
+    /// `pooled`, `weighted`, `product` or `min`.
+    pub combine: &'static str,
+    /// `healthy`, `at_risk`, `exhausted` or `no_data`.
+    #[serde(serialize_with = "state_name")]
+    pub budget_state: BudgetState,
+    /// Share of the period's budget left, negative once overspent.
+    pub budget_remaining: f64,
+    /// The combined ratio over the period.
+    pub ratio: f64,
+    /// Events over the period, all components.
+    pub events: u64,
+    /// Good events over the period, all components.
+    pub good_events: u64,
+    /// Whether a page or ticket alert fires.
+    pub alerts: Alerts,
+    /// Every multiwindow rule, in the config's order.
+    pub alert_rules: Vec<RuleView>,
+    /// Every window, shortest first; the period is last.
+    pub windows: Vec<WindowView>,
+    /// Every component, in the config's order.
+    pub components: Vec<ComponentView>,
+    /// Components ranked by their part of the burn: over the period, then over the last day
+    /// (when the SLO has a `1d` window shorter than its period).
+    pub what_to_fix_first: Vec<Ranking>,
+    /// `null` until first computed (within a minute of the first ready tick).
+    #[serde(serialize_with = "shared")]
+    pub burn_down: Option<Arc<BurnDown>>,
+}
+
+/// Which severities fire: `slostream_slo_alert`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Alerts {
+    /// A page alert fires.
+    pub page: bool,
+    /// A ticket alert fires.
+    pub ticket: bool,
+}
+
+/// One multiwindow burn-rate rule.
+#[derive(Debug, Serialize)]
+pub struct RuleView {
+    /// `page` or `ticket`.
+    pub severity: &'static str,
+    /// The long window's label.
+    pub long_window: String,
+    /// The short window's label.
+    pub short_window: String,
+    /// Burn rate above which it fires over both windows.
+    pub factor: f64,
+    /// Both windows burn faster than the factor.
+    pub firing: bool,
+}
+
+/// The SLO over one window.
+#[derive(Debug, Serialize)]
+pub struct WindowView {
+    /// The window label (`5m`).
+    pub window: String,
+    /// Its length, in seconds.
+    pub seconds: i64,
+    /// The combined ratio (1 without events).
+    pub ratio: f64,
+    /// Events, all components.
+    pub events: u64,
+    /// Good events, all components.
+    pub good_events: u64,
+    /// `(1 − ratio) / (1 − objective)`.
+    pub burn_rate: f64,
+}
+
+/// One component SLI of the SLO.
+#[derive(Debug, Serialize)]
+pub struct ComponentView {
+    /// The `sli` label value.
+    pub sli: String,
+    /// Its weight (1 unless `combine: weighted` sets one).
+    pub weight: f64,
+    /// Over each of the SLO's windows, in the SLO's window order.
+    pub windows: Vec<ComponentWindow>,
+}
+
+/// One component over one window.
+#[derive(Debug, Serialize)]
+pub struct ComponentWindow {
+    /// The window label.
+    pub window: String,
+    /// Good over all of its events; `null` without events.
+    pub ratio: Option<f64>,
+    /// Its events.
+    pub events: u64,
+    /// Its good events.
+    pub good_events: u64,
+    /// Its part of the SLO's burn rate: `slostream_slo_burn_contribution`.
+    pub contribution: f64,
+    /// `contribution / burn_rate`, 0 to 1; `null` when the window does not burn.
+    pub share: Option<f64>,
+}
+
+/// The components that burned the budget over one window, most first.
+#[derive(Debug, Serialize)]
+pub struct Ranking {
+    /// The window label.
+    pub window: String,
+    /// Components that contributed, most first (ties in config order); empty when nothing burned.
+    pub ranked: Vec<Ranked>,
+}
+
+/// One entry of a ranking.
+#[derive(Debug, Serialize)]
+pub struct Ranked {
+    /// The component's `sli` label value.
+    pub sli: String,
+    /// Its part of the burn rate.
+    pub contribution: f64,
+    /// Its share of the burn, 0 to 1.
+    pub share: f64,
+}
+
+/// A series shared with the board, serialised as itself.
+fn shared<S: Serializer>(series: &Option<Arc<BurnDown>>, s: S) -> Result<S::Ok, S::Error> {
+    series.as_deref().serialize(s)
+}
+
+fn state_name<S: Serializer>(state: &BudgetState, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(state.as_str())
+}
+
+/// Where a state sorts: the worst first.
+fn severity(state: BudgetState) -> u8 {
+    match state {
+        BudgetState::Exhausted => 0,
+        BudgetState::AtRisk => 1,
+        BudgetState::Healthy => 2,
+        BudgetState::NoData => 3,
+    }
+}
+
+impl Overview {
+    /// Every SLO of what was published, worst first.
+    pub fn new(config: &Config, p: &Published) -> Overview {
+        let mut slos: Vec<SloView> = (0..config.slos.len()).map(|i| SloView::new(config, p, i)).collect();
+        slos.sort_by(|a, b| {
+            severity(a.budget_state)
+                .cmp(&severity(b.budget_state))
+                .then(a.budget_remaining.total_cmp(&b.budget_remaining))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Overview { evaluated_at: p.at_ms.unwrap_or_default(), slos }
+    }
+}
+
+impl Detail {
+    /// The SLO named `name`, if there is one.
+    pub fn new(config: &Config, p: &Published, name: &str) -> Option<Detail> {
+        let i = config.slos.iter().position(|s| s.name == name)?;
+        Some(Detail { evaluated_at: p.at_ms.unwrap_or_default(), slo: SloView::new(config, p, i) })
+    }
+}
+
+impl SloView {
+    /// SLO `i` of `config`, from what was published.
+    fn new(config: &Config, p: &Published, i: usize) -> SloView {
+        let slo = &config.slos[i];
+        let status = &p.statuses[i];
+        let period = status.windows.last().expect("the period is always a window");
+        SloView {
+            name: slo.name.clone(),
+            description: slo.description.clone(),
+            objective: slo.objective,
+            period: slo.period.label.clone(),
+            period_seconds: slo.period.secs,
+            combine: slo.combine.as_str(),
+            budget_state: status.budget_state(config.status.at_risk_below),
+            budget_remaining: status.budget_remaining,
+            ratio: period.ratio,
+            events: period.counts.total,
+            good_events: period.counts.good,
+            alerts: {
+                let [page, ticket] = status.alerts;
+                Alerts { page, ticket }
+            }, // Severity::ALL's order
+            alert_rules: slo
+                .alerts
+                .iter()
+                .zip(&status.fired)
+                .map(|(r, &firing)| RuleView {
+                    severity: r.severity.as_str(),
+                    long_window: r.long.label.clone(),
+                    short_window: r.short.label.clone(),
+                    factor: r.factor,
+                    firing,
+                })
+                .collect(),
+            windows: slo
+                .windows
+                .iter()
+                .zip(&status.windows)
+                .map(|(w, s)| WindowView {
+                    window: w.label.clone(),
+                    seconds: w.secs,
+                    ratio: s.ratio,
+                    events: s.counts.total,
+                    good_events: s.counts.good,
+                    burn_rate: s.burn_rate,
+                })
+                .collect(),
+            components: components(config, p, slo, status),
+            what_to_fix_first: rankings(config, slo, status),
+            burn_down: p.burn_downs.get(i).cloned().flatten(),
+        }
+    }
+}
+
+fn components(config: &Config, p: &Published, slo: &SloConfig, status: &SloStatus) -> Vec<ComponentView> {
+    slo.components
+        .iter()
+        .enumerate()
+        .map(|(k, c)| ComponentView {
+            sli: config.slis[c.sli].name.clone(),
+            weight: c.weight,
+            windows: slo
+                .windows
+                .iter()
+                .enumerate()
+                .map(|(w, window)| {
+                    let counts = p.window(config, c.sli, window.secs);
+                    let contribution = status.contributions(w)[k];
+                    let burn = status.windows[w].burn_rate;
+                    ComponentWindow {
+                        window: window.label.clone(),
+                        ratio: (counts.total > 0).then(|| counts.good as f64 / counts.total as f64),
+                        events: counts.total,
+                        good_events: counts.good,
+                        contribution,
+                        share: (burn > 0.0).then(|| contribution / burn),
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The period's ranking, then the last day's when the SLO has that window besides its period.
+fn rankings(config: &Config, slo: &SloConfig, status: &SloStatus) -> Vec<Ranking> {
+    let period = slo.windows.len() - 1;
+    let recent = slo.windows.iter().position(|w| w.secs == RECENT_SECS).filter(|&w| w != period);
+    [Some(period), recent]
+        .into_iter()
+        .flatten()
+        .map(|w| Ranking {
+            window: slo.windows[w].label.clone(),
+            ranked: status
+                .ranked(w)
+                .into_iter()
+                .map(|(k, share)| Ranked {
+                    sli: config.slis[slo.components[k].sli].name.clone(),
+                    contribution: status.contributions(w)[k],
+                    share,
+                })
+                .collect(),
+        })
+        .collect()
+}
