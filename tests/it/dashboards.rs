@@ -117,9 +117,9 @@ fn every_dashboard_panel_query_returns_data() {
     let dashboards = load_dashboards(&ds_uid);
     assert_feature_dashboard_has_the_slo_variable(&dashboards);
 
-    // slostream with Sloth compatibility and a breakdown by route (as config/docker.yaml has),
-    // fed realistic traffic through the broker.
-    let d = Deployment::from_example("dashboards").sloth_compat().sli_breakdown("search-availability", &["route"], 50);
+    // slostream with Sloth compatibility and geo-availability (in both SLOs) broken down by
+    // region (as config/docker.yaml has), fed realistic traffic through the broker.
+    let d = Deployment::from_example("dashboards").sloth_compat().sli_breakdown("geo-availability", &["region"], 50);
     d.create_topic(3);
     let slos = d.slo_names();
     assert_eq!(slos, ["book-a-ride", "search-a-ride"]);

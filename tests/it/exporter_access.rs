@@ -154,14 +154,17 @@ fn over_tls_only_the_probes_answer_without_the_right_credentials() {
             ("/metrics", wrong),
             ("/metrics", stranger),
             ("/metrics", Some((USER, ""))),
-            // Pages that do not exist yet are behind the same check: an unknown path is 401
-            // to a stranger, and only then 404.
+            // The status page and its API are behind the same check, and so is an unknown path:
+            // 401 to a stranger, and only then 404.
             ("/", None),
             ("/api/v1/slos", wrong),
+            ("/slo/book-a-ride", None),
             ("/health/", None),
+            ("/no-such-page", None),
         ],
     );
-    seen.expect(StatusCode::NOT_FOUND, &[("/api/v1/slos", right)]);
+    seen.expect(StatusCode::OK, &[("/", right), ("/api/v1/slos", right), ("/slo/book-a-ride", right)]);
+    seen.expect(StatusCode::NOT_FOUND, &[("/no-such-page", right), ("/api/v1/slos/no-such-slo", right)]);
 
     seen.credentials = right;
     let m: Metrics = seen.scrape();
