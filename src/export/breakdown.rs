@@ -92,7 +92,7 @@ impl BreakdownSeries {
 
 /// The part of `whole` (a component's contribution) caused by `part`'s bad events out of the
 /// component's `all`.
-fn share(whole: f64, part: Counts, all: Counts) -> f64 {
+pub(super) fn share(whole: f64, part: Counts, all: Counts) -> f64 {
     let bad = |c: Counts| c.total.saturating_sub(c.good);
     match bad(all) {
         0 => 0.0,

@@ -138,6 +138,7 @@ fn keep_screenshot(browser: &Browser, name: &str) {
 #[test]
 fn status_page_in_chromium_shows_what_metrics_says() {
     let d = Deployment::new("status-page")
+        .sli_breakdown(GEO, &["route"], 50)
         .add_slo(TRICKY, r#"{ objective: 98.8, period: "7d", combine: min, slis: [search-latency] }"#);
     d.create_topic(2);
     let mut s = d.start();
@@ -335,6 +336,24 @@ fn detail_matches(browser: &Browser, e: &Expected) {
             let cell = browser.find_in(&row, "[data-field=contribution]");
             let want = e.get(names::SLO_BURN_CONTRIBUTION, &[(label::SLI, &sli), (label::WINDOW, &window)]);
             assert_eq!(browser.number(&cell[0], "data-value"), want, "{slo} {sli} {window}");
+        }
+    }
+    // geo-availability is broken down by route: each value's part equals /metrics.
+    let tables = browser.find_all(&format!("table.breakdown[data-sli={}]", css(GEO)));
+    let has_geo = e.m.family(names::SLO_SLI_INFO.name).iter().any(|(k, _)| {
+        k.contains(&format!("{}=\"{slo}\"", label::SLO)) && k.contains(&format!("{}=\"{GEO}\"", label::SLI))
+    });
+    assert_eq!(!tables.is_empty(), has_geo, "{slo}: a breakdown table when geo-availability is a component");
+    for table in tables {
+        let window = browser.attr(&table, "data-window").unwrap();
+        let rows = browser.find_in(&table, "tbody tr[data-values]");
+        assert!(!rows.is_empty(), "{slo} {window}: breakdown rows");
+        for row in rows {
+            let values: Vec<String> = serde_json::from_str(&browser.attr(&row, "data-values").unwrap()).unwrap();
+            let at = [(label::SLI, GEO), (label::WINDOW, window.as_str()), ("route", values[0].as_str())];
+            let want = e.get(names::SLO_BURN_CONTRIBUTION_BREAKDOWN, &at);
+            let cell = browser.find_in(&row, "[data-field=contribution]");
+            assert_eq!(browser.number(&cell[0], "data-value"), want, "{slo} {window} {values:?}");
         }
     }
     let chart = browser.find("figure [data-field=burn_down]");

@@ -2,7 +2,7 @@
 //!
 //! The tick writes every SLO's status and every SLI's window counts here in place, twice a
 //! second, without allocating (the vectors keep their capacity, [`SloStatus`]'s `clone_from`
-//! reuses its own); a request copies what it needs out under the same lock and builds the page
+//! reuses its own; breakdown rows are copied, a few small strings per combination); a request copies what it needs out under the same lock and builds the page
 //! after releasing it, so a slow render never holds a tick back. Burn-down series are replaced
 //! one SLO at a time, as `burn_down` recomputes them, and shared with requests by reference.
 
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::burn_down::BurnDown;
 use crate::config::Config;
-use crate::count::Snapshot;
+use crate::count::{BreakdownView, Snapshot};
 use crate::slo::SloStatus;
 use crate::window::Counts;
 
@@ -26,6 +26,8 @@ pub struct Published {
     pub counts: Vec<Counts>,
     /// Per SLO, its burn-down series once computed.
     pub burn_downs: Vec<Option<Arc<BurnDown>>>,
+    /// Per SLI with a `breakdown:`, its value combinations' window counts.
+    pub breakdowns: Vec<BreakdownView>,
 }
 
 impl Published {
@@ -60,6 +62,7 @@ impl Board {
         let windows = config.windows.len();
         p.counts.clear();
         p.counts.extend((0..config.slis.len() * windows).map(|i| snapshot.window(i / windows, i % windows)));
+        p.breakdowns.clone_from(&snapshot.breakdowns);
     }
 
     /// Replaces SLO `slo`'s burn-down series.

@@ -11,11 +11,13 @@ use std::fmt::Write as _;
 
 use super::chart::{self, LARGE, SMALL};
 use super::format::{burn, count, escape, escaped, path_segment, percent, time};
-use super::model::{Detail, Overview, Ranking, SloView};
+use super::model::{BreakdownValue, Detail, Overview, Ranking, SloView};
 use crate::slo::BudgetState;
 
 /// Rankings show this many components on the overview; the SLO's page shows all.
 const TOP: usize = 3;
+/// Under each ranked component with a breakdown, the overview names this many values.
+const TOP_VALUES: usize = 2;
 
 const STYLE: &str = r#"
 :root{--fg:#1b1b1b;--muted:#555;--line:#d5d5d5;--head:#f4f4f4}
@@ -130,13 +132,23 @@ fn ranking(out: &mut String, r: &Ranking, top: usize) {
     for c in r.ranked.iter().take(top) {
         let _ = write!(
             out,
-            r#"<li data-sli="{}" data-contribution="{}" data-share="{}"><b>{}</b> {}</li>"#,
+            r#"<li data-sli="{}" data-contribution="{}" data-share="{}"><b>{}</b> {}"#,
             escaped(&c.sli),
             c.contribution,
             c.share,
             percent(c.share, 0),
             escaped(&c.sli)
         );
+        if !c.breakdown.is_empty() {
+            out.push_str(r#"<div class="muted values">"#);
+            for (i, v) in c.breakdown.iter().take(TOP_VALUES).enumerate() {
+                let share = v.share.map_or(String::new(), |s| percent(s, 0));
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(out, r#"{sep}<span data-values="{}">{} {share}</span>"#, values_attr(v), values_text(v));
+            }
+            out.push_str("</div>");
+        }
+        out.push_str("</li>");
     }
     if r.ranked.len() > top {
         let _ = write!(out, r#"<li class="muted">and {} more</li>"#, r.ranked.len() - top);
@@ -268,6 +280,7 @@ pub fn detail(d: &Detail, at_risk_below: f64) -> String {
     }
     windows_table(&mut b, slo);
     components_table(&mut b, slo);
+    breakdown_tables(&mut b, slo);
     rules_table(&mut b, slo);
     b.push_str("</main>");
     document(&slo.name, "", &b)
@@ -346,22 +359,75 @@ fn components_table(b: &mut String, slo: &SloView) {
             }
             let _ = write!(b, "<td>{}</td>", escaped(&c.sli));
             num(b, "weight", c.weight, &c.weight.to_string());
-            match cw.ratio {
-                Some(r) => num(b, "ratio", r, &percent(r, 3)),
-                None => b.push_str(r#"<td class="num muted" data-field="ratio">no events</td>"#),
-            }
-            num(b, "good_events", cw.good_events, &count(cw.good_events));
-            num(b, "events", cw.events, &count(cw.events));
-            num(b, "contribution", cw.contribution, &burn(cw.contribution));
-            match cw.share {
-                Some(s) => num(b, "share", s, &percent(s, 1)),
-                None => b.push_str(r#"<td class="num muted" data-field="share">–</td>"#),
-            }
+            counts_cells(b, cw.ratio, cw.good_events, cw.events, cw.contribution, cw.share);
             b.push_str("</tr>");
         }
         b.push_str("</tbody>");
     }
     b.push_str("</table>");
+}
+
+/// Ratio, good events, events, contribution and share cells of a component or a combination.
+fn counts_cells(b: &mut String, ratio: Option<f64>, good: u64, events: u64, contribution: f64, share: Option<f64>) {
+    match ratio {
+        Some(r) => num(b, "ratio", r, &percent(r, 3)),
+        None => b.push_str(r#"<td class="num muted" data-field="ratio">no events</td>"#),
+    }
+    num(b, "good_events", good, &count(good));
+    num(b, "events", events, &count(events));
+    num(b, "contribution", contribution, &burn(contribution));
+    match share {
+        Some(s) => num(b, "share", s, &percent(s, 1)),
+        None => b.push_str(r#"<td class="num muted" data-field="share">–</td>"#),
+    }
+}
+
+/// A combination's values as people read them: `/v2/trips · eu`.
+fn values_text(v: &BreakdownValue) -> String {
+    let shown: Vec<String> =
+        v.values.iter().map(|t| if t.is_empty() { "(none)".to_string() } else { escaped(t) }).collect();
+    shown.join(" · ")
+}
+
+/// A combination's values for a `data-values` attribute: a JSON array of the texts.
+fn values_attr(v: &BreakdownValue) -> String {
+    escaped(&serde_json::to_string(&v.values).expect("strings serialise"))
+}
+
+/// Per component with a breakdown and per window it is exported for: every value combination.
+fn breakdown_tables(b: &mut String, slo: &SloView) {
+    for c in slo.components.iter().filter(|c| !c.breakdown.is_empty()) {
+        let sli = escaped(&c.sli);
+        let fields: Vec<String> = c.breakdown_fields.iter().map(|f| escaped(f)).collect();
+        let _ = write!(
+            b,
+            r#"<h2>{sli} by {}</h2><p class="muted">Each value combination's part of the SLO's burn rate, most first; <code>__other__</code> counts every combination beyond the tracked ones.</p>"#,
+            fields.join(", ")
+        );
+        for bw in &c.breakdown {
+            let window = escaped(&bw.window);
+            let _ = write!(b, r#"<table class="breakdown" data-sli="{sli}" data-window="{window}"><thead><tr>"#);
+            for f in &fields {
+                let _ = write!(b, "<th>{f} over {window}</th>");
+            }
+            b.push_str(r#"<th class="num">Ratio</th><th class="num">Good events</th><th class="num">Events</th><th class="num">Contribution</th><th class="num">Share</th></tr></thead><tbody>"#);
+            for v in &bw.values {
+                let _ = write!(b, r#"<tr data-values="{}">"#, values_attr(v));
+                for t in &v.values {
+                    match t.as_str() {
+                        "" => b.push_str(r#"<td class="muted">(none)</td>"#),
+                        t => {
+                            let _ = write!(b, "<td>{}</td>", escaped(t));
+                        }
+                    }
+                }
+                let ratio = (v.events > 0).then(|| v.good_events as f64 / v.events as f64);
+                counts_cells(b, ratio, v.good_events, v.events, v.contribution, v.share);
+                b.push_str("</tr>");
+            }
+            b.push_str("</tbody></table>");
+        }
+    }
 }
 
 fn rules_table(b: &mut String, slo: &SloView) {

@@ -16,6 +16,7 @@ use super::api::rfc3339;
 use super::board::Published;
 use super::burn_down::BurnDown;
 use crate::config::{Config, SloConfig};
+use crate::export::breakdown::{share, OTHER};
 use crate::slo::{BudgetState, SloStatus};
 
 /// The rankings "what to fix first" shows besides the period's: the last day.
@@ -133,6 +134,35 @@ pub struct ComponentView {
     pub weight: f64,
     /// Over each of the SLO's windows, in the SLO's window order.
     pub windows: Vec<ComponentWindow>,
+    /// Its `breakdown:` fields' label names; empty without a breakdown.
+    pub breakdown_fields: Vec<String>,
+    /// Per breakdown window that is also one of the SLO's windows: every value combination,
+    /// most burning first (`__other__` included).
+    pub breakdown: Vec<BreakdownWindow>,
+}
+
+/// A component's value combinations over one window.
+#[derive(Debug, Serialize)]
+pub struct BreakdownWindow {
+    /// The window label.
+    pub window: String,
+    /// Most burning first, then most events.
+    pub values: Vec<BreakdownValue>,
+}
+
+/// One value combination of a component over one window.
+#[derive(Debug, Clone, Serialize)]
+pub struct BreakdownValue {
+    /// One value per breakdown field; every one `__other__` for the untracked combinations.
+    pub values: Vec<String>,
+    /// Its events.
+    pub events: u64,
+    /// Its good events.
+    pub good_events: u64,
+    /// Its part of the SLO's burn rate: `slostream_slo_burn_contribution_breakdown`.
+    pub contribution: f64,
+    /// `contribution / burn_rate`, 0 to 1; `null` when the window does not burn.
+    pub share: Option<f64>,
 }
 
 /// One component over one window.
@@ -170,6 +200,8 @@ pub struct Ranked {
     pub contribution: f64,
     /// Its share of the burn, 0 to 1.
     pub share: f64,
+    /// With a breakdown over this window: its value combinations that burned, most first.
+    pub breakdown: Vec<BreakdownValue>,
 }
 
 /// A series shared with the board, serialised as itself.
@@ -260,8 +292,8 @@ impl SloView {
                     burn_rate: s.burn_rate,
                 })
                 .collect(),
+            what_to_fix_first: rankings(config, p, slo, status),
             components: components(config, p, slo, status),
-            what_to_fix_first: rankings(config, slo, status),
             burn_down: p.burn_downs.get(i).cloned().flatten(),
         }
     }
@@ -292,12 +324,57 @@ fn components(config: &Config, p: &Published, slo: &SloConfig, status: &SloStatu
                     }
                 })
                 .collect(),
+            breakdown_fields: config.slis[c.sli].breakdown.as_ref().map(|b| b.labels.clone()).unwrap_or_default(),
+            breakdown: (0..slo.windows.len())
+                .filter_map(|w| {
+                    let values = breakdown(config, p, slo, status, k, w)?;
+                    Some(BreakdownWindow { window: slo.windows[w].label.clone(), values })
+                })
+                .collect(),
         })
         .collect()
 }
 
+/// Component `k`'s value combinations over SLO window `w`, most burning first, when it has a
+/// breakdown exported for that window.
+fn breakdown(
+    config: &Config,
+    p: &Published,
+    slo: &SloConfig,
+    status: &SloStatus,
+    k: usize,
+    w: usize,
+) -> Option<Vec<BreakdownValue>> {
+    let sli = slo.components[k].sli;
+    let b = config.slis[sli].breakdown.as_ref()?;
+    let bw = b.windows.iter().position(|x| x.secs == slo.windows[w].secs)?;
+    let view = p.breakdowns.iter().find(|v| v.sli == sli)?;
+    let (whole, burn) = (status.contributions(w)[k], status.windows[w].burn_rate);
+    let all = p.window(config, sli, slo.windows[w].secs);
+    let mut values: Vec<BreakdownValue> = view
+        .rows
+        .iter()
+        .map(|(values, counts)| {
+            let c = counts[bw];
+            let contribution = share(whole, c, all);
+            BreakdownValue {
+                values: match values {
+                    Some(v) => v.iter().map(|t| t.to_string()).collect(),
+                    None => vec![OTHER.to_string(); b.labels.len()],
+                },
+                events: c.total,
+                good_events: c.good,
+                contribution,
+                share: (burn > 0.0).then(|| contribution / burn),
+            }
+        })
+        .collect();
+    values.sort_by(|a, b| b.contribution.total_cmp(&a.contribution).then(b.events.cmp(&a.events)));
+    Some(values)
+}
+
 /// The period's ranking, then the last day's when the SLO has that window besides its period.
-fn rankings(config: &Config, slo: &SloConfig, status: &SloStatus) -> Vec<Ranking> {
+fn rankings(config: &Config, p: &Published, slo: &SloConfig, status: &SloStatus) -> Vec<Ranking> {
     let period = slo.windows.len() - 1;
     let recent = slo.windows.iter().position(|w| w.secs == RECENT_SECS).filter(|&w| w != period);
     [Some(period), recent]
@@ -312,6 +389,11 @@ fn rankings(config: &Config, slo: &SloConfig, status: &SloStatus) -> Vec<Ranking
                     sli: config.slis[slo.components[k].sli].name.clone(),
                     contribution: status.contributions(w)[k],
                     share,
+                    breakdown: breakdown(config, p, slo, status, k, w)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|v| v.contribution > 0.0)
+                        .collect(),
                 })
                 .collect(),
         })

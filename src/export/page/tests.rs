@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::*;
 use crate::count::lock_tally;
 use crate::slo;
+use crate::window::breakdown::BreakdownEvent;
 
 /// 2026-11-26T12:00:00Z.
 const NOW: i64 = 1_795_694_400_000;
@@ -203,11 +204,12 @@ fn the_json_schema() {
     assert_eq!(slo["alerts"], serde_json::json!({"page": false, "ticket": true}));
     assert_eq!(keys(&slo["alert_rules"][0]), "factor,firing,long_window,severity,short_window");
     assert_eq!(keys(&slo["windows"][0]), "burn_rate,events,good_events,ratio,seconds,window");
-    assert_eq!(keys(&slo["components"][0]), "sli,weight,windows");
+    assert_eq!(keys(&slo["components"][0]), "breakdown,breakdown_fields,sli,weight,windows");
+    assert_eq!(slo["components"][0]["breakdown"], serde_json::json!([]), "no breakdown: an empty list");
     assert_eq!(keys(&slo["components"][0]["windows"][0]), "contribution,events,good_events,ratio,share,window");
     assert_eq!(slo["components"][0]["windows"][0]["ratio"], Value::Null, "no events in 5m: null, not NaN");
     assert_eq!(keys(&slo["what_to_fix_first"][0]), "ranked,window");
-    assert_eq!(keys(&slo["what_to_fix_first"][0]["ranked"][0]), "contribution,share,sli");
+    assert_eq!(keys(&slo["what_to_fix_first"][0]["ranked"][0]), "breakdown,contribution,share,sli");
     let burn_down = &slo["burn_down"];
     assert_eq!(keys(burn_down), "budget_remaining,computed_at,start,step_seconds");
     assert_eq!(burn_down["start"], "2026-10-27T12:00:00.000Z");
@@ -265,4 +267,53 @@ async fn routes_answer_503_until_ready_then_404_for_unknown_names() {
     let (status, _, _, body) = get("/api/v1/slos/no-such-slo".into()).await;
     assert_eq!((status, body.as_str()), (404, "{\"error\":\"no SLO named \\\"no-such-slo\\\"\"}\n"));
     server.abort();
+}
+
+/// A component with a breakdown: its value combinations ranked under it (their shares add up to
+/// the component's), a table per window on the SLO's page, hostile values escaped.
+#[test]
+fn breakdown_values_are_ranked_under_their_component() {
+    let yaml = "kafka: { brokers: \"b:9092\", topics: [\"t\"], group_id: \"g\" }\nevents: { timestamp_field: \"ts\" }\n\
+        slis:\n  geo: { match: { service: \"geo\" }, good: { status: { lt: 500 } }, breakdown: [route], max_values: 2 }\n\
+        slos:\n  find: { objective: 99, period: \"30d\", slis: [geo] }\n";
+    let config = Config::from_yaml(yaml, "page.yaml").unwrap();
+    let tally = Mutex::new(crate::count::Tally::new(&config, 1, None, Vec::new()));
+    {
+        let mut t = lock_tally(&tally);
+        // /a: 10 bad of 40; <b>: 30 bad of 40; /c (beyond max_values, so __other__): 0 bad of 20.
+        let mut events = Vec::new();
+        for (hash, bad, n) in [(1u64, 10, 40), (2, 30, 40), (3, 0, 20)] {
+            for i in 0..n {
+                t.store.record(0, NOW - 30 * MIN + i, i >= bad);
+                events.push(BreakdownEvent { hash, ts_ms: NOW - 30 * MIN + i, bd: 0, good: i >= bad });
+            }
+        }
+        let texts = [(0, 1, ["/a"]), (0, 2, ["<b>"]), (0, 3, ["/c"])];
+        t.breakdowns.add(texts.iter().map(|(bd, h, v)| (*bd, *h, &v[..])), &events, NOW, 30 * 24 * HOUR);
+    }
+    let mut snapshot = Snapshot::new(&config);
+    snapshot.read_tally(&lock_tally(&tally), NOW);
+    let mut statuses = Vec::new();
+    slo::evaluate_all(&config, &snapshot, &mut statuses);
+    let publisher = Publisher::new(&config);
+    publisher.publish(&config, &snapshot, &statuses, NOW);
+    let p = publisher.page.board.copy().expect("published");
+
+    let o = Overview::new(&config, &p);
+    let ranked = &o.slos[0].what_to_fix_first[0].ranked[0];
+    assert_eq!(ranked.sli, "geo");
+    let values: Vec<(Vec<String>, f64)> =
+        ranked.breakdown.iter().map(|v| (v.values.clone(), v.share.unwrap())).collect();
+    assert_eq!(values, [(vec!["<b>".to_string()], 0.75), (vec!["/a".to_string()], 0.25)], "__other__ burned nothing");
+    let component = &o.slos[0].components[0];
+    assert_eq!(component.breakdown_fields, ["route"]);
+    let period = component.breakdown.iter().find(|b| b.window == "30d").expect("the period's table");
+    let rows: Vec<(&str, u64, u64)> =
+        period.values.iter().map(|v| (v.values[0].as_str(), v.events, v.good_events)).collect();
+    assert_eq!(rows, [("<b>", 40, 10), ("/a", 40, 30), ("__other__", 20, 20)]);
+
+    let html = html::index(&o, config.status.at_risk_below);
+    assert!(html.contains("&lt;b&gt; 75%") && !html.contains("<b> 75%"), "values escaped");
+    let detail = html::detail(&Detail::new(&config, &p, "find").unwrap(), config.status.at_risk_below);
+    assert!(detail.contains("geo by route") && detail.contains(r#"data-values="[&quot;&lt;b&gt;&quot;]""#), "{detail}");
 }
