@@ -14,7 +14,8 @@ const ORDER: &[&str] = &[
 const CLOCK_FREE: &[&str] = &["count", "window", "slo"];
 
 /// Calls that read a clock.
-const CLOCK_READS: &[&str] = &["SystemTime::now", "Instant::now", "wall_ms(", "UNIX_EPOCH"];
+const CLOCK_READS: &[&str] =
+    &["SystemTime::now", "Instant::now", "wall_ms(", "UNIX_EPOCH", "Timestamp::now", "Zoned::now"];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

@@ -251,14 +251,24 @@ fn print_summary(c: &Config) {
         );
         let windows: Vec<&str> = s.windows.iter().map(|w| w.label.as_str()).collect();
         println!("    windows: {}", windows.join(", "));
+        // A calendar period's factors are those of the period it is in now.
+        let period = s.period_at(slostream::time::wall_ms());
+        if let Some(c) = &s.calendar {
+            let (mut start, mut end) = (String::new(), String::new());
+            slostream::time::format_rfc3339_ms(period.start_ms, &mut start);
+            slostream::time::format_rfc3339_ms(period.end_ms, &mut end);
+            let days = period.len_secs() as f64 / 86_400.0;
+            println!("    current {} in {}: {start} to {end} ({days:.2} days)", s.period, c.zone);
+        }
         for a in &s.alerts {
+            let factor = a.factor_for(period.len_secs());
             println!(
                 "    {}: burn({}) > {:.4} and burn({}) > {:.4}",
                 a.severity.as_str(),
                 a.long,
-                a.factor,
+                factor,
                 a.short,
-                a.factor
+                factor
             );
         }
     }

@@ -56,10 +56,21 @@ pub const SLO_INFO: Metric =
 /// `{slo, sli, weight}`: which SLIs an SLO combines.
 pub const SLO_SLI_INFO: Metric =
     gauge("slostream_slo_sli_info", "Which SLIs an SLO combines, with their weight; always 1");
-/// `{slo, severity, long_window, short_window}`: a multiwindow rule's burn-rate factor.
+/// `{slo, severity, long_window, short_window}`: a multiwindow rule's burn-rate factor (for a
+/// calendar period, over the current period's length).
 pub const SLO_ALERT_THRESHOLD: Metric = gauge(
     "slostream_slo_alert_threshold",
-    "Burn-rate factor above which both windows of a multiwindow alert must burn",
+    "Burn-rate factor above which both windows of a multiwindow alert must burn (over the current period)",
+);
+/// `{slo}`: when the current period began.
+pub const SLO_PERIOD_START: Metric = gauge(
+    "slostream_slo_period_start_timestamp_seconds",
+    "Start of the SLO's current period: a calendar period's first instant, or now minus a rolling period",
+);
+/// `{slo}`: when the current period ends.
+pub const SLO_PERIOD_END: Metric = gauge(
+    "slostream_slo_period_end_timestamp_seconds",
+    "End of the SLO's current period: the next calendar period's first instant, or now for a rolling period",
 );
 /// `{slo, window}`: the combined SLI ratio.
 pub const SLO_SLI_RATIO: Metric =
@@ -116,11 +127,13 @@ pub const SLI_LATENCY: Metric = gauge(
 );
 
 /// The per-SLO and per-SLI families, in the order they are rendered.
-pub const SLO_SERIES: [Metric; 18] = [
+pub const SLO_SERIES: [Metric; 20] = [
     SLO_OBJECTIVE,
     SLO_INFO,
     SLO_SLI_INFO,
     SLO_ALERT_THRESHOLD,
+    SLO_PERIOD_START,
+    SLO_PERIOD_END,
     SLO_SLI_RATIO,
     SLO_EVENTS,
     SLO_GOOD_EVENTS,

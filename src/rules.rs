@@ -8,6 +8,11 @@
 //! pushed alert's labels (the rule adds the rest) and not the scrape's `job` and `instance`:
 //! one Alertmanager receiving both sees one alert, not two. Two health alerts come with them:
 //! slostream down or not ready, and rejected events rising.
+//!
+//! A calendar period's factor changes with the period's length (`share × period / long`), so
+//! its rules given as a budget share compare the burn rates with the exported
+//! `slostream_slo_alert_threshold` series, which slostream sets for the current period, rather
+//! than with a constant that would be right for one month in twelve.
 
 use std::fmt::Write as _;
 
@@ -66,6 +71,17 @@ fn groups(config: &Config, job: &str) -> String {
                     window = label::WINDOW,
                 )
             };
+            let threshold = if slo.calendar.is_some() && rule.budget_share.is_some() {
+                let selector = rule_labels(slo, rule)
+                    .into_iter()
+                    .take(4)
+                    .map(|(k, v)| format!("{k}={}", quote(v)))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                format!("max by ({}) ({}{{{selector}}})", label::SLO, names::SLO_ALERT_THRESHOLD.name)
+            } else {
+                rule.factor.to_string()
+            };
             let _ = writeln!(out, "      - alert: {ALERT_NAME}");
             let _ = writeln!(
                 out,
@@ -74,7 +90,7 @@ fn groups(config: &Config, job: &str) -> String {
                     "({} > {f}) and ({} > {f})",
                     burn(&rule.long.label),
                     burn(&rule.short.label),
-                    f = rule.factor
+                    f = threshold
                 ))
             );
             let _ = writeln!(out, "        labels:");
@@ -90,10 +106,16 @@ fn groups(config: &Config, job: &str) -> String {
             let _ = writeln!(
                 out,
                 "          description: {}",
-                quote(&format!(
-                    "Burn rate over {} and {} above {} (objective {}% over {}).",
-                    rule.long, rule.short, rule.factor, slo.objective_percent, slo.period
-                ))
+                quote(&match (&slo.calendar, rule.budget_share) {
+                    (Some(c), Some(share)) => format!(
+                        "Burn rate over {} and {} above the factor spending {share}% of the budget (objective {}% over the {} in {}).",
+                        rule.long, rule.short, slo.objective_percent, slo.period, c.zone
+                    ),
+                    _ => format!(
+                        "Burn rate over {} and {} above {} (objective {}% over {}).",
+                        rule.long, rule.short, rule.factor, slo.objective_percent, slo.period
+                    ),
+                })
             );
             for (key, url) in [("runbook_url", &slo.runbook_url), ("dashboard_url", &slo.dashboard_url)] {
                 if let Some(url) = url {

@@ -115,6 +115,13 @@ fn alert(config: &Config, slo: &SloConfig, rule: &AlertRule, status: &SloStatus,
         labels.insert(k.into(), v.into());
     }
     let (long, short) = (status.burn_rate(slo, rule.long.secs), status.burn_rate(slo, rule.short.secs));
+    // The factor of the period the status is in (a calendar period's changes with its length).
+    let factor = slo
+        .alerts
+        .iter()
+        .position(|r| std::ptr::eq(r, rule))
+        .and_then(|i| status.factors.get(i).copied())
+        .unwrap_or(rule.factor);
     let mut annotations = serde_json::Map::new();
     annotations.insert(
         "summary".into(),
@@ -126,7 +133,7 @@ fn alert(config: &Config, slo: &SloConfig, rule: &AlertRule, status: &SloStatus,
             "Burn rate {long:.2} over {} and {short:.2} over {} (threshold {:.2}). Error budget remaining: {:.1}% of the {} budget. Objective: {}%.",
             rule.long,
             rule.short,
-            rule.factor,
+            factor,
             status.budget_remaining * 100.0,
             slo.period,
             slo.objective_percent

@@ -6,6 +6,7 @@
 //! expected; nothing starts on a bad config.
 
 mod basic_auth;
+pub mod calendar;
 pub(crate) mod condition;
 pub(crate) mod duration;
 mod fingerprint;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use crate::names::label;
 pub use basic_auth::BasicAuthConfig;
+pub use calendar::{Calendar, CalendarUnit, PeriodBounds};
 pub(crate) use condition::{Condition, Kinds, Literal, Test};
 pub use duration::Window;
 use raw::RawConfig;
@@ -314,8 +316,24 @@ pub struct AlertRule {
     pub long: Window,
     /// The window that makes the alert stop soon after the burning does.
     pub short: Window,
-    /// Burn rate above which the rule fires.
+    /// Burn rate above which the rule fires, for a rolling period; a calendar period's changes
+    /// with its length: see [`AlertRule::factor_for`].
     pub factor: f64,
+    /// `budget_share` as configured (or the default rule's), in percent: the factor is then
+    /// `share × period / long` and follows a calendar period's length.
+    pub budget_share: Option<f64>,
+}
+
+impl AlertRule {
+    /// The factor over a period of `period_secs`: a rule given as a budget share spends that
+    /// share of the budget of the period it is in, so a 31-day month's factor is 31/28 of
+    /// February's; a rule given as a factor keeps it.
+    pub fn factor_for(&self, period_secs: i64) -> f64 {
+        match self.budget_share {
+            Some(share) => burn_factor(share, period_secs, self.long.secs),
+            None => self.factor,
+        }
+    }
 }
 
 /// One SLO: a user-facing feature's objective over SLIs combined.
@@ -329,8 +347,12 @@ pub struct SloConfig {
     pub objective: f64,
     /// As configured (99.5), for text shown to people.
     pub objective_percent: f64,
-    /// The window the objective and the error budget are measured over.
+    /// The window the objective and the error budget are measured over. For a calendar period,
+    /// labelled `week`, `month` or `quarter`, with the most seconds such a period can last (what
+    /// the window store must hold); its length at an instant is [`SloConfig::period_at`]'s.
     pub period: Window,
+    /// `Some` for a calendar period (`period: {calendar: ...}`), `None` for a rolling one.
+    pub calendar: Option<Calendar>,
     /// How [`SloConfig::components`] make one ratio.
     pub combine: Combine,
     /// The SLIs combined, as configured.
@@ -345,6 +367,17 @@ pub struct SloConfig {
     pub(crate) runbook_url: Option<String>,
     /// Annotation on the SLO's alerts and rules.
     pub(crate) dashboard_url: Option<String>,
+}
+
+impl SloConfig {
+    /// The period at the instant `now_ms`: the calendar period holding it, or the rolling
+    /// `[now - period, now]`.
+    pub fn period_at(&self, now_ms: i64) -> PeriodBounds {
+        match &self.calendar {
+            Some(calendar) => calendar.bounds(now_ms),
+            None => PeriodBounds { start_ms: now_ms - self.period.secs * 1000, end_ms: now_ms },
+        }
+    }
 }
 
 impl Config {
@@ -438,7 +471,8 @@ impl Config {
         self.slis.iter().enumerate().filter_map(|(sli, s)| s.breakdown.as_ref().map(|b| (sli, b)))
     }
 
-    /// The longest SLO period, which bounds how old an accepted event may be.
+    /// The longest SLO period (a calendar period's longest possible length), which bounds how old
+    /// an accepted event may be and how far back the coarse window tier reaches.
     pub(crate) fn max_period_secs(&self) -> i64 {
         self.slos.iter().map(|s| s.period.secs).max().unwrap_or(0)
     }

@@ -232,7 +232,7 @@ pub struct RawSlo {
     #[serde(default)]
     pub description: Option<String>,
     pub objective: f64,
-    pub period: String,
+    pub period: RawPeriod,
     #[serde(default)]
     pub combine: RawCombine,
     pub slis: Vec<RawSliRef>,
@@ -277,6 +277,21 @@ impl<'de> Deserialize<'de> for RawSliRef {
             ))),
         }
     }
+}
+
+/// `period: 30d` (rolling) or `period: {calendar: month, time_zone: "Europe/Paris"}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a duration (e.g. 30d) or {calendar: week | month | quarter, time_zone: ZONE}")]
+pub enum RawPeriod {
+    Rolling(String),
+    Calendar(RawCalendar),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCalendar {
+    pub calendar: String,
+    pub time_zone: String,
 }
 
 #[derive(Debug, Deserialize)]

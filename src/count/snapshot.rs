@@ -3,8 +3,13 @@
 //! Once per tick the pipeline reads the tally's window sums under its lock (a sum per SLI and
 //! window, never per event) and every worker's view; `slo` evaluates the snapshot and `export`
 //! publishes both. Nothing downstream touches the tally, so scrapes never wait for ingest.
+//!
+//! A calendar period's window is `[period start, now]`: its length changes at every tick, so it
+//! is read on its own with the length of the moment rather than in the window set. Its start is
+//! counted at the resolution of the tier that answers that length (a boundary off a bucket edge,
+//! in a zone with a :30 or :45 offset, has the bucket error any window has).
 
-use crate::config::Config;
+use crate::config::{Calendar, Config};
 use crate::names::QUANTILES;
 use crate::state::Counters;
 use crate::window::breakdown::{BreakdownSet, Values};
@@ -39,9 +44,18 @@ pub struct WorkerView {
 /// The tally's window sums, counters and latency quantiles, and the workers' partitions, as of
 /// one tick.
 pub struct Snapshot {
+    /// Every configured window's length (a calendar period's longest).
     windows_ms: Vec<i64>,
-    /// The configured windows grouped by tier (made from the tally's store on first read).
+    /// Indices in [`Config::windows`] of the rolling windows, in the order of `set`.
+    rolling: Vec<usize>,
+    /// Indices in [`Config::windows`] of the calendar periods, with their calendars.
+    calendars: Vec<(usize, Calendar)>,
+    /// The rolling windows grouped by tier (made from the tally's store on first read).
     set: Option<WindowSet>,
+    /// One SLI's rolling sums, before they are placed.
+    scratch: Vec<Counts>,
+    /// The instant of the last [`Snapshot::read_tally`].
+    now_ms: i64,
     /// `[sli * windows + w]`.
     counts: Vec<Counts>,
     /// The tally's counters.
@@ -78,9 +92,23 @@ impl Snapshot {
     /// An empty snapshot sized for `config`'s SLIs and windows.
     pub fn new(config: &Config) -> Snapshot {
         let n = config.slis.len();
+        let mut calendars: Vec<(usize, Calendar)> = Vec::new();
+        for slo in &config.slos {
+            if let Some(c) = &slo.calendar {
+                let index = config.window_index(slo.period.secs);
+                if !calendars.iter().any(|(i, _)| *i == index) {
+                    calendars.push((index, c.clone()));
+                }
+            }
+        }
+        let rolling = (0..config.windows.len()).filter(|i| !calendars.iter().any(|(c, _)| c == i)).collect();
         Snapshot {
             windows_ms: config.windows.iter().map(|w| w.secs * 1000).collect(),
+            rolling,
+            calendars,
             set: None,
+            scratch: Vec::new(),
+            now_ms: 0,
             counts: vec![Counts::default(); n * config.windows.len()],
             counters: Counters::for_config(config),
             latency: vec![None; n],
@@ -102,10 +130,20 @@ impl Snapshot {
 
     /// Reads every SLI's window sums at `now_ms`, the counters and the changed latency quantiles.
     pub fn read_tally(&mut self, tally: &Tally, now_ms: i64) {
-        let set = self.set.get_or_insert_with(|| tally.store.window_set(&self.windows_ms));
-        if !set.is_empty() {
-            for (sli, out) in self.counts.chunks_exact_mut(set.len()).enumerate() {
-                tally.store.sums(sli, set, now_ms, out);
+        self.now_ms = now_ms;
+        let rolling_ms: Vec<i64> = self.rolling.iter().map(|&i| self.windows_ms[i]).collect();
+        let set = self.set.get_or_insert_with(|| tally.store.window_set(&rolling_ms));
+        self.scratch.resize(self.rolling.len(), Counts::default());
+        let since: Vec<i64> = self.calendars.iter().map(|(_, c)| now_ms - c.bounds(now_ms).start_ms).collect();
+        if !self.windows_ms.is_empty() {
+            for (sli, out) in self.counts.chunks_exact_mut(self.windows_ms.len()).enumerate() {
+                tally.store.sums(sli, set, now_ms, &mut self.scratch);
+                for (&i, c) in self.rolling.iter().zip(&self.scratch) {
+                    out[i] = *c;
+                }
+                for ((i, _), &window_ms) in self.calendars.iter().zip(&since) {
+                    out[*i] = tally.store.count(sli, window_ms, now_ms);
+                }
             }
         }
         for (view, set) in self.breakdowns.iter_mut().zip(&tally.breakdowns.sets) {
@@ -120,6 +158,11 @@ impl Snapshot {
                 *out = tally.latency.quantiles(sli, now_ms, qs);
             }
         }
+    }
+
+    /// The instant the tally was last read at.
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
     }
 
     /// The breakdown view of SLI `sli`, if it has a `breakdown:`.

@@ -121,7 +121,7 @@ fn register(config: &Config, sli: usize, values: &Values, series: &Exposition, f
     for (slo_id, slo) in config.slos.iter().enumerate() {
         for (component, _) in slo.components.iter().enumerate().filter(|(_, c)| c.sli == sli) {
             for (window, w) in b.windows.iter().enumerate() {
-                let Some(slo_window) = slo.windows.iter().position(|sw| sw.secs == w.secs) else { continue };
+                let Some(slo_window) = slo.windows.iter().position(|sw| sw == w) else { continue };
                 let lead =
                     [(label::SLO, slo.name.as_str()), (label::SLI, s.name.as_str()), (label::WINDOW, w.label.as_str())];
                 let handle =

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::breakdown::BreakdownSeries;
 use super::exposition::{Exposition, FamilyId, Handle};
 use super::sloth::SlothHandles;
-use crate::config::{Config, Severity};
+use crate::config::{Config, Severity, SloConfig};
 use crate::count::Snapshot;
 use crate::names::{self, label, QUANTILES};
 use crate::slo::{BudgetState, SloStatus};
@@ -17,7 +17,7 @@ use crate::state::Counters;
 
 /// The families of [`names::SLO_SERIES`], registered up front so each renders as one group in
 /// that order whenever its series are registered.
-pub(super) struct Families([FamilyId; 18]);
+pub(super) struct Families([FamilyId; 20]);
 
 impl Families {
     fn register(series: &Exposition) -> Families {
@@ -40,6 +40,11 @@ struct WindowHandles {
 }
 
 struct SloHandles {
+    /// Per rule of the SLO's alerts: its factor, set every tick since a calendar period's
+    /// changes with the period's length.
+    thresholds: Vec<Handle>,
+    period_start: Handle,
+    period_end: Handle,
     budget: Handle,
     /// Indexed like [`BudgetState::ALL`].
     budget_state: [Handle; 4],
@@ -81,14 +86,12 @@ impl SloSeries {
                 let labels = [(label::SLO, slo), (label::SLI, &config.slis[c.sli].name), (label::WEIGHT, &weight)];
                 series.series(f(names::SLO_SLI_INFO), &labels).set(1.0);
             }
-            for a in &s.alerts {
-                let labels = [
-                    (label::SLO, slo),
-                    (label::SEVERITY, a.severity.as_str()),
-                    (label::LONG_WINDOW, &a.long.label),
-                    (label::SHORT_WINDOW, &a.short.label),
-                ];
-                series.series(f(names::SLO_ALERT_THRESHOLD), &labels).set(a.factor);
+            // A rolling period's factors are definitions, exported from the start; a calendar
+            // period's are set at each tick, for the period it is in.
+            if s.calendar.is_none() {
+                for (a, h) in s.alerts.iter().zip(thresholds(&series, &families, s)) {
+                    h.set(a.factor);
+                }
             }
         }
         let slis = config
@@ -148,6 +151,11 @@ impl SloSeries {
                     g.set(*c);
                 }
             }
+            for (g, f) in h.thresholds.iter().zip(&status.factors) {
+                g.set(*f);
+            }
+            h.period_start.set(status.period.start_ms as f64 / 1000.0);
+            h.period_end.set(status.period.end_ms as f64 / 1000.0);
             h.budget.set(status.budget_remaining);
             let state = status.budget_state(config.status.at_risk_below);
             for (g, s) in h.budget_state.iter().zip(BudgetState::ALL) {
@@ -198,6 +206,9 @@ impl SloSeries {
                     })
                     .collect();
                 SloHandles {
+                    thresholds: thresholds(series, &self.families, s),
+                    period_start: series.series(f(names::SLO_PERIOD_START), &[(label::SLO, slo)]),
+                    period_end: series.series(f(names::SLO_PERIOD_END), &[(label::SLO, slo)]),
                     budget: series.series(f(names::SLO_BUDGET_REMAINING), &[(label::SLO, slo)]),
                     budget_state: BudgetState::ALL.map(|state| {
                         series.series(f(names::SLO_BUDGET_STATE), &[(label::SLO, slo), (label::STATE, state.as_str())])
@@ -206,9 +217,27 @@ impl SloSeries {
                         series.series(f(names::SLO_ALERT), &[(label::SLO, slo), (label::SEVERITY, sev.as_str())])
                     }),
                     windows,
-                    sloth: config.exporter.sloth_compat.then(|| SlothHandles::register(series, s)),
+                    // Sloth has no calendar periods, so it has no name for their window.
+                    sloth: (config.exporter.sloth_compat && s.calendar.is_none())
+                        .then(|| SlothHandles::register(series, s)),
                 }
             })
             .collect();
     }
+}
+
+/// The handles of an SLO's alert thresholds, one per rule (the same series on every call).
+fn thresholds(series: &Exposition, families: &Families, slo: &SloConfig) -> Vec<Handle> {
+    slo.alerts
+        .iter()
+        .map(|a| {
+            let labels = [
+                (label::SLO, slo.name.as_str()),
+                (label::SEVERITY, a.severity.as_str()),
+                (label::LONG_WINDOW, &a.long.label),
+                (label::SHORT_WINDOW, &a.short.label),
+            ];
+            series.series(families.of(names::SLO_ALERT_THRESHOLD), &labels)
+        })
+        .collect()
 }

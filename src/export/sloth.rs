@@ -8,6 +8,9 @@
 //! is a true ratio rather than Sloth's average of 5-minute ratios. `sloth_service` is the SLO's
 //! `service` label when it has one, else `slostream`. Windows are named as Sloth names them
 //! ([`sloth_window`]: a 28d period is `4w`), not with slostream's own `window` label.
+//!
+//! SLOs with a calendar period have no Sloth series: Sloth only knows rolling windows, and its
+//! dashboards read the period from `sloth_window` as a fixed length that a month does not have.
 
 use super::exposition::{Exposition, Handle, Kind};
 use crate::config::SloConfig;

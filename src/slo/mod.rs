@@ -7,10 +7,14 @@
 //! all gives ratio 1. Burn rate is `(1 - r) / b`, budget remaining `1 - (1 - r_period) / b`
 //! (`1 - r` computed from the error terms, see [`attribution`], which also splits every burn
 //! rate among the components that caused it).
+//!
+//! A calendar period's window is `[period start, now]`, its counts given by the caller like any
+//! window's; its alert factors follow the whole period's length (`share × period / long`), so
+//! the period's bounds are passed in ([`evaluate_in`]) rather than read from a clock.
 
 pub mod attribution;
 
-use crate::config::{Combine, Config, Severity, SloConfig};
+use crate::config::{Combine, Config, PeriodBounds, Severity, SloConfig};
 use crate::count::Snapshot;
 use crate::window::Counts;
 
@@ -39,6 +43,11 @@ pub struct SloStatus {
     pub alerts: [bool; 2],
     /// Per rule of [`SloConfig::alerts`]: both of its windows burn faster than its factor.
     pub fired: Vec<bool>,
+    /// Per rule of [`SloConfig::alerts`]: its factor over the current period
+    /// ([`crate::config::AlertRule::factor_for`]).
+    pub factors: Vec<f64>,
+    /// The period evaluated: a calendar period's bounds, or `[now - period, now]`.
+    pub period: PeriodBounds,
 }
 
 /// Combines component counts; `None` when no component saw an event.
@@ -115,6 +124,8 @@ impl Clone for SloStatus {
             budget_remaining: self.budget_remaining,
             alerts: self.alerts,
             fired: self.fired.clone(),
+            factors: self.factors.clone(),
+            period: self.period,
         }
     }
 
@@ -126,6 +137,8 @@ impl Clone for SloStatus {
         self.budget_remaining = source.budget_remaining;
         self.alerts = source.alerts;
         self.fired.clone_from(&source.fired);
+        self.factors.clone_from(&source.factors);
+        self.period = source.period;
     }
 }
 
@@ -138,6 +151,8 @@ impl SloStatus {
             budget_remaining: 1.0,
             alerts: [false; 2],
             fired: Vec::new(),
+            factors: Vec::new(),
+            period: PeriodBounds::default(),
         }
     }
 
@@ -198,20 +213,29 @@ pub fn evaluate_all(config: &Config, snapshot: &Snapshot, out: &mut Vec<SloStatu
     }
     let mut parts = Vec::new();
     for (slo, status) in config.slos.iter().zip(out.iter_mut()) {
-        evaluate_into(slo, |sli, secs| snapshot.window(sli, config.window_index(secs)), &mut parts, status);
+        let period = slo.period_at(snapshot.now_ms());
+        evaluate_into(slo, period, |sli, secs| snapshot.window(sli, config.window_index(secs)), &mut parts, status);
     }
 }
 
-/// Evaluates one SLO from `counts(sli, window_secs)`.
+/// Evaluates one SLO with a rolling period from `counts(sli, window_secs)`.
 pub fn evaluate(slo: &SloConfig, counts: impl Fn(usize, i64) -> Counts) -> SloStatus {
+    evaluate_in(slo, PeriodBounds { start_ms: -slo.period.secs * 1000, end_ms: 0 }, counts)
+}
+
+/// Evaluates one SLO in the period `period` (for a calendar period, the one holding the
+/// instant the counts are from) from `counts(sli, window_secs)`; a calendar period's counts are
+/// asked for with its window's `secs` ([`SloConfig::period`]).
+pub fn evaluate_in(slo: &SloConfig, period: PeriodBounds, counts: impl Fn(usize, i64) -> Counts) -> SloStatus {
     let mut status = SloStatus::empty();
-    evaluate_into(slo, counts, &mut Vec::new(), &mut status);
+    evaluate_into(slo, period, counts, &mut Vec::new(), &mut status);
     status
 }
 
-/// [`evaluate`] into `out`, reusing its vectors (and `parts`, a scratch list).
+/// [`evaluate_in`] into `out`, reusing its vectors (and `parts`, a scratch list).
 fn evaluate_into(
     slo: &SloConfig,
+    period: PeriodBounds,
     counts: impl Fn(usize, i64) -> Counts,
     parts: &mut Vec<(Counts, f64)>,
     out: &mut SloStatus,
@@ -237,9 +261,13 @@ fn evaluate_into(
         windows[i].burn_rate
     };
     out.alerts = [false; 2];
+    out.period = period;
+    out.factors.clear();
+    out.factors.extend(slo.alerts.iter().map(|rule| rule.factor_for(period.len_secs())));
     out.fired.clear();
-    out.fired
-        .extend(slo.alerts.iter().map(|rule| at(rule.long.secs) > rule.factor && at(rule.short.secs) > rule.factor));
+    out.fired.extend(
+        slo.alerts.iter().zip(&out.factors).map(|(rule, &f)| at(rule.long.secs) > f && at(rule.short.secs) > f),
+    );
     for (rule, &f) in slo.alerts.iter().zip(&out.fired) {
         if f {
             out.alerts[Severity::ALL.iter().position(|s| *s == rule.severity).expect("known severity")] = true;

@@ -146,3 +146,93 @@ fn edge_objectives_give_finite_ratios_burns_and_budgets() {
         }
     }
 }
+
+/// A calendar SLO over one SLI, 99% per month in Paris.
+fn monthly() -> Config {
+    let yaml = r#"
+kafka: { brokers: "127.0.0.1:9092", topics: ["requests"], group_id: "g" }
+events: { timestamp_field: "timestamp" }
+exporter: { listen: "127.0.0.1:9464" }
+slis:
+  api: { match: { service: "api" }, good: { status: { lt: 500 } } }
+slos:
+  monthly:
+    objective: 99
+    period: { calendar: month, time_zone: "Europe/Paris" }
+    slis: [api]
+"#;
+    Config::from_yaml(yaml, "monthly.yaml").unwrap()
+}
+
+/// Across a month's end, from the tally: the period window holds the events since the local
+/// midnight that began it and none before, the budget starts again, and the factors follow
+/// the new month's length (November 30 days, December 31).
+#[test]
+fn a_calendar_period_rolls_over_at_local_midnight_with_its_budget_and_factors() {
+    use crate::count::{Snapshot, Tally};
+    use crate::time::parse_rfc3339_ms;
+    let at = |t: &str| parse_rfc3339_ms(t).unwrap();
+    let config = monthly();
+    let slo = &config.slos[0];
+    assert_eq!((slo.period.label.as_str(), slo.period.secs), ("month", 32 * 86_400));
+    let mut tally = Tally::new(&config, 1, None, Vec::new());
+    // November: 100 events, 2 bad (its first days and its last millisecond); December: 10 good.
+    let november_start = at("2026-11-01T00:00:00+01:00");
+    tally.store.record(0, at("2026-10-31T23:59:59.999+01:00"), false); // October's: never counted
+    for i in 0..98 {
+        tally.store.record(0, at("2026-11-10T12:00:00Z") + i * 1000, true);
+    }
+    tally.store.record(0, at("2026-11-03T00:00:00+01:00"), false);
+    tally.store.record(0, at("2026-11-30T23:59:59.999+01:00"), false);
+    let december_start = at("2026-12-01T00:00:00+01:00");
+    for i in 0..10 {
+        tally.store.record(0, december_start + i * 1000, true);
+    }
+    let mut snapshot = Snapshot::new(&config);
+    let mut out = Vec::new();
+
+    let before = december_start - 1;
+    snapshot.read_tally(&tally, before);
+    evaluate_all(&config, &snapshot, &mut out);
+    let status = &out[0];
+    let period = status.windows.last().unwrap();
+    assert_eq!(period.counts, c(98, 100));
+    assert_eq!(status.period, PeriodBounds { start_ms: november_start, end_ms: december_start });
+    assert!(close(status.budget_remaining, 1.0 - 0.02 / 0.01), "{}", status.budget_remaining);
+    // The 1h/5m page: 2% of a 30-day month's budget in an hour.
+    assert!(close(status.factors[0], 0.02 * 30.0 * 24.0), "{:?}", status.factors);
+
+    let after = december_start + 60_000;
+    snapshot.read_tally(&tally, after);
+    evaluate_all(&config, &snapshot, &mut out);
+    let status = &out[0];
+    assert_eq!(status.windows.last().unwrap().counts, c(10, 10));
+    assert_eq!(status.period.start_ms, december_start);
+    assert_eq!(status.period.end_ms, at("2027-01-01T00:00:00+01:00"));
+    assert_eq!(status.budget_remaining, 1.0);
+    assert!(close(status.factors[0], 0.02 * 31.0 * 24.0), "{:?}", status.factors);
+    // The rolling 1h window still holds November's last bad event.
+    let hour = slo.windows.iter().position(|w| w.label == "1h").unwrap();
+    assert_eq!(status.windows[hour].counts, c(10, 11));
+}
+
+/// The factor decides whether a rule fires: the same burn pages in February (28 days) and not
+/// in a 31-day month.
+#[test]
+fn a_calendar_periods_length_decides_whether_an_alert_fires() {
+    let config = monthly();
+    let slo = &config.slos[0];
+    // Every alert window at an error ratio of 14%: a burn rate of 14 against a 1% budget.
+    let counts = |_: usize, secs: i64| if secs == slo.period.secs { c(1_000_000, 1_000_000) } else { c(8_600, 10_000) };
+    let month = |start: &str, end: &str| PeriodBounds {
+        start_ms: crate::time::parse_rfc3339_ms(start).unwrap(),
+        end_ms: crate::time::parse_rfc3339_ms(end).unwrap(),
+    };
+    let february = evaluate_in(slo, month("2027-02-01T00:00:00+01:00", "2027-03-01T00:00:00+01:00"), counts);
+    let january = evaluate_in(slo, month("2027-01-01T00:00:00+01:00", "2027-02-01T00:00:00+01:00"), counts);
+    assert!(close(february.windows[0].burn_rate, 14.0), "{:?}", february.windows[0]);
+    assert!(close(february.factors[0], 13.44) && close(january.factors[0], 14.88));
+    // The 1h/5m rule; the 6h/30m one (6.2 in January) fires in both.
+    assert!(february.fired[0] && !january.fired[0]);
+    assert!(february.fired[1] && january.fired[1] && january.alerts[0]);
+}

@@ -64,18 +64,6 @@ pub struct WindowSet {
     len: usize,
 }
 
-impl WindowSet {
-    /// Windows in the list.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// True when the list holds no window.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
 /// Tiered event-time buckets for a fixed set of SLIs.
 #[derive(Debug, Clone)]
 pub struct WindowStore {

@@ -118,6 +118,29 @@ fn scraped(name: &str, labels: &[(&str, &str)]) -> String {
     series_key(name, &all)
 }
 
+/// `promtool test rules` of `rules.yml` in `d`: `series` (name, values) scraped each minute,
+/// `checks` the expected alerts at their times.
+fn promtool_test(d: &Path, series: &[(String, &str)], checks: Vec<Value>) {
+    let input: Vec<Value> =
+        series.iter().map(|(s, v)| map(vec![("series", s.as_str().into()), ("values", (*v).into())])).collect();
+    let test = map(vec![
+        ("rule_files", Value::Sequence(vec!["rules.yml".into()])),
+        ("evaluation_interval", "1m".into()),
+        (
+            "tests",
+            Value::Sequence(vec![map(vec![
+                ("interval", "1m".into()),
+                ("input_series", Value::Sequence(input)),
+                ("alert_rule_test", Value::Sequence(checks)),
+            ])]),
+        ),
+    ]);
+    let text = serde_yaml_ng::to_string(&test).unwrap();
+    std::fs::write(d.join("rules_test.yml"), &text).unwrap();
+    let (ok, out) = promtool(&["test", "rules", "rules_test.yml"], d);
+    assert!(ok, "promtool test rules failed:\n{out}\n--- test file ---\n{text}");
+}
+
 fn check(at: &str, alert: &str, alerts: Vec<Value>) -> Value {
     map(vec![("eval_time", at.into()), ("alertname", alert.into()), ("exp_alerts", Value::Sequence(alerts))])
 }
@@ -185,22 +208,42 @@ fn each_alert_fires_and_stays_quiet_exactly_when_it_should() {
         check("20m", mismatch, vec![]),
         check("40m", mismatch, vec![mismatch_alert]),
     ];
-    let input: Vec<Value> =
-        series.iter().map(|(s, v)| map(vec![("series", s.as_str().into()), ("values", (*v).into())])).collect();
-    let test = map(vec![
-        ("rule_files", Value::Sequence(vec!["rules.yml".into()])),
-        ("evaluation_interval", "1m".into()),
-        (
-            "tests",
-            Value::Sequence(vec![map(vec![
-                ("interval", "1m".into()),
-                ("input_series", Value::Sequence(input)),
-                ("alert_rule_test", Value::Sequence(checks)),
-            ])]),
-        ),
-    ]);
-    let text = serde_yaml_ng::to_string(&test).unwrap();
-    std::fs::write(d.join("rules_test.yml"), &text).unwrap();
-    let (ok, out) = promtool(&["test", "rules", "rules_test.yml"], &d);
-    assert!(ok, "promtool test rules failed:\n{out}\n--- test file ---\n{text}");
+    promtool_test(&d, &series, checks);
+}
+
+/// A calendar SLO's factor follows the month's length, so its burn rule compares with the
+/// exported threshold series, not a constant: with both windows burning at 14 throughout, the
+/// page fires while the threshold is February's (13.44) and stops once it is a 31-day month's
+/// (14.88).
+#[test]
+fn calendar_rules_follow_the_exported_threshold() {
+    let d = dir();
+    let example = std::fs::read_to_string("config/example.yaml").unwrap();
+    let calendar = example.replace("period: \"30d\"", "period: {calendar: month, time_zone: \"Europe/Paris\"}");
+    assert_ne!(calendar, example, "book-a-ride's period is replaced");
+    let config = d.join("calendar.yaml");
+    std::fs::write(&config, calendar).unwrap();
+    let text = generate(config.to_str().unwrap(), &[]);
+    std::fs::write(d.join("rules.yml"), &text).unwrap();
+    let r = parse(&text);
+    let book = r["groups"].as_sequence().unwrap().iter().find(|g| g["name"] == "slostream-slo-book-a-ride").unwrap();
+    for rule in book["rules"].as_sequence().unwrap() {
+        let expr = rule["expr"].as_str().unwrap();
+        assert!(expr.contains(names::SLO_ALERT_THRESHOLD.name), "{expr}");
+        assert!(!expr.contains("14.4"), "{expr}");
+    }
+    promtool_accepts(&r["groups"]);
+
+    let burn = |w: &str| scraped(names::SLO_BURN_RATE.name, &[(label::SLO, "book-a-ride"), (label::WINDOW, w)]);
+    let page = [("slo", "book-a-ride"), ("severity", "page"), ("long_window", "1h"), ("short_window", "5m")];
+    let threshold = scraped(names::SLO_ALERT_THRESHOLD.name, &page);
+    let series: Vec<(String, &str)> =
+        vec![(burn("1h"), "14x30"), (burn("5m"), "14x30"), (threshold, "13.44x10 14.88x20")];
+    let alert = names::ALERT_NAME;
+    let checks = vec![
+        check("5m", alert, vec![expect(&r, alert, &page)]),
+        check("15m", alert, vec![]),
+        check("25m", alert, vec![]),
+    ];
+    promtool_test(&d, &series, checks);
 }

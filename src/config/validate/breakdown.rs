@@ -92,7 +92,12 @@ pub(super) fn breakdown(
             }
         }
         None => {
-            let periods = slos.iter().filter(|s| s.components.iter().any(|c| c.sli == sli)).map(|s| s.period.clone());
+            // Calendar periods are left out: a breakdown's windows are rolling, and a calendar
+            // period's window is only its longest length.
+            let periods = slos
+                .iter()
+                .filter(|s| s.calendar.is_none() && s.components.iter().any(|c| c.sli == sli))
+                .map(|s| s.period.clone());
             for w in DEFAULT_WINDOWS.map(Window::standard).into_iter().chain(periods) {
                 if w.secs <= max_period_secs {
                     windows.insert(w.secs, w);

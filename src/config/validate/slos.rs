@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::{bad, Invalid};
-use crate::config::raw::{RawAlert, RawCombine, RawSliRef, RawSlo};
+use crate::config::raw::{RawAlert, RawCombine, RawPeriod, RawSliRef, RawSlo};
 use crate::config::{
-    burn_factor, duration, AlertRule, Combine, Component, Severity, SliConfig, SloConfig, Window, ALERT_WINDOWS,
-    DEFAULT_ALERTS, MAX_PERIOD_SECS, RESERVED_ALERT_LABELS,
+    burn_factor, duration, AlertRule, Calendar, CalendarUnit, Combine, Component, Severity, SliConfig, SloConfig,
+    Window, ALERT_WINDOWS, DEFAULT_ALERTS, MAX_PERIOD_SECS, RESERVED_ALERT_LABELS,
 };
 
 /// The SLOs in name order, and every window any of them needs, distinct by length, shortest first.
@@ -23,7 +23,18 @@ pub(super) fn slos(
     for (name, slo) in raw {
         let slo = slo_config(name, slo, slis)?;
         for w in &slo.windows {
-            all_windows.entry(w.secs).or_insert_with(|| w.clone());
+            let known = all_windows.entry(w.secs).or_insert_with(|| w.clone());
+            // Windows are found by length: a calendar period's (its longest) must be no other's.
+            if known.label != w.label {
+                return Err(bad(
+                    &format!("slos.{name}.period"),
+                    format!(
+                        "windows {} and {} have the same length, {}s (a {} period holds the window store's {}s; \
+                         expected any other rolling window)",
+                        known.label, w.label, w.secs, w.label, w.secs
+                    ),
+                ));
+            }
         }
         slos.push(slo);
     }
@@ -39,10 +50,9 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
         ));
     }
     let objective = objective_ratio(slo.objective, &at)?;
-    let period = window(&slo.period, &format!("{at}.period"))?;
-    if period.secs > MAX_PERIOD_SECS {
-        return Err(bad(&format!("{at}.period"), format!("{:?} is longer than the maximum of 90d", slo.period)));
-    }
+    let (period, calendar) = period(&slo.period, &format!("{at}.period"))?;
+    // Alert windows must fit in the shortest period: a calendar period's length changes.
+    let shortest = calendar.as_ref().map_or(period.secs, |c| c.unit.min_secs());
     if slo.slis.is_empty() {
         return Err(bad(&format!("{at}.slis"), "empty (expected at least one SLI)".into()));
     }
@@ -50,8 +60,8 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
     let combine = combine(slo.combine);
     let components = components(&slo.slis, combine, slis, &at)?;
     let alerts = match &slo.alerts {
-        None => default_alerts(&period),
-        Some(list) => alert_rules(list, &period, &at)?,
+        None => default_alerts(&period, shortest),
+        Some(list) => alert_rules(list, &period, shortest, &at)?,
     };
     let windows = windows(&period, &alerts);
     Ok(SloConfig {
@@ -60,6 +70,7 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
         objective,
         objective_percent: slo.objective,
         period,
+        calendar,
         combine,
         components,
         alerts,
@@ -83,6 +94,31 @@ fn objective_ratio(percent: f64, at: &str) -> Result<f64, Invalid> {
         ));
     }
     Ok(objective)
+}
+
+/// A rolling period of at most 90 days, or a calendar one: its window (labelled `week`, `month`
+/// or `quarter`, as long as such a period can last) and its calendar.
+fn period(raw: &RawPeriod, path: &str) -> Result<(Window, Option<Calendar>), Invalid> {
+    match raw {
+        RawPeriod::Rolling(text) => {
+            let period = window(text, path)?;
+            if period.secs > MAX_PERIOD_SECS {
+                return Err(bad(path, format!("{text:?} is longer than the maximum of 90d")));
+            }
+            Ok((period, None))
+        }
+        RawPeriod::Calendar(c) => {
+            let Some(unit) = CalendarUnit::ALL.into_iter().find(|u| u.as_str() == c.calendar) else {
+                return Err(bad(
+                    &format!("{path}.calendar"),
+                    format!("{:?} is not a calendar period (expected week, month or quarter)", c.calendar),
+                ));
+            };
+            let calendar = Calendar::new(unit, &c.time_zone).map_err(|e| bad(&format!("{path}.time_zone"), e))?;
+            let window = Window { secs: unit.max_secs(), label: unit.as_str().to_string() };
+            Ok((window, Some(calendar)))
+        }
+    }
 }
 
 fn window(text: &str, path: &str) -> Result<Window, Invalid> {
@@ -154,8 +190,8 @@ fn weight(given: Option<f64>, combine: Combine, here: &str) -> Result<f64, Inval
     }
 }
 
-/// [`DEFAULT_ALERTS`] whose long window fits in the period.
-fn default_alerts(period: &Window) -> Vec<AlertRule> {
+/// [`DEFAULT_ALERTS`] whose long window fits in the period (its shortest, `shortest` seconds).
+fn default_alerts(period: &Window, shortest: i64) -> Vec<AlertRule> {
     DEFAULT_ALERTS
         .iter()
         .map(|&(long, short, share, severity)| AlertRule {
@@ -163,17 +199,18 @@ fn default_alerts(period: &Window) -> Vec<AlertRule> {
             long: Window::standard(long),
             short: Window::standard(short),
             factor: burn_factor(share, period.secs, Window::standard(long).secs),
+            budget_share: Some(share),
         })
-        .filter(|a| a.long.secs < period.secs)
+        .filter(|a| a.long.secs < shortest)
         .collect()
 }
 
 /// Rules as written replace [`DEFAULT_ALERTS`] entirely.
-fn alert_rules(list: &[RawAlert], period: &Window, at: &str) -> Result<Vec<AlertRule>, Invalid> {
-    list.iter().enumerate().map(|(i, a)| alert_rule(a, period, &format!("{at}.alerts[{i}]"))).collect()
+fn alert_rules(list: &[RawAlert], period: &Window, shortest: i64, at: &str) -> Result<Vec<AlertRule>, Invalid> {
+    list.iter().enumerate().map(|(i, a)| alert_rule(a, period, shortest, &format!("{at}.alerts[{i}]"))).collect()
 }
 
-fn alert_rule(a: &RawAlert, period: &Window, here: &str) -> Result<AlertRule, Invalid> {
+fn alert_rule(a: &RawAlert, period: &Window, shortest: i64, here: &str) -> Result<AlertRule, Invalid> {
     let severity = match a.severity.as_str() {
         "page" => Severity::Page,
         "ticket" => Severity::Ticket,
@@ -189,11 +226,16 @@ fn alert_rule(a: &RawAlert, period: &Window, here: &str) -> Result<AlertRule, In
     if short.secs >= long.secs {
         return Err(bad(&format!("{here}.short"), format!("{short} is not shorter than long window {long}")));
     }
-    if long.secs >= period.secs {
-        return Err(bad(&format!("{here}.long"), format!("{long} is not shorter than the period {period}")));
+    if long.secs >= shortest {
+        let shortest = if shortest == period.secs {
+            String::new()
+        } else {
+            format!(" at its shortest, {}", Window::from_secs(shortest))
+        };
+        return Err(bad(&format!("{here}.long"), format!("{long} is not shorter than the period {period}{shortest}")));
     }
     let factor = factor(a, period, &long, here)?;
-    Ok(AlertRule { severity, long, short, factor })
+    Ok(AlertRule { severity, long, short, factor, budget_share: a.budget_share })
 }
 
 /// A rule gives its burn rate directly or as the share of the budget spent over the long window.

@@ -127,8 +127,10 @@ impl Refresher {
             let start = {
                 let tally = lock_tally(tally);
                 let mut start = now_ms;
+                // Since the period began: a calendar period's start, else now minus the period.
+                let since_ms = now_ms - slo.period_at(now_ms).start_ms;
                 for (c, out) in slo.components.iter().zip(&mut self.hours) {
-                    start = tally.store.hourly(c.sli, slo.period.secs * 1000, now_ms, out);
+                    start = tally.store.hourly(c.sli, since_ms, now_ms, out);
                 }
                 start
             };

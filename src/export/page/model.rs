@@ -256,7 +256,8 @@ impl SloView {
             description: slo.description.clone(),
             objective: slo.objective,
             period: slo.period.label.clone(),
-            period_seconds: slo.period.secs,
+            // A calendar period's length is the current one's, not the window store's longest.
+            period_seconds: if slo.calendar.is_some() { status.period.len_secs() } else { slo.period.secs },
             combine: slo.combine.as_str(),
             budget_state: status.budget_state(config.status.at_risk_below),
             budget_remaining: status.budget_remaining,
@@ -271,11 +272,12 @@ impl SloView {
                 .alerts
                 .iter()
                 .zip(&status.fired)
-                .map(|(r, &firing)| RuleView {
+                .zip(&status.factors)
+                .map(|((r, &firing), &factor)| RuleView {
                     severity: r.severity.as_str(),
                     long_window: r.long.label.clone(),
                     short_window: r.short.label.clone(),
-                    factor: r.factor,
+                    factor,
                     firing,
                 })
                 .collect(),
@@ -285,7 +287,7 @@ impl SloView {
                 .zip(&status.windows)
                 .map(|(w, s)| WindowView {
                     window: w.label.clone(),
-                    seconds: w.secs,
+                    seconds: if slo.calendar.is_some() && *w == slo.period { status.period.len_secs() } else { w.secs },
                     ratio: s.ratio,
                     events: s.counts.total,
                     good_events: s.counts.good,

@@ -10,6 +10,9 @@
 //! - [`restart`]: a stop (the shutdown future) and a restart on the same state directory count
 //!   exactly across both runs, with no SLO series before ready; the offsets committed at
 //!   shutdown are what was counted, and a restart counts only new events.
+//! - [`calendar`]: a monthly SLO in Paris counts only the events since its month began, with
+//!   the month's start and end gauges and thresholds; earlier events still count in rolling
+//!   windows.
 //! - [`rejects`]: poison pills each counted once under their reason; the dead-letter topic holds
 //!   exactly the rejects, with their headers.
 //!
@@ -17,6 +20,7 @@
 //! lag, retention, SASL, broker crashes) stays in the broker tests.
 
 mod breakdown;
+mod calendar;
 mod counting;
 mod readiness;
 mod rejects;
