@@ -40,7 +40,7 @@ impl AlertBook {
     pub fn due(&mut self, config: &Config, statuses: &[SloStatus], now_ms: i64) -> Vec<Value> {
         let mut out = Vec::new();
         for ((slo, status), rules) in config.slos.iter().zip(statuses).zip(&mut self.rules) {
-            for ((rule, state), &fired) in slo.alerts.iter().zip(rules.iter_mut()).zip(&status.fired) {
+            for (i, (state, &fired)) in rules.iter_mut().zip(&status.fired).enumerate() {
                 match (fired, state.since) {
                     (true, None) => {
                         *state = Rule { since: Some(now_ms), last_sent: None, resolved: None };
@@ -52,10 +52,10 @@ impl AlertBook {
                 }
                 if let Some(since) = state.since {
                     if state.last_sent.is_none_or(|t| now_ms - t >= self.resend_ms) {
-                        out.push(alert(config, slo, rule, status, since, now_ms + 3 * self.resend_ms));
+                        out.push(alert(config, slo, i, status, since, now_ms + 3 * self.resend_ms));
                     }
                 } else if let Some((since, ended)) = state.resolved {
-                    out.push(alert(config, slo, rule, status, since, ended));
+                    out.push(alert(config, slo, i, status, since, ended));
                 }
             }
         }
@@ -108,7 +108,9 @@ fn top_contributors(config: &Config, slo: &SloConfig, rule: &AlertRule, status: 
     format!("{} ({})", top.join(", "), rule.long)
 }
 
-fn alert(config: &Config, slo: &SloConfig, rule: &AlertRule, status: &SloStatus, since: i64, ends: i64) -> Value {
+/// The alert of rule `i` of `slo`.
+fn alert(config: &Config, slo: &SloConfig, i: usize, status: &SloStatus, since: i64, ends: i64) -> Value {
+    let rule = &slo.alerts[i];
     let mut labels = serde_json::Map::new();
     labels.insert(label::ALERTNAME.into(), ALERT_NAME.into());
     for (k, v) in rule_labels(slo, rule) {
@@ -116,12 +118,7 @@ fn alert(config: &Config, slo: &SloConfig, rule: &AlertRule, status: &SloStatus,
     }
     let (long, short) = (status.burn_rate(slo, rule.long.secs), status.burn_rate(slo, rule.short.secs));
     // The factor of the period the status is in (a calendar period's changes with its length).
-    let factor = slo
-        .alerts
-        .iter()
-        .position(|r| std::ptr::eq(r, rule))
-        .and_then(|i| status.factors.get(i).copied())
-        .unwrap_or(rule.factor);
+    let factor = status.factors.get(i).copied().unwrap_or(rule.factor);
     let mut annotations = serde_json::Map::new();
     annotations.insert(
         "summary".into(),
