@@ -7,10 +7,10 @@
 //! say (combine methods, alert rules, breakdowns) travels in `slostream.io/` annotations, so an
 //! export imports to the same definitions, with the same fingerprints.
 //!
-//! - [`docs`]: the vocabulary both directions share (annotation keys, names, durations, targets).
-//! - [`export`]: a validated config → a YAML stream of documents.
-//! - [`validate`]: a document → checked by OpenSLO's rules, or an error naming its field.
-//! - [`import`]: checked documents → slostream's `slis` and `slos`, merged into a base config.
+//! - `docs`: the vocabulary both directions share (annotation keys, names, durations, targets).
+//! - `export` ([`export()`]): a validated config → a YAML stream of documents.
+//! - `validate`: a document → checked by OpenSLO's rules, or an error naming its field.
+//! - `import` ([`import()`]): checked documents → slostream's `slis` and `slos`, merged into a base config.
 
 pub(crate) mod docs;
 mod export;
