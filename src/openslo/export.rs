@@ -151,6 +151,17 @@ fn slo_document(
             format!("{service:?} is not an OpenSLO name, so it cannot name the SLO's Service"),
         ));
     }
+    if let Some(calendar) = &slo.calendar {
+        return Err(fail(
+            file,
+            &here,
+            "spec.timeWindow[0]",
+            format!(
+                "the calendar period {} in {} is not supported yet by slostream openslo export",
+                slo.period, calendar.zone
+            ),
+        ));
+    }
     let Some(duration) = docs::shorthand(&slo.period.label) else {
         return Err(fail(
             file,

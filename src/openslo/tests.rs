@@ -76,3 +76,11 @@ fn a_non_default_timestamp_field_is_written_without_a_base() {
     assert_eq!(definitions(&c), definitions(&load(EVERYTHING)));
     assert_eq!(c.kafka.group_id, "slostream", "several services: the default group");
 }
+
+#[test]
+fn a_calendar_period_is_refused_rather_than_exported_as_rolling() {
+    let config = EXAMPLE.replacen("period: \"30d\"", "period: { calendar: month, time_zone: \"Europe/Paris\" }", 1);
+    let e = export(&config, "c.yaml").unwrap_err();
+    assert_eq!((e.document.as_str(), e.path.as_str()), ("SLO book-a-ride", "spec.timeWindow[0]"), "{e}");
+    assert!(e.message.contains("not supported yet") && e.message.contains("Europe/Paris"), "{e}");
+}
