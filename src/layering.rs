@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-/// Top-level modules, each allowed to import only modules before it.
+/// Top-level modules, each allowed to import only modules before it. `openslo` comes right after
+/// `config`: it translates config definitions to and from OpenSLO and needs nothing that counts.
 const ORDER: &[&str] = &[
-    "time", "names", "loadgen", "config", "decode", "classify", "window", "state", "count", "ingest", "slo", "export",
-    "alert", "rules", "pipeline",
+    "time", "names", "loadgen", "config", "openslo", "decode", "classify", "window", "state", "count", "ingest", "slo",
+    "export", "alert", "rules", "pipeline",
 ];
 
 /// Modules that take time as an argument.

@@ -28,12 +28,13 @@
 //!   checkpoints and shutdown. Nothing imports it.
 //! - [`names`]: every exported metric, label and alert name; [`time`]: the clock and RFC 3339.
 //! - [`rules`]: the Prometheus rule file; [`loadgen`]: realistic traffic.
+//! - [`openslo`]: the SLIs and SLOs as OpenSLO v1 documents, and back.
 //!
 //! Imports run one way: a module only imports modules before it in this order, which
 //! `src/layering.rs` checks: time, names, loadgen (a traffic source, which the decode tests
-//! also use), config, decode, classify, window, state, count, ingest, slo, export, alert, rules,
-//! pipeline. `count`, `window` and `slo` take time
-//! as an argument and never read a clock.
+//! also use), config, openslo (the config's definitions in another notation), decode, classify,
+//! window, state, count, ingest, slo, export, alert, rules, pipeline. `count`, `window` and `slo`
+//! take time as an argument and never read a clock.
 
 #![warn(missing_docs)]
 
@@ -48,6 +49,7 @@ pub mod ingest;
 mod layering;
 pub mod loadgen;
 pub mod names;
+pub mod openslo;
 pub mod pipeline;
 pub mod rules;
 pub mod slo;

@@ -47,6 +47,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = RuleFormat::Prometheus)]
         format: RuleFormat,
     },
+    /// OpenSLO v1: print a config's SLIs and SLOs as documents, or a config from documents.
+    Openslo {
+        #[command(subcommand)]
+        command: OpensloCommand,
+    },
     /// The whole pipeline on an in-process Kafka with generated traffic.
     Demo {
         #[arg(long, default_value = "127.0.0.1:9464")]
@@ -76,6 +81,25 @@ enum Command {
         /// (for large generated configs, as in benches/e2e/scale.sh).
         #[arg(long)]
         services: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OpensloCommand {
+    /// Print the config's SLIs and SLOs as OpenSLO v1 documents (Service, SLI, SLO).
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Check OpenSLO v1 documents and print the slostream config they describe.
+    Import {
+        /// Files of OpenSLO documents (YAML streams).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A slostream config whose sections other than `slis` and `slos` are kept; without it,
+        /// `kafka.brokers` is `${KAFKA_BROKERS}`.
+        #[arg(long)]
+        base: Option<PathBuf>,
     },
 }
 
@@ -132,6 +156,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Openslo { command } => openslo(command),
         Command::Demo { listen, rate } => {
             let options = demo::DemoOptions { listen, rate, ..Default::default() };
             match on_runtime(|shutdown| demo::run(options, shutdown)) {
@@ -158,6 +183,40 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// `openslo export` and `openslo import`: the documents or the config on stdout; an unreadable
+/// file or an invalid config or document exits 2, like `check`.
+fn openslo(command: OpensloCommand) -> ExitCode {
+    use slostream::openslo::{self, OpenSloError, Source};
+    let read = |path: &PathBuf| {
+        let file = path.display().to_string();
+        std::fs::read_to_string(path).map(|text| Source { file: file.clone(), text }).map_err(|e| OpenSloError {
+            file,
+            document: String::new(),
+            path: String::new(),
+            message: format!("cannot read: {e}"),
+        })
+    };
+    let out = match command {
+        OpensloCommand::Export { config } => read(&config).and_then(|s| openslo::export(&s.text, &s.file)),
+        OpensloCommand::Import { files, base } => files
+            .iter()
+            .map(read)
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|sources| Ok((sources, base.as_ref().map(read).transpose()?)))
+            .and_then(|(sources, base)| openslo::import(&sources, base.as_ref())),
+    };
+    match out {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("slostream: {e}");
+            ExitCode::from(2)
         }
     }
 }

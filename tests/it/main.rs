@@ -33,6 +33,8 @@
 //! - [`hostile_input`]: arbitrary and mutated events land in exactly one outcome without a
 //!   panic; mutated configs are valid or name the key.
 //! - [`rules`]: the generated Prometheus rules pass promtool's checks and unit tests.
+//! - [`openslo`]: `openslo export` then `import` gives the same definitions; the documents meet
+//!   the OpenSLO v1 spec; each broken rule exits 2 naming the document and field.
 //! - [`config_check`], [`compose`], [`sloth_compat`]: `slostream check`, docker-compose.yml, and
 //!   the Sloth-compatible series (through the library).
 //! - [`exporter_access`]: `exporter.basic_auth` and `exporter.tls` over real HTTP(S): 401 without
@@ -58,6 +60,7 @@ mod hostile_input;
 mod image;
 mod in_process;
 mod kafka_edges;
+mod openslo;
 mod readiness;
 mod rejected_messages;
 mod rules;
