@@ -43,6 +43,9 @@ export PATH="$gobin:$PATH"
 (cd tests/manifests && go build -o /dev/null .)
 
 tests/kafka/broker.sh fetch
+# Every package the lock file names, for every platform: the image test checks the Dockerfile's
+# build stage with `cargo fetch --offline`, which needs them all, not only this host's.
+cargo fetch --locked
 # Benches are compiled here and run with `cargo bench` (timings never live in tests).
 cargo build --locked --all-targets
 cargo test --locked --lib --bins --tests
