@@ -111,6 +111,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if matches!(cli.command, Command::Check { .. } | Command::Rules { .. } | Command::Openslo { .. }) {
+        die_quietly_on_a_closed_pipe();
+    }
     match cli.command {
         Command::Check { config } => match Config::load(&config) {
             Ok(c) => {
@@ -268,6 +271,17 @@ where
     });
     rt.shutdown_background();
     out
+}
+
+/// `slostream rules ... | head` closes stdout early. Rust ignores SIGPIPE, so `print!` then
+/// panics on the failed write; the commands that only print get the default action back and
+/// end quietly, as `cat` does. The long-running commands keep ignoring it: for them a closed
+/// socket must be an error to handle, never the end of the process.
+fn die_quietly_on_a_closed_pipe() {
+    // SAFETY: called once at start, before any other thread exists; restores the default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 fn print_summary(c: &Config) {

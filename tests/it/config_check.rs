@@ -216,3 +216,27 @@ fn secrets_never_appear_in_debug_output_or_errors() {
     let err = Config::from_yaml(&bad, "x.yaml").unwrap_err().to_string();
     assert!(err.contains("kafka.properties.sasl.password") && !err.contains("hunter2"), "{err}");
 }
+
+/// Regression: `slostream check | head -1` panicked ("failed printing to stdout: Broken pipe")
+/// once the reader had gone. The printing commands now end on SIGPIPE, quietly, as `cat` does.
+#[test]
+fn printing_commands_end_quietly_when_the_reader_has_gone() {
+    use std::os::unix::process::ExitStatusExt;
+    for args in [
+        &["check", "--config", "config/example.yaml"][..],
+        &["rules", "--config", "config/example.yaml"],
+        &["openslo", "export", "--config", "config/example.yaml"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader); // every write to stdout now fails
+        let out = Command::new(env!("CARGO_BIN_EXE_slostream"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{args:?}: {:?} {stderr}", out.status);
+    }
+}
