@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::ProducerContext;
 
 /// Errors are summarised at most this often, so a broker outage does not flood the log.
 const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -157,3 +159,15 @@ impl ClientContext for IngestContext {
 
 /// Partitions are assigned by hand, so there is no rebalance to react to.
 impl ConsumerContext for IngestContext {}
+
+/// The dead-letter producer: its client errors and any delivery that fails for good (it never
+/// times out, so only a permanent error ends one) are counted like the consumers'.
+impl ProducerContext for IngestContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, _)) = result {
+            self.kafka_error(error);
+        }
+    }
+}

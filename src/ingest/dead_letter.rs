@@ -44,7 +44,8 @@ pub type AlreadySent = Arc<HashSet<(String, i32, i64)>>;
 
 /// A worker's producer of dead letters.
 pub struct DeadLetters {
-    producer: BaseProducer,
+    /// Its errors count in `slostream_kafka_errors_total` as the consumers' do.
+    producer: BaseProducer<IngestContext>,
     topic: String,
     already: AlreadySent,
     sent: u64,
@@ -66,9 +67,17 @@ fn producer_config(config: &Config) -> ClientConfig {
 }
 
 impl DeadLetters {
-    /// A producer to `topic` that skips the source messages in `already`.
-    pub fn new(config: &Config, topic: &str, already: AlreadySent) -> Result<DeadLetters, KafkaError> {
-        Ok(DeadLetters { producer: producer_config(config).create()?, topic: topic.to_string(), already, sent: 0 })
+    /// A producer to `topic` that skips the source messages in `already`; `role` names it in
+    /// the log.
+    pub fn new(
+        config: &Config,
+        topic: &str,
+        already: AlreadySent,
+        role: impl std::fmt::Display,
+        errors: Arc<KafkaErrors>,
+    ) -> Result<DeadLetters, KafkaError> {
+        let producer = producer_config(config).create_with_context(IngestContext::new(role, errors))?;
+        Ok(DeadLetters { producer, topic: topic.to_string(), already, sent: 0 })
     }
 
     /// Dead letters produced by this worker since it started.

@@ -97,7 +97,9 @@ pub fn run(id: usize, config: Arc<Config>, links: Links) -> Result<(), KafkaErro
     let shard = Shard::new(&config);
     let consumer = BatchConsumer::new(create_consumer(&config, id, &errors)?)?;
     let dead_letters = match &config.events.dead_letter_topic {
-        Some(topic) => Some(DeadLetters::new(&config, topic, already_dead_lettered)?),
+        Some(topic) => {
+            Some(DeadLetters::new(&config, topic, already_dead_lettered, format!("{id} dead letters"), errors.clone())?)
+        }
         None => None,
     };
     let mut w = Worker {

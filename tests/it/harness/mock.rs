@@ -32,6 +32,13 @@ impl MockKafka {
         MockKafka { cluster, client }
     }
 
+    /// The broker answers the next produce request with a permanent error, whoever sends it.
+    pub fn refuse_next_produce(&self) {
+        use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+        self.cluster
+            .request_errors(RDKafkaApiKey::Produce, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED]);
+    }
+
     /// Creates `topic` with `partitions` partitions (replication factor 1).
     pub fn create_topic(&self, topic: &str, partitions: i32) {
         self.cluster.create_topic(topic, partitions, 1).unwrap_or_else(|e| panic!("mock topic {topic}: {e}"));

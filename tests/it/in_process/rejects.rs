@@ -65,3 +65,34 @@ fn dead_letter_topic_holds_exactly_the_rejects() {
         assert_dead_letters(&kafka, &dlq, d.topic(), &at, rejects, letters);
     }
 }
+
+/// Regression: the dead-letter producer used librdkafka's default context, so a dead letter the
+/// broker refused for good vanished without a trace. It now counts in
+/// `slostream_kafka_errors_total` like the consumers' errors.
+#[test]
+fn a_dead_letter_the_broker_refuses_is_counted_as_a_kafka_error() {
+    use slostream::names::{self, label};
+
+    use crate::harness::Served;
+    let kafka = MockKafka::start();
+    let dlq = unique("dlq-refused");
+    kafka.create_topic(&dlq, 1);
+    let d = deployment(&kafka, "dlq-refused").dead_letter_topic(&dlq);
+    kafka.create_topic(d.topic(), 1);
+    kafka.produce(d.topic(), 1, &[b"not json".to_vec()]);
+    kafka.refuse_next_produce();
+    let mut app = crate::harness::mock::InProcess::start(&d);
+    app.wait_ready(Duration::from_secs(60));
+    app.wait_consumed(1, Duration::from_secs(60));
+    let started = std::time::Instant::now();
+    loop {
+        let m = app.scrape();
+        let refused = m.get(names::KAFKA_ERRORS.name, &[(label::KIND, "authentication")]).unwrap_or(0.0);
+        if refused >= 1.0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no Kafka error counted for the refused dead letter");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    app.stop();
+}
