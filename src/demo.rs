@@ -66,7 +66,8 @@ pub async fn run(options: DemoOptions, shutdown: impl std::future::Future<Output
     let generator = {
         let (stop, brokers) = (stop.clone(), brokers.clone());
         std::thread::spawn(move || {
-            loadgen::produce(&brokers, topic, options.rate, None, options.incidents, None, &stop)
+            let traffic = loadgen::Traffic::new(rand::random(), options.incidents);
+            loadgen::produce(&brokers, topic, options.rate, None, traffic, &stop).map(|p| p.events)
         })
     };
     println!(

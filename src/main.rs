@@ -81,6 +81,11 @@ enum Command {
         /// (for large generated configs, as in benches/e2e/scale.sh).
         #[arg(long)]
         services: Option<u32>,
+        /// Pad each event to about this many bytes with fields no example SLI reads (a query
+        /// list, ~20 request headers with a long user agent, a cookie); the fields SLIs read
+        /// keep their values. Without it, events are about 250 bytes.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(loadgen::MIN_EVENT_BYTES as i64..=1_000_000))]
+        event_bytes: Option<u32>,
     },
 }
 
@@ -170,15 +175,19 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Loadgen { brokers, topic, rate, count, incident_every, incident_for, services } => {
+        Command::Loadgen { brokers, topic, rate, count, incident_every, incident_for, services, event_bytes } => {
             let incidents = Incidents {
                 every: Duration::from_secs(incident_every),
                 lasts: Duration::from_secs(incident_for.min(incident_every)),
             };
             let stop = AtomicBool::new(false);
-            match loadgen::produce(&brokers, &topic, rate, count, incidents, services, &stop) {
-                Ok(n) => {
-                    eprintln!("loadgen: produced {n} events to {topic}");
+            let traffic = loadgen::Traffic::new(rand::random(), incidents)
+                .with_services(services)
+                .with_event_bytes(event_bytes.map(|n| n as usize));
+            match loadgen::produce(&brokers, &topic, rate, count, traffic, &stop) {
+                Ok(p) => {
+                    let average = p.bytes.checked_div(p.events).unwrap_or(0);
+                    eprintln!("loadgen: produced {} events to {topic}, {average} bytes each on average", p.events);
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -3,6 +3,9 @@
 #
 #   benches/e2e/run.sh [EVENTS]      default 5000000 (or $E2E_EVENTS); e.g. 200000 for a smoke run
 #
+#   E2E_EVENT_BYTES=N   pad each event to about N bytes (`slostream loadgen --event-bytes N`: a
+#                       query list, ~20 request headers, a long user agent; the fields SLIs read
+#                       unchanged); unset or 0: the loadgen's own ~250-byte events
 #   E2E_COMPARE="before=/path/to/slostream ..."   also runs these builds of slostream, one row
 #                                                 each, in the same run (same topic and config)
 #
@@ -25,6 +28,7 @@
 set -euo pipefail
 
 EVENTS="${1:-${E2E_EVENTS:-5000000}}"
+EVENT_BYTES="${E2E_EVENT_BYTES:-0}"
 PARTITIONS=8
 TOPIC=bench-requests
 # shellcheck source=common.sh
@@ -42,6 +46,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 [[ "$EVENTS" =~ ^[0-9]+$ && "$EVENTS" -gt 0 ]] || { echo "usage: $0 [EVENTS]" >&2; exit 2; }
+[[ "$EVENT_BYTES" =~ ^[0-9]+$ ]] || { echo "E2E_EVENT_BYTES must be a number of bytes" >&2; exit 2; }
+PAD=()
+if [[ "$EVENT_BYTES" -gt 0 ]]; then PAD=(--event-bytes "$EVENT_BYTES"); fi
 
 log "building slostream and examples/raw_consume (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin slostream --example raw_consume)
@@ -56,9 +63,11 @@ BOOTSTRAP="$("$BROKER" start "$WORK/kafka")"
 
 log "preloading $EVENTS events into $TOPIC ($PARTITIONS partitions)"
 start=$(date +%s.%N)
-"$BIN" loadgen --brokers "$BOOTSTRAP" --topic "$TOPIC" --rate 0 --count "$EVENTS" --incident-every 0 2>"$WORK/loadgen.log" ||
+"$BIN" loadgen --brokers "$BOOTSTRAP" --topic "$TOPIC" --rate 0 --count "$EVENTS" --incident-every 0 "${PAD[@]}" 2>"$WORK/loadgen.log" ||
   { cat "$WORK/loadgen.log" >&2; exit 1; }
 log "$(tail -n1 "$WORK/loadgen.log") in $(echo "$(date +%s.%N) - $start" | bc) s"
+# The average payload size the loadgen reports ("..., N bytes each on average").
+SIZE="$(tail -n1 "$WORK/loadgen.log" | awk '{ for (i = 1; i < NF; i++) if ($(i + 1) == "bytes") print $i }')"
 
 PORT="$(free_port)"
 # The example config (its SLIs and SLOs), pointed at the bench topic, with its own state dir.
@@ -67,7 +76,7 @@ example_config "$WORK/slostream.yaml" "$BOOTSTRAP" "$TOPIC" "bench-$$" "$PORT" "
 
 ROWS=()
 # row NAME SECONDS CPU_SECONDS PEAK_RSS_KB
-row() { ROWS+=("$1|$2|$3|$4"); log "$1: $EVENTS events in $2 s, $3 CPU s, peak RSS $4 KB"; }
+row() { ROWS+=("$1|$2|$3|$4"); log "$1: $EVENTS events of ${SIZE} bytes in $2 s, $3 CPU s, peak RSS $4 KB"; }
 
 # A command that exits by itself, under /usr/bin/time (wall, user + sys of it and its children,
 # largest RSS among them).
@@ -155,7 +164,7 @@ for name in "${NAMES[@]}"; do
 done
 
 echo
-echo "slostream e2e: $EVENTS events, $PARTITIONS partitions, $(nproc) CPUs, $ROUNDS round(s), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "slostream e2e: $EVENTS events of ${SIZE} bytes on average, $PARTITIONS partitions, $(nproc) CPUs, $ROUNDS round(s), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 printf '| %-16s | %4s | %12s | %16s | %14s | %12s |\n' run runs events/s "CPU s / M events" "peak RSS (MB)" "ratio to raw"
 printf '|%s|%s|%s|%s|%s|%s|\n' ------------------ ------ -------------- ------------------ ---------------- --------------

@@ -737,4 +737,50 @@ mod tests {
         }
         assert_eq!(few.get("gem"), &[1, 99]);
     }
+
+    /// `loadgen --event-bytes`: the padding (a query list and request headers) changes nothing
+    /// an SLI reads, and brings events to within 10% of the size asked.
+    #[test]
+    fn padded_loadgen_events_read_and_classify_as_unpadded_ones_at_about_the_size_asked() {
+        use crate::loadgen::{Incidents, Traffic};
+        use std::time::Duration;
+        const NO_INCIDENTS: Incidents = Incidents { every: Duration::ZERO, lasts: Duration::ZERO };
+        const NOW: i64 = 1_795_694_400_000;
+        let config = Config::from_yaml(include_str!("../../config/example.yaml"), "example.yaml").unwrap();
+        let decoder = Decoder::new(&config);
+        let classifier = Classifier::new(&config, &decoder);
+        // What the pipeline takes from an event: time, latency, the fields SLIs read, verdicts.
+        let read = |event: &str| {
+            let mut slots = Vec::new();
+            let d = decoder.decode(event.as_bytes(), NOW, &mut slots).unwrap_or_else(|r| panic!("{r:?}: {event}"));
+            let mut verdicts = Vec::new();
+            classifier.classify(&slots, |sli, good| verdicts.push((sli, good)));
+            (d.ts_ms, d.latency_ms, d.latency_invalid, format!("{slots:?}"), verdicts)
+        };
+        for bytes in [1000, 1500, 2000] {
+            let mut plain = Traffic::new(3, NO_INCIDENTS);
+            let mut padded = Traffic::new(3, NO_INCIDENTS).with_event_bytes(Some(bytes));
+            let (mut a, mut b) = (String::new(), String::new());
+            let (mut matched, mut bad) = (0, 0);
+            for i in 0..5_000 {
+                plain.event(NOW - i, &mut a);
+                padded.event(NOW - i, &mut b);
+                assert!(b.len().abs_diff(bytes) <= bytes / 10, "{} bytes for {bytes}: {b}", b.len());
+                let (ra, rb) = (read(&a), read(&b));
+                assert_eq!(ra, rb, "{a}\n{b}");
+                matched += rb.4.len();
+                bad += rb.4.iter().filter(|(_, good)| !good).count();
+                // The same event plus `query` and `headers`, which serde_json reads too.
+                let va: serde_json::Value = serde_json::from_str(&a).unwrap();
+                let mut vb: serde_json::Value = serde_json::from_str(&b).unwrap();
+                let extra = vb.as_object_mut().unwrap();
+                assert!(extra.remove("query").unwrap().is_array(), "{b}");
+                let headers = extra.remove("headers").unwrap();
+                assert!(headers["user-agent"].as_str().unwrap().len() > 100, "{b}");
+                assert!(headers.as_object().unwrap().len() >= if bytes >= 1500 { 20 } else { 5 }, "{b}");
+                assert_eq!(va, vb);
+            }
+            assert!(matched > 5_000 && bad > 0, "{matched} matched, {bad} bad");
+        }
+    }
 }
