@@ -451,15 +451,22 @@ impl Config {
     /// names it: the `field` label values of `slostream_field_type_mismatches_total`, and their
     /// order in [`crate::state::Counters`].
     pub fn condition_fields(&self) -> Vec<&str> {
+        self.condition_kinds().into_iter().map(|(field, _)| field).collect()
+    }
+
+    /// [`Config::condition_fields`], each with the kinds of value its tests compare with: a
+    /// value of any other kind is a type mismatch.
+    pub(crate) fn condition_kinds(&self) -> Vec<(&str, Kinds)> {
         let mut tests = Vec::new();
         for sli in &self.slis {
             sli.matches.tests(&mut tests);
             sli.good.tests(&mut tests);
         }
-        let mut fields: Vec<&str> = Vec::new();
-        for (path, _) in tests {
-            if !fields.contains(&path) {
-                fields.push(path);
+        let mut fields: Vec<(&str, Kinds)> = Vec::new();
+        for (path, test) in tests {
+            match fields.iter_mut().find(|(f, _)| *f == path) {
+                Some((_, kinds)) => *kinds = kinds.union(test.kinds()),
+                None => fields.push((path, test.kinds())),
             }
         }
         fields

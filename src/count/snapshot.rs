@@ -165,11 +165,6 @@ impl Snapshot {
         self.now_ms
     }
 
-    /// The breakdown view of SLI `sli`, if it has a `breakdown:`.
-    pub fn breakdown(&self, sli: usize) -> Option<&BreakdownView> {
-        self.breakdowns.iter().find(|b| b.sli == sli)
-    }
-
     /// Forgets the workers' part, before their views are added again.
     pub fn clear_views(&mut self) {
         self.partitions.clear();

@@ -101,25 +101,12 @@ impl Decoder {
         let mut plan = FieldPlan::default();
         let ts_slot = plan.add(&config.events.timestamp_field);
         let latency_slot = config.events.latency_field.as_deref().map(|f| plan.add(f));
-        let mut tests = Vec::new();
-        for sli in &config.slis {
-            sli.matches.tests(&mut tests);
-            sli.good.tests(&mut tests);
-        }
         for (_, b) in config.breakdowns() {
             for field in &b.fields {
                 plan.add(field);
             }
         }
-        let tested = config
-            .condition_fields()
-            .into_iter()
-            .map(|field| {
-                let kinds =
-                    tests.iter().filter(|(p, _)| *p == field).fold(Kinds::default(), |k, (_, t)| k.union(t.kinds()));
-                (plan.add(field), kinds)
-            })
-            .collect();
+        let tested = config.condition_kinds().into_iter().map(|(field, kinds)| (plan.add(field), kinds)).collect();
         Decoder {
             plan,
             ts_slot,

@@ -114,11 +114,6 @@ impl Breakdowns {
 }
 
 impl BreakdownSet {
-    /// The number of slots.
-    pub fn max_values(&self) -> usize {
-        self.slots.len()
-    }
-
     /// The row of `__other__`.
     pub fn other_row(&self) -> usize {
         self.slots.len()
