@@ -6,6 +6,7 @@
 //! expected; nothing starts on a bad config.
 
 mod basic_auth;
+pub mod budgeting;
 pub mod calendar;
 pub(crate) mod condition;
 pub(crate) mod duration;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use crate::names::label;
 pub use basic_auth::BasicAuthConfig;
+pub use budgeting::{Budgeting, SliceBudget, SliceVerdict, Sparse};
 pub use calendar::{Calendar, CalendarUnit, PeriodBounds};
 pub(crate) use condition::{Condition, Kinds, Literal, Test};
 pub use duration::Window;
@@ -355,6 +357,8 @@ pub struct SloConfig {
     pub calendar: Option<Calendar>,
     /// How [`SloConfig::components`] make one ratio.
     pub combine: Combine,
+    /// Events or time slices (`budgeting:`).
+    pub budgeting: Budgeting,
     /// The SLIs combined, as configured.
     pub components: Vec<Component>,
     /// The configured rules, or the SRE Workbook's pairs that fit in the period.

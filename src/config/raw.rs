@@ -235,6 +235,9 @@ pub struct RawSlo {
     pub period: RawPeriod,
     #[serde(default)]
     pub combine: RawCombine,
+    /// `occurrences` (the default) or `{method: timeslices | ratio_timeslices, slice, ...}`.
+    #[serde(default)]
+    pub budgeting: Option<RawBudgeting>,
     pub slis: Vec<RawSliRef>,
     #[serde(default)]
     pub alerts: Option<Vec<RawAlert>>,
@@ -292,6 +295,29 @@ pub enum RawPeriod {
 pub struct RawCalendar {
     pub calendar: String,
     pub time_zone: String,
+}
+
+/// `budgeting: occurrences` or `budgeting: {method: timeslices, slice: 1m, target: 95, ...}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "occurrences or {method: timeslices | ratio_timeslices, slice, target, min_events, sparse}")]
+pub enum RawBudgeting {
+    Named(String),
+    Slices(RawSlices),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlices {
+    pub method: String,
+    #[serde(default)]
+    pub slice: Option<String>,
+    /// Percent of good events that makes a slice good (`timeslices` only).
+    #[serde(default)]
+    pub target: Option<f64>,
+    #[serde(default)]
+    pub min_events: Option<u64>,
+    #[serde(default)]
+    pub sparse: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@
 //! would.
 
 mod breakdown;
+mod budgeting;
 mod slos;
 
 use std::collections::BTreeMap;

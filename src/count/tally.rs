@@ -15,6 +15,7 @@ use crate::state::{Checkpoint, Counters, PartitionOffset};
 use crate::window::batch::Batch;
 use crate::window::breakdown::Breakdowns;
 use crate::window::latency::LatencyWindows;
+use crate::window::slices::Slices;
 use crate::window::WindowStore;
 
 /// Why the tally may not be checkpointed now.
@@ -38,6 +39,8 @@ pub struct Tally {
     pub latency: LatencyWindows,
     /// Windows per value combination of the SLIs with a `breakdown:`.
     pub breakdowns: Breakdowns,
+    /// Every time-slice SLO's frozen slices.
+    pub slices: Slices,
     /// Consumed, rejected, unmatched and dead-lettered messages, and per-SLI totals since start.
     pub counters: Counters,
     /// Next offset of every partition read so far (as of each worker's last hand-over).
@@ -53,15 +56,19 @@ impl Tally {
     /// An empty tally, or a restored checkpoint's counts; `offsets` are where reading starts.
     pub fn new(config: &Config, workers: usize, restored: Option<Checkpoint>, offsets: Vec<PartitionOffset>) -> Tally {
         let n = config.slis.len();
-        let (store, counters, breakdowns) = match restored {
-            Some(c) => (c.store, c.counters, c.breakdowns),
+        let (store, counters, breakdowns, saved) = match restored {
+            Some(c) => (c.store, c.counters, c.breakdowns, c.slices),
             None => (
                 WindowStore::new(n, config.max_period_secs() * 1000, config.events.max_future_ms),
                 Counters::for_config(config),
                 Breakdowns::new(config),
+                Vec::new(),
             ),
         };
+        let mut slices = Slices::new(config, &store);
+        slices.restore(&saved);
         Tally {
+            slices,
             store,
             breakdowns,
             latency: LatencyWindows::new(n),
@@ -77,7 +84,7 @@ impl Tally {
     /// `now`: when the hand-over happens (the caller's clock, so tests can drive it).
     pub fn hand_over(&mut self, worker: usize, batch: &mut Batch, counters: &mut Counters, cut: Cut<'_>) {
         let Cut { positions, acknowledged, now } = cut;
-        batch.drain_into(&mut self.store, &mut self.latency, &mut self.counters.totals);
+        batch.drain_into(&mut self.store, &mut self.latency, &mut self.counters.totals, &mut self.slices);
         self.counters.add(counters);
         counters.clear();
         for p in positions {

@@ -24,7 +24,7 @@ fn combine_methods_by_hand() {
 
 #[test]
 fn pooled_error_ratio_is_one_division() {
-    let window = |counts: Counts, ratio: f64| WindowStatus { counts, ratio, burn_rate: 0.0 };
+    let window = |counts: Counts, ratio: f64| WindowStatus { counts, ratio, burn_rate: 0.0, slices: None };
     assert_eq!(error_ratio(Combine::Pooled, &window(c(99, 100), 0.99)), 0.01);
     assert_eq!(error_ratio(Combine::Pooled, &window(c(0, 0), 1.0)), 0.0);
     assert_eq!(error_ratio(Combine::Min, &window(c(99, 100), 0.5)), 0.5);

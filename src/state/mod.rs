@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use crate::config::Config;
 use crate::decode::Reject;
 use crate::window::breakdown::{Breakdowns, Tracked};
+use crate::window::slices::{Hour, SavedSlices};
 use crate::window::{Counts, WindowStore};
 pub use codec::Malformed;
 use codec::{Reader, Writer};
@@ -112,6 +113,8 @@ pub struct Checkpoint {
     pub store: WindowStore,
     /// The windows per value combination of SLIs with a `breakdown:`, at the cut.
     pub breakdowns: Breakdowns,
+    /// Every time-slice SLO's frozen slices at the cut.
+    pub slices: Vec<SavedSlices>,
     /// The deployment it was written for; `None` when read from a format older than version 3,
     /// which did not record it.
     pub owner: Option<Owner>,
@@ -137,8 +140,10 @@ pub struct Owner {
 /// Version 4 adds the invalid-latency count and the type mismatches by field name (earlier
 /// versions are read with none: those events were rejects then, and their reject counts by the
 /// retired reasons `wrong_field_type` and `invalid_latency` are dropped). Version 5 adds the
-/// windows of every `breakdown:` combination (earlier versions are read with none).
-const VERSION: u32 = 5;
+/// windows of every `breakdown:` combination (earlier versions are read with none). Version 6
+/// adds every time-slice SLO's frozen slices (earlier versions are read with none: those SLOs'
+/// slices begin afresh, from what the window store still holds).
+const VERSION: u32 = 6;
 /// The oldest format [`Checkpoint::decode`] reads.
 const OLDEST_VERSION: u32 = 1;
 
@@ -167,13 +172,15 @@ pub(crate) struct CheckpointRef<'a> {
     pub(crate) counters: &'a Counters,
     pub(crate) store: &'a WindowStore,
     pub(crate) breakdowns: &'a Breakdowns,
+    pub(crate) slices: &'a [SavedSlices],
 }
 
 impl Checkpoint {
     /// The binary form [`Checkpoint::decode`] reads, SLIs by name (a checkpoint file's body).
     pub fn encode(&self, config: &Config) -> Vec<u8> {
-        let Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, .. } = self;
-        CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store, breakdowns }.encode(config)
+        let Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, slices, .. } = self;
+        CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store, breakdowns, slices }
+            .encode(config)
     }
 }
 
@@ -242,8 +249,45 @@ impl CheckpointRef<'_> {
             w.u32(0);
             write_buckets(&mut w, set.store(), set.other_row());
         }
+        write_slices(&mut w, self.slices);
         w.buf
     }
+}
+
+/// Each time-slice SLO's frozen slices, by SLO name and fingerprint.
+fn write_slices(w: &mut Writer, slices: &[SavedSlices]) {
+    w.u32(slices.len() as u32);
+    for s in slices {
+        w.str(&s.name);
+        w.u64(s.fingerprint);
+        w.u32(u32::from(s.frozen_until.is_some()));
+        w.i64(s.frozen_until.unwrap_or_default());
+        w.u64(s.late);
+        w.u32(s.hours.len() as u32);
+        for (index, hour) in &s.hours {
+            w.i64(*index);
+            w.u32(hour.counted);
+            w.u64(hour.good.to_bits());
+        }
+    }
+}
+
+/// What [`write_slices`] wrote.
+fn read_slices(r: &mut Reader) -> Result<Vec<SavedSlices>, Malformed> {
+    let mut out = Vec::new();
+    for _ in 0..r.count(32)? {
+        let (name, fingerprint) = (r.str()?.to_string(), r.u64()?);
+        let frozen = r.u32()?;
+        let until = r.i64()?;
+        let late = r.u64()?;
+        let mut hours = Vec::new();
+        for _ in 0..r.count(20)? {
+            let index = r.i64()?;
+            hours.push((index, Hour { counted: r.u32()?, good: f64::from_bits(r.u64()?) }));
+        }
+        out.push(SavedSlices { name, fingerprint, frozen_until: (frozen != 0).then_some(until), late, hours });
+    }
+    Ok(out)
 }
 
 /// One row's non-empty buckets, tier by tier, each tier headed by its bucket width.
@@ -362,10 +406,11 @@ impl Checkpoint {
         if version >= 5 {
             read_breakdowns(&mut r, config, &changed_slis, &resolutions, &mut breakdowns)?;
         }
+        let slices = if version >= 6 { read_slices(&mut r)? } else { Vec::new() };
         if !r.is_done() {
             return Err(Malformed(bytes.len()).into());
         }
-        Ok(Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, owner, changed_slis })
+        Ok(Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, slices, owner, changed_slis })
     }
 }
 

@@ -28,6 +28,7 @@ fn sample(config: &Config) -> Checkpoint {
         counters,
         store,
         breakdowns: Breakdowns::new(config),
+        slices: Vec::new(),
         owner: None,
         changed_slis: Vec::new(),
     }
@@ -277,6 +278,15 @@ fn reads_a_version_4_checkpoint_written_before_breakdowns() {
     assert!(back.breakdowns.sets.is_empty());
 }
 
+#[test]
+fn reads_a_version_5_checkpoint_written_before_time_slices() {
+    // Written by `sample` and `CheckpointFiles::write` with the version-5 layout: version 6's
+    // body without its (empty) time-slice section.
+    let fixture = include_bytes!("../../tests/fixtures/checkpoint-v5.bin");
+    let back = restores_fixture("v5-test", fixture, 5, &sample(&config()));
+    assert!(back.slices.is_empty());
+}
+
 /// The type mismatch counts are stored by field name: a field no condition tests any more is
 /// dropped, the others keep their counts whatever their new position.
 #[test]
@@ -370,3 +380,4 @@ fn breakdowns_round_trip_and_follow_their_fields() {
     assert_eq!(got[0], before[0]);
     assert_eq!(got[1].1, Counts { good: before[1].1.good + before[2].1.good, total: 20 }, "the rest in __other__");
 }
+

@@ -28,7 +28,9 @@
 
 pub mod batch;
 pub mod breakdown;
+pub mod combine;
 pub mod latency;
+pub mod slices;
 mod tier;
 
 use tier::Tier;
@@ -160,6 +162,24 @@ impl WindowStore {
     /// was built for: its extra buckets for `max_future` may hold events ahead of `now` instead.
     fn tier_index(&self, window_ms: i64) -> usize {
         self.tiers.iter().position(|t| t.span_ms() >= window_ms).unwrap_or(2)
+    }
+
+    /// Events of `sli` in the buckets of tier `tier` starting in `[from_ms, to_ms)` (both on
+    /// that tier's bucket edges), as far as it still holds them.
+    pub(crate) fn sum_between(&self, tier: usize, sli: usize, from_ms: i64, to_ms: i64) -> Counts {
+        self.tiers[tier].sum_between(sli, from_ms, to_ms)
+    }
+
+    /// Where the newest 10-second bucket any event reached ends; `None` before the first event.
+    pub fn newest_end_ms(&self) -> Option<i64> {
+        self.tiers[0].newest_end_ms()
+    }
+
+    /// How far back from the end of its newest bucket tier `tier` holds every bucket, whatever
+    /// the next event moves its head by up to one bucket.
+    pub(crate) fn held_ms(&self, tier: usize) -> i64 {
+        let t = &self.tiers[tier];
+        (t.len - 2) * t.res_ms
     }
 
     /// Bucket widths of the tiers, finest first.

@@ -201,6 +201,22 @@ impl Tier {
         with_cells!(&self.cells, |v| self.sum_range(&v[self.ring(sli)], first, last))
     }
 
+    /// Sum of the buckets starting in `[from_ms, to_ms)` (both on bucket edges), as far as the
+    /// ring holds them: a time slice's events.
+    pub fn sum_between(&self, sli: usize, from_ms: i64, to_ms: i64) -> Counts {
+        if self.head == i64::MIN {
+            return Counts::default();
+        }
+        let first = from_ms.div_euclid(self.res_ms).max(self.head - self.len + 1);
+        let last = (to_ms.div_euclid(self.res_ms) - 1).min(self.head);
+        with_cells!(&self.cells, |v| self.sum_range(&v[self.ring(sli)], first, last))
+    }
+
+    /// Where the newest bucket any event reached ends; `None` before the first event.
+    pub fn newest_end_ms(&self) -> Option<i64> {
+        (self.head != i64::MIN).then(|| (self.head + 1) * self.res_ms)
+    }
+
     /// [`Tier::sum`] for several windows at once, in one backward pass over the ring: the
     /// windows all end at `now`, so each one is the previous (shorter) one plus the buckets
     /// before it. `windows` is `(index into out, window_ms)` sorted by ascending `window_ms`.
