@@ -119,6 +119,10 @@ mod tests {
         assert_eq!(r.verdict(0, None), SliceVerdict { counted: 0, good: 0.0 });
         assert_eq!(r.verdict(4, Some(0.75)), SliceVerdict { counted: 1, good: 0.75 });
         let zero = budget(None, 0, Sparse::Skip);
-        assert_eq!(zero.verdict(0, None), SliceVerdict { counted: 1, good: 1.0 }, "min_events 0: an empty slice is judged");
+        assert_eq!(
+            zero.verdict(0, None),
+            SliceVerdict { counted: 1, good: 1.0 },
+            "min_events 0: an empty slice is judged"
+        );
     }
 }

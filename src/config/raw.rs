@@ -299,7 +299,10 @@ pub struct RawCalendar {
 
 /// `budgeting: occurrences` or `budgeting: {method: timeslices, slice: 1m, target: 95, ...}`.
 #[derive(Debug, Deserialize)]
-#[serde(untagged, expecting = "occurrences or {method: timeslices | ratio_timeslices, slice, target, min_events, sparse}")]
+#[serde(
+    untagged,
+    expecting = "occurrences or {method: timeslices | ratio_timeslices, slice, target, min_events, sparse}"
+)]
 pub enum RawBudgeting {
     Named(String),
     Slices(RawSlices),

@@ -136,6 +136,7 @@ impl Telemetry {
         self.slo.set_latency(config, snapshot);
         if let Some(statuses) = statuses {
             self.slo.set_statuses(config, statuses);
+            self.slo.set_slices(snapshot);
             self.slo.set_breakdowns(config, snapshot, statuses);
             self.page.publish(config, snapshot, statuses, now_ms);
         }

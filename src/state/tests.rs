@@ -380,4 +380,3 @@ fn breakdowns_round_trip_and_follow_their_fields() {
     assert_eq!(got[0], before[0]);
     assert_eq!(got[1].1, Counts { good: before[1].1.good + before[2].1.good, total: 20 }, "the rest in __other__");
 }
-

@@ -24,4 +24,3 @@ pub fn combine(method: Combine, parts: &[(Counts, f64)]) -> Option<f64> {
         Combine::Min => live().map(|(c, _)| ratio(c)).fold(f64::INFINITY, f64::min),
     })
 }
-

@@ -148,8 +148,13 @@ impl Slices {
             }
             slos.push(SloSlices::new(index, slo, *budget, config, store));
         }
-        let mut slices =
-            Slices { late_before: vec![i64::MIN; config.slis.len()], by_sli, slos, freeze_at: i64::MAX, parts: Vec::new() };
+        let mut slices = Slices {
+            late_before: vec![i64::MIN; config.slis.len()],
+            by_sli,
+            slos,
+            freeze_at: i64::MAX,
+            parts: Vec::new(),
+        };
         slices.update_late_before();
         slices
     }
@@ -239,9 +244,9 @@ impl SloSlices {
             horizon_ms,
             // A store that already holds events (restored, under a changed definition) judges
             // every slice it still holds; an empty one begins with the first event.
-            frozen_until: store.newest_end_ms().map(|end| {
-                slice_start(end - horizon_ms, anchor(slo.calendar.as_ref(), end), budget.slice_ms)
-            }),
+            frozen_until: store
+                .newest_end_ms()
+                .map(|end| slice_start(end - horizon_ms, anchor(slo.calendar.as_ref(), end), budget.slice_ms)),
             late: 0,
             head: i64::MIN,
             hours: vec![Hour::default(); hours as usize],

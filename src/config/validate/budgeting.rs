@@ -3,8 +3,8 @@
 
 use super::{bad, Invalid};
 use crate::config::budgeting::{Budgeting, SliceBudget, Sparse};
-use crate::config::{duration, AlertRule};
 use crate::config::raw::RawBudgeting;
+use crate::config::{duration, AlertRule};
 
 /// Slices are cut from the window store's 10-second buckets.
 const SLICE_UNIT_SECS: i64 = 10;
@@ -34,7 +34,10 @@ pub(super) fn budgeting(raw: Option<&RawBudgeting>, alerts: &[AlertRule], at: &s
         "timeslices" => false,
         "ratio_timeslices" => true,
         "occurrences" => {
-            return Err(bad(&format!("{path}.method"), "occurrences takes no settings (write budgeting: occurrences)".into()))
+            return Err(bad(
+                &format!("{path}.method"),
+                "occurrences takes no settings (write budgeting: occurrences)".into(),
+            ))
         }
         other => {
             return Err(bad(
@@ -48,7 +51,9 @@ pub(super) fn budgeting(raw: Option<&RawBudgeting>, alerts: &[AlertRule], at: &s
     if slice % SLICE_UNIT_SECS != 0 || HOUR_SECS % slice != 0 {
         return Err(bad(
             &format!("{path}.slice"),
-            format!("{slice_text:?} is not allowed (expected a multiple of 10s that divides 1h, e.g. 10s, 30s, 1m, 5m)"),
+            format!(
+                "{slice_text:?} is not allowed (expected a multiple of 10s that divides 1h, e.g. 10s, 30s, 1m, 5m)"
+            ),
         ));
     }
     if let Some(rule) = alerts.iter().find(|a| a.short.secs < slice) {
@@ -67,10 +72,16 @@ pub(super) fn budgeting(raw: Option<&RawBudgeting>, alerts: &[AlertRule], at: &s
     let target = match (ratio_method, raw.target) {
         (false, Some(t)) if t > 0.0 && t <= 100.0 => Some((t / 100.0 * 1e12).round() / 1e12),
         (false, Some(t)) => {
-            return Err(bad(&format!("{path}.target"), format!("{t} is out of range (expected a percent, 0 < target <= 100)")))
+            return Err(bad(
+                &format!("{path}.target"),
+                format!("{t} is out of range (expected a percent, 0 < target <= 100)"),
+            ))
         }
         (false, None) => {
-            return Err(bad(&format!("{path}.target"), "missing (timeslices needs the percent that makes a slice good, e.g. 95)".into()))
+            return Err(bad(
+                &format!("{path}.target"),
+                "missing (timeslices needs the percent that makes a slice good, e.g. 95)".into(),
+            ))
         }
         (true, Some(_)) => {
             return Err(bad(

@@ -104,7 +104,7 @@ fn expected(
 ) -> SliceCounts {
     let mut out = SliceCounts::default();
     let mut start = first;
-    while start + slice <= now - now.rem_euclid(slice) + 0 && start + slice <= now {
+    while start + slice <= now {
         let inside = if start < frozen { start.div_euclid(HOUR) >= from.div_euclid(HOUR) } else { start >= from };
         if inside {
             let (counted, good) = verdict(t.get(&start).unwrap_or(&[Counts::default(); 2]));
@@ -160,7 +160,8 @@ fn check_against_truth(seed: u64, skip: bool) {
     let frozen = fed.slices.slos[0].frozen_until.unwrap();
     assert!(frozen > T0 + 20 * HOUR, "slices were frozen along the way");
     let first = T0 - T0.rem_euclid(MIN);
-    let windows = [5 * MIN, HOUR, 5 * HOUR + 30 * MIN, 5 * HOUR + 50 * MIN, 6 * HOUR, 6 * HOUR + 30 * MIN, DAY, 2 * DAY];
+    let windows =
+        [5 * MIN, HOUR, 5 * HOUR + 30 * MIN, 5 * HOUR + 50 * MIN, 6 * HOUR, 6 * HOUR + 30 * MIN, DAY, 2 * DAY];
     // Also just after the last frozen slice, in the same hour as it (unless on an hour's edge).
     let starts: Vec<i64> = windows.iter().map(|w| now - w).chain([frozen + 1]).collect();
     let got = fed.windows(now, &starts);
