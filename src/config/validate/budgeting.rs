@@ -105,3 +105,56 @@ pub(super) fn budgeting(raw: Option<&RawBudgeting>, alerts: &[AlertRule], at: &s
         sparse,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Budgeting, Config, SliceBudget, Sparse};
+
+    fn with(budgeting: &str) -> Result<Config, String> {
+        let yaml = include_str!("../../../config/example.yaml").replacen(
+            "    period: \"30d\"\n",
+            &format!("    period: \"30d\"\n    budgeting: {budgeting}\n"),
+            1,
+        );
+        assert_ne!(yaml, include_str!("../../../config/example.yaml"), "the example has a 30d SLO");
+        Config::from_yaml(&yaml, "x.yaml").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn slice_settings_are_read_with_their_defaults() {
+        let c = with("{ method: timeslices, slice: 30s, target: 95, min_events: 20, sparse: skip }").unwrap();
+        let slo = c.slos.iter().find(|s| s.budgeting != Budgeting::Occurrences).unwrap();
+        let want = SliceBudget { slice_ms: 30_000, target: Some(0.95), min_events: 20, sparse: Sparse::Skip };
+        assert_eq!(slo.budgeting, Budgeting::Slices(want));
+        let c = with("{ method: ratio_timeslices }").unwrap();
+        let slo = c.slos.iter().find(|s| s.budgeting != Budgeting::Occurrences).unwrap();
+        let want = SliceBudget { slice_ms: 60_000, target: None, min_events: 1, sparse: Sparse::Good };
+        assert_eq!(slo.budgeting, Budgeting::Slices(want));
+        assert_eq!(slo.budgeting.as_str(), "ratio_timeslices");
+        assert!(with("occurrences").unwrap().slos.iter().all(|s| s.budgeting == Budgeting::Occurrences));
+    }
+
+    #[test]
+    fn bad_slice_settings_name_the_key_and_what_is_expected() {
+        for (budgeting, key, says) in [
+            ("events", "budgeting", "expected occurrences"),
+            ("{ method: timeslice, target: 95 }", "budgeting.method", "expected timeslices or ratio_timeslices"),
+            ("{ method: occurrences }", "budgeting.method", "takes no settings"),
+            ("{ method: timeslices, slice: 25s, target: 95 }", "budgeting.slice", "multiple of 10s that divides 1h"),
+            ("{ method: timeslices, slice: 7m, target: 95 }", "budgeting.slice", "multiple of 10s that divides 1h"),
+            ("{ method: timeslices, slice: 2h, target: 95 }", "budgeting.slice", "multiple of 10s that divides 1h"),
+            ("{ method: timeslices, slice: 10m, target: 95 }", "budgeting.slice", "short window 5m"),
+            ("{ method: timeslices, slice: 1x, target: 95 }", "budgeting.slice", ""),
+            ("{ method: timeslices }", "budgeting.target", "missing"),
+            ("{ method: timeslices, target: 0 }", "budgeting.target", "0 < target <= 100"),
+            ("{ method: timeslices, target: 101 }", "budgeting.target", "0 < target <= 100"),
+            ("{ method: ratio_timeslices, target: 95 }", "budgeting.target", "not used by ratio_timeslices"),
+            ("{ method: timeslices, target: 95, sparse: bad }", "budgeting.sparse", "expected good or skip"),
+            ("{ method: timeslices, target: 95, min_events: -1 }", "budgeting", ""),
+            ("{ method: timeslices, target: 95, min: 3 }", "budgeting", ""),
+        ] {
+            let err = with(budgeting).expect_err(budgeting);
+            assert!(err.contains(&format!(".{key}")) && err.contains(says), "{budgeting}: {err}");
+        }
+    }
+}
