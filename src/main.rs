@@ -333,6 +333,22 @@ fn print_summary(c: &Config) {
         );
         let windows: Vec<&str> = s.windows.iter().map(|w| w.label.as_str()).collect();
         println!("    windows: {}", windows.join(", "));
+        if let slostream::config::Budgeting::Slices(b) = &s.budgeting {
+            let judged = match b.target {
+                Some(t) => format!("a slice is good at >= {}% good events", (t * 1e10).round() / 1e8),
+                None => "the mean of the slices' ratios".to_string(),
+            };
+            let sparse = match b.sparse {
+                slostream::config::Sparse::Good => "counts as good",
+                slostream::config::Sparse::Skip => "is skipped",
+            };
+            println!(
+                "    budgeting: {} of {}, {judged}; a slice with fewer than {} events {sparse}",
+                s.budgeting.as_str(),
+                slostream::config::Window::from_secs(b.slice_ms / 1000),
+                b.min_events
+            );
+        }
         // A calendar period's factors are those of the period it is in now.
         let period = s.period_at(slostream::time::wall_ms());
         if let Some(c) = &s.calendar {
