@@ -250,6 +250,28 @@ fn hot_path(c: &mut Criterion) {
         assert!(broken_down.slis.iter().filter(|s| s.breakdown.is_some()).count() == 2);
         let mut shard = warm_shard(&broken_down, &events);
         bench_process(&mut g, "example_breakdown", &mut shard, &events);
+        // Both SLOs budgeted in one-minute slices: each event's time is checked against the
+        // slices already judged, and slices are judged as event time moves on.
+        let sliced = Config::from_yaml(
+            &EXAMPLE.replace(
+                "    combine: ",
+                "    budgeting: { method: timeslices, slice: 1m, target: 95, min_events: 20 }\n    combine: ",
+            ),
+            "example.yaml",
+        )
+        .expect("example config with time slices");
+        assert_eq!(sliced.slos.iter().filter(|s| s.budgeting.slices().is_some()).count(), 2);
+        let mut shard = warm_shard(&sliced, &events);
+        bench_process(&mut g, "example_timeslices", &mut shard, &events);
+        g.finish();
+        // The tick's read of the tally, judging the live slices of both SLOs.
+        let mut g = c.benchmark_group("publish");
+        let mut view = snapshot(&sliced, &shard.1);
+        g.bench_function("example_timeslices", |b| b.iter(|| view.read_tally(&shard.1, black_box(NOW))));
+        let mut plain = warm_shard(&config, &events);
+        plain.1.store.record(0, NOW, true);
+        let mut view = snapshot(&config, &plain.1);
+        g.bench_function("example", |b| b.iter(|| view.read_tally(&plain.1, black_box(NOW))));
         g.finish();
     }
 
