@@ -165,3 +165,87 @@ fn slices_are_exact_through_kill_9_while_history_is_read() {
     let (status, _) = app.terminate(Duration::from_secs(15));
     assert!(status.success(), "exit status {status}");
 }
+
+/// The start of the month holding `at_ms` in `zone`, and the next month's.
+fn month_in(zone: &str, at_ms: i64) -> (i64, i64) {
+    use jiff::ToSpan;
+    let tz = jiff::tz::TimeZone::get(zone).unwrap();
+    let first = jiff::Timestamp::from_millisecond(at_ms).unwrap().to_zoned_datetime(tz.clone()).date().first_of_month();
+    let at = |d: jiff::civil::Date| d.to_zoned_datetime(tz.clone()).unwrap().timestamp().as_millisecond();
+    (at(first), at(first + 1.month()))
+}
+
+/// A calendar month rolling over, on a clock shifted to 45 seconds before the end of a month
+/// (`SLOSTREAM_CLOCK_OFFSET_MS`): before the boundary the month's window and slices hold the old
+/// month's events; after it, only the new month's, with the new bounds, while a rolling window
+/// holds both.
+#[test]
+fn a_calendar_month_rolls_over_and_its_slices_begin_again() {
+    const ZONE: &str = "Europe/Paris";
+    let real = now_ms();
+    // The end of next month in Paris, so the shifted clock is always ahead of the real one.
+    let (_, end) = month_in(ZONE, month_in(ZONE, real).1 + DAY);
+    let offset = end - 45_000 - real;
+    let d = Deployment::new("rollover")
+        .env("SLOSTREAM_CLOCK_OFFSET_MS", &offset.to_string())
+        .add_slo(
+            "monthly",
+            r#"{objective: 99, period: {calendar: month, time_zone: "Europe/Paris"}, slis: [geo-availability],
+                budgeting: {method: timeslices, slice: 10s, target: 75, min_events: 2, sparse: skip}}"#,
+        )
+        .add_slo("rolling", r#"{objective: 99, period: "7d", slis: [geo-availability]}"#);
+    d.create_topic(1);
+    let b = d.broker();
+    let payload = |ts: i64, good: bool| {
+        let status = if good { 200 } else { 503 };
+        format!(r#"{{"timestamp":{ts},"service":"geo","status":{status}}}"#).into_bytes()
+    };
+    let shifted = || now_ms() + offset;
+    let (start, _) = month_in(ZONE, end - 1);
+    // The old month's last minute: slices at end-60s (4 good), end-50s (1 good of 4: bad) and
+    // end-40s (one event: sparse, skipped).
+    let mut old: Vec<(i64, bool)> = (0..4).map(|i| (end - 60_000 + i * 1000, true)).collect();
+    old.extend((0..4).map(|i| (end - 50_000 + i * 1000, i == 0)));
+    old.push((end - 40_000, false));
+    b.produce(d.topic(), 1, &old.iter().map(|&(ts, g)| payload(ts, g)).collect::<Vec<_>>());
+    let mut app = d.start();
+    app.wait_ready(Duration::from_secs(60));
+    let (m, _) = app.wait_consumed(old.len() as u64, Duration::from_secs(60));
+    assert!(shifted() < end - 5_000, "the old month must still be running at this scrape");
+    let get = |m: &crate::harness::Metrics, name: &str, labels: &[(&str, &str)]| {
+        m.get(name, labels).unwrap_or_else(|| panic!("{name} {labels:?}"))
+    };
+    let month = [(label::SLO, "monthly"), (label::WINDOW, "month")];
+    assert_eq!(get(&m, names::SLO_EVENTS.name, &month), old.len() as f64);
+    assert_eq!(get(&m, names::SLO_SLICES.name, &month), 2.0, "two judged slices, one sparse");
+    assert_eq!(get(&m, names::SLO_GOOD_SLICES.name, &month), 1.0);
+    assert_eq!(get(&m, names::SLO_SLI_RATIO.name, &month), 0.5);
+    assert_eq!(get(&m, names::SLO_PERIOD_START.name, &[(label::SLO, "monthly")]), start as f64 / 1000.0);
+    assert_eq!(get(&m, names::SLO_PERIOD_END.name, &[(label::SLO, "monthly")]), end as f64 / 1000.0);
+
+    // Past the boundary: three good events in the new month's first slice.
+    while shifted() < end + 1_000 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let new: Vec<(i64, bool)> = (0..3).map(|i| (end + i * 100, true)).collect();
+    b.produce(d.topic(), 1, &new.iter().map(|&(ts, g)| payload(ts, g)).collect::<Vec<_>>());
+    // Wait for the first slice of the month to close.
+    while shifted() < end + 11_000 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    app.wait_consumed((old.len() + new.len()) as u64, Duration::from_secs(60));
+    // A tick after the slice closed (ticks run twice a second).
+    std::thread::sleep(Duration::from_millis(1200));
+    let m = app.scrape();
+    let (_, next_end) = month_in(ZONE, end);
+    assert_eq!(get(&m, names::SLO_PERIOD_START.name, &[(label::SLO, "monthly")]), end as f64 / 1000.0);
+    assert_eq!(get(&m, names::SLO_PERIOD_END.name, &[(label::SLO, "monthly")]), next_end as f64 / 1000.0);
+    assert_eq!(get(&m, names::SLO_EVENTS.name, &month), new.len() as f64, "only the new month's events");
+    assert_eq!(get(&m, names::SLO_SLICES.name, &month), 1.0, "the new month's first slice");
+    assert_eq!(get(&m, names::SLO_GOOD_SLICES.name, &month), 1.0);
+    assert_eq!(get(&m, names::SLO_BUDGET_REMAINING.name, &[(label::SLO, "monthly")]), 1.0, "a new budget");
+    let rolling = [(label::SLO, "rolling"), (label::WINDOW, "7d")];
+    assert_eq!(get(&m, names::SLO_EVENTS.name, &rolling), (old.len() + new.len()) as f64);
+    let (status, _) = app.terminate(Duration::from_secs(15));
+    assert!(status.success(), "exit status {status}");
+}
