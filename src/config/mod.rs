@@ -29,6 +29,7 @@ pub use budgeting::{Budgeting, SliceBudget, SliceVerdict, Sparse};
 pub use calendar::{Calendar, CalendarUnit, PeriodBounds};
 pub(crate) use condition::{Condition, Kinds, Literal, Test};
 pub use duration::Window;
+pub(crate) use fingerprint::fnv1a;
 use raw::RawConfig;
 pub use tls::TlsConfig;
 
@@ -449,6 +450,17 @@ impl Config {
     #[inline]
     pub fn window_index(&self, secs: i64) -> usize {
         self.windows.iter().position(|w| w.secs == secs).expect("every SLO window is in the global set")
+    }
+
+    /// Every SLI's name and definition fingerprint, in id order, as one fingerprint: two
+    /// configs with the same one classify every event into the same SLI ids, so counts made
+    /// under one can be added to counts made under the other (delta records carry it).
+    pub fn slis_fingerprint(&self) -> u64 {
+        let mut text = String::new();
+        for s in &self.slis {
+            text.push_str(&format!("{}={:016x};", s.name, s.fingerprint));
+        }
+        fnv1a(text.as_bytes())
     }
 
     /// Every field an SLI's `match:` or `good:` tests, each once, in the order the config first

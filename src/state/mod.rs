@@ -16,6 +16,7 @@
 //! corruption, so that a downgrade refuses to start rather than silently discard that history.
 
 mod codec;
+pub mod delta_record;
 pub mod file;
 
 use std::collections::HashMap;
@@ -203,21 +204,7 @@ impl CheckpointRef<'_> {
                 w.i64(p.next);
             }
         }
-        w.u64(self.counters.consumed);
-        w.u64(self.counters.unmatched);
-        w.u64(self.counters.dead_letters);
-        w.u32(Reject::COUNT as u32);
-        for r in Reject::ALL {
-            w.str(r.as_str());
-            w.u64(self.counters.rejected[r.index()]);
-        }
-        w.u64(self.counters.latency_invalid);
-        let fields = config.condition_fields();
-        w.u32(fields.len() as u32);
-        for (i, field) in fields.into_iter().enumerate() {
-            w.str(field);
-            w.u64(self.counters.type_mismatches.get(i).copied().unwrap_or_default());
-        }
+        write_counters(&mut w, self.counters, config);
         w.u32(config.slis.len() as u32);
         for (sli, s) in config.slis.iter().enumerate() {
             w.str(&s.name);
@@ -252,6 +239,58 @@ impl CheckpointRef<'_> {
         write_slices(&mut w, self.slices);
         w.buf
     }
+}
+
+/// The process-wide counters (not the per-SLI totals), reject reasons and fields by name.
+fn write_counters(w: &mut Writer, counters: &Counters, config: &Config) {
+    w.u64(counters.consumed);
+    w.u64(counters.unmatched);
+    w.u64(counters.dead_letters);
+    w.u32(Reject::COUNT as u32);
+    for r in Reject::ALL {
+        w.str(r.as_str());
+        w.u64(counters.rejected[r.index()]);
+    }
+    w.u64(counters.latency_invalid);
+    let fields = config.condition_fields();
+    w.u32(fields.len() as u32);
+    for (i, field) in fields.into_iter().enumerate() {
+        w.str(field);
+        w.u64(counters.type_mismatches.get(i).copied().unwrap_or_default());
+    }
+}
+
+/// What [`write_counters`] wrote (without the parts formats before them lack): reasons and
+/// fields this config does not have are dropped.
+fn read_counters(
+    r: &mut Reader,
+    config: &Config,
+    has_dead_letters: bool,
+    has_field_counts: bool,
+) -> Result<Counters, Malformed> {
+    let mut counters = Counters::for_config(config);
+    counters.consumed = r.u64()?;
+    counters.unmatched = r.u64()?;
+    if has_dead_letters {
+        counters.dead_letters = r.u64()?;
+    }
+    for _ in 0..r.count(12)? {
+        let (name, value) = (r.str()?, r.u64()?);
+        if let Some(reason) = Reject::ALL.iter().find(|x| x.as_str() == name) {
+            counters.rejected[reason.index()] = value;
+        }
+    }
+    if has_field_counts {
+        counters.latency_invalid = r.u64()?;
+        let fields = config.condition_fields();
+        for _ in 0..r.count(12)? {
+            let (name, value) = (r.str()?, r.u64()?);
+            if let Some(i) = fields.iter().position(|f| *f == name) {
+                counters.type_mismatches[i] = value;
+            }
+        }
+    }
+    Ok(counters)
 }
 
 /// Each time-slice SLO's frozen slices, by SLO name and fingerprint.
@@ -355,28 +394,7 @@ impl Checkpoint {
             }
         }
         let [offsets, dead_letters] = lists;
-        let mut counters = Counters::for_config(config);
-        counters.consumed = r.u64()?;
-        counters.unmatched = r.u64()?;
-        if has_dead_letters {
-            counters.dead_letters = r.u64()?;
-        }
-        for _ in 0..r.count(12)? {
-            let (name, value) = (r.str()?, r.u64()?);
-            if let Some(reason) = Reject::ALL.iter().find(|x| x.as_str() == name) {
-                counters.rejected[reason.index()] = value;
-            }
-        }
-        if has_field_counts {
-            counters.latency_invalid = r.u64()?;
-            let fields = config.condition_fields();
-            for _ in 0..r.count(12)? {
-                let (name, value) = (r.str()?, r.u64()?);
-                if let Some(i) = fields.iter().position(|f| *f == name) {
-                    counters.type_mismatches[i] = value;
-                }
-            }
-        }
+        let mut counters = read_counters(&mut r, config, has_dead_letters, has_field_counts)?;
         let ids: HashMap<&str, usize> = config.slis.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
         let mut store =
             WindowStore::new(config.slis.len(), config.max_period_secs() * 1000, config.events.max_future_ms);

@@ -29,6 +29,7 @@
 pub mod batch;
 pub mod breakdown;
 pub mod combine;
+pub mod delta;
 pub mod latency;
 pub mod slices;
 mod tier;

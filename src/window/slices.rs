@@ -435,7 +435,7 @@ fn fingerprint(slo: &SloConfig, budget: &SliceBudget, config: &Config) -> u64 {
     for c in &slo.components {
         text.push_str(&format!(";{}:{:x}:{}", config.slis[c.sli].name, config.slis[c.sli].fingerprint, c.weight));
     }
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    crate::config::fnv1a(text.as_bytes())
 }
 
 #[cfg(test)]
