@@ -370,6 +370,30 @@ impl SloSlices {
         }
     }
 
+    /// Counted and good slices per hour (hours start on the anchor), from the hour holding
+    /// `from_ms` to the one holding `now_ms`, oldest first, into `out`; returns when the first
+    /// hour starts. They add up to [`SloSlices::windows`] from that hour's start.
+    pub fn hourly(
+        &self,
+        store: &WindowStore,
+        now_ms: i64,
+        from_ms: i64,
+        out: &mut Vec<SliceCounts>,
+        parts: &mut Vec<(Counts, f64)>,
+    ) -> i64 {
+        let anchor = self.anchor(now_ms);
+        let (first, last) = ((from_ms - anchor).div_euclid(HOUR_MS), (now_ms - anchor).div_euclid(HOUR_MS));
+        // Slices from each hour's start on; one hour's are the difference of two.
+        let starts: Vec<i64> = (first..=last + 1).map(|h| anchor + h * HOUR_MS).collect();
+        let mut since = vec![SliceCounts::default(); starts.len()];
+        self.windows(store, now_ms, &starts, &mut since, parts);
+        out.clear();
+        out.extend(
+            since.windows(2).map(|w| SliceCounts { slices: w[0].slices - w[1].slices, good: w[0].good - w[1].good }),
+        );
+        anchor + first * HOUR_MS
+    }
+
     /// The frozen slices of hour `first` and every later hour.
     fn frozen_since(&self, first: i64) -> (u64, f64) {
         if self.head == i64::MIN {

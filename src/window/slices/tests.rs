@@ -169,6 +169,20 @@ fn check_against_truth(seed: u64, skip: bool) {
         let want = expected(&t, starts[i], now, frozen, first, MIN, |c| pooled_verdict(c, 95, 5, skip));
         assert_eq!(got[i], want, "window {w} ms, sparse: {sparse}");
     }
+    // Per hour, as the burn-down chart reads them.
+    let mut hours = Vec::new();
+    let first_hour = fed.slices.slos[0].hourly(&fed.store, now, now - 2 * DAY, &mut hours, &mut Vec::new());
+    assert_eq!(first_hour, (now - 2 * DAY).div_euclid(HOUR) * HOUR);
+    assert_eq!(hours.len() as i64, (now - first_hour) / HOUR + 1);
+    let verdict = |c: &[Counts; 2]| pooled_verdict(c, 95, 5, skip);
+    for (i, h) in hours.iter().enumerate() {
+        let from = first_hour + i as i64 * HOUR;
+        let (a, b) = (
+            expected(&t, from, now, frozen, first, MIN, verdict),
+            expected(&t, from + HOUR, now, frozen, first, MIN, verdict),
+        );
+        assert_eq!((h.slices, h.good), (a.slices - b.slices, a.good - b.good), "hour {i}");
+    }
     // The long windows reach into frozen hours, and some slices were bad.
     assert!(got[7].good < got[7].slices as f64);
 }
