@@ -272,7 +272,6 @@ mod tests {
             }
         }
         let now = NOW;
-        let slo = &config.slos[0];
         let board = Board::new(&config);
         let mut refresher = Refresher::new(&config);
         let mut snapshot = crate::count::Snapshot::new(&config);
