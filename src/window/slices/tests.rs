@@ -351,3 +351,19 @@ proptest! {
         prop_assert_eq!(one.windows(now, &starts), many.windows(now, &starts));
     }
 }
+
+/// The README's memory figures: 16 bytes per hour of the period, whatever the method.
+#[test]
+fn memory_is_sixteen_bytes_per_hour_of_the_period() {
+    for budgeting in ["{ method: timeslices, target: 95 }", "{ method: ratio_timeslices, slice: 10s }"] {
+        let thirty = config(budgeting, "30d", "pooled");
+        let fed = Fed::new(&thirty);
+        assert_eq!(fed.slices.slos[0].bytes(), 16 * (720 + 2), "{budgeting}");
+        // A quarter holds up to 93 days (92, and an hour for a zone setting its clocks back).
+        let quarter = config(budgeting, "{ calendar: quarter, time_zone: Europe/Paris }", "pooled");
+        let fed = Fed::new(&quarter);
+        let hours = quarter.slos[0].period.secs / 3600;
+        assert_eq!(fed.slices.slos[0].bytes() as i64, 16 * (hours + 2), "{budgeting}");
+        assert!((35_000..36_500).contains(&fed.slices.slos[0].bytes()), "{}", fed.slices.slos[0].bytes());
+    }
+}
