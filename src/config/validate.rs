@@ -10,6 +10,7 @@
 //! would.
 
 mod breakdown;
+mod reports;
 mod slos;
 
 use std::collections::BTreeMap;
@@ -68,6 +69,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
         sli.breakdown = breakdown::breakdown(name, id, raw_sli, &slos, max_period_secs)?;
     }
     let status = status(&raw.status)?;
+    let reports = reports::reports(&raw.reports)?;
     Ok(Config {
         file: String::new(),
         kafka,
@@ -77,6 +79,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
         state,
         alertmanager,
         status,
+        reports,
         slis,
         slos,
         windows,

@@ -52,6 +52,7 @@ pub(crate) fn write(
             counters: &t.counters,
             store: &t.store,
             breakdowns: &t.breakdowns,
+            reports: &t.reports,
         };
         (at.encode(config), t.offsets.clone())
     };

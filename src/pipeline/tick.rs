@@ -1,5 +1,8 @@
 //! The evaluation tick, twice a second: snapshot → `slo::evaluate` → publish → alert hand-off;
-//! and, a few SLOs at a time, the status page's burn-down series from the tally's hourly buckets.
+//! and, a few SLOs at a time, the status page's burn-down series from the tally's hourly buckets;
+//! and the period reports: periods that ended close (under the tally's lock, so the next
+//! checkpoint holds the rows in the same cut as the counts), once every partition has caught up,
+//! and every SLO's current period is published as a partial row.
 //!
 //! The one place SLOs are evaluated. Every SLO is evaluated at the same instant from one
 //! snapshot, the exporter is handed the result to render, and the Alertmanager task gets the
@@ -16,7 +19,13 @@ use crate::config::Config;
 use crate::count::{lock_tally, Snapshot, Tally, WorkerView};
 use crate::export::Telemetry;
 use crate::ingest::KafkaErrors;
+use crate::report::Row;
 use crate::slo::{self, SloStatus};
+
+/// A partition at most this many messages behind has caught up: a period that ended is closed
+/// only once every partition has, so that a restart after a stop across a period's end counts
+/// the backlog of that period into its row before closing it.
+const CAUGHT_UP_LAG: i64 = 1000;
 
 /// State kept from one tick to the next.
 pub(crate) struct Tick {
@@ -26,6 +35,10 @@ pub(crate) struct Tick {
     rejects: RejectLog,
     /// Per partition, the events skipped while running already counted.
     skipped: HashMap<(String, i32), u64>,
+    /// Every SLO's current report period, as of the last ready tick.
+    partials: Vec<Option<Row>>,
+    /// The reports' generation last published (`None`: never).
+    reports_published: Option<u64>,
 }
 
 impl Tick {
@@ -37,6 +50,8 @@ impl Tick {
             alerts,
             rejects: RejectLog::default(),
             skipped: HashMap::new(),
+            partials: Vec::new(),
+            reports_published: None,
         }
     }
 
@@ -73,9 +88,29 @@ impl Tick {
         slo::evaluate_all(config, &self.snapshot, &mut self.statuses);
         telemetry.publish(config, &self.snapshot, kafka_errors, Some(&self.statuses), now_ms);
         telemetry.refresh_burn_downs(config, tally, &self.statuses, now_ms);
+        self.reports(config, tally, telemetry, now_ms);
         if let Some(alerts) = &self.alerts {
             alerts.send_replace(self.statuses.clone());
         }
         true
+    }
+
+    /// Closes the report periods that ended (once caught up) and publishes every SLO's rows.
+    fn reports(&mut self, config: &Config, tally: &Mutex<Tally>, telemetry: &mut Telemetry, now_ms: i64) {
+        let caught_up = self.snapshot.partitions.iter().all(|p| p.lag.is_none_or(|l| l <= CAUGHT_UP_LAG));
+        let closed = {
+            let mut guard = lock_tally(tally);
+            let t = &mut *guard;
+            if caught_up {
+                t.reports.close_due(config, &t.store, now_ms);
+            }
+            t.reports.partials(config, &t.store, &mut self.partials);
+            let generation = t.reports.generation();
+            (self.reports_published != Some(generation)).then(|| {
+                self.reports_published = Some(generation);
+                t.reports.slos.iter().map(|r| r.closed.iter().cloned().collect()).collect()
+            })
+        };
+        telemetry.publish_reports(closed, &self.partials);
     }
 }

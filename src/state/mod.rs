@@ -17,11 +17,13 @@
 
 mod codec;
 pub mod file;
+mod reports;
 
 use std::collections::HashMap;
 
 use crate::config::Config;
 use crate::decode::Reject;
+use crate::report::Reports;
 use crate::window::breakdown::{Breakdowns, Tracked};
 use crate::window::{Counts, WindowStore};
 pub use codec::Malformed;
@@ -112,6 +114,8 @@ pub struct Checkpoint {
     pub store: WindowStore,
     /// The windows per value combination of SLIs with a `breakdown:`, at the cut.
     pub breakdowns: Breakdowns,
+    /// The period reports at the cut (empty from a format older than version 6).
+    pub reports: Reports,
     /// The deployment it was written for; `None` when read from a format older than version 3,
     /// which did not record it.
     pub owner: Option<Owner>,
@@ -137,8 +141,10 @@ pub struct Owner {
 /// Version 4 adds the invalid-latency count and the type mismatches by field name (earlier
 /// versions are read with none: those events were rejects then, and their reject counts by the
 /// retired reasons `wrong_field_type` and `invalid_latency` are dropped). Version 5 adds the
-/// windows of every `breakdown:` combination (earlier versions are read with none).
-const VERSION: u32 = 5;
+/// windows of every `breakdown:` combination (earlier versions are read with none). Version 6
+/// adds the period reports (`reports.rs`; earlier versions are read with none: reports start at
+/// the current period).
+const VERSION: u32 = 6;
 /// The oldest format [`Checkpoint::decode`] reads.
 const OLDEST_VERSION: u32 = 1;
 
@@ -167,13 +173,15 @@ pub(crate) struct CheckpointRef<'a> {
     pub(crate) counters: &'a Counters,
     pub(crate) store: &'a WindowStore,
     pub(crate) breakdowns: &'a Breakdowns,
+    pub(crate) reports: &'a Reports,
 }
 
 impl Checkpoint {
     /// The binary form [`Checkpoint::decode`] reads, SLIs by name (a checkpoint file's body).
     pub fn encode(&self, config: &Config) -> Vec<u8> {
-        let Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, .. } = self;
-        CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store, breakdowns }.encode(config)
+        let Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, reports, .. } = self;
+        CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store, breakdowns, reports }
+            .encode(config)
     }
 }
 
@@ -242,6 +250,7 @@ impl CheckpointRef<'_> {
             w.u32(0);
             write_buckets(&mut w, set.store(), set.other_row());
         }
+        reports::write(&mut w, self.reports, config);
         w.buf
     }
 }
@@ -336,6 +345,8 @@ impl Checkpoint {
         let ids: HashMap<&str, usize> = config.slis.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
         let mut store =
             WindowStore::new(config.slis.len(), config.max_period_secs() * 1000, config.events.max_future_ms);
+        // Buckets a shorter ring can no longer hold are handed to the reports (see `Tally::new`).
+        store.keep_evicted();
         let resolutions = store.resolutions();
         let mut changed_slis = Vec::new();
         for _ in 0..r.count(20)? {
@@ -362,10 +373,14 @@ impl Checkpoint {
         if version >= 5 {
             read_breakdowns(&mut r, config, &changed_slis, &resolutions, &mut breakdowns)?;
         }
+        let mut reports = Reports::new(config);
+        if version >= 6 {
+            reports::read(&mut r, config, &changed_slis, &mut reports)?;
+        }
         if !r.is_done() {
             return Err(Malformed(bytes.len()).into());
         }
-        Ok(Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, owner, changed_slis })
+        Ok(Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, reports, owner, changed_slis })
     }
 }
 
