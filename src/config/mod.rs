@@ -104,6 +104,8 @@ pub struct Config {
     pub slos: Vec<SloConfig>,
     /// Every window any SLO needs, distinct by length, shortest first.
     pub windows: Vec<Window>,
+    /// The clock the pipeline reads: the wall clock, unless a test shifts it (not in the YAML).
+    pub clock: crate::time::Clock,
 }
 
 /// The `kafka` section, with `${...}` already expanded.

@@ -83,6 +83,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
         slis,
         slos,
         windows,
+        clock: Default::default(),
     })
 }
 
