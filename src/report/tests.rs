@@ -147,3 +147,46 @@ fn hours_belong_to_the_period_holding_their_start() {
     let half = HOUR / 2;
     assert_eq!(hours_of(PeriodBounds { start_ms: OCT + half, end_ms: NOV + half }), (OCT / HOUR + 1, NOV / HOUR));
 }
+
+/// The store hands over every hourly bucket exactly once as it leaves the ring: after events
+/// spread over 90 days (a quarter of them up to three days late), each SLI's evicted hours are
+/// distinct and oldest first, and with the hours still in the ring they add up to exactly the
+/// events the ring accepted (an event older than the ring is refused, as the windows refuse it).
+#[test]
+fn every_hour_leaves_the_ring_once() {
+    let config = config("{}");
+    let mut store = store(&config);
+    let mut evicted = Vec::new();
+    let everything = |store: &WindowStore, evicted: &[(usize, i64, Counts)], sli: usize| {
+        let mut all = store.hours(sli, i64::MIN / HOUR, i64::MAX / HOUR);
+        evicted.iter().filter(|(s, _, _)| *s == sli).for_each(|(_, _, counts)| all.add(*counts));
+        all
+    };
+    // The coarse ring: 30 days, an hour for `max_future`, two spare (see `window::tier`).
+    let ring = 30 * 24 + 1 + 2;
+    let (mut accepted, mut refused, mut head) = ([Counts::default(); 2], 0, i64::MIN);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..20_000i64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let late = (x % (40 * DAY as u64)) as i64 * i64::from(x.is_multiple_of(4));
+        let ts = OCT + i * 90 * DAY / 20_000 - late;
+        let (sli, good) = ((x >> 33) as usize % 2, x & 1 == 0);
+        head = head.max(ts.div_euclid(HOUR));
+        if ts.div_euclid(HOUR) > head - ring {
+            accepted[sli].add(c(u64::from(good), 1));
+        } else {
+            refused += 1;
+        }
+        store.record(sli, ts, good);
+        evicted.extend(store.take_evicted());
+    }
+    assert!(refused > 100, "some events were older than the ring: {refused}");
+    for sli in 0..2 {
+        let hours: Vec<i64> = evicted.iter().filter(|(s, _, _)| *s == sli).map(|(_, k, _)| *k).collect();
+        assert!(hours.windows(2).all(|w| w[0] < w[1]), "distinct, oldest first");
+        assert!(hours.len() > 24 * 50, "most of 90 days left a 30-day ring: {}", hours.len());
+        assert_eq!(everything(&store, &evicted, sli), accepted[sli], "sli {sli}");
+    }
+}

@@ -53,7 +53,7 @@ pub fn render(slos: &[SloRows]) -> String {
 }
 
 /// One CSV field, quoted when it holds a comma, a quote or a line break.
-fn field(out: &mut String, text: &str) {
+pub(super) fn field(out: &mut String, text: &str) {
     if text.contains([',', '"', '\r', '\n']) {
         let _ = write!(out, "\"{}\"", text.replace('"', "\"\""));
     } else {

@@ -78,6 +78,18 @@ fn csv_quotes_as_rfc_4180() {
     );
     assert!(lines[2].starts_with("\"a \"\"quoted") && lines[2].contains(",true,0.99,0,0,,,1,true,0,"), "{}", lines[2]);
     assert_eq!((lines.len(), lines[3]), (4, ""), "CRLF after every record");
+    for (text, quoted) in [
+        ("plain", "plain"),
+        ("say \"hi\"", "\"say \"\"hi\"\"\""),
+        ("two\nlines", "\"two\nlines\""),
+        ("cr\rhere", "\"cr\rhere\""),
+        ("a,b", "\"a,b\""),
+        ("", ""),
+    ] {
+        let mut out = String::new();
+        csv::field(&mut out, text);
+        assert_eq!(out, quoted);
+    }
 }
 
 #[test]
