@@ -9,8 +9,6 @@
 //! Nothing here reads a clock: the caller passes the time in (`src/layering.rs` checks it).
 
 pub mod combination;
-#[cfg(test)]
-mod report_crash;
 pub mod shard;
 pub mod snapshot;
 pub mod tally;

@@ -60,6 +60,9 @@ pub struct SloReport {
     /// Every period ending at or before this instant is closed; `None` until the first tick,
     /// which starts the report at the period it falls in.
     pub closed_through: Option<i64>,
+    /// The period starting at `closed_through` (the current one), kept so that a tick need not
+    /// look the calendar up again.
+    current: Option<PeriodBounds>,
     /// Closed rows, oldest first, at most `reports.keep`.
     pub closed: VecDeque<Row>,
 }
@@ -94,6 +97,7 @@ impl Reports {
                 slis: s.components.iter().map(|c| c.sli).collect(),
                 open: Vec::new(),
                 closed_through: None,
+                current: None,
                 closed: VecDeque::new(),
             })
             .collect();
@@ -122,23 +126,25 @@ impl Reports {
         let mut closed = false;
         for (report, slo) in self.slos.iter_mut().zip(&config.slos) {
             let through = *report.closed_through.get_or_insert_with(|| report.calendar.bounds(now_ms).start_ms);
-            report.open.retain(|o| o.bounds.start_ms >= through);
-            let mut through = through;
-            loop {
-                let period = report.calendar.bounds(through);
-                if period.end_ms > now_ms {
-                    break;
+            let mut period = match report.current {
+                Some(p) if p.start_ms == through => p,
+                _ => {
+                    report.open.retain(|o| o.bounds.start_ms >= through);
+                    report.calendar.bounds(through)
                 }
+            };
+            while period.end_ms <= now_ms {
                 let counts = report.counts(period, store);
                 report.open.retain(|o| o.bounds != period);
                 report.closed.push_back(Row::new(config, slo, period, &counts));
                 while report.closed.len() > self.keep {
                     report.closed.pop_front();
                 }
-                through = period.end_ms;
+                period = report.calendar.bounds(period.end_ms);
                 closed = true;
             }
-            report.closed_through = Some(through);
+            report.closed_through = Some(period.start_ms);
+            report.current = Some(period);
         }
         if closed {
             self.generation += 1;
@@ -147,11 +153,11 @@ impl Reports {
     }
 
     /// Each SLO's current period as a partial row, as of now (`None` before the first
-    /// [`Reports::close_due`]), into `out`.
+    /// [`Reports::close_due`] since start or restore), into `out`.
     pub fn partials(&self, config: &Config, store: &WindowStore, out: &mut Vec<Option<Row>>) {
         out.clear();
         out.extend(self.slos.iter().zip(&config.slos).map(|(report, slo)| {
-            let period = report.calendar.bounds(report.closed_through?);
+            let period = report.current?;
             Some(Row::new(config, slo, period, &report.counts(period, store)))
         }));
     }

@@ -10,7 +10,7 @@ use crate::report::Row;
 use crate::state::{Checkpoint, CheckpointRef, Counters, PartitionOffset};
 use crate::window::batch::Batch;
 
-use super::tally::{Cut, Tally};
+use crate::count::{Cut, Tally};
 
 const HOUR: i64 = 3_600_000;
 /// 2026-10-01T00:00:00Z.
