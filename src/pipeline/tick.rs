@@ -27,6 +27,11 @@ use crate::slo::{self, SloStatus};
 /// the backlog of that period into its row before closing it.
 const CAUGHT_UP_LAG: i64 = 1000;
 
+/// A partition reports no lag until its consumer has fetched from it (its high watermark is
+/// known) and has a position; one still without a lag this long after the first ready tick is
+/// one with nothing to read, and is taken as caught up.
+const NO_LAG_GRACE_MS: i64 = 30_000;
+
 /// State kept from one tick to the next.
 pub(crate) struct Tick {
     snapshot: Snapshot,
@@ -39,6 +44,8 @@ pub(crate) struct Tick {
     partials: Vec<Option<Row>>,
     /// The reports' generation last published (`None`: never).
     reports_published: Option<u64>,
+    /// When the first ready tick ran.
+    ready_since: Option<i64>,
 }
 
 impl Tick {
@@ -52,6 +59,7 @@ impl Tick {
             skipped: HashMap::new(),
             partials: Vec::new(),
             reports_published: None,
+            ready_since: None,
         }
     }
 
@@ -97,7 +105,11 @@ impl Tick {
 
     /// Closes the report periods that ended (once caught up) and publishes every SLO's rows.
     fn reports(&mut self, config: &Config, tally: &Mutex<Tally>, telemetry: &mut Telemetry, now_ms: i64) {
-        let caught_up = self.snapshot.partitions.iter().all(|p| p.lag.is_none_or(|l| l <= CAUGHT_UP_LAG));
+        let ready_since = *self.ready_since.get_or_insert(now_ms);
+        let caught_up = self.snapshot.partitions.iter().all(|p| match p.lag {
+            Some(lag) => lag <= CAUGHT_UP_LAG,
+            None => now_ms - ready_since >= NO_LAG_GRACE_MS,
+        });
         let closed = {
             let mut guard = lock_tally(tally);
             let t = &mut *guard;
