@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::reject_log::RejectLog;
 use crate::config::Config;
-use crate::count::{lock_tally, Snapshot, Tally, WorkerView};
+use crate::count::{lock_tally, PartitionState, Snapshot, Tally, WorkerView};
 use crate::export::Telemetry;
 use crate::ingest::KafkaErrors;
 use crate::report::Row;
@@ -31,6 +31,15 @@ const CAUGHT_UP_LAG: i64 = 1000;
 /// known) and has a position; one still without a lag this long after the first ready tick is
 /// one with nothing to read, and is taken as caught up.
 const NO_LAG_GRACE_MS: i64 = 30_000;
+
+/// Whether every partition has caught up, `ready_for_ms` after the first ready tick (see
+/// [`CAUGHT_UP_LAG`] and [`NO_LAG_GRACE_MS`]).
+fn caught_up(partitions: &[PartitionState], ready_for_ms: i64) -> bool {
+    partitions.iter().all(|p| match p.lag {
+        Some(lag) => lag <= CAUGHT_UP_LAG,
+        None => ready_for_ms >= NO_LAG_GRACE_MS,
+    })
+}
 
 /// State kept from one tick to the next.
 pub(crate) struct Tick {
@@ -106,10 +115,7 @@ impl Tick {
     /// Closes the report periods that ended (once caught up) and publishes every SLO's rows.
     fn reports(&mut self, config: &Config, tally: &Mutex<Tally>, telemetry: &mut Telemetry, now_ms: i64) {
         let ready_since = *self.ready_since.get_or_insert(now_ms);
-        let caught_up = self.snapshot.partitions.iter().all(|p| match p.lag {
-            Some(lag) => lag <= CAUGHT_UP_LAG,
-            None => now_ms - ready_since >= NO_LAG_GRACE_MS,
-        });
+        let caught_up = caught_up(&self.snapshot.partitions, now_ms - ready_since);
         let closed = {
             let mut guard = lock_tally(tally);
             let t = &mut *guard;
@@ -124,5 +130,19 @@ impl Tick {
             })
         };
         telemetry.publish_reports(closed, &self.partials);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_close_only_once_every_partition_has_caught_up() {
+        let p = |lag: Option<i64>| PartitionState { topic: "t".into(), partition: 0, lag, skipped: 0 };
+        assert!(caught_up(&[p(Some(0)), p(Some(CAUGHT_UP_LAG))], 0));
+        assert!(!caught_up(&[p(Some(0)), p(Some(CAUGHT_UP_LAG + 1))], NO_LAG_GRACE_MS), "a backlog holds the close");
+        assert!(!caught_up(&[p(Some(0)), p(None)], NO_LAG_GRACE_MS - 1), "a lag not known yet holds it");
+        assert!(caught_up(&[p(Some(0)), p(None)], NO_LAG_GRACE_MS), "a partition with nothing to read does not");
     }
 }

@@ -190,3 +190,17 @@ fn every_hour_leaves_the_ring_once() {
         assert_eq!(everything(&store, &evicted, sli), *accepted, "sli {sli}");
     }
 }
+
+/// A checkpoint of a longer ring restored into a shorter one (a period shortened): the buckets
+/// the shorter ring cannot hold are handed to the reports, not lost.
+#[test]
+fn buckets_a_restored_ring_cannot_hold_are_handed_over() {
+    let config = config("{}");
+    let mut store = store(&config);
+    store.add_bucket(2, 0, NOV / HOUR, c(1, 1));
+    store.add_bucket(2, 1, OCT / HOUR, c(2, 3));
+    store.add_bucket(2, 1, NOV / HOUR - 2, c(4, 4));
+    let evicted: Vec<_> = store.take_evicted().collect();
+    assert_eq!(evicted, [(1, OCT / HOUR, c(2, 3))]);
+    assert_eq!(store.hours(1, 0, i64::MAX / HOUR), c(4, 4));
+}

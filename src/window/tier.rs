@@ -300,12 +300,16 @@ impl Tier {
         })
     }
 
-    /// Adds counts to the bucket with absolute index `k` (restoring a checkpoint); ignored when
-    /// older than the ring holds.
+    /// Adds counts to the bucket with absolute index `k` (restoring a checkpoint); when older
+    /// than the ring holds, ignored, or handed to the evicted buckets when they are kept (a
+    /// checkpoint of a longer ring restored into a shorter one).
     pub fn add_bucket(&mut self, sli: usize, k: i64, counts: Counts) {
         if k > self.head {
             self.advance(k);
         } else if k <= self.head - self.len {
+            if let Some(evicted) = self.evicted.as_mut().filter(|_| counts.total > 0) {
+                evicted.push((sli, k, counts));
+            }
             return;
         }
         let i = sli * self.len as usize + k.rem_euclid(self.len) as usize;
