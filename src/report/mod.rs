@@ -104,7 +104,7 @@ impl Reports {
         Reports { slos, keep: config.reports.keep, generation: 0 }
     }
 
-    /// Changes whenever a row closes (or rows are restored): when to publish the closed rows again.
+    /// Changes whenever a row closes: when to publish the closed rows again.
     pub fn generation(&self) -> u64 {
         self.generation
     }

@@ -113,7 +113,6 @@ pub fn routes(page: StatusPage) -> Router {
 enum Format {
     Html,
     Json,
-    Csv,
 }
 
 /// What a request found.
@@ -145,21 +144,17 @@ async fn answer(
     let (status, body) = match (outcome, format) {
         (Outcome::Body(body), _) => (StatusCode::OK, body),
         (Outcome::NotReady, Format::Html) => (StatusCode::SERVICE_UNAVAILABLE, html::not_ready()),
-        (Outcome::NotReady, Format::Json | Format::Csv) => {
+        (Outcome::NotReady, Format::Json) => {
             (StatusCode::SERVICE_UNAVAILABLE, api::error("not ready: no evaluation yet"))
         }
         (Outcome::NotFound, Format::Html) => (StatusCode::NOT_FOUND, html::not_found(&missing)),
-        (Outcome::NotFound, Format::Json | Format::Csv) => {
-            (StatusCode::NOT_FOUND, api::error(&format!("no SLO named {missing:?}")))
-        }
+        (Outcome::NotFound, Format::Json) => (StatusCode::NOT_FOUND, api::error(&format!("no SLO named {missing:?}"))),
         (Outcome::Failed, Format::Html) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".to_string()),
-        (Outcome::Failed, Format::Json | Format::Csv) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, api::error("internal error"))
-        }
+        (Outcome::Failed, Format::Json) => (StatusCode::INTERNAL_SERVER_ERROR, api::error("internal error")),
     };
     let kind = match format {
         Format::Html => "text/html; charset=utf-8",
-        _ => "application/json",
+        Format::Json => "application/json",
     };
     respond(status, body, kind)
 }
@@ -197,9 +192,9 @@ async fn detail(State(page): State<StatusPage>, Path(name): Path<String>) -> Res
 async fn api_reports(State(page): State<StatusPage>, RawQuery(query): RawQuery) -> Response {
     let query = query.unwrap_or_default();
     let slo = reports::query::value(&query, "slo");
-    let format = match reports::query::value(&query, "format").as_deref() {
-        None | Some("json") => Format::Json,
-        Some("csv") => Format::Csv,
+    let csv = match reports::query::value(&query, "format").as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
         Some(other) => {
             let message = format!("unknown format {other:?} (expected json or csv)");
             return respond(StatusCode::BAD_REQUEST, api::error(&message), "application/json");
@@ -207,15 +202,12 @@ async fn api_reports(State(page): State<StatusPage>, RawQuery(query): RawQuery) 
     };
     let rows = page.reports.copy();
     let name = slo.clone().unwrap_or_default();
-    let outcome = answer(page, Format::Json, name, move |c, _| {
+    let mut response = answer(page, Format::Json, name, move |c, _| {
         let selected = reports::select(c, &rows.unwrap_or_default(), slo.as_deref())?;
-        Some(match format {
-            Format::Csv => reports::csv::render(&selected),
-            _ => api::body(&serde_json::json!({ "reports": selected })),
-        })
-    });
-    let mut response = outcome.await;
-    if matches!(format, Format::Csv) && response.status() == StatusCode::OK {
+        Some(if csv { reports::csv::render(&selected) } else { api::body(&serde_json::json!({ "reports": selected })) })
+    })
+    .await;
+    if csv && response.status() == StatusCode::OK {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
     }
     response
