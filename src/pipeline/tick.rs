@@ -32,6 +32,9 @@ const CAUGHT_UP_LAG: i64 = 1000;
 /// one with nothing to read, and is taken as caught up.
 const NO_LAG_GRACE_MS: i64 = 30_000;
 
+/// How often the current periods' partial rows are recomputed.
+const PARTIALS_EVERY_MS: i64 = 2_000;
+
 /// Whether every partition has caught up, `ready_for_ms` after the first ready tick (see
 /// [`CAUGHT_UP_LAG`] and [`NO_LAG_GRACE_MS`]).
 fn caught_up(partitions: &[PartitionState], ready_for_ms: i64) -> bool {
@@ -55,6 +58,8 @@ pub(crate) struct Tick {
     reports_published: Option<u64>,
     /// When the first ready tick ran.
     ready_since: Option<i64>,
+    /// When the partial rows were last computed.
+    partials_at: Option<i64>,
 }
 
 impl Tick {
@@ -69,6 +74,7 @@ impl Tick {
             partials: Vec::new(),
             reports_published: None,
             ready_since: None,
+            partials_at: None,
         }
     }
 
@@ -116,20 +122,27 @@ impl Tick {
     fn reports(&mut self, config: &Config, tally: &Mutex<Tally>, telemetry: &mut Telemetry, now_ms: i64) {
         let ready_since = *self.ready_since.get_or_insert(now_ms);
         let caught_up = caught_up(&self.snapshot.partitions, now_ms - ready_since);
-        let closed = {
+        let (closed, partials) = {
             let mut guard = lock_tally(tally);
             let t = &mut *guard;
-            if caught_up {
-                t.reports.close_due(config, &t.store, now_ms);
+            let closed = caught_up && t.reports.close_due(config, &t.store, now_ms);
+            // The partial rows sum up to a quarter of hourly buckets per component under the
+            // lock: every few seconds is fresh enough, and at once after a close.
+            let due = closed || self.partials_at.is_none_or(|at| now_ms - at >= PARTIALS_EVERY_MS || now_ms < at);
+            if due {
+                t.reports.partials(config, &t.store, &mut self.partials);
+                self.partials_at = Some(now_ms);
             }
-            t.reports.partials(config, &t.store, &mut self.partials);
             let generation = t.reports.generation();
-            (self.reports_published != Some(generation)).then(|| {
+            let rows = (self.reports_published != Some(generation)).then(|| {
                 self.reports_published = Some(generation);
                 t.reports.slos.iter().map(|r| r.closed.iter().cloned().collect()).collect()
-            })
+            });
+            (rows, due)
         };
-        telemetry.publish_reports(closed, &self.partials);
+        if closed.is_some() || partials {
+            telemetry.publish_reports(closed, &self.partials);
+        }
     }
 }
 
