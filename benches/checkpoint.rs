@@ -52,6 +52,7 @@ fn checkpoint(c: &mut Criterion) {
         store: full_store(&config),
         breakdowns: slostream::window::breakdown::Breakdowns::new(&config),
         slices: Vec::new(),
+        reports: slostream::report::Reports::new(&config),
         owner: None,
         changed_slis: Vec::new(),
     };

@@ -298,6 +298,10 @@ fn print_summary(c: &Config) {
     println!("kafka: {} topics {:?} group {:?}", c.kafka.brokers, c.kafka.topics, c.kafka.group_id);
     println!("exporter: {}", exporter_summary(&c.exporter));
     println!("state: {}", c.state.dir.display());
+    println!(
+        "reports: rolling SLOs per month in {}, calendar SLOs per their period; {} closed periods kept per SLO",
+        c.reports.months.zone, c.reports.keep
+    );
     println!("SLIs ({}):", c.slis.len());
     for s in &c.slis {
         println!("  {}{}", s.name, s.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default());

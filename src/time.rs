@@ -8,6 +8,8 @@
 //! allocation, no locale, no time-zone database, and it rejects what RFC 3339 rejects.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The variable that shifts slostream's clock by a number of milliseconds (`-86400000` runs a
@@ -33,6 +35,31 @@ fn clock_offset_ms() -> i64 {
             std::process::exit(2)
         }),
     })
+}
+
+/// The clock the pipeline reads (the workers' event-time limits, the tick, checkpoints): the
+/// wall clock, or the wall clock shifted by an offset a test moves, so an in-process test can
+/// cross a calendar period's end in a second instead of a month. Clones share the offset.
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Option<Arc<AtomicI64>>);
+
+impl Clock {
+    /// The wall clock shifted so that it reads `now_ms` now; [`Clock::set`] moves it.
+    pub fn shifted_to(now_ms: i64) -> Clock {
+        Clock(Some(Arc::new(AtomicI64::new(now_ms - wall_ms()))))
+    }
+
+    /// Epoch milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        wall_ms() + self.0.as_ref().map_or(0, |offset| offset.load(Ordering::Relaxed))
+    }
+
+    /// Makes a shifted clock read `now_ms` now (and run on from there); ignored by the wall clock.
+    pub fn set(&self, now_ms: i64) {
+        if let Some(offset) = &self.0 {
+            offset.store(now_ms - wall_ms(), Ordering::Relaxed);
+        }
+    }
 }
 
 /// Parses an RFC 3339 date-time (`2026-11-26T12:00:00.123+01:00`, `T`, `t` or space as the

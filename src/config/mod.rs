@@ -99,12 +99,16 @@ pub struct Config {
     pub alertmanager: Option<AlertmanagerConfig>,
     /// How budget states are judged.
     pub status: StatusConfig,
+    /// How period reports are cut and how many are kept (`reports`).
+    pub reports: ReportsConfig,
     /// Dense SLI ids: an SLI's id is its index here.
     pub slis: Vec<SliConfig>,
     /// In name order; each combines some of [`Config::slis`].
     pub slos: Vec<SloConfig>,
     /// Every window any SLO needs, distinct by length, shortest first.
     pub windows: Vec<Window>,
+    /// The clock the pipeline reads: the wall clock, unless a test shifts it (not in the YAML).
+    pub clock: crate::time::Clock,
 }
 
 /// The `kafka` section, with `${...}` already expanded.
@@ -191,6 +195,23 @@ pub struct StatusConfig {
     /// Share of the period's budget left (0.25 for `at_risk_below: 25`) under which an SLO is
     /// `at_risk` rather than `healthy`.
     pub at_risk_below: f64,
+}
+
+/// The `reports` section: see [`crate::report`].
+#[derive(Debug, Clone)]
+pub struct ReportsConfig {
+    /// Calendar months in `reports.time_zone` (default UTC): the periods a rolling SLO reports by.
+    pub months: Calendar,
+    /// Closed periods kept per SLO (`reports.keep`, default 24).
+    pub keep: usize,
+}
+
+impl SloConfig {
+    /// The periods the SLO's report rows cover: its own calendar period, or for a rolling SLO
+    /// the calendar months of `reports`.
+    pub fn report_calendar<'a>(&'a self, reports: &'a ReportsConfig) -> &'a Calendar {
+        self.calendar.as_ref().unwrap_or(&reports.months)
+    }
 }
 
 /// The `alertmanager` section.

@@ -22,6 +22,8 @@ pub struct RawConfig {
     pub alertmanager: Option<RawAlertmanager>,
     #[serde(default)]
     pub status: RawStatus,
+    #[serde(default)]
+    pub reports: RawReports,
     pub slis: BTreeMap<String, RawSli>,
     pub slos: BTreeMap<String, RawSlo>,
 }
@@ -32,6 +34,16 @@ pub struct RawConfig {
 pub struct RawStatus {
     /// Percent of the period's budget left under which an SLO is at risk; default 25.
     pub at_risk_below: Option<f64>,
+}
+
+/// `reports`: the period reports' zone (for rolling SLOs) and how many closed periods are kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReports {
+    /// IANA zone of the calendar months rolling SLOs report by; default UTC.
+    pub time_zone: Option<String>,
+    /// Closed periods kept per SLO; default 24.
+    pub keep: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

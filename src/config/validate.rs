@@ -11,6 +11,7 @@
 
 mod breakdown;
 mod budgeting;
+mod reports;
 mod slos;
 
 use std::collections::BTreeMap;
@@ -69,6 +70,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
         sli.breakdown = breakdown::breakdown(name, id, raw_sli, &slos, max_period_secs)?;
     }
     let status = status(&raw.status)?;
+    let reports = reports::reports(&raw.reports)?;
     Ok(Config {
         file: String::new(),
         kafka,
@@ -78,9 +80,11 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
         state,
         alertmanager,
         status,
+        reports,
         slis,
         slos,
         windows,
+        clock: Default::default(),
     })
 }
 

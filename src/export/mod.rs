@@ -142,6 +142,16 @@ impl Telemetry {
         }
     }
 
+    /// Publishes one ready tick's period reports to the status page and its API: every SLO's
+    /// current period so far and, when given (some closed), every SLO's closed rows.
+    pub fn publish_reports(
+        &mut self,
+        closed: Option<Vec<Vec<crate::report::Row>>>,
+        partials: &[Option<crate::report::Row>],
+    ) {
+        self.page.publish_reports(closed, partials);
+    }
+
     /// Recomputes the status page's burn-down series that are due (each once a minute, or
     /// sooner when it drifted from `statuses`; a few SLOs per call) from the tally's hourly
     /// buckets, taking its lock once per SLO. Called on ready ticks, after [`Telemetry::publish`].

@@ -54,6 +54,7 @@ pub(crate) fn write(
             store: &t.store,
             breakdowns: &t.breakdowns,
             slices: &slices,
+            reports: &t.reports,
         };
         (at.encode(config), t.offsets.clone())
     };

@@ -18,11 +18,13 @@
 mod codec;
 pub mod delta_record;
 pub mod file;
+mod reports;
 
 use std::collections::HashMap;
 
 use crate::config::Config;
 use crate::decode::Reject;
+use crate::report::Reports;
 use crate::window::breakdown::{Breakdowns, Tracked};
 use crate::window::slices::{Hour, SavedSlices};
 use crate::window::{Counts, WindowStore};
@@ -116,6 +118,8 @@ pub struct Checkpoint {
     pub breakdowns: Breakdowns,
     /// Every time-slice SLO's frozen slices at the cut.
     pub slices: Vec<SavedSlices>,
+    /// The period reports at the cut (empty from a format older than version 6).
+    pub reports: Reports,
     /// The deployment it was written for; `None` when read from a format older than version 3,
     /// which did not record it.
     pub owner: Option<Owner>,
@@ -144,7 +148,9 @@ pub struct Owner {
 /// windows of every `breakdown:` combination (earlier versions are read with none). Version 6
 /// adds every time-slice SLO's frozen slices (earlier versions are read with none: those SLOs'
 /// slices begin afresh, from what the window store still holds).
-const VERSION: u32 = 6;
+/// Version 7 adds the period reports (`reports.rs`; earlier versions are read with none:
+/// reports start at the current period).
+const VERSION: u32 = 7;
 /// The oldest format [`Checkpoint::decode`] reads.
 const OLDEST_VERSION: u32 = 1;
 
@@ -174,13 +180,14 @@ pub(crate) struct CheckpointRef<'a> {
     pub(crate) store: &'a WindowStore,
     pub(crate) breakdowns: &'a Breakdowns,
     pub(crate) slices: &'a [SavedSlices],
+    pub(crate) reports: &'a Reports,
 }
 
 impl Checkpoint {
     /// The binary form [`Checkpoint::decode`] reads, SLIs by name (a checkpoint file's body).
     pub fn encode(&self, config: &Config) -> Vec<u8> {
-        let Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, slices, .. } = self;
-        CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store, breakdowns, slices }
+        let Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, slices, reports, .. } = self;
+        CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store, breakdowns, slices, reports }
             .encode(config)
     }
 }
@@ -237,6 +244,7 @@ impl CheckpointRef<'_> {
             write_buckets(&mut w, set.store(), set.other_row());
         }
         write_slices(&mut w, self.slices);
+        reports::write(&mut w, self.reports, config);
         w.buf
     }
 }
@@ -398,6 +406,8 @@ impl Checkpoint {
         let ids: HashMap<&str, usize> = config.slis.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
         let mut store =
             WindowStore::new(config.slis.len(), config.max_period_secs() * 1000, config.events.max_future_ms);
+        // Buckets a shorter ring can no longer hold are handed to the reports (see `Tally::new`).
+        store.keep_evicted();
         let resolutions = store.resolutions();
         let mut changed_slis = Vec::new();
         for _ in 0..r.count(20)? {
@@ -425,10 +435,25 @@ impl Checkpoint {
             read_breakdowns(&mut r, config, &changed_slis, &resolutions, &mut breakdowns)?;
         }
         let slices = if version >= 6 { read_slices(&mut r)? } else { Vec::new() };
+        let mut reports = Reports::new(config);
+        if version >= 7 {
+            reports::read(&mut r, config, &changed_slis, &mut reports)?;
+        }
         if !r.is_done() {
             return Err(Malformed(bytes.len()).into());
         }
-        Ok(Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, slices, owner, changed_slis })
+        Ok(Checkpoint {
+            created_ms,
+            offsets,
+            dead_letters,
+            counters,
+            store,
+            breakdowns,
+            slices,
+            reports,
+            owner,
+            changed_slis,
+        })
     }
 }
 

@@ -148,6 +148,24 @@ impl WindowStore {
         coarse.each(sli, window_ms, now_ms, out) * coarse.res_ms
     }
 
+    /// Good/total of `sli` over the hourly buckets with absolute indices `[first, last]` (hour
+    /// `k` holds event times `[k h, (k + 1) h)`) that the coarse tier still holds.
+    pub fn hours(&self, sli: usize, first: i64, last: i64) -> Counts {
+        self.tiers[2].sum_indices(sli, first, last)
+    }
+
+    /// From now on, keeps every non-empty hourly bucket the coarse tier pushes out of its ring,
+    /// for [`WindowStore::take_evicted`]: what the period reports fold before it is gone.
+    pub fn keep_evicted(&mut self) {
+        self.tiers[2].keep_evicted();
+    }
+
+    /// The hourly buckets pushed out of the coarse ring since the last call, as
+    /// `(sli, hour index, counts)`, oldest first for each SLI; none unless kept.
+    pub fn take_evicted(&mut self) -> impl Iterator<Item = (usize, i64, Counts)> + '_ {
+        self.tiers[2].take_evicted()
+    }
+
     /// Bucket width used for a window: the most a window can be off by is the events of one
     /// such bucket at each edge.
     #[cfg(test)]

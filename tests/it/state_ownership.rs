@@ -35,6 +35,7 @@ fn checkpoint_of_group(d: &Deployment, group: &str, consumed: u64) {
         store: WindowStore::new(n, 30 * 86_400_000, 60_000),
         breakdowns: slostream::window::breakdown::Breakdowns::new(&other),
         slices: Vec::new(),
+        reports: slostream::report::Reports::new(&other),
         owner: None,
         changed_slis: Vec::new(),
     };

@@ -282,6 +282,9 @@ pub fn detail(d: &Detail, at_risk_below: f64) -> String {
     components_table(&mut b, slo);
     breakdown_tables(&mut b, slo);
     rules_table(&mut b, slo);
+    if let Some(h) = &d.history {
+        super::history::table(&mut b, h);
+    }
     b.push_str("</main>");
     document(&slo.name, "", &b)
 }

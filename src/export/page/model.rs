@@ -40,6 +40,10 @@ pub struct Detail {
     pub evaluated_at: i64,
     /// The SLO.
     pub slo: SloView,
+    /// Its period reports, for the page's history table (not part of `/api/v1/slos`: the
+    /// reports have their own route).
+    #[serde(skip)]
+    pub history: Option<super::reports::SloRows>,
 }
 
 /// One SLO: its definition, where its budget stands, and what burned it.
@@ -247,7 +251,7 @@ impl Detail {
     /// The SLO named `name`, if there is one.
     pub fn new(config: &Config, p: &Published, name: &str) -> Option<Detail> {
         let i = config.slos.iter().position(|s| s.name == name)?;
-        Some(Detail { evaluated_at: p.at_ms.unwrap_or_default(), slo: SloView::new(config, p, i) })
+        Some(Detail { evaluated_at: p.at_ms.unwrap_or_default(), slo: SloView::new(config, p, i), history: None })
     }
 }
 
