@@ -55,7 +55,7 @@ fn run(config: &Config, tally: &mut Tally, from: i64, to: i64) {
     for i in from..to {
         let now = hand_over(tally, i);
         let t = &mut *tally;
-        t.reports.close_due(config, &t.store, now);
+        t.reports.close_due(config, &t.store, &t.slices, now);
     }
 }
 
@@ -104,7 +104,7 @@ fn a_restart_from_any_checkpoint_ends_with_the_rows_of_a_run_that_never_stopped(
         assert_eq!(rows(&after), want, "crash after hand-over {crash}");
         let again = {
             let t = &mut after;
-            t.reports.close_due(&config, &t.store, NOV + 7 * HOUR)
+            t.reports.close_due(&config, &t.store, &t.slices, NOV + 7 * HOUR)
         };
         assert!(!again, "nothing closes twice");
     }

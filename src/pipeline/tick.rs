@@ -125,12 +125,12 @@ impl Tick {
         let (closed, partials) = {
             let mut guard = lock_tally(tally);
             let t = &mut *guard;
-            let closed = caught_up && t.reports.close_due(config, &t.store, now_ms);
+            let closed = caught_up && t.reports.close_due(config, &t.store, &t.slices, now_ms);
             // The partial rows sum up to a quarter of hourly buckets per component under the
             // lock: every few seconds is fresh enough, and at once after a close.
             let due = closed || self.partials_at.is_none_or(|at| now_ms - at >= PARTIALS_EVERY_MS || now_ms < at);
             if due {
-                t.reports.partials(config, &t.store, &mut self.partials);
+                t.reports.partials(config, &t.store, &t.slices, now_ms, &mut self.partials);
                 self.partials_at = Some(now_ms);
             }
             let generation = t.reports.generation();

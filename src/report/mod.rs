@@ -31,6 +31,7 @@ pub mod row;
 use std::collections::VecDeque;
 
 use crate::config::{Calendar, Config, PeriodBounds};
+use crate::window::slices::Slices as TimeSlices;
 use crate::window::{Counts, WindowStore};
 pub use row::{Row, RowComponent, Slices};
 
@@ -122,9 +123,9 @@ impl Reports {
     /// Closes every period that ended at or before `now_ms` (each exactly once, oldest first),
     /// from its folded hours and the ring's; returns whether any closed. The first call starts
     /// every report at the period holding `now_ms`.
-    pub fn close_due(&mut self, config: &Config, store: &WindowStore, now_ms: i64) -> bool {
+    pub fn close_due(&mut self, config: &Config, store: &WindowStore, slices: &TimeSlices, now_ms: i64) -> bool {
         let mut closed = false;
-        for (report, slo) in self.slos.iter_mut().zip(&config.slos) {
+        for (i, (report, slo)) in self.slos.iter_mut().zip(&config.slos).enumerate() {
             let through = *report.closed_through.get_or_insert_with(|| report.calendar.bounds(now_ms).start_ms);
             let mut period = match report.current {
                 Some(p) if p.start_ms == through => p,
@@ -136,7 +137,8 @@ impl Reports {
             while period.end_ms <= now_ms {
                 let counts = report.counts(period, store);
                 report.open.retain(|o| o.bounds != period);
-                report.closed.push_back(Row::new(config, slo, period, &counts));
+                let sliced = period_slices(slices, i, store, period, now_ms);
+                report.closed.push_back(Row::new(config, slo, period, &counts, sliced));
                 while report.closed.len() > self.keep {
                     report.closed.pop_front();
                 }
@@ -154,13 +156,34 @@ impl Reports {
 
     /// Each SLO's current period as a partial row, as of now (`None` before the first
     /// [`Reports::close_due`] since start or restore), into `out`.
-    pub fn partials(&self, config: &Config, store: &WindowStore, out: &mut Vec<Option<Row>>) {
+    pub fn partials(
+        &self,
+        config: &Config,
+        store: &WindowStore,
+        slices: &TimeSlices,
+        now_ms: i64,
+        out: &mut Vec<Option<Row>>,
+    ) {
         out.clear();
-        out.extend(self.slos.iter().zip(&config.slos).map(|(report, slo)| {
+        out.extend(self.slos.iter().zip(&config.slos).enumerate().map(|(i, (report, slo))| {
             let period = report.current?;
-            Some(Row::new(config, slo, period, &report.counts(period, store)))
+            let sliced = period_slices(slices, i, store, period, now_ms);
+            Some(Row::new(config, slo, period, &report.counts(period, store), sliced))
         }));
     }
+}
+
+/// The slices of the time-slice SLO at index `slo` over `period` (up to `now_ms` while it is
+/// open); `None` for an occurrence SLO.
+fn period_slices(
+    slices: &TimeSlices,
+    slo: usize,
+    store: &WindowStore,
+    period: PeriodBounds,
+    now_ms: i64,
+) -> Option<Slices> {
+    let s = slices.of(slo)?.between(store, now_ms, period.start_ms, period.end_ms);
+    Some(Slices { good: s.good, total: s.slices })
 }
 
 impl SloReport {

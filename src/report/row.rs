@@ -19,12 +19,12 @@ pub struct RowComponent {
     pub counts: Counts,
 }
 
-/// Good and total time slices over a period, for SLOs budgeted by time slices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Good and counted time slices over a period, for SLOs budgeted by time slices.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Slices {
-    /// Slices that met the slice objective.
-    pub good: u64,
-    /// Every slice of the period that had events.
+    /// Good slices (`ratio_timeslices`: the sum of the slices' ratios).
+    pub good: f64,
+    /// Slices counted (sparse ones skipped with `sparse: skip` are not).
     pub total: u64,
 }
 
@@ -46,8 +46,15 @@ pub struct Row {
 }
 
 impl Row {
-    /// The row of `slo` over `period` from each component's counts (in the SLO's order).
-    pub(crate) fn new(config: &Config, slo: &SloConfig, period: PeriodBounds, counts: &[Counts]) -> Row {
+    /// The row of `slo` over `period` from each component's counts (in the SLO's order) and,
+    /// for a time-slice SLO, its slices over the period.
+    pub(crate) fn new(
+        config: &Config,
+        slo: &SloConfig,
+        period: PeriodBounds,
+        counts: &[Counts],
+        slices: Option<Slices>,
+    ) -> Row {
         Row {
             start_ms: period.start_ms,
             end_ms: period.end_ms,
@@ -59,7 +66,7 @@ impl Row {
                 .zip(counts)
                 .map(|(c, &counts)| RowComponent { sli: config.slis[c.sli].name.clone(), weight: c.weight, counts })
                 .collect(),
-            slices: slices_for_period(slo, period),
+            slices,
         }
     }
 
@@ -69,10 +76,4 @@ impl Row {
         self.components.iter().for_each(|c| sum.add(c.counts));
         sum
     }
-}
-
-/// The good and total time slices of `slo` over `period`: where time-slice budgeting plugs its
-/// counts into the report rows. Occurrence SLOs (every SLO today) have none.
-pub(crate) fn slices_for_period(_slo: &SloConfig, _period: PeriodBounds) -> Option<Slices> {
-    None
 }

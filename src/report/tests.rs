@@ -49,7 +49,7 @@ fn c(good: u64, total: u64) -> Counts {
 fn a_31_day_month_is_exact_past_a_30_day_ring() {
     let config = config("{}");
     let (mut reports, mut store) = (Reports::new(&config), store(&config));
-    reports.close_due(&config, &store, OCT + 1000);
+    reports.close_due(&config, &store, &crate::window::slices::Slices::default(), OCT + 1000);
     let mut truth = [Counts::default(); 2];
     for h in 0..31 * 24 + 2 {
         let at = OCT + h * HOUR;
@@ -63,7 +63,7 @@ fn a_31_day_month_is_exact_past_a_30_day_ring() {
                 }
             }
         }
-        reports.close_due(&config, &store, at + 30 * 60_000);
+        reports.close_due(&config, &store, &crate::window::slices::Slices::default(), at + 30 * 60_000);
     }
     assert!(
         store.hours(0, OCT / HOUR, NOV / HOUR - 1).total < truth[0].total,
@@ -87,7 +87,7 @@ fn each_period_closes_exactly_once() {
     let (mut reports, mut store) = (Reports::new(&config), store(&config));
     // 2026-10-05 is a Monday; Paris is UTC+2 until 2026-10-25: weeks start at 22:00Z Sunday.
     let monday = OCT + 4 * DAY - 2 * HOUR;
-    reports.close_due(&config, &store, monday + HOUR);
+    reports.close_due(&config, &store, &crate::window::slices::Slices::default(), monday + HOUR);
     for d in 0..7 {
         record(&mut reports, &mut store, 1, monday + d * DAY + 5 * HOUR, d != 3);
     }
@@ -95,10 +95,10 @@ fn each_period_closes_exactly_once() {
     record(&mut reports, &mut store, 1, monday + 7 * DAY, true);
     let next = monday + 7 * DAY;
     for now in [next - 1, next, next, next + 500, next + HOUR] {
-        reports.close_due(&config, &store, now);
+        reports.close_due(&config, &store, &crate::window::slices::Slices::default(), now);
         let copy = reports.clone();
         let mut restarted = copy;
-        restarted.close_due(&config, &store, now);
+        restarted.close_due(&config, &store, &crate::window::slices::Slices::default(), now);
         for r in [&reports, &restarted] {
             let closed = &r.slos[1].closed;
             let want = usize::from(now >= next);
@@ -111,11 +111,11 @@ fn each_period_closes_exactly_once() {
     }
     let generation = reports.generation();
     record(&mut reports, &mut store, 1, next - 10, false);
-    reports.close_due(&config, &store, next + 2 * HOUR);
+    reports.close_due(&config, &store, &crate::window::slices::Slices::default(), next + 2 * HOUR);
     assert_eq!(reports.slos[1].closed[0].totals(), c(6, 7), "a closed row never changes");
     assert_eq!(reports.generation(), generation, "nothing closed");
     let mut partial = Vec::new();
-    reports.partials(&config, &store, &mut partial);
+    reports.partials(&config, &store, &crate::window::slices::Slices::default(), 0, &mut partial);
     let p = partial[1].as_ref().unwrap();
     assert_eq!((p.start_ms, p.totals()), (next, c(1, 1)));
 }
@@ -126,15 +126,15 @@ fn each_period_closes_exactly_once() {
 fn keeps_at_most_keep_rows() {
     let config = config("{ keep: 2 }");
     let (mut reports, mut store) = (Reports::new(&config), store(&config));
-    reports.close_due(&config, &store, OCT + 1);
+    reports.close_due(&config, &store, &crate::window::slices::Slices::default(), OCT + 1);
     record(&mut reports, &mut store, 0, OCT + 2 * DAY, true);
-    reports.close_due(&config, &store, NOV + 1);
+    reports.close_due(&config, &store, &crate::window::slices::Slices::default(), NOV + 1);
     assert_eq!(reports.slos[0].closed.len(), 1);
     // Down from November 1st to mid-January: December's event is folded when January's pushes it
     // out of the ring; November, December (and the weeks between) close at once.
     record(&mut reports, &mut store, 0, NOV + 40 * DAY, false);
     record(&mut reports, &mut store, 0, NOV + 75 * DAY, true);
-    reports.close_due(&config, &store, NOV + 76 * DAY);
+    reports.close_due(&config, &store, &crate::window::slices::Slices::default(), NOV + 76 * DAY);
     let rows: Vec<_> = reports.slos[0].closed.iter().map(|r| (r.start_ms, r.totals())).collect();
     assert_eq!(rows, [(NOV, c(0, 0)), (NOV + 30 * DAY, c(0, 1))], "November and December only");
     assert!(reports.slos[1].closed.len() <= 2);
@@ -203,4 +203,49 @@ fn buckets_a_restored_ring_cannot_hold_are_handed_over() {
     let evicted: Vec<_> = store.take_evicted().collect();
     assert_eq!(evicted, [(1, OCT / HOUR, c(2, 3))]);
     assert_eq!(store.hours(1, 0, i64::MAX / HOUR), c(4, 4));
+}
+
+/// A rolling 30-day SLO budgeted in time slices reports October's slices, all 31 days of them,
+/// though its own period is shorter: every slice of the month, judged as events came.
+#[test]
+fn a_time_slice_row_counts_the_months_slices() {
+    let yaml = r#"
+kafka: { brokers: "127.0.0.1:9092", topics: [t], group_id: g }
+slis:
+  a: { good: { ok: true } }
+slos:
+  sliced:
+    objective: 99
+    period: 30d
+    slis: [a]
+    budgeting: { method: timeslices, slice: 1m, target: 90, sparse: skip }
+"#;
+    let config = Config::from_yaml(yaml, "test.yaml").unwrap();
+    let (mut reports, mut store) = (Reports::new(&config), store(&config));
+    let mut slices = crate::window::slices::Slices::new(&config, &store);
+    reports.close_due(&config, &store, &slices, OCT + 1000);
+    // One event every 10 minutes from September 30th to November 1st, 02:00; every fifth bad.
+    let (mut counted, mut good) = (0u64, 0u64);
+    let mut latency = crate::window::latency::LatencyWindows::new(1);
+    let mut totals = vec![Counts::default()];
+    for i in 0..(33 * 24 * 6) {
+        let ts = OCT - DAY + i * 10 * 60_000;
+        let ok = i % 5 != 0;
+        let mut batch = crate::window::batch::Batch::with_capacity(1);
+        batch.push(0, ts, ok, None);
+        batch.drain_into(&mut store, &mut latency, &mut totals, &mut slices);
+        reports.fold_evicted(&mut store);
+        if (OCT..NOV).contains(&ts) {
+            counted += 1;
+            good += u64::from(ok);
+        }
+        if ts % HOUR == 0 {
+            reports.close_due(&config, &store, &slices, ts + 1);
+        }
+    }
+    let row = &reports.slos[0].closed[0];
+    assert_eq!((row.start_ms, row.end_ms), (OCT, NOV));
+    assert_eq!(counted, 31 * 24 * 6);
+    assert_eq!(row.slices, Some(Slices { good: good as f64, total: counted }));
+    assert_eq!(row.totals(), c(good, counted));
 }

@@ -47,7 +47,7 @@ pub(super) fn write(w: &mut Writer, reports: &Reports, config: &Config) {
                 None => w.u32(0),
                 Some(s) => {
                     w.u32(1);
-                    w.u64(s.good);
+                    w.u64(s.good.to_bits());
                     w.u64(s.total);
                 }
             }
@@ -112,7 +112,7 @@ pub(super) fn read(
             }
             let slices = match r.u32()? {
                 0 => None,
-                _ => Some(Slices { good: r.u64()?, total: r.u64()? }),
+                _ => Some(Slices { good: f64::from_bits(r.u64()?), total: r.u64()? }),
             };
             closed.push(Row { start_ms, end_ms, objective, combine, components, slices });
         }

@@ -416,6 +416,7 @@ fn with_reports(config: &Config) -> Checkpoint {
         slo,
         october,
         &[Counts { good: 97, total: 100 }, Counts { good: 5, total: 6 }],
+        Some(crate::report::Slices { good: 1.5, total: 3 }),
     ));
     r.open.push(Open { bounds: november, folded: vec![Counts { good: 1, total: 2 }, Counts { good: 3, total: 3 }] });
     c.reports.slos[1 - i].closed_through = Some(NOV);

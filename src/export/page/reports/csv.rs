@@ -22,6 +22,7 @@ pub fn render(slos: &[SloRows]) -> String {
                 t
             };
             let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+            let opt_f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
             let top: Vec<String> = r.top_contributors.iter().map(|c| format!("{}={}", c.sli, c.share)).collect();
             let fields = [
                 s.slo.clone(),
@@ -34,7 +35,7 @@ pub fn render(slos: &[SloRows]) -> String {
                 r.events.to_string(),
                 r.good.to_string(),
                 opt(r.slices),
-                opt(r.good_slices),
+                opt_f(r.good_slices),
                 r.ratio.to_string(),
                 r.met.to_string(),
                 r.budget_consumed.to_string(),

@@ -93,7 +93,7 @@ impl Figures {
         let budget = 1.0 - row.objective;
         let totals = row.totals();
         let (ratio, error) = match row.slices {
-            Some(s) if s.total > 0 => (s.good as f64 / s.total as f64, (s.total - s.good) as f64 / s.total as f64),
+            Some(s) if s.total > 0 => (s.good / s.total as f64, (s.total as f64 - s.good) / s.total as f64),
             Some(_) => (1.0, 0.0),
             None => (
                 slo::combine(row.combine, &parts).unwrap_or(1.0),
@@ -143,8 +143,8 @@ pub struct RowView {
     pub good: u64,
     /// Time slices; null for occurrence SLOs.
     pub slices: Option<u64>,
-    /// Good time slices; null for occurrence SLOs.
-    pub good_slices: Option<u64>,
+    /// Good time slices (`ratio_timeslices`: the sum of their ratios); null for occurrence SLOs.
+    pub good_slices: Option<f64>,
     /// The combined ratio.
     pub ratio: f64,
     /// ratio ≥ objective.

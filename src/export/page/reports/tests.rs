@@ -51,9 +51,9 @@ fn figures_by_hand() {
     assert!(Figures::of(&row(Combine::Pooled, 0.99, &[("a", 99, 100)])).met);
     let f = Figures::of(&row(Combine::Product, 0.999, &[("a", 0, 0)]));
     assert_eq!((f.ratio, f.met, f.budget_consumed, f.top.len()), (1.0, true, 0.0, 0));
-    // Time slices, once plugged in, judge the period by slices.
+    // A time-slice SLO's period is judged by its slices.
     let mut sliced = row(Combine::Pooled, 0.99, &[("a", 50, 100)]);
-    sliced.slices = Some(Slices { good: 999, total: 1000 });
+    sliced.slices = Some(Slices { good: 999.0, total: 1000 });
     let f = Figures::of(&sliced);
     assert!(near(f.ratio, 0.999) && f.met && near(f.budget_consumed, 0.1), "{f:?}");
 }
@@ -129,7 +129,7 @@ async fn the_reports_route_answers_json_csv_404_and_400() {
     // October: a 9 good of 10, b 20 of 20; then 1 bad of b in November so far.
     let mut store = WindowStore::new(2, 30 * DAY, 60_000);
     let mut reports = Reports::new(&config);
-    reports.close_due(&config, &store, OCT + DAY);
+    reports.close_due(&config, &store, &crate::window::slices::Slices::default(), OCT + DAY);
     for i in 0..10 {
         store.record(0, OCT + 10 * DAY + i, i != 0);
     }
@@ -137,9 +137,9 @@ async fn the_reports_route_answers_json_csv_404_and_400() {
         store.record(1, OCT + 20 * DAY + i, true);
     }
     store.record(1, NOV + DAY, false);
-    reports.close_due(&config, &store, NOV + 2 * DAY);
+    reports.close_due(&config, &store, &crate::window::slices::Slices::default(), NOV + 2 * DAY);
     let mut partials = Vec::new();
-    reports.partials(&config, &store, &mut partials);
+    reports.partials(&config, &store, &crate::window::slices::Slices::default(), 0, &mut partials);
     let closed = reports.slos.iter().map(|r| r.closed.iter().cloned().collect()).collect();
     let snapshot = crate::count::Snapshot::new(&config);
     let statuses: Vec<_> = config.slos.iter().map(|s| crate::slo::evaluate(s, |_, _| Counts::default())).collect();
