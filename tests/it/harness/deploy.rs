@@ -144,6 +144,13 @@ impl Deployment {
         self
     }
 
+    /// `maintenance:`, one entry per window (YAML flow mappings).
+    pub fn maintenance(mut self, entries: &[String]) -> Self {
+        let list = entries.iter().map(|e| serde_yaml_ng::from_str(e).expect("a YAML maintenance entry")).collect();
+        self.insert(&["maintenance"], Value::Sequence(list));
+        self
+    }
+
     /// A `kafka.properties` entry (handed to librdkafka).
     pub fn kafka_property(mut self, key: &str, value: &str) -> Self {
         self.insert(&["kafka", "properties", key], value.into());

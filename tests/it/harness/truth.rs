@@ -373,6 +373,70 @@ pub fn window_counts<'a>(events: impl IntoIterator<Item = &'a Ev>, now: i64) -> 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Maintenance windows.
+// ---------------------------------------------------------------------------------------------
+
+/// A maintenance window of `count` occurrences, `every` apart, each `duration` long from
+/// `start`, claiming the valid events of `service` (and `method`, when given), or every valid
+/// event when `service` is `None`. The ground truth lists its occurrences one by one; the config
+/// gives slostream the same window as `start`, `duration`, `every` and `until`.
+#[derive(Clone, Debug)]
+pub struct Maintenance {
+    pub name: &'static str,
+    pub service: Option<&'static str>,
+    pub method: Option<&'static str>,
+    pub start: i64,
+    pub duration: i64,
+    pub every: i64,
+    pub count: i64,
+}
+
+impl Maintenance {
+    /// `[from, to)` of every occurrence.
+    pub fn occurrences(&self) -> Vec<(i64, i64)> {
+        (0..self.count).map(|k| (self.start + k * self.every, self.start + k * self.every + self.duration)).collect()
+    }
+
+    /// Whether an occurrence holds `ts` and the event matches.
+    pub fn claims(&self, ev: &Ev) -> bool {
+        self.service.is_none_or(|s| ev.service == s)
+            && self.method.is_none_or(|m| ev.method == m)
+            && self.occurrences().iter().any(|&(from, to)| from <= ev.ts && ev.ts < to)
+    }
+
+    /// Whether an occurrence holds `now`, whatever the events.
+    pub fn active_at(&self, now: i64) -> bool {
+        self.occurrences().iter().any(|&(from, to)| from <= now && now < to)
+    }
+
+    /// The config's entry (YAML flow mapping), its times in Paris summer time (+02:00) and
+    /// its lengths in seconds; `until` is the end of its last occurrence.
+    pub fn yaml(&self) -> String {
+        let mut m = Vec::new();
+        if let Some(s) = self.service {
+            m.push(format!("service: {s}"));
+        }
+        if let Some(method) = self.method {
+            m.push(format!("method: {method}"));
+        }
+        let matches = if m.is_empty() { String::new() } else { format!("match: {{ {} }}, ", m.join(", ")) };
+        format!(
+            "{{ name: {}, {matches}start: \"{}\", duration: {}s, every: {}s, until: \"{}\" }}",
+            self.name,
+            rfc3339(self.start, 120),
+            self.duration / SEC,
+            self.every / SEC,
+            rfc3339(self.start + (self.count - 1) * self.every + self.duration, 0),
+        )
+    }
+}
+
+/// The first of `windows` (in config order) that claims `ev`.
+pub fn claimed_by(windows: &[Maintenance], ev: &Ev) -> Option<usize> {
+    windows.iter().position(|w| w.claims(ev))
+}
+
+// ---------------------------------------------------------------------------------------------
 // Timestamps.
 // ---------------------------------------------------------------------------------------------
 

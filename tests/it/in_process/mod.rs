@@ -13,6 +13,8 @@
 //! - [`calendar`]: a monthly SLO in Paris counts only the events since its month began, with
 //!   the month's start and end gauges and thresholds; earlier events still count in rolling
 //!   windows.
+//! - [`maintenance`]: events a maintenance window claims are in no SLI or SLO window, counted
+//!   per window (the first in config order), across a restart; the windows' active gauges.
 //! - [`rejects`]: poison pills each counted once under their reason; the dead-letter topic holds
 //!   exactly the rejects, with their headers.
 //!
@@ -22,6 +24,7 @@
 mod breakdown;
 mod calendar;
 mod counting;
+mod maintenance;
 mod readiness;
 mod rejects;
 mod restart;
