@@ -25,8 +25,8 @@ pub struct Shard {
     classifier: Classifier,
     slots: SlotBuffer,
     batch: Batch,
-    /// Consumed, rejected, unmatched and in maintenance since the last hand-over (per-SLI totals are counted from
-    /// the batch when it is handed over).
+    /// Consumed, rejected, unmatched and in maintenance since the last hand-over (per-SLI totals
+    /// are counted from the batch when it is handed over).
     counters: Counters,
     /// Which value combination each event of an SLI with a `breakdown:` belongs to.
     combinations: Combinations,
@@ -147,7 +147,7 @@ mod tests {
              slis:\n  all: {{ match: {{ service: [booking, geo] }}, good: {{ status: {{ lt: 500 }} }} }}\n  booking: {{ match: {{ service: booking }}, good: {{ status: {{ lt: 500 }} }} }}\n\
              slos:\n  s: {{ objective: 99, period: 1d, slis: [all, booking] }}\n\
              maintenance:\n\
-             - {{ name: booking-weekly, match: {{ service: booking }}, start: \"{}\", duration: 10m, every: 30m, until: \"{}\" }}\n\
+             - {{ name: booking-deploys, match: {{ service: booking }}, start: \"{}\", duration: 10m, every: 30m, until: \"{}\" }}\n\
              - {{ name: everything, start: \"{}\", duration: 45m }}\n",
             at(start),
             at(start + 4 * 60 * MIN),

@@ -84,7 +84,10 @@ fn instant(text: &str, path: &str) -> Result<i64, Invalid> {
     text.parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).map_err(|_| {
         bad(
             path,
-            format!("{text:?} is not an RFC 3339 time with an offset (expected e.g. 2026-12-03T22:00:00+01:00 or 2026-12-03T21:00:00Z)"),
+            format!(
+                "{text:?} is not an RFC 3339 time with an offset (expected e.g. 2026-12-03T22:00:00+01:00 or \
+                 2026-12-03T21:00:00Z)"
+            ),
         )
     })
 }
@@ -93,7 +96,8 @@ fn instant(text: &str, path: &str) -> Result<i64, Invalid> {
 mod tests {
     use crate::config::Config;
 
-    const BASE: &str = "kafka: { brokers: b, topics: [t], group_id: g }\nslis:\n  a: { good: { ok: true } }\nslos:\n  s: { objective: 99, period: 1d, slis: [a] }\n";
+    const BASE: &str = "kafka: { brokers: b, topics: [t], group_id: g }\n\
+                        slis:\n  a: { good: { ok: true } }\nslos:\n  s: { objective: 99, period: 1d, slis: [a] }\n";
 
     fn load(maintenance: &str) -> Result<Config, String> {
         let yaml = format!("{BASE}maintenance:\n{maintenance}");

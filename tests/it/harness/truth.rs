@@ -431,6 +431,44 @@ impl Maintenance {
     }
 }
 
+/// Three windows relative to `t_ref` (when the first events are stamped):
+/// - `booking-writes`: booking POSTs, 10 minutes a day around three hours before `t_ref`, over
+///   the last three weeks (it claims the 3 h old ones, and those of any day before);
+/// - `everything`: every valid event of 4 minutes around 45 minutes before `t_ref`, once;
+/// - `geo`: geo events from an hour before `t_ref` for a day: in force at every scrape, and it
+///   loses the 45-minute-old geo events to `everything`, which comes first.
+pub fn maintenance_windows(t_ref: i64) -> Vec<Maintenance> {
+    vec![
+        Maintenance {
+            name: "booking-writes",
+            service: Some("booking"),
+            method: Some("POST"),
+            start: t_ref - 21 * DAY - 3 * HOUR - 5 * MIN,
+            duration: 10 * MIN,
+            every: DAY,
+            count: 22,
+        },
+        Maintenance {
+            name: "everything",
+            service: None,
+            method: None,
+            start: t_ref - 47 * MIN,
+            duration: 4 * MIN,
+            every: 4 * MIN,
+            count: 1,
+        },
+        Maintenance {
+            name: "geo",
+            service: Some("geo"),
+            method: None,
+            start: t_ref - HOUR,
+            duration: DAY,
+            every: DAY,
+            count: 1,
+        },
+    ]
+}
+
 /// The first of `windows` (in config order) that claims `ev`.
 pub fn claimed_by(windows: &[Maintenance], ev: &Ev) -> Option<usize> {
     windows.iter().position(|w| w.claims(ev))
