@@ -369,6 +369,16 @@ impl Classifier {
     /// window only. `None` at once when no window is configured.
     #[inline]
     pub fn maintenance(&self, slots: &[Val<'_>], ts_ms: i64) -> Option<usize> {
+        if self.maintenance.is_empty() {
+            return None;
+        }
+        self.claiming_window(slots, ts_ms)
+    }
+
+    /// [`Classifier::maintenance`] with windows configured: out of line, so that the hot path
+    /// of a config without any stays as it was.
+    #[inline(never)]
+    fn claiming_window(&self, slots: &[Val<'_>], ts_ms: i64) -> Option<usize> {
         self.maintenance.iter().position(|(schedule, matches)| schedule.contains(ts_ms) && matches.holds(slots))
     }
 
