@@ -2,7 +2,8 @@
 //!
 //! - `decode_classify_count/*`: `Shard::process` (decode + classify into the worker's batch) per
 //!   event, plus the batch's share of its hand-over to the tally (window/total/latency count),
-//!   on the example config and on generated configs of 10 to 10,000 SLIs.
+//!   on the example config (also with breakdowns, and with a maintenance window) and on
+//!   generated configs of 10 to 10,000 SLIs.
 //! - `decode/*`, `classify/*`: the first two stages alone (classify on slots decoded beforehand).
 //! - `window_record/*`: `WindowStore::record` for in-order and late event times.
 //! - `window_sums/*`: every configured window of 100 SLIs, one window at a time or all windows
@@ -250,6 +251,19 @@ fn hot_path(c: &mut Criterion) {
         assert!(broken_down.slis.iter().filter(|s| s.breakdown.is_some()).count() == 2);
         let mut shard = warm_shard(&broken_down, &events);
         bench_process(&mut g, "example_breakdown", &mut shard, &events);
+        // A maintenance window on booking, 10 s of every minute: every event is tested against
+        // its schedule, booking events within it against its match too (a sixth are claimed).
+        let mut start = String::new();
+        slostream::time::format_rfc3339_ms(NOW - 3_600_000, &mut start);
+        let maintenance = Config::from_yaml(
+            &format!(
+                "{EXAMPLE}maintenance:\n  - {{ name: deploys, match: {{ service: booking }}, start: \"{start}\", duration: 10s, every: 1m }}\n"
+            ),
+            "example.yaml",
+        )
+        .expect("example config with a maintenance window");
+        let mut shard = warm_shard(&maintenance, &events);
+        bench_process(&mut g, "example_maintenance", &mut shard, &events);
         // Both SLOs budgeted in one-minute slices: each event's time is checked against the
         // slices already judged, and slices are judged as event time moves on.
         let sliced = Config::from_yaml(

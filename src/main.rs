@@ -374,6 +374,21 @@ fn print_summary(c: &Config) {
             );
         }
     }
+    if !c.maintenance.is_empty() {
+        println!("Maintenance ({}), events it matches left out of every SLI:", c.maintenance.len());
+        for m in &c.maintenance {
+            let instant = |ms: i64| {
+                let mut out = String::new();
+                slostream::time::format_rfc3339_ms(ms, &mut out);
+                out
+            };
+            let span = |ms: i64| format!("{:#}", jiff::SignedDuration::from_millis(ms));
+            let s = &m.schedule;
+            let every = s.every_ms.map(|e| format!(" every {}", span(e))).unwrap_or_default();
+            let until = s.until_ms.map(|u| format!(" until {}", instant(u))).unwrap_or_default();
+            println!("  {}: from {} for {}{every}{until}", m.name, instant(s.start_ms), span(s.duration_ms));
+        }
+    }
 }
 
 /// Where `/metrics` is served and who may read it; the password hash is never shown.

@@ -230,8 +230,17 @@ pub const LATENCY_INVALID: Metric = counter(
     "Events counted without a latency because the latency field held no non-negative number",
 );
 
+/// `{maintenance}`: events left out of every SLI by a maintenance window.
+pub const EVENTS_IN_MAINTENANCE: Metric = counter(
+    "slostream_events_in_maintenance_total",
+    "Valid events left out of every SLI because their time fell in this maintenance window and they matched it",
+);
+/// `{maintenance}`: 1 while a maintenance window is in force by the wall clock.
+pub const MAINTENANCE_ACTIVE: Metric =
+    gauge("slostream_maintenance_active", "1 while the maintenance window is in force (by the wall clock), else 0");
+
 /// The process families, through the `metrics` recorder.
-pub const PROCESS: [Metric; 17] = [
+pub const PROCESS: [Metric; 19] = [
     EVENTS_CONSUMED,
     EVENTS_REJECTED,
     EVENTS_UNMATCHED,
@@ -249,6 +258,8 @@ pub const PROCESS: [Metric; 17] = [
     SLI_STATE_RESETS,
     FIELD_TYPE_MISMATCHES,
     LATENCY_INVALID,
+    EVENTS_IN_MAINTENANCE,
+    MAINTENANCE_ACTIVE,
 ];
 
 // Sloth's recording-rule names (`exporter.compat: sloth`).
@@ -328,6 +339,8 @@ pub mod label {
     pub const STATE: &str = "state";
     /// An event field a condition tests (its dotted path).
     pub const FIELD: &str = "field";
+    /// A maintenance window's name.
+    pub const MAINTENANCE: &str = "maintenance";
 
     /// Every label slostream sets, plus those Prometheus sets on a scrape or reserves: a
     /// breakdown field may not be named like one.
@@ -350,6 +363,7 @@ pub mod label {
         ALERTNAME,
         STATE,
         FIELD,
+        MAINTENANCE,
         "job",
         "instance",
         "le",

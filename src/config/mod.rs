@@ -11,6 +11,7 @@ pub mod calendar;
 pub(crate) mod condition;
 pub(crate) mod duration;
 mod fingerprint;
+mod maintenance;
 mod raw;
 pub mod secrets;
 #[cfg(test)]
@@ -30,6 +31,7 @@ pub use calendar::{Calendar, CalendarUnit, PeriodBounds};
 pub(crate) use condition::{Condition, Kinds, Literal, Test};
 pub use duration::Window;
 pub(crate) use fingerprint::fnv1a;
+pub use maintenance::{MaintenanceConfig, Schedule};
 use raw::RawConfig;
 pub use tls::TlsConfig;
 
@@ -109,6 +111,9 @@ pub struct Config {
     pub windows: Vec<Window>,
     /// The clock the pipeline reads: the wall clock, unless a test shifts it (not in the YAML).
     pub clock: crate::time::Clock,
+    /// Maintenance windows (`maintenance:`), in config order: the order of their counts in
+    /// [`crate::state::Counters`], and the order in which an event is offered to them.
+    pub maintenance: Vec<MaintenanceConfig>,
 }
 
 /// The `kafka` section, with `${...}` already expanded.
@@ -487,6 +492,9 @@ impl Config {
     /// Every field an SLI's `match:` or `good:` tests, each once, in the order the config first
     /// names it: the `field` label values of `slostream_field_type_mismatches_total`, and their
     /// order in [`crate::state::Counters`].
+    /// Every field an SLI's `match:` or `good:` or a maintenance window's `match:` tests, each
+    /// once, in the order the config first names it (SLIs first): the `field` label values of
+    /// `slostream_field_type_mismatches_total`, and their order in [`crate::state::Counters`].
     pub fn condition_fields(&self) -> Vec<&str> {
         self.condition_kinds().into_iter().map(|(field, _)| field).collect()
     }
@@ -498,6 +506,9 @@ impl Config {
         for sli in &self.slis {
             sli.matches.tests(&mut tests);
             sli.good.tests(&mut tests);
+        }
+        for m in &self.maintenance {
+            m.matches.tests(&mut tests);
         }
         let mut fields: Vec<(&str, Kinds)> = Vec::new();
         for (path, test) in tests {

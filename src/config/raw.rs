@@ -26,6 +26,25 @@ pub struct RawConfig {
     pub reports: RawReports,
     pub slis: BTreeMap<String, RawSli>,
     pub slos: BTreeMap<String, RawSlo>,
+    #[serde(default)]
+    pub maintenance: Vec<RawMaintenance>,
+}
+
+/// One `maintenance:` entry: events it matches during its occurrences are left out of every SLI.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMaintenance {
+    pub name: String,
+    #[serde(rename = "match", default)]
+    pub matches: Option<Value>,
+    /// RFC 3339 with an offset.
+    pub start: String,
+    pub duration: String,
+    #[serde(default)]
+    pub every: Option<String>,
+    /// RFC 3339 with an offset.
+    #[serde(default)]
+    pub until: Option<String>,
 }
 
 /// `status`: how budget states are judged (the status page and `slostream_slo_budget_state`).

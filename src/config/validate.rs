@@ -5,12 +5,13 @@
 //! still read by [`secrets::expand`]). Only the first mistake is reported, so the order of the
 //! calls in [`validate`] is part of what a user sees; it interleaves sections (the timing keys of
 //! `events` before the exporter, the rest after `state`, `alertmanager` between `exporter.compat`
-//! and `exporter.listen`, then `exporter.tls` and `exporter.basic_auth`, `status` last) and must
-//! stay as it is. The files `exporter.tls` names are read here, so `check` finds what the start
+//! and `exporter.listen`, then `exporter.tls` and `exporter.basic_auth`, `status`, then
+//! `maintenance` last) and must stay as it is. The files `exporter.tls` names are read here, so `check` finds what the start
 //! would.
 
 mod breakdown;
 mod budgeting;
+mod maintenance;
 mod reports;
 mod slos;
 
@@ -71,6 +72,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
     }
     let status = status(&raw.status)?;
     let reports = reports::reports(&raw.reports)?;
+    let maintenance = maintenance::maintenance(&raw.maintenance)?;
     Ok(Config {
         file: String::new(),
         kafka,
@@ -85,6 +87,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
         slos,
         windows,
         clock: Default::default(),
+        maintenance,
     })
 }
 

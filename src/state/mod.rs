@@ -58,28 +58,46 @@ pub struct Counters {
     /// Events whose field held a value of a kind no test on it compares with, per field
     /// (indexed like [`Config::condition_fields`]).
     pub type_mismatches: Vec<u64>,
+    /// Events left out of every SLI because a maintenance window claimed them, per window
+    /// (indexed like [`Config::maintenance`]).
+    pub in_maintenance: Vec<u64>,
     /// Per SLI since the first start (indexed by the current config's SLI ids).
     pub totals: Vec<Counts>,
 }
 
 impl Counters {
-    /// All zero, with a total for each of `slis` SLIs and a mismatch count for each of `fields`
-    /// condition fields.
-    pub fn new(slis: usize, fields: usize) -> Counters {
-        Counters { totals: vec![Counts::default(); slis], type_mismatches: vec![0; fields], ..Counters::default() }
+    /// All zero, with a total for each of `slis` SLIs, a mismatch count for each of `fields`
+    /// condition fields and a count for each of `maintenance` windows.
+    pub fn new(slis: usize, fields: usize, maintenance: usize) -> Counters {
+        Counters {
+            totals: vec![Counts::default(); slis],
+            type_mismatches: vec![0; fields],
+            in_maintenance: vec![0; maintenance],
+            ..Counters::default()
+        }
     }
 
-    /// [`Counters::new`] for every SLI and condition field of `config`.
+    /// [`Counters::new`] for every SLI, condition field and maintenance window of `config`.
     pub fn for_config(config: &Config) -> Counters {
-        Counters::new(config.slis.len(), config.condition_fields().len())
+        Counters::new(config.slis.len(), config.condition_fields().len(), config.maintenance.len())
     }
 
     /// Zeroes every count, keeping the number of SLIs and fields.
     pub(crate) fn clear(&mut self) {
-        let Counters { consumed, unmatched, rejected, dead_letters, latency_invalid, type_mismatches, totals } = self;
+        let Counters {
+            consumed,
+            unmatched,
+            rejected,
+            dead_letters,
+            latency_invalid,
+            type_mismatches,
+            in_maintenance,
+            totals,
+        } = self;
         (*consumed, *unmatched, *dead_letters, *latency_invalid) = (0, 0, 0, 0);
         rejected.fill(0);
         type_mismatches.fill(0);
+        in_maintenance.fill(0);
         totals.fill(Counts::default());
     }
 
@@ -93,6 +111,9 @@ impl Counters {
             *a += b;
         }
         for (a, b) in self.type_mismatches.iter_mut().zip(&other.type_mismatches) {
+            *a += b;
+        }
+        for (a, b) in self.in_maintenance.iter_mut().zip(&other.in_maintenance) {
             *a += b;
         }
         for (a, b) in self.totals.iter_mut().zip(&other.totals) {
@@ -150,7 +171,9 @@ pub struct Owner {
 /// slices begin afresh, from what the window store still holds).
 /// Version 7 adds the period reports (`reports.rs`; earlier versions are read with none:
 /// reports start at the current period).
-const VERSION: u32 = 7;
+/// Version 8 adds the maintenance counts by window name, at the end (earlier versions are
+/// read with none).
+const VERSION: u32 = 8;
 /// The oldest format [`Checkpoint::decode`] reads.
 const OLDEST_VERSION: u32 = 1;
 
@@ -245,6 +268,12 @@ impl CheckpointRef<'_> {
         }
         write_slices(&mut w, self.slices);
         reports::write(&mut w, self.reports, config);
+        // Version 8: events in maintenance, per window by name.
+        w.u32(config.maintenance.len() as u32);
+        for (i, m) in config.maintenance.iter().enumerate() {
+            w.str(&m.name);
+            w.u64(self.counters.in_maintenance.get(i).copied().unwrap_or_default());
+        }
         w.buf
     }
 }
@@ -438,6 +467,15 @@ impl Checkpoint {
         let mut reports = Reports::new(config);
         if version >= 7 {
             reports::read(&mut r, config, &changed_slis, &mut reports)?;
+        }
+        // Version 8: events in maintenance by window name; a window no longer configured is dropped.
+        if version >= 8 {
+            for _ in 0..r.count(12)? {
+                let (name, value) = (r.str()?, r.u64()?);
+                if let Some(i) = config.maintenance.iter().position(|m| m.name == name) {
+                    counters.in_maintenance[i] = value;
+                }
+            }
         }
         if !r.is_done() {
             return Err(Malformed(bytes.len()).into());

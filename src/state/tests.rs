@@ -292,6 +292,57 @@ fn reads_a_version_6_checkpoint_written_before_reports() {
     }
 }
 
+#[test]
+fn reads_a_version_7_checkpoint_written_before_maintenance_counts() {
+    // Written by `sample` and `CheckpointFiles::write` with the version-7 layout: version 8's
+    // body without its maintenance section.
+    let fixture = include_bytes!("../../tests/fixtures/checkpoint-v7.bin");
+    let back = restores_fixture("v7-test", fixture, 7, &sample(&config()));
+    assert!(back.counters.in_maintenance.is_empty());
+}
+
+#[test]
+fn reads_a_version_5_checkpoint_written_before_maintenance_counts() {
+    // Written by `sample` and `CheckpointFiles::write` with the last version-5 code (commit
+    // c7a48b6): no maintenance section at the end.
+    let fixture = include_bytes!("../../tests/fixtures/checkpoint-v5.bin");
+    let back = restores_fixture("v5-maintenance-test", fixture, 5, &sample(&config()));
+    assert!(back.counters.in_maintenance.is_empty());
+    // Under a config with maintenance windows, they start at zero.
+    let config = with_maintenance(&["db-upgrade", "network"]);
+    let back = Checkpoint::decode(&fixture[20..], &config).unwrap();
+    assert_eq!(back.counters.in_maintenance, [0, 0]);
+    assert_eq!(back.counters.consumed, 10);
+}
+
+/// The example config with maintenance windows of these names, in this order.
+fn with_maintenance(names: &[&str]) -> Config {
+    let mut yaml = include_str!("../../config/example.yaml").to_string();
+    yaml.push_str("maintenance:\n");
+    for name in names {
+        yaml.push_str(&format!("  - {{ name: {name}, start: \"2026-12-03T22:00:00+01:00\", duration: 2h }}\n"));
+    }
+    Config::from_yaml(&yaml, "example.yaml").unwrap()
+}
+
+/// Maintenance counts are stored by window name: reordered windows keep their counts, a removed
+/// one's count is dropped, a new one starts at zero.
+#[test]
+fn maintenance_counts_follow_their_window_by_name() {
+    let two = with_maintenance(&["db-upgrade", "network"]);
+    let mut c = sample(&two);
+    c.counters.in_maintenance = vec![3, 7];
+    let bytes = c.encode(&two);
+    assert_eq!(Checkpoint::decode(&bytes, &two).unwrap().counters, c.counters, "round trip");
+    let moved = Checkpoint::decode(&bytes, &with_maintenance(&["network", "new", "db-upgrade"])).unwrap();
+    assert_eq!(moved.counters.in_maintenance, [7, 0, 3]);
+    let removed = Checkpoint::decode(&bytes, &with_maintenance(&["network"])).unwrap();
+    assert_eq!(removed.counters.in_maintenance, [7]);
+    let none = Checkpoint::decode(&bytes, &config()).unwrap();
+    assert!(none.counters.in_maintenance.is_empty());
+    assert_eq!(none.counters.consumed, c.counters.consumed, "the rest is read as before");
+}
+
 /// The type mismatch counts are stored by field name: a field no condition tests any more is
 /// dropped, the others keep their counts whatever their new position.
 #[test]

@@ -5,6 +5,8 @@
 //! - kill -9 at 12 random moments (during start-up and while consuming a paced 200k-event
 //!   stream): every exported count exact at the end, and every SLO's report row for the current
 //!   month; most restarts resumed from a checkpoint.
+//!   stream, some of it claimed by maintenance windows): every exported count exact at the end,
+//!   the maintenance counts included; most restarts resumed from a checkpoint.
 //! - SIGTERM: a clean exit within the grace period and a final checkpoint, which the restart
 //!   restores (it says so in its log). That the restart shows no SLO series before ready and
 //!   counts exactly across both runs is asserted by the fast tier
@@ -29,6 +31,7 @@ use crate::harness::broker::send_paced;
 use crate::harness::stream::{
     deployment, produce_counted, records, start_until_consumed, stream, Expected, BULK_AGES, FRESH_AGES,
 };
+use crate::harness::truth::maintenance_windows;
 use crate::harness::{broker, now_ms, Broker, Deployment, Metrics, Record, Served, Slostream};
 
 /// `consumed=N` of the "restored checkpoint" log line, if there is one.
@@ -65,13 +68,17 @@ fn kill_9_at_random_moments_loses_and_double_counts_nothing() {
     const KILLS: usize = 12;
     let test_start = Instant::now();
     let b = broker();
-    let d = deployment("kill9");
+    let t0 = now_ms();
+    // Maintenance windows claim some events: their counts must be as exact as the SLIs'.
+    let windows = maintenance_windows(t0);
+    let d = deployment("kill9").maintenance(&windows);
     d.create_topic(PARTITIONS);
 
-    let t0 = now_ms();
     let mut rng = StdRng::seed_from_u64(0x0D15_EA5E);
     let bulk = stream(&mut rng, BULK, t0, &BULK_AGES, 0.02);
-    let mut expected = Expected::of(&bulk);
+    let mut expected = Expected::with_maintenance(&windows);
+    expected.add(&bulk);
+    assert!(expected.in_maintenance.iter().all(|&n| n > 0), "test data: {:?}", expected.in_maintenance);
 
     // The producer paces the stream over ~40 s, so slostream is killed while consuming it.
     let pacing = (2500, Duration::from_millis(500), Duration::from_secs(60));

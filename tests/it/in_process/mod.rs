@@ -15,6 +15,8 @@
 //!   windows.
 //! - [`reports`]: a rolling SLO's monthly report rows on a shifted clock, through a 31-day
 //!   month that outlasts its 30-day ring, a restart and the month's close, against ground truth.
+//! - [`maintenance`]: events a maintenance window claims are in no SLI or SLO window, counted
+//!   per window (the first in config order), across a restart; the windows' active gauges.
 //! - [`rejects`]: poison pills each counted once under their reason; the dead-letter topic holds
 //!   exactly the rejects, with their headers.
 //!
@@ -24,6 +26,7 @@
 mod breakdown;
 mod calendar;
 mod counting;
+mod maintenance;
 mod readiness;
 mod rejects;
 mod reports;
