@@ -1,24 +1,30 @@
 //! One OpenSLO v1 document checked by the rules of OpenSLO's reference SDK (`go-sdk`, which
-//! `oslo validate` runs), then by what slostream can count today, into the parts import needs.
+//! `oslo validate` runs), then by what slostream can count, into the parts import needs.
 //!
 //! OpenSLO's rules: `apiVersion: openslo/v1`, a known `kind`, `metadata.name` an RFC 1123
 //! label, label keys and annotation values as the spec says, descriptions of at most 1050
 //! characters; an SLO has a `service`, a `budgetingMethod`, exactly one `timeWindow` whose
 //! `calendar` is set exactly when `isRolling` is false, `indicator` or `indicatorRef` either on
 //! the spec or on every objective (composite), objectives with `target` in [0, 1) or
-//! `targetPercent` in [0, 100) but not both, no `op` or `value` (the SLIs are ratios) and a
-//! `compositeWeight` above 0; an SLI has `ratioMetric` or `thresholdMetric`, a ratio `good` or
-//! `bad` with `total`, or `raw`. Unknown fields are refused, as `oslo validate` does, so a typo
-//! is not a silently dropped setting.
+//! `targetPercent` in [0, 100) but not both, no `op` or `value` (the SLIs are ratios), a
+//! `compositeWeight` above 0, `timeSliceTarget` in (0, 1] on every objective of a `Timeslices`
+//! SLO and a `timeSliceWindow` on every objective of a `Timeslices` or `RatioTimeslices` one; an
+//! SLI has `ratioMetric` or `thresholdMetric`, a ratio `good` or `bad` with `total`, or `raw`.
+//! Unknown fields are refused, as `oslo validate` does, so a typo is not a silently dropped
+//! setting.
 //!
-//! What OpenSLO allows but slostream cannot count yet (time slices, calendar windows, threshold
-//! and raw metrics, a source other than `slostream`, alert policies) is refused with "not
-//! supported yet" at the field, never dropped. A target of 0 is refused too: an objective of 0 %
-//! has no meaning for slostream.
+//! Then what slostream can count: a calendar window must be a week, month or quarter that starts
+//! where slostream's do (Monday, the 1st, a quarter's first month, at 00:00), and a time slice a
+//! length that divides an hour. What OpenSLO allows but slostream cannot count yet (other
+//! calendar windows, threshold and raw metrics, a source other than `slostream`, alert
+//! policies) is refused with "not supported yet" at the field, never dropped. A target of 0 is
+//! refused too: an objective of 0 % has no meaning for slostream, and settings a method does
+//! not use (`timeSliceTarget` on `RatioTimeslices`) are refused rather than ignored.
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::docs::{self, annotation, source, ShorthandError};
+use super::docs::{self, annotation, method, source, ShorthandError};
+use crate::config::{Calendar, CalendarUnit};
 
 /// A key path and what is wrong there; the caller adds the file and the document.
 pub(super) type Invalid = (String, String);
@@ -60,7 +66,9 @@ pub(super) struct Slo {
     pub name: String,
     pub description: Option<String>,
     pub objective_percent: f64,
-    pub period_secs: i64,
+    pub period: Period,
+    /// `None`: `Occurrences`.
+    pub slices: Option<Slices>,
     /// From the annotation; `None`: `pooled` for one SLI, `weighted` for a composite.
     pub combine: Option<String>,
     /// (SLI name, weight, path of the reference).
@@ -72,6 +80,39 @@ pub(super) struct Slo {
     /// SLIs written inline (`indicator:`).
     pub inline: Vec<Sli>,
 }
+
+/// An SLO's time window as slostream's `period`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Period {
+    /// A rolling window of this many seconds.
+    Rolling(i64),
+    /// A calendar week, month or quarter in an IANA zone.
+    Calendar { unit: CalendarUnit, zone: String },
+}
+
+/// A `Timeslices` or `RatioTimeslices` SLO's settings, as slostream's `budgeting:`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Slices {
+    /// `timeSliceTarget` as a percent; `None` for `RatioTimeslices`.
+    pub target_percent: Option<f64>,
+    /// `timeSliceWindow`.
+    pub slice_secs: i64,
+    /// From the annotations; `None`: slostream's defaults.
+    pub min_events: Option<u64>,
+    pub sparse: Option<String>,
+}
+
+/// `budgetingMethod`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Occurrences,
+    Timeslices,
+    RatioTimeslices,
+}
+
+/// What one objective says about time slices: (`timeSliceTarget` as a percent, the slice in
+/// seconds), both `None` for `Occurrences`.
+type SliceFields = (Option<f64>, Option<i64>);
 
 /// The document's kind and name, or what is wrong with them.
 pub(super) fn header(doc: &Value) -> Result<(String, String), Invalid> {
@@ -364,25 +405,21 @@ fn slo(name: &str, spec: &Value, labels: Vec<(String, String)>, annotations: &Ma
         Some(s) if string(s, "spec.service")?.trim().is_empty() => return Err(bad("spec.service", "empty")),
         Some(_) => {}
     }
-    match spec.get("budgetingMethod") {
+    let method = match spec.get("budgetingMethod") {
         None => {
             return Err(bad("spec.budgetingMethod", "missing (expected Occurrences, Timeslices or RatioTimeslices)"))
         }
-        Some(Value::String(m)) if m == "Occurrences" => {}
-        Some(Value::String(m)) if m == "Timeslices" || m == "RatioTimeslices" => {
-            return Err(not_yet(
-                "spec.budgetingMethod",
-                &format!("budgetingMethod {m} (slostream budgets Occurrences)"),
-            ))
-        }
+        Some(Value::String(m)) if m == method::OCCURRENCES => Method::Occurrences,
+        Some(Value::String(m)) if m == method::TIMESLICES => Method::Timeslices,
+        Some(Value::String(m)) if m == method::RATIO_TIMESLICES => Method::RatioTimeslices,
         Some(v) => {
             return Err(bad(
                 "spec.budgetingMethod",
                 format!("{} is not one of Occurrences, Timeslices, RatioTimeslices", show(v)),
             ))
         }
-    }
-    let period_secs = time_window(spec.get("timeWindow"))?;
+    };
+    let period = time_window(spec.get("timeWindow"))?;
     if spec.get("alertPolicies").and_then(Value::as_sequence).is_some_and(|p| !p.is_empty()) {
         return Err(not_yet(
             "spec.alertPolicies",
@@ -413,16 +450,20 @@ fn slo(name: &str, spec: &Value, labels: Vec<(String, String)>, annotations: &Ma
     let weighted = combine.as_deref().map_or(composite, |c| c == "weighted");
     let mut inline = Vec::new();
     let mut components = Vec::new();
-    let mut target: Option<(f64, String)> = None;
+    let mut target: Option<(f64, SliceFields)> = None;
     for (i, o) in objectives.iter().enumerate() {
         let at = format!("spec.objectives[{i}]");
         let percent = objective(o, &at)?;
+        let slice = slice_fields(o, &at, method)?;
         match &target {
             Some((first, _)) if *first != percent => {
                 return Err(not_yet(&at, &format!("an objective whose target differs from spec.objectives[0]'s ({percent} % against {first} %): slostream has one objective per SLO")))
             }
+            Some((_, first)) if *first != slice => {
+                return Err(not_yet(&at, "an objective whose timeSliceTarget or timeSliceWindow differs from spec.objectives[0]'s: slostream has one slice setting per SLO"))
+            }
             Some(_) => {}
-            None => target = Some((percent, at.clone())),
+            None => target = Some((percent, slice)),
         }
         if composite {
             let sli = indicator(o, &at, &mut inline)?;
@@ -473,11 +514,15 @@ fn slo(name: &str, spec: &Value, labels: Vec<(String, String)>, annotations: &Ma
         None => None,
     };
     let url = |key: &str| annotations.get(key).and_then(Value::as_str).map(str::to_string);
+    let (objective_percent, (slice_target, slice_secs)) = target.expect("objectives is not empty");
+    let (min_events, sparse) = slice_annotations(annotations, method)?;
+    let slices = slice_secs.map(|slice_secs| Slices { target_percent: slice_target, slice_secs, min_events, sparse });
     Ok(Slo {
         name: name.to_string(),
         description,
-        objective_percent: target.expect("objectives is not empty").0,
-        period_secs,
+        objective_percent,
+        period,
+        slices,
         combine,
         components,
         labels,
@@ -488,8 +533,8 @@ fn slo(name: &str, spec: &Value, labels: Vec<(String, String)>, annotations: &Ma
     })
 }
 
-/// Exactly one rolling window of a fixed length, in seconds.
-fn time_window(v: Option<&Value>) -> Result<i64, Invalid> {
+/// Exactly one time window: rolling, of a fixed length, or a calendar period slostream counts.
+fn time_window(v: Option<&Value>) -> Result<Period, Invalid> {
     const AT: &str = "spec.timeWindow";
     let windows = match v {
         Some(Value::Sequence(w)) => w,
@@ -513,21 +558,138 @@ fn time_window(v: Option<&Value>) -> Result<i64, Invalid> {
         Some(v) => return Err(bad(&format!("{at}.isRolling"), format!("expected true or false, found {}", show(v)))),
     };
     match (rolling, w.get("calendar")) {
-        (true, Some(_)) => {
-            return Err(bad(&format!("{at}.calendar"), "'calendar' cannot be set when 'isRolling' is true"))
+        (true, Some(_)) => Err(bad(&format!("{at}.calendar"), "'calendar' cannot be set when 'isRolling' is true")),
+        (false, None) => Err(bad(&format!("{at}.calendar"), "'calendar' must be set when 'isRolling' is false")),
+        (false, Some(c)) => calendar(&duration, c, &at),
+        (true, None) => secs.map(Period::Rolling).map_err(|_| not_yet(&duration_at, &format!("duration {duration:?} on a rolling window (months, quarters and years vary in length; write days or weeks, or a calendar window)"))),
+    }
+}
+
+/// A calendar-aligned window (`at` is the window's path): a week, month or quarter starting
+/// where slostream's periods start, in a zone of the bundled tz database.
+fn calendar(duration: &str, c: &Value, at: &str) -> Result<Period, Invalid> {
+    let cal_at = format!("{at}.calendar");
+    only_keys(c, &cal_at, &["startTime", "timeZone"])?;
+    let Some(unit) = docs::calendar_unit(duration) else {
+        return Err(not_yet(
+            &format!("{at}.duration"),
+            &format!("a calendar window of {duration:?} (slostream counts calendar weeks, months and quarters: 1w, 1M or 1Q)"),
+        ));
+    };
+    let start_at = format!("{cal_at}.startTime");
+    let start = string(c.get("startTime").ok_or_else(|| bad(&start_at, "missing"))?, &start_at)?;
+    let Some((date, time)) = docs::start_time(&start) else {
+        return Err(bad(
+            &start_at,
+            format!("{start:?} is not a date and time (expected YYYY-MM-DD HH:MM:SS, e.g. 2020-01-06 00:00:00)"),
+        ));
+    };
+    let zone_at = format!("{cal_at}.timeZone");
+    let zone = string(c.get("timeZone").ok_or_else(|| bad(&zone_at, "missing"))?, &zone_at)?;
+    Calendar::new(unit, &zone).map_err(|e| bad(&zone_at, e))?;
+    if !docs::starts_period(unit, date, time) {
+        let starts = match unit {
+            CalendarUnit::Week => "on a Monday",
+            CalendarUnit::Month => "on the 1st of a month",
+            CalendarUnit::Quarter => "on January, April, July or October 1st",
+        };
+        return Err(not_yet(
+            &start_at,
+            &format!(
+                "a calendar {} starting at {start:?} (slostream's {}s start {starts} at 00:00, e.g. {})",
+                unit.as_str(),
+                unit.as_str(),
+                docs::calendar_window(unit).1
+            ),
+        ));
+    }
+    Ok(Period::Calendar { unit, zone })
+}
+
+/// An objective's `timeSliceTarget` (as a percent) and `timeSliceWindow` (in seconds), as its
+/// SLO's budgeting method requires: both for `Timeslices`, the window alone for
+/// `RatioTimeslices`, neither for `Occurrences`.
+fn slice_fields(o: &Value, at: &str, method: Method) -> Result<SliceFields, Invalid> {
+    let target_at = format!("{at}.timeSliceTarget");
+    let window_at = format!("{at}.timeSliceWindow");
+    if method == Method::Occurrences {
+        for (key, path) in [("timeSliceTarget", &target_at), ("timeSliceWindow", &window_at)] {
+            if o.get(key).is_some() {
+                return Err(bad(path, "only used with budgetingMethod Timeslices or RatioTimeslices"));
+            }
         }
-        (false, None) => {
-            return Err(bad(&format!("{at}.calendar"), "'calendar' must be set when 'isRolling' is false"))
+        return Ok((None, None));
+    }
+    let target = match (method, o.get("timeSliceTarget")) {
+        (Method::Timeslices, None) => {
+            return Err(bad(&target_at, "missing (required when budgetingMethod is Timeslices, e.g. 0.95)"))
         }
-        (false, Some(_)) => {
-            return Err(not_yet(
-                &format!("{at}.calendar"),
-                "a calendar-aligned time window (slostream periods are rolling)",
+        (Method::Timeslices, Some(t)) => {
+            let t = number(t, &target_at)?;
+            if !(t > 0.0 && t <= 1.0) {
+                return Err(bad(
+                    &target_at,
+                    format!("{t} is out of range (expected 0 < timeSliceTarget <= 1, e.g. 0.95)"),
+                ));
+            }
+            Some(docs::target_to_percent(t))
+        }
+        (_, Some(_)) => {
+            return Err(bad(
+                &target_at,
+                "not used by RatioTimeslices, which averages the slices' ratios (remove it, or use Timeslices)",
             ))
         }
-        (true, None) => {}
+        (_, None) => None,
+    };
+    let window = o.get("timeSliceWindow").ok_or_else(|| {
+        bad(&window_at, "missing (required when budgetingMethod is Timeslices or RatioTimeslices, e.g. 1m)")
+    })?;
+    // The spec allows a number of minutes as well as a shorthand.
+    let secs = match window {
+        Value::String(w) => match docs::shorthand_secs(w) {
+            Err(ShorthandError::Invalid) => {
+                return Err(bad(&window_at, format!("{w:?} is not a duration shorthand (e.g. 1m, 5m, 1h)")))
+            }
+            other => other.ok(),
+        },
+        Value::Number(n) => n.as_u64().filter(|m| *m > 0).and_then(|m| i64::try_from(m).ok()?.checked_mul(60)),
+        other => return Err(bad(&window_at, format!("expected a duration shorthand, found {}", show(other)))),
+    };
+    match secs {
+        Some(s) if 3_600 % s == 0 => Ok((target, Some(s))),
+        _ => Err(not_yet(
+            &window_at,
+            &format!(
+                "a time slice of {} (slostream's slices divide an hour: 1m, 2m, 3m, 4m, 5m, 6m, 10m, 12m, 15m, 20m, 30m or 1h)",
+                show(window)
+            ),
+        )),
     }
-    secs.map_err(|_| not_yet(&duration_at, &format!("duration {duration:?} on a rolling window (months, quarters and years vary in length; write days or weeks)")))
+}
+
+/// `min_events` and `sparse` from their annotations, which only a time-slice SLO may have.
+fn slice_annotations(annotations: &Mapping, method: Method) -> Result<(Option<u64>, Option<String>), Invalid> {
+    let text =
+        |key: &str| annotations.get(key).and_then(Value::as_str).map(|v| (format!("metadata.annotations.{key}"), v));
+    let (min_events, sparse) = (text(annotation::MIN_EVENTS), text(annotation::SPARSE));
+    if method == Method::Occurrences {
+        if let Some((path, _)) = min_events.as_ref().or(sparse.as_ref()) {
+            return Err(bad(path, "only used with budgetingMethod Timeslices or RatioTimeslices"));
+        }
+    }
+    let min_events = min_events
+        .map(|(path, v)| {
+            v.parse::<u64>().map_err(|_| bad(&path, format!("{v:?} is not a whole number of events (e.g. 20)")))
+        })
+        .transpose()?;
+    let sparse = sparse
+        .map(|(path, v)| match v {
+            "good" | "skip" => Ok(v.to_string()),
+            other => Err(bad(&path, format!("{other:?} is not allowed (expected good or skip)"))),
+        })
+        .transpose()?;
+    Ok((min_events, sparse))
 }
 
 /// One objective's target as a percent, and the fields a ratio objective must not have.
@@ -553,14 +715,6 @@ fn objective(o: &Value, at: &str) -> Result<f64, Invalid> {
             return Err(bad(
                 &format!("{at}.{key}"),
                 "only allowed with a thresholdMetric SLI (slostream's SLIs are ratioMetric)",
-            ));
-        }
-    }
-    for key in ["timeSliceTarget", "timeSliceWindow"] {
-        if o.get(key).is_some() {
-            return Err(bad(
-                &format!("{at}.{key}"),
-                "only used with Timeslices or RatioTimeslices budgeting, which slostream does not support yet",
             ));
         }
     }
