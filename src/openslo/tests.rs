@@ -195,6 +195,28 @@ fn a_non_default_timestamp_field_is_written_without_a_base() {
 }
 
 #[test]
+fn objectives_of_one_slo_must_agree_on_their_slices() {
+    let (docs, _) = round_trip(CALENDAR);
+    let base = Source { file: "base.yaml".into(), text: CALENDAR.into() };
+    for (from, to, path, says) in [
+        (
+            "timeSliceWindow: 1h\n    compositeWeight: 1.0",
+            "timeSliceWindow: 30m\n    compositeWeight: 1.0",
+            "spec.objectives[1]",
+            "differs from spec.objectives[0]'s",
+        ),
+        ("timeSliceWindow: 5m", "timeSliceWindow: 0", "spec.objectives[0].timeSliceWindow", "positive whole number"),
+        ("timeSliceWindow: 5m", "timeSliceWindow: 2.5", "spec.objectives[0].timeSliceWindow", "positive whole number"),
+    ] {
+        assert!(docs.contains(from), "{from} not in:\n{docs}");
+        let changed = docs.replacen(from, to, 1);
+        let e = import(&[Source { file: "d".into(), text: changed }], Some(&base)).unwrap_err();
+        assert_eq!(e.path, path, "{e}");
+        assert!(e.message.contains(says), "{e}");
+    }
+}
+
+#[test]
 fn a_slice_openslo_cannot_write_is_refused_naming_the_slo_and_field() {
     for slice in ["30s", "90s"] {
         let config = CALENDAR.replacen("slice: 1m,", &format!("slice: {slice},"), 1);

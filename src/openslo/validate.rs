@@ -646,16 +646,25 @@ fn slice_fields(o: &Value, at: &str, method: Method) -> Result<SliceFields, Inva
         bad(&window_at, "missing (required when budgetingMethod is Timeslices or RatioTimeslices, e.g. 1m)")
     })?;
     // The spec allows a number of minutes as well as a shorthand.
-    let secs = match window {
-        Value::String(w) => match docs::shorthand_secs(w) {
-            Err(ShorthandError::Invalid) => {
-                return Err(bad(&window_at, format!("{w:?} is not a duration shorthand (e.g. 1m, 5m, 1h)")))
-            }
-            other => other.ok(),
-        },
-        Value::Number(n) => n.as_u64().filter(|m| *m > 0).and_then(|m| i64::try_from(m).ok()?.checked_mul(60)),
-        other => return Err(bad(&window_at, format!("expected a duration shorthand, found {}", show(other)))),
-    };
+    let secs =
+        match window {
+            Value::String(w) => match docs::shorthand_secs(w) {
+                Err(ShorthandError::Invalid) => {
+                    return Err(bad(&window_at, format!("{w:?} is not a duration shorthand (e.g. 1m, 5m, 1h)")))
+                }
+                other => other.ok(),
+            },
+            Value::Number(n) => match n.as_u64().filter(|m| *m > 0) {
+                Some(minutes) => i64::try_from(minutes).ok().and_then(|m| m.checked_mul(60)),
+                None => return Err(bad(
+                    &window_at,
+                    format!(
+                        "{n} is not a duration (expected a positive whole number of minutes or a shorthand, e.g. 1m)"
+                    ),
+                )),
+            },
+            other => return Err(bad(&window_at, format!("expected a duration shorthand, found {}", show(other)))),
+        };
     match secs {
         Some(s) if 3_600 % s == 0 => Ok((target, Some(s))),
         _ => Err(not_yet(
