@@ -60,7 +60,13 @@ pub(super) fn time_window(v: Option<&Value>) -> Result<Period, Invalid> {
     let duration = string(w.get("duration").ok_or_else(|| bad(&duration_at, "missing"))?, &duration_at)?;
     let secs = docs::shorthand_secs(&duration);
     if secs == Err(ShorthandError::Invalid) {
-        return Err(bad(&duration_at, format!("{duration:?} is not a duration shorthand (a positive whole number and one of m, h, d, w, M, Q, Y, e.g. 28d)")));
+        return Err(bad(
+            &duration_at,
+            format!(
+                "{duration:?} is not a duration shorthand (a positive whole number and one of m, h, d, w, M, Q, Y, \
+                 e.g. 28d)"
+            ),
+        ));
     }
     let rolling = match w.get("isRolling") {
         None => false,
@@ -71,7 +77,13 @@ pub(super) fn time_window(v: Option<&Value>) -> Result<Period, Invalid> {
         (true, Some(_)) => Err(bad(&format!("{at}.calendar"), "'calendar' cannot be set when 'isRolling' is true")),
         (false, None) => Err(bad(&format!("{at}.calendar"), "'calendar' must be set when 'isRolling' is false")),
         (false, Some(c)) => calendar(&duration, c, &at),
-        (true, None) => secs.map(Period::Rolling).map_err(|_| not_yet(&duration_at, &format!("duration {duration:?} on a rolling window (months, quarters and years vary in length; write days or weeks, or a calendar window)"))),
+        (true, None) => secs.map(Period::Rolling).map_err(|_| {
+            let what = format!(
+                "duration {duration:?} on a rolling window (months, quarters and years vary in length; write days \
+                 or weeks, or a calendar window)"
+            );
+            not_yet(&duration_at, &what)
+        }),
     }
 }
 
