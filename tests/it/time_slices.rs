@@ -178,7 +178,8 @@ fn month_in(zone: &str, at_ms: i64) -> (i64, i64) {
 /// A calendar month rolling over, on a clock shifted to 45 seconds before the end of a month
 /// (`SLOSTREAM_CLOCK_OFFSET_MS`): before the boundary the month's window and slices hold the old
 /// month's events; after it, only the new month's, with the new bounds, while a rolling window
-/// holds both.
+/// holds both. The old month's report row is closed once, with its events and slices, and stays
+/// so through a kill -9.
 #[test]
 fn a_calendar_month_rolls_over_and_its_slices_begin_again() {
     const ZONE: &str = "Europe/Paris";
@@ -187,6 +188,7 @@ fn a_calendar_month_rolls_over_and_its_slices_begin_again() {
     let (_, end) = month_in(ZONE, month_in(ZONE, real).1 + DAY);
     let offset = end - 45_000 - real;
     let d = Deployment::new("rollover")
+        .checkpoint_interval("1s")
         .env("SLOSTREAM_CLOCK_OFFSET_MS", &offset.to_string())
         .add_slo(
             "monthly",
@@ -210,7 +212,12 @@ fn a_calendar_month_rolls_over_and_its_slices_begin_again() {
     b.produce(d.topic(), 1, &old.iter().map(|&(ts, g)| payload(ts, g)).collect::<Vec<_>>());
     let mut app = d.start();
     app.wait_ready(Duration::from_secs(60));
-    let (m, _) = app.wait_consumed(old.len() as u64, Duration::from_secs(60));
+    app.wait_consumed(old.len() as u64, Duration::from_secs(60));
+    // Once the slice at end - 50 s has closed, and a tick has judged it.
+    while shifted() < end - 38_500 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let m = app.scrape();
     assert!(shifted() < end - 5_000, "the old month must still be running at this scrape");
     let get = |m: &crate::harness::Metrics, name: &str, labels: &[(&str, &str)]| {
         m.get(name, labels).unwrap_or_else(|| panic!("{name} {labels:?}"))
@@ -246,6 +253,37 @@ fn a_calendar_month_rolls_over_and_its_slices_begin_again() {
     assert_eq!(get(&m, names::SLO_BUDGET_REMAINING.name, &[(label::SLO, "monthly")]), 1.0, "a new budget");
     let rolling = [(label::SLO, "rolling"), (label::WINDOW, "7d")];
     assert_eq!(get(&m, names::SLO_EVENTS.name, &rolling), (old.len() + new.len()) as f64);
+
+    // The old month's report row, closed once, with its events and slices; then the same after
+    // a kill -9 and a restart from the checkpoint.
+    let row_of = |app: &mut crate::harness::Slostream| {
+        let (status, body) = app.get("/api/v1/reports?slo=monthly").expect("the reports API answers");
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        json["reports"][0]["rows"].as_array().unwrap().clone()
+    };
+    let check_rows = |rows: &[serde_json::Value], when: &str| {
+        let closed: Vec<&serde_json::Value> = rows.iter().filter(|r| r["partial"] == false).collect();
+        assert_eq!(closed.len(), 1, "{when}: one closed month: {rows:?}");
+        let row = closed[0];
+        let start_text =
+            jiff::Timestamp::from_millisecond(start).unwrap().strftime("%Y-%m-%dT%H:%M:%S.000Z").to_string();
+        assert_eq!(row["period_start"], start_text.as_str(), "{when}");
+        assert_eq!(row["events"], old.len() as u64, "{when}");
+        assert_eq!((row["slices"].as_u64(), row["good_slices"].as_f64()), (Some(2), Some(1.0)), "{when}");
+        assert_eq!((row["ratio"].as_f64(), row["met"].as_bool()), (Some(0.5), Some(false)), "{when}");
+        let partial = rows.last().unwrap();
+        assert_eq!((partial["partial"].as_bool(), partial["events"].as_u64()), (Some(true), Some(new.len() as u64)));
+    };
+    check_rows(&row_of(&mut app), "after the close");
+    // Past a checkpoint (every second here), then a crash.
+    std::thread::sleep(Duration::from_millis(2500));
+    app.kill();
+    let mut app = d.start();
+    app.wait_ready(Duration::from_secs(60));
+    app.wait_consumed((old.len() + new.len()) as u64, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(2500));
+    check_rows(&row_of(&mut app), "after kill -9 and a restart");
     let (status, _) = app.terminate(Duration::from_secs(15));
     assert!(status.success(), "exit status {status}");
 }
