@@ -665,7 +665,28 @@ mod tests {
         assert_eq!(Val::Int(5).numeric_string(), None, "only strings");
     }
 
+    /// Bytes that are mostly plain, with quotes, backslashes, control bytes (and their
+    /// neighbours 0x20, 0x7f, 0x80, 0xff, which must not be flagged) here and there.
+    fn scanned_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            8 => prop::sample::select(&b"abcdefgh 0123456789"[..]),
+            1 => prop::sample::select(&[b'"', b'\\', 0x00, 0x1f, b'\n', 0x20, 0x7f, 0x80, 0xff][..]),
+            1 => any::<u8>(),
+        ];
+        prop::collection::vec(byte, 0..80)
+    }
+
     proptest! {
+        /// Finding the next quote, backslash or control byte agrees with a byte-by-byte search,
+        /// from every start, at every length (so across every 8-byte boundary).
+        #[test]
+        fn special_bytes_are_found_exactly(bytes in scanned_bytes()) {
+            for from in 0..=bytes.len() {
+                let naive = bytes[from..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|p| from + p);
+                prop_assert_eq!(special(&bytes, from), naive, "from {} in {:?}", from, bytes);
+            }
+        }
+
         /// The grammar check agrees with serde_json reading the same text as a whole document
         /// (which also allows surrounding whitespace, so that is trimmed away first).
         #[test]
