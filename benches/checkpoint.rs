@@ -51,6 +51,8 @@ fn checkpoint(c: &mut Criterion) {
         counters: Counters::for_config(&config),
         store: full_store(&config),
         breakdowns: slostream::window::breakdown::Breakdowns::new(&config),
+        slices: Vec::new(),
+        reports: slostream::report::Reports::new(&config),
         owner: None,
         changed_slis: Vec::new(),
     };

@@ -2,7 +2,8 @@
 //!
 //! - `decode_classify_count/*`: `Shard::process` (decode + classify into the worker's batch) per
 //!   event, plus the batch's share of its hand-over to the tally (window/total/latency count),
-//!   on the example config and on generated configs of 10 to 10,000 SLIs.
+//!   on the example config (also with breakdowns, and with a maintenance window) and on
+//!   generated configs of 10 to 10,000 SLIs.
 //! - `decode/*`, `classify/*`: the first two stages alone (classify on slots decoded beforehand).
 //! - `event_bytes_decode/*`, `event_bytes_decode_classify_count/*`: the same per event, with
 //!   throughput in payload bytes, on the ~250-byte events and on events padded to 1,500 bytes
@@ -295,6 +296,41 @@ fn hot_path(c: &mut Criterion) {
         assert!(broken_down.slis.iter().filter(|s| s.breakdown.is_some()).count() == 2);
         let mut shard = warm_shard(&broken_down, &events);
         bench_process(&mut g, "example_breakdown", &mut shard, &events, Throughput::Elements(1));
+        // A maintenance window on booking, 10 s of every minute: every event is tested against
+        // its schedule, booking events within it against its match too (a sixth are claimed).
+        let mut start = String::new();
+        slostream::time::format_rfc3339_ms(NOW - 3_600_000, &mut start);
+        let maintenance = Config::from_yaml(
+            &format!(
+                "{EXAMPLE}maintenance:\n  - {{ name: deploys, match: {{ service: booking }}, start: \"{start}\", duration: 10s, every: 1m }}\n"
+            ),
+            "example.yaml",
+        )
+        .expect("example config with a maintenance window");
+        let mut shard = warm_shard(&maintenance, &events);
+        bench_process(&mut g, "example_maintenance", &mut shard, &events, Throughput::Elements(1));
+        // Both SLOs budgeted in one-minute slices: each event's time is checked against the
+        // slices already judged, and slices are judged as event time moves on.
+        let sliced = Config::from_yaml(
+            &EXAMPLE.replace(
+                "    combine: ",
+                "    budgeting: { method: timeslices, slice: 1m, target: 95, min_events: 20 }\n    combine: ",
+            ),
+            "example.yaml",
+        )
+        .expect("example config with time slices");
+        assert_eq!(sliced.slos.iter().filter(|s| s.budgeting.slices().is_some()).count(), 2);
+        let mut shard = warm_shard(&sliced, &events);
+        bench_process(&mut g, "example_timeslices", &mut shard, &events, Throughput::Elements(1));
+        g.finish();
+        // The tick's read of the tally, judging the live slices of both SLOs.
+        let mut g = c.benchmark_group("publish");
+        let mut view = snapshot(&sliced, &shard.1);
+        g.bench_function("example_timeslices", |b| b.iter(|| view.read_tally(&shard.1, black_box(NOW))));
+        let mut plain = warm_shard(&config, &events);
+        plain.1.store.record(0, NOW, true);
+        let mut view = snapshot(&config, &plain.1);
+        g.bench_function("example", |b| b.iter(|| view.read_tally(&plain.1, black_box(NOW))));
         g.finish();
     }
 

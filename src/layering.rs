@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 /// Top-level modules, each allowed to import only modules before it. `openslo` comes right after
 /// `config`: it translates config definitions to and from OpenSLO and needs nothing that counts.
 const ORDER: &[&str] = &[
-    "time", "names", "loadgen", "config", "openslo", "decode", "classify", "window", "state", "count", "ingest", "slo",
-    "export", "alert", "rules", "pipeline",
+    "time", "names", "loadgen", "config", "openslo", "decode", "classify", "window", "report", "state", "count",
+    "ingest", "slo", "export", "alert", "rules", "pipeline",
 ];
 
 /// Modules that take time as an argument.
-const CLOCK_FREE: &[&str] = &["count", "window", "slo"];
+const CLOCK_FREE: &[&str] = &["count", "window", "report", "slo"];
 
 /// Calls that read a clock.
 const CLOCK_READS: &[&str] =

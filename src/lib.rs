@@ -20,6 +20,8 @@
 //! - [`count`]: the worker's shard (decode → classify → batch, no lock per event), the shared
 //!   tally (every worker's counts with the offsets they cover) and the snapshot a tick reads.
 //! - [`window`]: exact event-time good/total in tiered buckets; latency quantiles.
+//! - [`report`]: each SLO's good/total per closed calendar period, folded from the hourly
+//!   buckets before they leave the window store (the period reports).
 //! - [`slo`]: windows → combined ratios, burn rates, budget, alert state (pure math).
 //! - [`export`]: a snapshot and its evaluation → Prometheus series; `/metrics`, `/ready`, `/health`.
 //! - [`alert`]: evaluations → Alertmanager v2 alerts, in real time.
@@ -33,7 +35,7 @@
 //! Imports run one way: a module only imports modules before it in this order, which
 //! `src/layering.rs` checks: time, names, loadgen (a traffic source, which the decode tests
 //! also use), config, openslo (the config's definitions in another notation), decode, classify,
-//! window, state, count, ingest, slo, export, alert, rules, pipeline. `count`, `window` and `slo`
+//! window, report, state, count, ingest, slo, export, alert, rules, pipeline. `count`, `window` and `slo`
 //! take time as an argument and never read a clock.
 
 #![warn(missing_docs)]
@@ -51,6 +53,7 @@ pub mod loadgen;
 pub mod names;
 pub mod openslo;
 pub mod pipeline;
+pub mod report;
 pub mod rules;
 pub mod slo;
 pub mod state;

@@ -298,6 +298,10 @@ fn print_summary(c: &Config) {
     println!("kafka: {} topics {:?} group {:?}", c.kafka.brokers, c.kafka.topics, c.kafka.group_id);
     println!("exporter: {}", exporter_summary(&c.exporter));
     println!("state: {}", c.state.dir.display());
+    println!(
+        "reports: rolling SLOs per month in {}, calendar SLOs per their period; {} closed periods kept per SLO",
+        c.reports.months.zone, c.reports.keep
+    );
     println!("SLIs ({}):", c.slis.len());
     for s in &c.slis {
         println!("  {}{}", s.name, s.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default());
@@ -333,6 +337,22 @@ fn print_summary(c: &Config) {
         );
         let windows: Vec<&str> = s.windows.iter().map(|w| w.label.as_str()).collect();
         println!("    windows: {}", windows.join(", "));
+        if let slostream::config::Budgeting::Slices(b) = &s.budgeting {
+            let judged = match b.target {
+                Some(t) => format!("a slice is good at >= {}% good events", (t * 1e10).round() / 1e8),
+                None => "the mean of the slices' ratios".to_string(),
+            };
+            let sparse = match b.sparse {
+                slostream::config::Sparse::Good => "counts as good",
+                slostream::config::Sparse::Skip => "is skipped",
+            };
+            println!(
+                "    budgeting: {} of {}, {judged}; a slice with fewer than {} events {sparse}",
+                s.budgeting.as_str(),
+                slostream::config::Window::from_secs(b.slice_ms / 1000),
+                b.min_events
+            );
+        }
         // A calendar period's factors are those of the period it is in now.
         let period = s.period_at(slostream::time::wall_ms());
         if let Some(c) = &s.calendar {
@@ -352,6 +372,21 @@ fn print_summary(c: &Config) {
                 a.short,
                 factor
             );
+        }
+    }
+    if !c.maintenance.is_empty() {
+        println!("Maintenance ({}), events it matches left out of every SLI:", c.maintenance.len());
+        for m in &c.maintenance {
+            let instant = |ms: i64| {
+                let mut out = String::new();
+                slostream::time::format_rfc3339_ms(ms, &mut out);
+                out
+            };
+            let span = |ms: i64| format!("{:#}", jiff::SignedDuration::from_millis(ms));
+            let s = &m.schedule;
+            let every = s.every_ms.map(|e| format!(" every {}", span(e))).unwrap_or_default();
+            let until = s.until_ms.map(|u| format!(" until {}", instant(u))).unwrap_or_default();
+            println!("  {}: from {} for {}{every}{until}", m.name, instant(s.start_ms), span(s.duration_ms));
         }
     }
 }

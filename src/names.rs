@@ -93,6 +93,21 @@ pub const SLO_BURN_CONTRIBUTION: Metric = gauge(
     "slostream_slo_burn_contribution",
     "Part of the SLO's burn rate over the window caused by this SLI; an SLO's parts add up to its burn rate",
 );
+/// `{slo, window}`: a time-slice SLO's counted slices.
+pub const SLO_SLICES: Metric = gauge(
+    "slostream_slo_slices",
+    "Closed time slices of a time-slice SLO counted over the window (sparse slices skipped with sparse: skip are not)",
+);
+/// `{slo, window}`: a time-slice SLO's good slices.
+pub const SLO_GOOD_SLICES: Metric = gauge(
+    "slostream_slo_good_slices",
+    "Good time slices over the window (ratio_timeslices: the sum of the slices' ratios); good / slices is the SLI ratio",
+);
+/// `{slo}`: events that came after their slice was judged.
+pub const SLICE_LATE_EVENTS: Metric = counter(
+    "slostream_slice_late_events_total",
+    "Events of a time-slice SLO's SLIs that arrived after their slice was judged for good: counted in the event windows, no slice verdict changed",
+);
 /// `{slo, state}`: 1 for the budget's current state, 0 for the others.
 pub const SLO_BUDGET_STATE: Metric = gauge(
     "slostream_slo_budget_state",
@@ -127,7 +142,7 @@ pub const SLI_LATENCY: Metric = gauge(
 );
 
 /// The per-SLO and per-SLI families, in the order they are rendered.
-pub const SLO_SERIES: [Metric; 20] = [
+pub const SLO_SERIES: [Metric; 23] = [
     SLO_OBJECTIVE,
     SLO_INFO,
     SLO_SLI_INFO,
@@ -138,6 +153,9 @@ pub const SLO_SERIES: [Metric; 20] = [
     SLO_EVENTS,
     SLO_GOOD_EVENTS,
     SLO_BURN_RATE,
+    SLO_SLICES,
+    SLO_GOOD_SLICES,
+    SLICE_LATE_EVENTS,
     SLO_BURN_CONTRIBUTION,
     SLO_BURN_CONTRIBUTION_BREAKDOWN,
     SLO_BUDGET_REMAINING,
@@ -212,8 +230,17 @@ pub const LATENCY_INVALID: Metric = counter(
     "Events counted without a latency because the latency field held no non-negative number",
 );
 
+/// `{maintenance}`: events left out of every SLI by a maintenance window.
+pub const EVENTS_IN_MAINTENANCE: Metric = counter(
+    "slostream_events_in_maintenance_total",
+    "Valid events left out of every SLI because their time fell in this maintenance window and they matched it",
+);
+/// `{maintenance}`: 1 while a maintenance window is in force by the wall clock.
+pub const MAINTENANCE_ACTIVE: Metric =
+    gauge("slostream_maintenance_active", "1 while the maintenance window is in force (by the wall clock), else 0");
+
 /// The process families, through the `metrics` recorder.
-pub const PROCESS: [Metric; 17] = [
+pub const PROCESS: [Metric; 19] = [
     EVENTS_CONSUMED,
     EVENTS_REJECTED,
     EVENTS_UNMATCHED,
@@ -231,6 +258,8 @@ pub const PROCESS: [Metric; 17] = [
     SLI_STATE_RESETS,
     FIELD_TYPE_MISMATCHES,
     LATENCY_INVALID,
+    EVENTS_IN_MAINTENANCE,
+    MAINTENANCE_ACTIVE,
 ];
 
 // Sloth's recording-rule names (`exporter.compat: sloth`).
@@ -310,6 +339,8 @@ pub mod label {
     pub const STATE: &str = "state";
     /// An event field a condition tests (its dotted path).
     pub const FIELD: &str = "field";
+    /// A maintenance window's name.
+    pub const MAINTENANCE: &str = "maintenance";
 
     /// Every label slostream sets, plus those Prometheus sets on a scrape or reserves: a
     /// breakdown field may not be named like one.
@@ -332,6 +363,7 @@ pub mod label {
         ALERTNAME,
         STATE,
         FIELD,
+        MAINTENANCE,
         "job",
         "instance",
         "le",

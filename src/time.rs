@@ -8,11 +8,58 @@
 //! allocation, no locale, no time-zone database, and it rejects what RFC 3339 rejects.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Wall clock in epoch milliseconds (0 if the clock is before 1970).
+/// The variable that shifts slostream's clock by a number of milliseconds (`-86400000` runs a
+/// day behind): a rehearsal aid, to see a calendar period roll over or a maintenance window
+/// begin without waiting for it. Unset (or 0) in production.
+pub const CLOCK_OFFSET_VAR: &str = "SLOSTREAM_CLOCK_OFFSET_MS";
+
+/// Wall clock in epoch milliseconds (0 if the clock is before 1970), shifted by
+/// [`CLOCK_OFFSET_VAR`] when it is set.
 pub fn wall_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    now + clock_offset_ms()
+}
+
+/// [`CLOCK_OFFSET_VAR`], read once; 0 when unset. A value that is not an integer ends the
+/// process at its first clock read rather than run on a clock nobody asked for.
+fn clock_offset_ms() -> i64 {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| match std::env::var(CLOCK_OFFSET_VAR) {
+        Err(_) => 0,
+        Ok(text) => text.trim().parse().unwrap_or_else(|_| {
+            eprintln!("slostream: {CLOCK_OFFSET_VAR}={text:?} is not a whole number of milliseconds");
+            std::process::exit(2)
+        }),
+    })
+}
+
+/// The clock the pipeline reads (the workers' event-time limits, the tick, checkpoints): the
+/// wall clock, or the wall clock shifted by an offset a test moves, so an in-process test can
+/// cross a calendar period's end in a second instead of a month. Clones share the offset.
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Option<Arc<AtomicI64>>);
+
+impl Clock {
+    /// The wall clock shifted so that it reads `now_ms` now; [`Clock::set`] moves it.
+    pub fn shifted_to(now_ms: i64) -> Clock {
+        Clock(Some(Arc::new(AtomicI64::new(now_ms - wall_ms()))))
+    }
+
+    /// Epoch milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        wall_ms() + self.0.as_ref().map_or(0, |offset| offset.load(Ordering::Relaxed))
+    }
+
+    /// Makes a shifted clock read `now_ms` now (and run on from there); ignored by the wall clock.
+    pub fn set(&self, now_ms: i64) {
+        if let Some(offset) = &self.0 {
+            offset.store(now_ms - wall_ms(), Ordering::Relaxed);
+        }
+    }
 }
 
 /// Parses an RFC 3339 date-time (`2026-11-26T12:00:00.123+01:00`, `T`, `t` or space as the

@@ -293,3 +293,22 @@ fn process_allocates_nothing_with_a_breakdown() {
     check_counted(&view, config.slis.len());
     assert_eq!(allocs, 0, "ingest allocated {allocs} times over {COUNTED} events (backtrace above)");
 }
+
+/// Events in a maintenance window are tested against its schedule and `match:` and counted for
+/// it instead of any SLI: still no allocation, whether the window claims the event or not.
+#[test]
+fn process_allocates_nothing_with_events_in_maintenance() {
+    let mut start = String::new();
+    slostream::time::format_rfc3339_ms(START - 3_600_000, &mut start);
+    let yaml = format!(
+        "{}maintenance:\n  - {{ name: booking, match: {{ service: booking, method: [POST, PUT] }}, start: \"{start}\", duration: 10s, every: 20s }}\n  \
+         - {{ name: all, start: \"{start}\", duration: 1s, every: 1m }}\n",
+        include_str!("../config/example.yaml")
+    );
+    let config = Config::from_yaml(&yaml, "example.yaml").unwrap();
+    let events = events(23, WARM_UP + COUNTED, None);
+    let (allocs, view) = steady_state_allocs(&config, &events);
+    check_counted(&view, config.slis.len());
+    assert!(view.in_maintenance.iter().all(|&n| n > 100), "both windows claimed events: {:?}", view.in_maintenance);
+    assert_eq!(allocs, 0, "ingest allocated {allocs} times over {COUNTED} events (backtrace above)");
+}

@@ -14,11 +14,15 @@
 //! does not hold, so a mismatch in `good:` makes the event bad and one in `match:` keeps the event
 //! out of that SLI, whatever `not:` wraps it: a producer change burns the SLOs it breaks, and
 //! SLIs that never read the field are unaffected.
+//!
+//! Maintenance windows' `match:` conditions are compiled the same way; [`Classifier::maintenance`]
+//! says which window, if any, claims an event (its time inside an occurrence, its match true),
+//! before the event is offered to any SLI.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use crate::config::{Condition, Config, Literal, Test};
+use crate::config::{Condition, Config, Literal, Schedule, Test};
 use crate::decode::{Decoder, Val};
 
 /// The value of a condition under three-valued logic: a type mismatch is [`Truth::Unknown`].
@@ -187,6 +191,8 @@ fn one_of(v: &Val<'_>, ls: &[Literal]) -> Truth {
 pub struct Classifier {
     slis: Box<[(Cond, Cond)]>,
     index: Option<Index>,
+    /// Every maintenance window's schedule and compiled `match:`, in config order.
+    maintenance: Box<[(Schedule, Cond)]>,
 }
 
 /// SLIs keyed by the value of one string field that their `match:` requires.
@@ -283,13 +289,14 @@ impl Classifier {
     /// Without `indexed`, every SLI's whole `match:` is evaluated for every event (the reference
     /// the index is tested against).
     fn build(config: &Config, decoder: &Decoder, indexed: bool) -> Classifier {
+        let maintenance = config.maintenance.iter().map(|m| (m.schedule, Cond::compile(&m.matches, decoder))).collect();
         if !indexed {
             let slis = config
                 .slis
                 .iter()
                 .map(|s| (Cond::compile(&s.matches, decoder), Cond::compile(&s.good, decoder)))
                 .collect();
-            return Classifier { slis, index: None };
+            return Classifier { slis, index: None, maintenance };
         }
         // The key field: the field path that indexes the most SLIs (the first such, on a tie).
         let mut candidates: Vec<(&str, usize)> = Vec::new();
@@ -354,7 +361,25 @@ impl Classifier {
             by_value: Lookup::new(by_value, Lookup::FEW),
             rest: rest.into_boxed_slice(),
         });
-        Classifier { slis: slis.into_boxed_slice(), index }
+        Classifier { slis: slis.into_boxed_slice(), index, maintenance }
+    }
+
+    /// The first maintenance window (in config order) whose occurrence holds `ts_ms` and whose
+    /// `match:` holds for the event: such an event is left out of every SLI and counted for that
+    /// window only. `None` at once when no window is configured.
+    #[inline]
+    pub fn maintenance(&self, slots: &[Val<'_>], ts_ms: i64) -> Option<usize> {
+        if self.maintenance.is_empty() {
+            return None;
+        }
+        self.claiming_window(slots, ts_ms)
+    }
+
+    /// [`Classifier::maintenance`] with windows configured: out of line, so that the hot path
+    /// of a config without any stays as it was.
+    #[inline(never)]
+    fn claiming_window(&self, slots: &[Val<'_>], ts_ms: i64) -> Option<usize> {
+        self.maintenance.iter().position(|(schedule, matches)| schedule.contains(ts_ms) && matches.holds(slots))
     }
 
     /// Calls `on_match(sli, good)` for every SLI the event belongs to, in ascending SLI id
@@ -723,6 +748,63 @@ mod tests {
             }
         }
         assert!(checked > 100);
+    }
+
+    /// An event is claimed by the first window, in config order, whose occurrence holds its time
+    /// and whose `match:` holds; a type mismatch in a window's `match:` does not claim it.
+    #[test]
+    fn maintenance_claims_matching_events_inside_its_occurrences_only() {
+        const T: i64 = 1_795_694_400_000;
+        const MIN: i64 = 60_000;
+        let at = |ms: i64| {
+            let mut out = String::new();
+            crate::time::format_rfc3339_ms(ms, &mut out);
+            out
+        };
+        let yaml = format!(
+            "kafka: {{ brokers: b, topics: [t], group_id: g }}\nslis:\n  a: {{ match: {{ svc: x }}, good: {{ ok: true }} }}\n\
+             slos:\n  s: {{ objective: 99, period: 1d, slis: [a] }}\nmaintenance:\n\
+             - {{ name: eu, match: {{ svc: x, region: eu }}, start: \"{}\", duration: 10m, every: 1h }}\n\
+             - {{ name: all, start: \"{}\", duration: 30m }}\n",
+            at(T),
+            at(T + 5 * MIN),
+        );
+        let config = Config::from_yaml(&yaml, "m.yaml").unwrap();
+        let d = Decoder::new(&config);
+        let c = Classifier::new(&config, &d);
+        let claimed_by = |ts: i64, rest: &str| {
+            let mut slots = Vec::new();
+            let json = format!(r#"{{"timestamp":{ts},"ok":true{rest}}}"#);
+            d.decode(json.as_bytes(), T + 23 * 60 * MIN + 15 * MIN, &mut slots).unwrap();
+            c.maintenance(&slots, ts)
+        };
+        let eu = r#","svc":"x","region":"eu""#;
+        let us = r#","svc":"x","region":"us""#;
+        let cases: &[(i64, &str, Option<usize>)] = &[
+            (T - 1, eu, None),
+            (T, eu, Some(0)),
+            (T + 5 * MIN, eu, Some(0)),
+            (T + 5 * MIN, us, Some(1)),
+            (T + 10 * MIN - 1, eu, Some(0)),
+            (T + 10 * MIN, eu, Some(1)),
+            (T + 35 * MIN - 1, us, Some(1)),
+            (T + 35 * MIN, us, None),
+            (T + 60 * MIN, eu, Some(0)),
+            (T + 60 * MIN, us, None),
+            (T + 23 * 60 * MIN + 9 * MIN, eu, Some(0)),
+            (T + 23 * 60 * MIN + 10 * MIN, eu, None),
+            // A type mismatch in the match is unknown: not claimed by that window.
+            (T + 60 * MIN, r#","svc":"x","region":5"#, None),
+            (T + 6 * MIN, r#","svc":"x","region":5"#, Some(1)),
+        ];
+        let wrong: Vec<_> = cases.iter().filter(|(ts, rest, want)| claimed_by(*ts, rest) != *want).collect();
+        assert!(wrong.is_empty(), "wrong (time, fields, window): {wrong:?}");
+        assert_eq!(config.condition_fields(), ["svc", "ok", "region"]);
+
+        let (_, d, none) = setup("  a: { good: { ok: true } }");
+        let (json, mut slots) = (format!(r#"{{"timestamp":{T}}}"#), Vec::new());
+        d.decode(json.as_bytes(), T, &mut slots).unwrap();
+        assert_eq!(none.maintenance(&slots, T), None, "no window configured");
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub struct Window {
 
 impl Window {
     /// The window of this length, labelled canonically.
-    pub(crate) fn from_secs(secs: i64) -> Window {
+    pub fn from_secs(secs: i64) -> Window {
         Window { secs, label: label(secs) }
     }
 

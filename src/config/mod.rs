@@ -6,10 +6,12 @@
 //! expected; nothing starts on a bad config.
 
 mod basic_auth;
+pub mod budgeting;
 pub mod calendar;
 pub(crate) mod condition;
 pub(crate) mod duration;
 mod fingerprint;
+mod maintenance;
 mod raw;
 pub mod secrets;
 #[cfg(test)]
@@ -24,9 +26,12 @@ use std::time::Duration;
 
 use crate::names::label;
 pub use basic_auth::BasicAuthConfig;
+pub use budgeting::{Budgeting, SliceBudget, SliceVerdict, Sparse};
 pub use calendar::{Calendar, CalendarUnit, PeriodBounds};
 pub(crate) use condition::{Condition, Kinds, Literal, Test};
 pub use duration::Window;
+pub(crate) use fingerprint::fnv1a;
+pub use maintenance::{MaintenanceConfig, Schedule};
 use raw::RawConfig;
 pub use tls::TlsConfig;
 
@@ -96,12 +101,19 @@ pub struct Config {
     pub alertmanager: Option<AlertmanagerConfig>,
     /// How budget states are judged.
     pub status: StatusConfig,
+    /// How period reports are cut and how many are kept (`reports`).
+    pub reports: ReportsConfig,
     /// Dense SLI ids: an SLI's id is its index here.
     pub slis: Vec<SliConfig>,
     /// In name order; each combines some of [`Config::slis`].
     pub slos: Vec<SloConfig>,
     /// Every window any SLO needs, distinct by length, shortest first.
     pub windows: Vec<Window>,
+    /// The clock the pipeline reads: the wall clock, unless a test shifts it (not in the YAML).
+    pub clock: crate::time::Clock,
+    /// Maintenance windows (`maintenance:`), in config order: the order of their counts in
+    /// [`crate::state::Counters`], and the order in which an event is offered to them.
+    pub maintenance: Vec<MaintenanceConfig>,
 }
 
 /// The `kafka` section, with `${...}` already expanded.
@@ -188,6 +200,23 @@ pub struct StatusConfig {
     /// Share of the period's budget left (0.25 for `at_risk_below: 25`) under which an SLO is
     /// `at_risk` rather than `healthy`.
     pub at_risk_below: f64,
+}
+
+/// The `reports` section: see [`crate::report`].
+#[derive(Debug, Clone)]
+pub struct ReportsConfig {
+    /// Calendar months in `reports.time_zone` (default UTC): the periods a rolling SLO reports by.
+    pub months: Calendar,
+    /// Closed periods kept per SLO (`reports.keep`, default 24).
+    pub keep: usize,
+}
+
+impl SloConfig {
+    /// The periods the SLO's report rows cover: its own calendar period, or for a rolling SLO
+    /// the calendar months of `reports`.
+    pub fn report_calendar<'a>(&'a self, reports: &'a ReportsConfig) -> &'a Calendar {
+        self.calendar.as_ref().unwrap_or(&reports.months)
+    }
 }
 
 /// The `alertmanager` section.
@@ -355,6 +384,8 @@ pub struct SloConfig {
     pub calendar: Option<Calendar>,
     /// How [`SloConfig::components`] make one ratio.
     pub combine: Combine,
+    /// Events or time slices (`budgeting:`).
+    pub budgeting: Budgeting,
     /// The SLIs combined, as configured.
     pub components: Vec<Component>,
     /// The configured rules, or the SRE Workbook's pairs that fit in the period.
@@ -447,9 +478,23 @@ impl Config {
         self.windows.iter().position(|w| w.secs == secs).expect("every SLO window is in the global set")
     }
 
+    /// Every SLI's name and definition fingerprint, in id order, as one fingerprint: two
+    /// configs with the same one classify every event into the same SLI ids, so counts made
+    /// under one can be added to counts made under the other (delta records carry it).
+    pub fn slis_fingerprint(&self) -> u64 {
+        let mut text = String::new();
+        for s in &self.slis {
+            text.push_str(&format!("{}={:016x};", s.name, s.fingerprint));
+        }
+        fnv1a(text.as_bytes())
+    }
+
     /// Every field an SLI's `match:` or `good:` tests, each once, in the order the config first
     /// names it: the `field` label values of `slostream_field_type_mismatches_total`, and their
     /// order in [`crate::state::Counters`].
+    /// Every field an SLI's `match:` or `good:` or a maintenance window's `match:` tests, each
+    /// once, in the order the config first names it (SLIs first): the `field` label values of
+    /// `slostream_field_type_mismatches_total`, and their order in [`crate::state::Counters`].
     pub fn condition_fields(&self) -> Vec<&str> {
         self.condition_kinds().into_iter().map(|(field, _)| field).collect()
     }
@@ -461,6 +506,9 @@ impl Config {
         for sli in &self.slis {
             sli.matches.tests(&mut tests);
             sli.good.tests(&mut tests);
+        }
+        for m in &self.maintenance {
+            m.matches.tests(&mut tests);
         }
         let mut fields: Vec<(&str, Kinds)> = Vec::new();
         for (path, test) in tests {

@@ -22,8 +22,29 @@ pub struct RawConfig {
     pub alertmanager: Option<RawAlertmanager>,
     #[serde(default)]
     pub status: RawStatus,
+    #[serde(default)]
+    pub reports: RawReports,
     pub slis: BTreeMap<String, RawSli>,
     pub slos: BTreeMap<String, RawSlo>,
+    #[serde(default)]
+    pub maintenance: Vec<RawMaintenance>,
+}
+
+/// One `maintenance:` entry: events it matches during its occurrences are left out of every SLI.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMaintenance {
+    pub name: String,
+    #[serde(rename = "match", default)]
+    pub matches: Option<Value>,
+    /// RFC 3339 with an offset.
+    pub start: String,
+    pub duration: String,
+    #[serde(default)]
+    pub every: Option<String>,
+    /// RFC 3339 with an offset.
+    #[serde(default)]
+    pub until: Option<String>,
 }
 
 /// `status`: how budget states are judged (the status page and `slostream_slo_budget_state`).
@@ -32,6 +53,16 @@ pub struct RawConfig {
 pub struct RawStatus {
     /// Percent of the period's budget left under which an SLO is at risk; default 25.
     pub at_risk_below: Option<f64>,
+}
+
+/// `reports`: the period reports' zone (for rolling SLOs) and how many closed periods are kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReports {
+    /// IANA zone of the calendar months rolling SLOs report by; default UTC.
+    pub time_zone: Option<String>,
+    /// Closed periods kept per SLO; default 24.
+    pub keep: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,6 +266,9 @@ pub struct RawSlo {
     pub period: RawPeriod,
     #[serde(default)]
     pub combine: RawCombine,
+    /// `occurrences` (the default) or `{method: timeslices | ratio_timeslices, slice, ...}`.
+    #[serde(default)]
+    pub budgeting: Option<RawBudgeting>,
     pub slis: Vec<RawSliRef>,
     #[serde(default)]
     pub alerts: Option<Vec<RawAlert>>,
@@ -292,6 +326,32 @@ pub enum RawPeriod {
 pub struct RawCalendar {
     pub calendar: String,
     pub time_zone: String,
+}
+
+/// `budgeting: occurrences` or `budgeting: {method: timeslices, slice: 1m, target: 95, ...}`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "occurrences or {method: timeslices | ratio_timeslices, slice, target, min_events, sparse}"
+)]
+pub enum RawBudgeting {
+    Named(String),
+    Slices(RawSlices),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlices {
+    pub method: String,
+    #[serde(default)]
+    pub slice: Option<String>,
+    /// Percent of good events that makes a slice good (`timeslices` only).
+    #[serde(default)]
+    pub target: Option<f64>,
+    #[serde(default)]
+    pub min_events: Option<u64>,
+    #[serde(default)]
+    pub sparse: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,11 +5,14 @@
 //! still read by [`secrets::expand`]). Only the first mistake is reported, so the order of the
 //! calls in [`validate`] is part of what a user sees; it interleaves sections (the timing keys of
 //! `events` before the exporter, the rest after `state`, `alertmanager` between `exporter.compat`
-//! and `exporter.listen`, then `exporter.tls` and `exporter.basic_auth`, `status` last) and must
-//! stay as it is. The files `exporter.tls` names are read here, so `check` finds what the start
+//! and `exporter.listen`, then `exporter.tls` and `exporter.basic_auth`, `status`, then
+//! `maintenance` last) and must stay as it is. The files `exporter.tls` names are read here, so `check` finds what the start
 //! would.
 
 mod breakdown;
+mod budgeting;
+mod maintenance;
+mod reports;
 mod slos;
 
 use std::collections::BTreeMap;
@@ -68,6 +71,8 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
         sli.breakdown = breakdown::breakdown(name, id, raw_sli, &slos, max_period_secs)?;
     }
     let status = status(&raw.status)?;
+    let reports = reports::reports(&raw.reports)?;
+    let maintenance = maintenance::maintenance(&raw.maintenance)?;
     Ok(Config {
         file: String::new(),
         kafka,
@@ -77,9 +82,12 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
         state,
         alertmanager,
         status,
+        reports,
         slis,
         slos,
         windows,
+        clock: Default::default(),
+        maintenance,
     })
 }
 

@@ -14,7 +14,7 @@ pub mod snapshot;
 pub mod tally;
 
 pub use shard::Shard;
-pub use snapshot::{BreakdownView, PartitionState, Snapshot, WorkerView};
+pub use snapshot::{BreakdownView, PartitionState, SliceView, Snapshot, WorkerView};
 /// Taking the shared tally's lock (the process ends on a poisoned one).
 pub use tally::{lock as lock_tally, try_lock as try_lock_tally};
 pub use tally::{Cut, NotCheckpointable, Tally};

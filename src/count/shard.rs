@@ -25,8 +25,8 @@ pub struct Shard {
     classifier: Classifier,
     slots: SlotBuffer,
     batch: Batch,
-    /// Consumed, rejected and unmatched since the last hand-over (per-SLI totals are counted from
-    /// the batch when it is handed over).
+    /// Consumed, rejected, unmatched and in maintenance since the last hand-over (per-SLI totals
+    /// are counted from the batch when it is handed over).
     counters: Counters,
     /// Which value combination each event of an SLI with a `breakdown:` belongs to.
     combinations: Combinations,
@@ -55,7 +55,7 @@ impl Shard {
             slots: SlotBuffer::default(),
             // Room for a full batch plus one message matching every SLI, so pushing never grows it.
             batch: Batch::with_capacity(BATCH_EVENTS + config.slis.len()),
-            counters: Counters::new(0, config.condition_fields().len()),
+            counters: Counters::new(0, config.condition_fields().len(), config.maintenance.len()),
         }
     }
 
@@ -74,6 +74,11 @@ impl Shard {
             Ok(event) => {
                 for field in decoder.mismatched_fields(slots) {
                     counters.type_mismatches[field] += 1;
+                }
+                // In a maintenance window: in no SLI, breakdown or latency, and not unmatched.
+                if let Some(window) = classifier.maintenance(slots, event.ts_ms) {
+                    counters.in_maintenance[window] += 1;
+                    return None;
                 }
                 counters.latency_invalid += u64::from(event.latency_invalid);
                 let latency = event.latency_ms.map(Bin::of_ms);
@@ -111,5 +116,97 @@ impl Shard {
             announced.clear();
             self.breakdown.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::window::latency::LatencyWindows;
+    use crate::window::{Counts, WindowStore};
+
+    const NOW: i64 = 1_795_694_400_000;
+    const MIN: i64 = 60_000;
+
+    /// Events in a maintenance window that match it reach no SLI, are not unmatched, and are
+    /// counted for the first window that claims them; every other event is counted as before.
+    /// The expectation lists the occurrences by hand instead of using the schedule's arithmetic.
+    #[test]
+    fn events_in_maintenance_are_counted_apart_and_in_no_sli() {
+        let start = NOW - 6 * 60 * MIN;
+        let at = |ms: i64| {
+            let mut out = String::new();
+            crate::time::format_rfc3339_ms(ms, &mut out);
+            out
+        };
+        let yaml = format!(
+            "kafka: {{ brokers: b, topics: [t], group_id: g }}\n\
+             slis:\n  all: {{ match: {{ service: [booking, geo] }}, good: {{ status: {{ lt: 500 }} }} }}\n  booking: {{ match: {{ service: booking }}, good: {{ status: {{ lt: 500 }} }} }}\n\
+             slos:\n  s: {{ objective: 99, period: 1d, slis: [all, booking] }}\n\
+             maintenance:\n\
+             - {{ name: booking-deploys, match: {{ service: booking }}, start: \"{}\", duration: 10m, every: 30m, until: \"{}\" }}\n\
+             - {{ name: everything, start: \"{}\", duration: 45m }}\n",
+            at(start),
+            at(start + 4 * 60 * MIN),
+            at(start + 20 * MIN),
+        );
+        let config = Config::from_yaml(&yaml, "m.yaml").unwrap();
+        // The occurrences, written out: booking's every 30 minutes for 4 hours, then the one-off.
+        let booking: Vec<(i64, i64)> =
+            (0..8).map(|k| (start + k * 30 * MIN, start + k * 30 * MIN + 10 * MIN)).collect();
+        let everything = (start + 20 * MIN, start + 65 * MIN);
+        let inside = |(from, to): (i64, i64), ts: i64| from <= ts && ts < to;
+
+        let mut rng = SmallRng::seed_from_u64(5);
+        let mut shard = Shard::new(&config);
+        let (mut want_totals, mut want_maintenance, mut want_unmatched) = ([Counts::default(); 2], [0u64; 2], 0);
+        for _ in 0..20_000 {
+            // Times over 6 hours, often right at an occurrence's edge.
+            let ts = if rng.random_bool(0.3) {
+                let edges = [start, start + 10 * MIN, start + 20 * MIN, start + 65 * MIN, start + 4 * 60 * MIN];
+                edges[rng.random_range(0..edges.len())] + rng.random_range(-1..=1)
+            } else {
+                start - 30 * MIN + rng.random_range(0..6 * 60 * MIN)
+            };
+            let service = ["booking", "geo", "other"][rng.random_range(0..3)];
+            let status = [200, 503][rng.random_range(0..2)];
+            let has_status = rng.random_bool(0.95);
+            let payload = if !has_status {
+                format!(r#"{{"timestamp":{ts},"service":"{service}"}}"#)
+            } else {
+                format!(r#"{{"timestamp":{ts},"service":"{service}","status":{status}}}"#)
+            };
+            assert_eq!(shard.process(payload.as_bytes(), NOW), None, "{payload}");
+            if service == "booking" && booking.iter().any(|&o| inside(o, ts)) {
+                want_maintenance[0] += 1;
+            } else if inside(everything, ts) {
+                want_maintenance[1] += 1;
+            } else if service == "other" {
+                want_unmatched += 1;
+            } else {
+                let good = has_status && status < 500;
+                for (sli, belongs) in [(0, true), (1, service == "booking")] {
+                    if belongs {
+                        want_totals[sli].total += 1;
+                        want_totals[sli].good += u64::from(good);
+                    }
+                }
+            }
+        }
+        // What a hand-over does with the batch (the tally's hand-over also needs a clock).
+        let mut store = WindowStore::new(2, 86_400_000, config.events.max_future_ms);
+        let mut totals = vec![Counts::default(); 2];
+        shard.batch.drain_into(&mut store, &mut LatencyWindows::new(2), &mut totals, &mut Default::default());
+        let c = &shard.counters;
+        assert_eq!(c.consumed, 20_000);
+        assert_eq!(c.in_maintenance, want_maintenance);
+        assert!(want_maintenance.iter().all(|&n| n > 500), "both windows claim events: {want_maintenance:?}");
+        assert_eq!(totals, want_totals);
+        assert_eq!(c.unmatched, want_unmatched, "an event in maintenance is not unmatched");
+        let day = store.count(0, 86_400_000, NOW);
+        assert_eq!(day, want_totals[0], "the windows hold exactly the events outside maintenance");
     }
 }

@@ -13,7 +13,8 @@ use crate::config::{Calendar, Config};
 use crate::names::QUANTILES;
 use crate::state::Counters;
 use crate::window::breakdown::{BreakdownSet, Values};
-use crate::window::{Counts, WindowSet};
+use crate::window::slices::{SliceCounts, SloSlices};
+use crate::window::{Counts, WindowSet, WindowStore};
 
 use super::tally::Tally;
 
@@ -73,6 +74,27 @@ pub struct Snapshot {
     pub workers_started: bool,
     /// Per SLI with a `breakdown:`, its combinations' window sums.
     pub breakdowns: Vec<BreakdownView>,
+    /// Per time-slice SLO, its slices over each of its windows.
+    pub slices: Vec<SliceView>,
+    /// Scratch for judging a slice.
+    parts: Vec<(Counts, f64)>,
+}
+
+/// One time-slice SLO's slices as of one tick.
+#[derive(Debug, Clone)]
+pub struct SliceView {
+    /// Index of the SLO in [`Config::slos`].
+    pub slo: usize,
+    /// The SLO's windows in ms, in the order of [`crate::config::SloConfig::windows`]; the
+    /// period's is replaced by the calendar period's start when it has one.
+    windows_ms: Vec<i64>,
+    calendar: Option<Calendar>,
+    /// Where each window starts, as of the tick.
+    starts: Vec<i64>,
+    /// Counted and good slices per window.
+    pub counts: Vec<SliceCounts>,
+    /// Events that arrived for a slice already judged, since the first start.
+    pub late: u64,
 }
 
 /// One SLI's breakdown as of one tick.
@@ -125,6 +147,21 @@ impl Snapshot {
                     rows: Vec::new(),
                 })
                 .collect(),
+            slices: config
+                .slos
+                .iter()
+                .enumerate()
+                .filter(|(_, slo)| slo.budgeting.slices().is_some())
+                .map(|(i, slo)| SliceView {
+                    slo: i,
+                    windows_ms: slo.windows.iter().map(|w| w.secs * 1000).collect(),
+                    calendar: slo.calendar.clone(),
+                    starts: vec![0; slo.windows.len()],
+                    counts: vec![SliceCounts::default(); slo.windows.len()],
+                    late: 0,
+                })
+                .collect(),
+            parts: Vec::new(),
         }
     }
 
@@ -148,6 +185,9 @@ impl Snapshot {
         }
         for (view, set) in self.breakdowns.iter_mut().zip(&tally.breakdowns.sets) {
             view.read(set, now_ms);
+        }
+        for (view, slo) in self.slices.iter_mut().zip(&tally.slices.slos) {
+            view.read(slo, &tally.store, now_ms, &mut self.parts);
         }
         self.counters.clone_from(&tally.counters);
         let qs = QUANTILES.map(|(q, _)| q);
@@ -188,6 +228,27 @@ impl Snapshot {
     #[inline]
     pub fn window(&self, sli: usize, index: usize) -> Counts {
         self.counts[sli * self.windows_ms.len() + index]
+    }
+}
+
+impl Snapshot {
+    /// The slices of the SLO at index `slo` of [`Config::slos`], if it budgets by time slices.
+    pub fn slices_of(&self, slo: usize) -> Option<&SliceView> {
+        self.slices.iter().find(|v| v.slo == slo)
+    }
+}
+
+impl SliceView {
+    fn read(&mut self, slo: &SloSlices, store: &WindowStore, now_ms: i64, parts: &mut Vec<(Counts, f64)>) {
+        let last = self.windows_ms.len() - 1;
+        for (i, (start, &w)) in self.starts.iter_mut().zip(&self.windows_ms).enumerate() {
+            *start = match &self.calendar {
+                Some(c) if i == last => c.bounds(now_ms).start_ms,
+                _ => now_ms - w,
+            };
+        }
+        slo.windows(store, now_ms, &self.starts, &mut self.counts, parts);
+        self.late = slo.late;
     }
 }
 

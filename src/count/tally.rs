@@ -11,10 +11,12 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::report::Reports;
 use crate::state::{Checkpoint, Counters, PartitionOffset};
 use crate::window::batch::Batch;
 use crate::window::breakdown::Breakdowns;
 use crate::window::latency::LatencyWindows;
+use crate::window::slices::Slices;
 use crate::window::WindowStore;
 
 /// Why the tally may not be checkpointed now.
@@ -38,10 +40,15 @@ pub struct Tally {
     pub latency: LatencyWindows,
     /// Windows per value combination of the SLIs with a `breakdown:`.
     pub breakdowns: Breakdowns,
+    /// Every time-slice SLO's frozen slices.
+    pub slices: Slices,
     /// Consumed, rejected, unmatched and dead-lettered messages, and per-SLI totals since start.
     pub counters: Counters,
     /// Next offset of every partition read so far (as of each worker's last hand-over).
     pub offsets: Vec<PartitionOffset>,
+    /// Each SLO's period report: hours folded as they leave the store's coarse ring, in the
+    /// same hand-over, and closed rows; checkpointed with the rest, so always in the same cut.
+    pub reports: Reports,
     /// Per worker: its last hand-over covered dead letters the broker had not acknowledged yet,
     /// so the tally may not be checkpointed until a later hand-over of that worker is safe.
     unacknowledged: Vec<bool>,
@@ -53,15 +60,25 @@ impl Tally {
     /// An empty tally, or a restored checkpoint's counts; `offsets` are where reading starts.
     pub fn new(config: &Config, workers: usize, restored: Option<Checkpoint>, offsets: Vec<PartitionOffset>) -> Tally {
         let n = config.slis.len();
-        let (store, counters, breakdowns) = match restored {
-            Some(c) => (c.store, c.counters, c.breakdowns),
+        let (mut store, counters, breakdowns, saved, mut reports) = match restored {
+            Some(c) => (c.store, c.counters, c.breakdowns, c.slices, c.reports),
             None => (
                 WindowStore::new(n, config.max_period_secs() * 1000, config.events.max_future_ms),
                 Counters::for_config(config),
                 Breakdowns::new(config),
+                Vec::new(),
+                Reports::new(config),
             ),
         };
+        store.keep_evicted();
+        // A restored store is rebuilt with evictions kept: buckets a shorter ring no longer
+        // holds were never folded, so they are now.
+        reports.fold_evicted(&mut store);
+        let mut slices = Slices::new(config, &store);
+        slices.restore(&saved);
         Tally {
+            slices,
+            reports,
             store,
             breakdowns,
             latency: LatencyWindows::new(n),
@@ -77,7 +94,8 @@ impl Tally {
     /// `now`: when the hand-over happens (the caller's clock, so tests can drive it).
     pub fn hand_over(&mut self, worker: usize, batch: &mut Batch, counters: &mut Counters, cut: Cut<'_>) {
         let Cut { positions, acknowledged, now } = cut;
-        batch.drain_into(&mut self.store, &mut self.latency, &mut self.counters.totals);
+        batch.drain_into(&mut self.store, &mut self.latency, &mut self.counters.totals, &mut self.slices);
+        self.reports.fold_evicted(&mut self.store);
         self.counters.add(counters);
         counters.clear();
         for p in positions {

@@ -136,9 +136,20 @@ impl Telemetry {
         self.slo.set_latency(config, snapshot);
         if let Some(statuses) = statuses {
             self.slo.set_statuses(config, statuses);
+            self.slo.set_slices(snapshot);
             self.slo.set_breakdowns(config, snapshot, statuses);
             self.page.publish(config, snapshot, statuses, now_ms);
         }
+    }
+
+    /// Publishes one ready tick's period reports to the status page and its API: every SLO's
+    /// current period so far and, when given (some closed), every SLO's closed rows.
+    pub fn publish_reports(
+        &mut self,
+        closed: Option<Vec<Vec<crate::report::Row>>>,
+        partials: &[Option<crate::report::Row>],
+    ) {
+        self.page.publish_reports(closed, partials);
     }
 
     /// Recomputes the status page's burn-down series that are due (each once a minute, or

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use metrics::{Counter, Gauge, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-use crate::config::Config;
+use crate::config::{Config, Schedule};
 use crate::count::{PartitionState, Snapshot};
 use crate::decode::Reject;
 use crate::ingest::{KafkaErrorKind, KafkaErrors};
@@ -27,6 +27,8 @@ pub(crate) struct ProcessSeries {
     latency_invalid: Counter,
     /// Per condition field, in [`crate::config::Config::condition_fields`] order.
     type_mismatches: Vec<Counter>,
+    /// Per maintenance window, in config order: its events and whether it is in force.
+    maintenance: Vec<(Counter, Gauge, Schedule)>,
     ready: Gauge,
     lag: HashMap<(String, i32), Gauge>,
     checkpoints: Counter,
@@ -68,6 +70,16 @@ impl ProcessSeries {
                 .into_iter()
                 .map(|f| counter(names::FIELD_TYPE_MISMATCHES, vec![Label::new(label::FIELD, f.to_string())]))
                 .collect(),
+            maintenance: config
+                .maintenance
+                .iter()
+                .map(|m| {
+                    let labels = || vec![Label::new(label::MAINTENANCE, m.name.clone())];
+                    let active =
+                        recorder.register_gauge(&Key::from_parts(names::MAINTENANCE_ACTIVE.name, labels()), &META);
+                    (counter(names::EVENTS_IN_MAINTENANCE, labels()), active, m.schedule)
+                })
+                .collect(),
             ready: gauge(names::STATE_READY),
             lag: HashMap::new(),
             checkpoints: counter(names::CHECKPOINTS, vec![]),
@@ -104,6 +116,9 @@ impl ProcessSeries {
         for (counter, v) in self.type_mismatches.iter().zip(&c.type_mismatches) {
             counter.absolute(*v);
         }
+        for ((counter, _, _), v) in self.maintenance.iter().zip(&c.in_maintenance) {
+            counter.absolute(*v);
+        }
     }
 
     /// Sets the Kafka client errors counted so far.
@@ -113,9 +128,12 @@ impl ProcessSeries {
         }
     }
 
-    /// Readiness, stalls, lag and checkpoint age as of `now_ms`.
+    /// Readiness, stalls, lag, checkpoint age and maintenance in force as of `now_ms`.
     pub(crate) fn set_state(&mut self, snapshot: &Snapshot, ready: bool, now_ms: i64) {
         self.ready.set(if ready { 1.0 } else { 0.0 });
+        for (_, active, schedule) in &self.maintenance {
+            active.set(if schedule.contains(now_ms) { 1.0 } else { 0.0 });
+        }
         self.stalls.absolute(snapshot.stalls);
         if let Some(at) = self.last_checkpoint_ms {
             self.checkpoint_age.set((now_ms - at).max(0) as f64 / 1000.0);
@@ -170,4 +188,45 @@ impl ProcessSeries {
 
 fn partition_labels(topic: &str, partition: i32) -> Vec<Label> {
     vec![Label::new(label::TOPIC, topic.to_string()), Label::new(label::PARTITION, partition.to_string())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each window's events since start, and whether it is in force at the tick's wall clock.
+    #[test]
+    fn maintenance_series_follow_the_counters_and_the_clock() {
+        let yaml = format!(
+            "{}maintenance:\n  - {{ name: db-upgrade, start: \"2026-12-03T22:00:00+01:00\", duration: 2h, every: 1w }}\n  \
+             - {{ name: \"network \\\"b\\\"\", start: \"2026-12-03T22:30:00+01:00\", duration: 1h }}\n",
+            include_str!("../../config/example.yaml")
+        );
+        let config = Config::from_yaml(&yaml, "m.yaml").unwrap();
+        let mut series = ProcessSeries::new(&config);
+        let snapshot = Snapshot::new(&config);
+        let mut counters = Counters::for_config(&config);
+        counters.in_maintenance = vec![12, 3];
+        series.set_counters(&counters);
+        let at = |t: &str| crate::time::parse_rfc3339_ms(t).unwrap();
+        let rendered = |series: &mut ProcessSeries, now: &str| {
+            series.set_state(&snapshot, true, at(now));
+            let text = series.handle().render();
+            let value = |line: &str| {
+                let found = text.lines().find(|l| l.starts_with(line)).unwrap_or_else(|| panic!("{line}:\n{text}"));
+                found[line.len()..].trim().to_string()
+            };
+            [
+                value(r#"slostream_events_in_maintenance_total{maintenance="db-upgrade"}"#),
+                value(r#"slostream_events_in_maintenance_total{maintenance="network \"b\""}"#),
+                value(r#"slostream_maintenance_active{maintenance="db-upgrade"}"#),
+                value(r#"slostream_maintenance_active{maintenance="network \"b\""}"#),
+            ]
+        };
+        assert_eq!(rendered(&mut series, "2026-12-03T20:59:59Z"), ["12", "3", "0", "0"]);
+        assert_eq!(rendered(&mut series, "2026-12-03T21:30:00Z"), ["12", "3", "1", "1"]);
+        assert_eq!(rendered(&mut series, "2026-12-03T22:30:00Z"), ["12", "3", "1", "0"]);
+        assert_eq!(rendered(&mut series, "2026-12-03T23:00:00Z"), ["12", "3", "0", "0"]);
+        assert_eq!(rendered(&mut series, "2026-12-10T22:59:59Z"), ["12", "3", "1", "0"]);
+    }
 }

@@ -17,7 +17,7 @@ use crate::state::Counters;
 
 /// The families of [`names::SLO_SERIES`], registered up front so each renders as one group in
 /// that order whenever its series are registered.
-pub(super) struct Families([FamilyId; 20]);
+pub(super) struct Families([FamilyId; 23]);
 
 impl Families {
     fn register(series: &Exposition) -> Families {
@@ -35,6 +35,8 @@ struct WindowHandles {
     events: Handle,
     good: Handle,
     burn: Handle,
+    /// A time-slice SLO's counted and good slices.
+    slices: Option<[Handle; 2]>,
     /// Per component, in the order of the SLO's components.
     contributions: Vec<Handle>,
 }
@@ -50,6 +52,8 @@ struct SloHandles {
     budget_state: [Handle; 4],
     alerts: [Handle; 2],
     windows: Vec<WindowHandles>,
+    /// A time-slice SLO's late events.
+    late: Option<Handle>,
     sloth: Option<SlothHandles>,
 }
 
@@ -147,6 +151,10 @@ impl SloSeries {
                 wh.events.set(w.counts.total as f64);
                 wh.good.set(w.counts.good as f64);
                 wh.burn.set(w.burn_rate);
+                if let (Some([slices, good]), Some(sc)) = (&wh.slices, w.slices) {
+                    slices.set(sc.slices as f64);
+                    good.set(sc.good);
+                }
                 for (g, c) in wh.contributions.iter().zip(status.contributions(i)) {
                     g.set(*c);
                 }
@@ -166,6 +174,15 @@ impl SloSeries {
             }
             for (g, firing) in h.alerts.iter().zip(status.alerts) {
                 g.set(if firing { 1.0 } else { 0.0 });
+            }
+        }
+    }
+
+    /// Sets every time-slice SLO's late events (after [`SloSeries::set_statuses`]).
+    pub(crate) fn set_slices(&mut self, snapshot: &Snapshot) {
+        for view in &snapshot.slices {
+            if let Some(late) = self.slos.get(view.slo).and_then(|h| h.late.as_ref()) {
+                late.absolute(view.late);
             }
         }
     }
@@ -192,6 +209,9 @@ impl SloSeries {
                             events: series.series(f(names::SLO_EVENTS), &labels),
                             good: series.series(f(names::SLO_GOOD_EVENTS), &labels),
                             burn: series.series(f(names::SLO_BURN_RATE), &labels),
+                            slices: s.budgeting.slices().map(|_| {
+                                [names::SLO_SLICES, names::SLO_GOOD_SLICES].map(|m| series.series(f(m), &labels))
+                            }),
                             contributions: s
                                 .components
                                 .iter()
@@ -217,6 +237,10 @@ impl SloSeries {
                         series.series(f(names::SLO_ALERT), &[(label::SLO, slo), (label::SEVERITY, sev.as_str())])
                     }),
                     windows,
+                    late: s
+                        .budgeting
+                        .slices()
+                        .map(|_| series.series(f(names::SLICE_LATE_EVENTS), &[(label::SLO, slo)])),
                     // Sloth has no calendar periods, so it has no name for their window.
                     sloth: (config.exporter.sloth_compat && s.calendar.is_none())
                         .then(|| SlothHandles::register(series, s)),

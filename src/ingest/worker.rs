@@ -24,7 +24,6 @@ use super::{cached_high_watermark, client_config, IngestContext, KafkaErrors};
 use crate::config::Config;
 use crate::count::{lock_tally, try_lock_tally, Cut, PartitionState, Shard, Tally, WorkerView};
 use crate::state::PartitionOffset;
-use crate::time::wall_ms;
 
 /// How often a worker refreshes its view for the exporter.
 const PUBLISH_EVERY_MS: i64 = 500;
@@ -119,7 +118,8 @@ pub fn run(id: usize, config: Arc<Config>, links: Links) -> Result<(), KafkaErro
         tally,
         errors,
     };
-    let mut now_ms = wall_ms();
+    let clock = w.config.clock.clone();
+    let mut now_ms = clock.now_ms();
     let mut next_publish = now_ms;
     let mut since_clock = CLOCK_EVERY;
     let mut idle = false;
@@ -128,7 +128,7 @@ pub fn run(id: usize, config: Arc<Config>, links: Links) -> Result<(), KafkaErro
         // and at every gap in a trickle, so neither freshness nor checkpoints wait for traffic.
         if since_clock >= CLOCK_EVERY {
             since_clock = 0;
-            now_ms = wall_ms();
+            now_ms = clock.now_ms();
             while let Ok(Command::Assign(parts)) = commands.try_recv() {
                 w.assign(parts)?;
             }
@@ -166,7 +166,7 @@ pub fn run(id: usize, config: Arc<Config>, links: Links) -> Result<(), KafkaErro
         since_clock += n;
     }
     w.hand_over(HandOver::Final);
-    w.publish(wall_ms(), &view);
+    w.publish(clock.now_ms(), &view);
     tracing::info!(worker = id, read = w.read, "worker stopped");
     Ok(())
 }

@@ -1,6 +1,10 @@
 //! The OpenSLO v1 vocabulary export and import share, so the two directions cannot drift apart:
 //! the `apiVersion`, the `metricSource.type` and annotation keys slostream writes and reads,
-//! the name rule, duration shorthands and objective targets.
+//! the name rule, duration shorthands, objective targets, budgeting methods and calendar windows.
+
+use jiff::civil::{Date, Time, Weekday};
+
+use crate::config::CalendarUnit;
 
 /// The only version written and read.
 pub(crate) const API_VERSION: &str = "openslo/v1";
@@ -33,6 +37,66 @@ pub(crate) mod annotation {
     pub(crate) const DASHBOARD_URL: &str = "slostream.io/dashboard-url";
     /// SLI: its `breakdown`, `max_values` and `breakdown_windows` as written, one JSON object.
     pub(crate) const BREAKDOWN: &str = "slostream.io/breakdown";
+    /// Time-slice SLO: `min_events`, the fewest events that make a slice more than sparse.
+    pub(crate) const MIN_EVENTS: &str = "slostream.io/min-events";
+    /// Time-slice SLO: `sparse`, what a slice with too few events counts as (`good` or `skip`).
+    pub(crate) const SPARSE: &str = "slostream.io/sparse";
+}
+
+/// `budgetingMethod` values: slostream's `occurrences`, `timeslices` and `ratio_timeslices`.
+pub(crate) mod method {
+    pub(crate) const OCCURRENCES: &str = "Occurrences";
+    pub(crate) const TIMESLICES: &str = "Timeslices";
+    pub(crate) const RATIO_TIMESLICES: &str = "RatioTimeslices";
+}
+
+/// The calendar-aligned time window of a calendar period: its duration shorthand and a
+/// `startTime` that begins such a period in any zone (a Monday for weeks, January 1st for
+/// months and quarters), in the spec's `YYYY-MM-DD HH:MM:SS`.
+pub(crate) fn calendar_window(unit: CalendarUnit) -> (&'static str, &'static str) {
+    match unit {
+        CalendarUnit::Week => ("1w", "2020-01-06 00:00:00"),
+        CalendarUnit::Month => ("1M", "2020-01-01 00:00:00"),
+        CalendarUnit::Quarter => ("1Q", "2020-01-01 00:00:00"),
+    }
+}
+
+/// The calendar unit a calendar-aligned window's duration is: `1w`, `1M` or `1Q`.
+pub(crate) fn calendar_unit(duration: &str) -> Option<CalendarUnit> {
+    CalendarUnit::ALL.into_iter().find(|u| calendar_window(*u).0 == duration)
+}
+
+/// A `startTime`: `YYYY-MM-DD HH:MM:SS` exactly (Go's `time.DateTime`, which the reference SDK
+/// checks it against).
+pub(crate) fn start_time(text: &str) -> Option<(Date, Time)> {
+    let shape = text.len() == 19
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            10 => b == b' ',
+            13 | 16 => b == b':',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape {
+        return None;
+    }
+    Some((text[..10].parse().ok()?, text[11..].parse().ok()?))
+}
+
+/// Whether a period of `unit` starts at local `date` `time`, as slostream counts them: weeks on
+/// Monday, months on the 1st, quarters on January, April, July and October 1st, at 00:00.
+pub(crate) fn starts_period(unit: CalendarUnit, date: Date, time: Time) -> bool {
+    time == Time::midnight()
+        && match unit {
+            CalendarUnit::Week => date.weekday() == Weekday::Monday,
+            CalendarUnit::Month => date.day() == 1,
+            CalendarUnit::Quarter => date.day() == 1 && (date.month() - 1) % 3 == 0,
+        }
+}
+
+/// A slice length as a `timeSliceWindow`: minutes or `1h` (`duration::label`'s text); `None`
+/// for slices under a minute or not whole minutes, which OpenSLO durations cannot write.
+pub(crate) fn slice_shorthand(slice_secs: i64) -> Option<String> {
+    shorthand(&crate::config::duration::label(slice_secs)).map(str::to_string)
 }
 
 /// The kinds of OpenSLO v1, for telling an unknown kind from one slostream does not import.
@@ -152,5 +216,39 @@ mod tests {
         }
         assert_eq!(shorthand("28d"), Some("28d"));
         assert_eq!(shorthand("90s"), None);
+        assert_eq!(slice_shorthand(3_600).as_deref(), Some("1h"));
+        assert_eq!(slice_shorthand(300).as_deref(), Some("5m"));
+        assert_eq!(slice_shorthand(30), None);
+    }
+
+    #[test]
+    fn calendar_windows_start_a_period_and_read_back() {
+        for unit in CalendarUnit::ALL {
+            let (duration, start) = calendar_window(unit);
+            assert_eq!(calendar_unit(duration), Some(unit));
+            let (date, time) = start_time(start).unwrap();
+            assert!(starts_period(unit, date, time), "{start} starts a {}", unit.as_str());
+        }
+        assert_eq!(calendar_unit("1Y"), None);
+        assert_eq!(calendar_unit("7d"), None);
+        let at = |s: &str| start_time(s).unwrap();
+        let (monday, tuesday, feb, apr) = (
+            at("2026-03-02 00:00:00"),
+            at("2026-03-03 00:00:00"),
+            at("2026-02-01 00:00:00"),
+            at("2026-04-01 00:00:00"),
+        );
+        assert!(starts_period(CalendarUnit::Week, monday.0, monday.1));
+        assert!(!starts_period(CalendarUnit::Week, tuesday.0, tuesday.1));
+        assert!(starts_period(CalendarUnit::Month, feb.0, feb.1));
+        assert!(!starts_period(CalendarUnit::Quarter, feb.0, feb.1));
+        assert!(starts_period(CalendarUnit::Quarter, apr.0, apr.1));
+        let late = at("2026-04-01 00:30:00");
+        assert!(!starts_period(CalendarUnit::Quarter, late.0, late.1));
+        for bad in
+            ["2026-04-01T00:00:00", "2026-04-01", "2026-4-01 00:00:00", "2026-02-30 00:00:00", "2026-04-01 24:00:00"]
+        {
+            assert_eq!(start_time(bad), None, "{bad}");
+        }
     }
 }

@@ -5,16 +5,17 @@
 //!
 //! An SLI is a `ratioMetric` whose `total` is the SLI's `match` and whose `good` is `match` and
 //! `good` together, both `metricSource.type: slostream` with the conditions as written (not as
-//! parsed), so an import reproduces the SLI's fingerprint. An SLO is rolling and counts
-//! occurrences, as every slostream SLO does today: one `indicatorRef` for one SLI, else one
-//! composite objective per SLI with its `compositeWeight` (the weight under `weighted`, 1
-//! otherwise), each with the SLO's target.
+//! parsed), so an import reproduces the SLI's fingerprint. An SLO has one `indicatorRef` for one
+//! SLI, else one composite objective per SLI with its `compositeWeight` (the weight under
+//! `weighted`, 1 otherwise), each with the SLO's target and, for time slices, its
+//! `timeSliceTarget` and `timeSliceWindow`. Its period is a rolling window, or for a calendar
+//! period a calendar-aligned one (`1w`, `1M`, `1Q`) whose `startTime` begins such a period.
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::docs::{self, annotation, source};
+use super::docs::{self, annotation, method, source};
 use super::OpenSloError;
-use crate::config::{Combine, Config, SloConfig};
+use crate::config::{Budgeting, Combine, Config, SloConfig};
 
 /// The documents for the config `text` (read from `file`), as one YAML stream; the config is
 /// validated as `slostream check` would first.
@@ -151,25 +152,28 @@ fn slo_document(
             format!("{service:?} is not an OpenSLO name, so it cannot name the SLO's Service"),
         ));
     }
-    if let Some(calendar) = &slo.calendar {
-        return Err(fail(
-            file,
-            &here,
-            "spec.timeWindow[0]",
-            format!(
-                "the calendar period {} in {} is not supported yet by slostream openslo export",
-                slo.period, calendar.zone
-            ),
-        ));
-    }
-    let Some(duration) = docs::shorthand(&slo.period.label) else {
-        return Err(fail(
-            file,
-            &here,
-            "spec.timeWindow[0].duration",
-            format!("period {} is not a whole number of minutes, which OpenSLO durations cannot write", slo.period),
-        ));
+    let window = match &slo.calendar {
+        Some(calendar) => {
+            let (duration, start) = docs::calendar_window(calendar.unit);
+            let calendar = map([("startTime", start.into()), ("timeZone", calendar.zone.as_str().into())]);
+            map([("duration", duration.into()), ("isRolling", false.into()), ("calendar", calendar.into())])
+        }
+        None => {
+            let Some(duration) = docs::shorthand(&slo.period.label) else {
+                return Err(fail(
+                    file,
+                    &here,
+                    "spec.timeWindow[0].duration",
+                    format!(
+                        "period {} is not a whole number of minutes, which OpenSLO durations cannot write",
+                        slo.period
+                    ),
+                ));
+            };
+            map([("duration", duration.into()), ("isRolling", true.into())])
+        }
     };
+    let slice_fields = slice_fields(file, &here, slo, raw)?;
     let target = docs::percent_to_target(slo.objective_percent);
 
     let mut labels = Mapping::new();
@@ -193,6 +197,10 @@ fn slo_document(
             annotations.insert(key.into(), url.as_str().into());
         }
     }
+    if let Budgeting::Slices(s) = &slo.budgeting {
+        annotations.insert(annotation::MIN_EVENTS.into(), s.min_events.to_string().into());
+        annotations.insert(annotation::SPARSE.into(), s.sparse.as_str().into());
+    }
     let mut extra = Mapping::new();
     if !labels.is_empty() {
         extra.insert("labels".into(), labels.into());
@@ -204,26 +212,63 @@ fn slo_document(
         spec.insert("description".into(), d.as_str().into());
     }
     spec.insert("service".into(), service.into());
+    let objective = |indicator: Option<&str>, weight: Option<f64>| {
+        let mut o = Mapping::new();
+        if let Some(sli) = indicator {
+            o.insert("indicatorRef".into(), sli.into());
+        }
+        o.insert("target".into(), target.into());
+        o.extend(slice_fields.clone());
+        if let Some(w) = weight {
+            o.insert("compositeWeight".into(), w.into());
+        }
+        Value::from(o)
+    };
     let objectives: Vec<Value> = if let [only] = slo.components.as_slice() {
         spec.insert("indicatorRef".into(), config.slis[only.sli].name.as_str().into());
-        vec![map([("target", target.into())]).into()]
+        vec![objective(None, None)]
     } else {
         slo.components
             .iter()
             .map(|c| {
                 let weight = if slo.combine == Combine::Weighted { c.weight } else { 1.0 };
-                map([
-                    ("indicatorRef", config.slis[c.sli].name.as_str().into()),
-                    ("target", target.into()),
-                    ("compositeWeight", weight.into()),
-                ])
-                .into()
+                objective(Some(&config.slis[c.sli].name), Some(weight))
             })
             .collect()
     };
-    spec.insert("budgetingMethod".into(), "Occurrences".into());
-    let window = map([("duration", duration.into()), ("isRolling", true.into())]);
+    let method = match &slo.budgeting {
+        Budgeting::Occurrences => method::OCCURRENCES,
+        Budgeting::Slices(s) if s.target.is_some() => method::TIMESLICES,
+        Budgeting::Slices(_) => method::RATIO_TIMESLICES,
+    };
+    spec.insert("budgetingMethod".into(), method.into());
     spec.insert("timeWindow".into(), vec![Value::from(window)].into());
     spec.insert("objectives".into(), objectives.into());
     Ok(document("SLO", &slo.name, extra, spec))
+}
+
+/// Each objective's `timeSliceTarget` (`Timeslices`) and `timeSliceWindow` (both time-slice
+/// methods); nothing for occurrences.
+fn slice_fields(file: &str, here: &str, slo: &SloConfig, raw: &Value) -> Result<Mapping, OpenSloError> {
+    let Budgeting::Slices(s) = &slo.budgeting else { return Ok(Mapping::new()) };
+    let Some(window) = docs::slice_shorthand(s.slice_ms / 1000) else {
+        return Err(fail(
+            file,
+            here,
+            "spec.objectives[0].timeSliceWindow",
+            format!(
+                "slice {} is not a whole number of minutes, which OpenSLO durations cannot write (expected e.g. 1m, 5m, 1h)",
+                crate::config::duration::label(s.slice_ms / 1000)
+            ),
+        ));
+    };
+    let mut fields = Mapping::new();
+    if let Some(ratio) = s.target {
+        // From the percent as written, so the ratio is exact (95.5 → 0.955).
+        let percent = raw.get("budgeting").and_then(|b| b.get("target")).and_then(Value::as_f64);
+        let target = percent.map_or(ratio, docs::percent_to_target);
+        fields.insert("timeSliceTarget".into(), target.into());
+    }
+    fields.insert("timeSliceWindow".into(), window.into());
+    Ok(fields)
 }

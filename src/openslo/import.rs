@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 
-use super::validate::{self, Checked, Sli, Slo};
+use super::validate::{self, Checked, Period, Sli, Slo};
 use super::OpenSloError;
 use crate::config::{duration, Config};
 
@@ -109,7 +109,7 @@ pub fn import(sources: &[Source], base: Option<&Source>) -> Result<String, OpenS
         slos.iter().map(|s| (s.item.name.as_str().into(), slo_yaml(&s.item))).collect::<Mapping>().into(),
     );
     let text = serde_yaml_ng::to_string(&Value::from(config.clone())).expect("config serializes");
-    verify(&config)?;
+    verify(&config).map_err(|e| blame(e, &slos))?;
     let header = match base {
         Some(b) => {
             format!("# slostream config: the SLIs and SLOs of OpenSLO documents, the other sections of {}\n", b.file)
@@ -249,8 +249,29 @@ fn slo_yaml(slo: &Slo) -> Value {
         m.insert("description".into(), d.as_str().into());
     }
     m.insert("objective".into(), slo.objective_percent.into());
-    m.insert("period".into(), duration::label(slo.period_secs).into());
+    let period = match &slo.period {
+        Period::Rolling(secs) => duration::label(*secs).into(),
+        Period::Calendar { unit, zone } => {
+            map([("calendar", unit.as_str().into()), ("time_zone", zone.as_str().into())]).into()
+        }
+    };
+    m.insert("period".into(), period);
     m.insert("combine".into(), combine.into());
+    if let Some(s) = &slo.slices {
+        let method = if s.target_percent.is_some() { "timeslices" } else { "ratio_timeslices" };
+        let mut b = map([("method", method.into()), ("slice", duration::label(s.slice_secs).into())]);
+        if let Some(t) = s.target_percent {
+            b.insert("target".into(), t.into());
+        }
+        // Absent annotations leave slostream's defaults (min_events 1, sparse good).
+        if let Some(n) = s.min_events {
+            b.insert("min_events".into(), n.into());
+        }
+        if let Some(sparse) = &s.sparse {
+            b.insert("sparse".into(), sparse.as_str().into());
+        }
+        m.insert("budgeting".into(), b.into());
+    }
     let slis: Vec<Value> = slo
         .components
         .iter()
@@ -282,6 +303,19 @@ fn slo_yaml(slo: &Slo) -> Value {
         }
     }
     m.into()
+}
+
+/// An error `check` found in the imported `slos.NAME...`, told at the SLO document it came from
+/// and, where one field says it, at that field (a slice longer than an alert's short window is
+/// the objective's `timeSliceWindow`).
+fn blame(e: OpenSloError, slos: &[Located<Slo>]) -> OpenSloError {
+    let Some(slo) = slos.iter().find(|s| e.path.starts_with(&format!("slos.{}.", s.item.name))) else { return e };
+    let key = &e.path[format!("slos.{}.", slo.item.name).len()..];
+    let path = match key {
+        "budgeting.slice" => "spec.objectives[0].timeSliceWindow".to_string(),
+        _ => e.path.clone(),
+    };
+    slo.error(&path, e.message)
 }
 
 /// The `slis`, `slos` and timestamp field as `slostream check` would judge them, apart from

@@ -4,10 +4,12 @@
 //! hand them to slostream and get them back without loss: `export` writes a config's SLIs and
 //! SLOs as `Service`, `SLI` and `SLO` documents, `import` validates such documents by the rules
 //! of OpenSLO's reference SDK and writes the slostream config they describe. What OpenSLO cannot
-//! say (combine methods, alert rules, breakdowns) travels in `slostream.io/` annotations, so an
-//! export imports to the same definitions, with the same fingerprints.
+//! say (combine methods, alert rules, breakdowns, the sparse-slice guard) travels in
+//! `slostream.io/` annotations, so an export imports to the same definitions, with the same
+//! fingerprints, calendar periods and budgeting methods.
 //!
-//! - `docs`: the vocabulary both directions share (annotation keys, names, durations, targets).
+//! - `docs`: the vocabulary both directions share (annotation keys, names, durations, targets,
+//!   budgeting methods, calendar windows).
 //! - `export` ([`export()`]): a validated config → a YAML stream of documents.
 //! - `validate`: a document → checked by OpenSLO's rules, or an error naming its field.
 //! - `import` ([`import()`]): checked documents → slostream's `slis` and `slos`, merged into a base config.

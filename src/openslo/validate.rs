@@ -1,24 +1,36 @@
 //! One OpenSLO v1 document checked by the rules of OpenSLO's reference SDK (`go-sdk`, which
-//! `oslo validate` runs), then by what slostream can count today, into the parts import needs.
+//! `oslo validate` runs), then by what slostream can count, into the parts import needs.
 //!
 //! OpenSLO's rules: `apiVersion: openslo/v1`, a known `kind`, `metadata.name` an RFC 1123
 //! label, label keys and annotation values as the spec says, descriptions of at most 1050
 //! characters; an SLO has a `service`, a `budgetingMethod`, exactly one `timeWindow` whose
 //! `calendar` is set exactly when `isRolling` is false, `indicator` or `indicatorRef` either on
 //! the spec or on every objective (composite), objectives with `target` in [0, 1) or
-//! `targetPercent` in [0, 100) but not both, no `op` or `value` (the SLIs are ratios) and a
-//! `compositeWeight` above 0; an SLI has `ratioMetric` or `thresholdMetric`, a ratio `good` or
-//! `bad` with `total`, or `raw`. Unknown fields are refused, as `oslo validate` does, so a typo
-//! is not a silently dropped setting.
+//! `targetPercent` in [0, 100) but not both, no `op` or `value` (the SLIs are ratios), a
+//! `compositeWeight` above 0, `timeSliceTarget` in (0, 1] on every objective of a `Timeslices`
+//! SLO and a `timeSliceWindow` on every objective of a `Timeslices` or `RatioTimeslices` one; an
+//! SLI has `ratioMetric` or `thresholdMetric`, a ratio `good` or `bad` with `total`, or `raw`.
+//! Unknown fields are refused, as `oslo validate` does, so a typo is not a silently dropped
+//! setting.
 //!
-//! What OpenSLO allows but slostream cannot count yet (time slices, calendar windows, threshold
-//! and raw metrics, a source other than `slostream`, alert policies) is refused with "not
-//! supported yet" at the field, never dropped. A target of 0 is refused too: an objective of 0 %
-//! has no meaning for slostream.
+//! Then what slostream can count: a calendar window must be a week, month or quarter that starts
+//! where slostream's do (Monday, the 1st, a quarter's first month, at 00:00), and a time slice a
+//! length that divides an hour. What OpenSLO allows but slostream cannot count yet (other
+//! calendar windows, threshold and raw metrics, a source other than `slostream`, alert
+//! policies) is refused with "not supported yet" at the field, never dropped. A target of 0 is
+//! refused too: an objective of 0 % has no meaning for slostream, and settings a method does
+//! not use (`timeSliceTarget` on `RatioTimeslices`) are refused rather than ignored.
+//!
+//! `budget` checks the time window and the budgeting method; this file the rest.
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::docs::{self, annotation, source, ShorthandError};
+mod budget;
+
+pub(super) use budget::{Period, Slices};
+
+use super::docs::{self, annotation, method, source};
+use budget::{slice_annotations, slice_fields, time_window, Method, SliceFields};
 
 /// A key path and what is wrong there; the caller adds the file and the document.
 pub(super) type Invalid = (String, String);
@@ -60,7 +72,9 @@ pub(super) struct Slo {
     pub name: String,
     pub description: Option<String>,
     pub objective_percent: f64,
-    pub period_secs: i64,
+    pub period: Period,
+    /// `None`: `Occurrences`.
+    pub slices: Option<Slices>,
     /// From the annotation; `None`: `pooled` for one SLI, `weighted` for a composite.
     pub combine: Option<String>,
     /// (SLI name, weight, path of the reference).
@@ -364,25 +378,21 @@ fn slo(name: &str, spec: &Value, labels: Vec<(String, String)>, annotations: &Ma
         Some(s) if string(s, "spec.service")?.trim().is_empty() => return Err(bad("spec.service", "empty")),
         Some(_) => {}
     }
-    match spec.get("budgetingMethod") {
+    let method = match spec.get("budgetingMethod") {
         None => {
             return Err(bad("spec.budgetingMethod", "missing (expected Occurrences, Timeslices or RatioTimeslices)"))
         }
-        Some(Value::String(m)) if m == "Occurrences" => {}
-        Some(Value::String(m)) if m == "Timeslices" || m == "RatioTimeslices" => {
-            return Err(not_yet(
-                "spec.budgetingMethod",
-                &format!("budgetingMethod {m} (slostream budgets Occurrences)"),
-            ))
-        }
+        Some(Value::String(m)) if m == method::OCCURRENCES => Method::Occurrences,
+        Some(Value::String(m)) if m == method::TIMESLICES => Method::Timeslices,
+        Some(Value::String(m)) if m == method::RATIO_TIMESLICES => Method::RatioTimeslices,
         Some(v) => {
             return Err(bad(
                 "spec.budgetingMethod",
                 format!("{} is not one of Occurrences, Timeslices, RatioTimeslices", show(v)),
             ))
         }
-    }
-    let period_secs = time_window(spec.get("timeWindow"))?;
+    };
+    let period = time_window(spec.get("timeWindow"))?;
     if spec.get("alertPolicies").and_then(Value::as_sequence).is_some_and(|p| !p.is_empty()) {
         return Err(not_yet(
             "spec.alertPolicies",
@@ -413,16 +423,20 @@ fn slo(name: &str, spec: &Value, labels: Vec<(String, String)>, annotations: &Ma
     let weighted = combine.as_deref().map_or(composite, |c| c == "weighted");
     let mut inline = Vec::new();
     let mut components = Vec::new();
-    let mut target: Option<(f64, String)> = None;
+    let mut target: Option<(f64, SliceFields)> = None;
     for (i, o) in objectives.iter().enumerate() {
         let at = format!("spec.objectives[{i}]");
         let percent = objective(o, &at)?;
+        let slice = slice_fields(o, &at, method)?;
         match &target {
             Some((first, _)) if *first != percent => {
                 return Err(not_yet(&at, &format!("an objective whose target differs from spec.objectives[0]'s ({percent} % against {first} %): slostream has one objective per SLO")))
             }
+            Some((_, first)) if *first != slice => {
+                return Err(not_yet(&at, "an objective whose timeSliceTarget or timeSliceWindow differs from spec.objectives[0]'s: slostream has one slice setting per SLO"))
+            }
             Some(_) => {}
-            None => target = Some((percent, at.clone())),
+            None => target = Some((percent, slice)),
         }
         if composite {
             let sli = indicator(o, &at, &mut inline)?;
@@ -473,11 +487,15 @@ fn slo(name: &str, spec: &Value, labels: Vec<(String, String)>, annotations: &Ma
         None => None,
     };
     let url = |key: &str| annotations.get(key).and_then(Value::as_str).map(str::to_string);
+    let (objective_percent, (slice_target, slice_secs)) = target.expect("objectives is not empty");
+    let (min_events, sparse) = slice_annotations(annotations, method)?;
+    let slices = slice_secs.map(|slice_secs| Slices { target_percent: slice_target, slice_secs, min_events, sparse });
     Ok(Slo {
         name: name.to_string(),
         description,
-        objective_percent: target.expect("objectives is not empty").0,
-        period_secs,
+        objective_percent,
+        period,
+        slices,
         combine,
         components,
         labels,
@@ -486,48 +504,6 @@ fn slo(name: &str, spec: &Value, labels: Vec<(String, String)>, annotations: &Ma
         dashboard_url: url(annotation::DASHBOARD_URL),
         inline,
     })
-}
-
-/// Exactly one rolling window of a fixed length, in seconds.
-fn time_window(v: Option<&Value>) -> Result<i64, Invalid> {
-    const AT: &str = "spec.timeWindow";
-    let windows = match v {
-        Some(Value::Sequence(w)) => w,
-        None => return Err(bad(AT, "missing (exactly one time window is required)")),
-        Some(v) => return Err(bad(AT, format!("expected a list, found {}", show(v)))),
-    };
-    let [w] = windows.as_slice() else {
-        return Err(bad(AT, format!("has {} items (exactly one time window is required)", windows.len())));
-    };
-    let at = format!("{AT}[0]");
-    only_keys(w, &at, &["duration", "isRolling", "calendar"])?;
-    let duration_at = format!("{at}.duration");
-    let duration = string(w.get("duration").ok_or_else(|| bad(&duration_at, "missing"))?, &duration_at)?;
-    let secs = docs::shorthand_secs(&duration);
-    if secs == Err(ShorthandError::Invalid) {
-        return Err(bad(&duration_at, format!("{duration:?} is not a duration shorthand (a positive whole number and one of m, h, d, w, M, Q, Y, e.g. 28d)")));
-    }
-    let rolling = match w.get("isRolling") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(v) => return Err(bad(&format!("{at}.isRolling"), format!("expected true or false, found {}", show(v)))),
-    };
-    match (rolling, w.get("calendar")) {
-        (true, Some(_)) => {
-            return Err(bad(&format!("{at}.calendar"), "'calendar' cannot be set when 'isRolling' is true"))
-        }
-        (false, None) => {
-            return Err(bad(&format!("{at}.calendar"), "'calendar' must be set when 'isRolling' is false"))
-        }
-        (false, Some(_)) => {
-            return Err(not_yet(
-                &format!("{at}.calendar"),
-                "a calendar-aligned time window (slostream periods are rolling)",
-            ))
-        }
-        (true, None) => {}
-    }
-    secs.map_err(|_| not_yet(&duration_at, &format!("duration {duration:?} on a rolling window (months, quarters and years vary in length; write days or weeks)")))
 }
 
 /// One objective's target as a percent, and the fields a ratio objective must not have.
@@ -553,14 +529,6 @@ fn objective(o: &Value, at: &str) -> Result<f64, Invalid> {
             return Err(bad(
                 &format!("{at}.{key}"),
                 "only allowed with a thresholdMetric SLI (slostream's SLIs are ratioMetric)",
-            ));
-        }
-    }
-    for key in ["timeSliceTarget", "timeSliceWindow"] {
-        if o.get(key).is_some() {
-            return Err(bad(
-                &format!("{at}.{key}"),
-                "only used with Timeslices or RatioTimeslices budgeting, which slostream does not support yet",
             ));
         }
     }

@@ -45,6 +45,7 @@ pub(crate) fn write(
     let (bytes, mut offsets) = {
         let t = lock_tally(tally);
         t.is_checkpointable(dead_letters.read_by)?;
+        let slices = t.slices.saved();
         let at = CheckpointRef {
             created_ms: now_ms,
             offsets: &t.offsets,
@@ -52,6 +53,8 @@ pub(crate) fn write(
             counters: &t.counters,
             store: &t.store,
             breakdowns: &t.breakdowns,
+            slices: &slices,
+            reports: &t.reports,
         };
         (at.encode(config), t.offsets.clone())
     };

@@ -18,7 +18,6 @@ use crate::export::{http, Telemetry};
 use crate::ingest::{self, IngestContext, KafkaErrors};
 use crate::state::file::CheckpointFiles;
 use crate::state::{Checkpoint, PartitionOffset};
-use crate::time::wall_ms;
 
 /// The shutdown future, pinned once so every step can wait on it.
 pub(super) type Shutdown<'a, F> = Pin<&'a mut F>;
@@ -184,7 +183,7 @@ impl Coordinator {
             workers.views(),
             &self.kafka_errors,
             &mut self.telemetry,
-            wall_ms(),
+            self.config.clock.now_ms(),
         );
         self.ready.store(ready, Ordering::Release);
     }
@@ -262,7 +261,7 @@ impl Coordinator {
     /// Writes the tally as a checkpoint, then mirrors its offsets to the group (asynchronously);
     /// returns the offsets it covers.
     fn persist(&mut self, workers: &Workers) -> Option<Vec<PartitionOffset>> {
-        let now_ms = wall_ms();
+        let now_ms = self.config.clock.now_ms();
         let written = tokio::task::block_in_place(|| {
             checkpoint::write(&self.config, &mut self.files, workers.tally(), &self.dead_letters, now_ms)
         });

@@ -14,6 +14,8 @@
 mod checkpoint;
 mod coordinator;
 mod reject_log;
+#[cfg(test)]
+mod report_crash;
 mod resume;
 mod tick;
 mod workers;

@@ -14,8 +14,11 @@
 
 pub mod attribution;
 
+pub use crate::window::combine::combine;
+
 use crate::config::{Combine, Config, PeriodBounds, Severity, SloConfig};
 use crate::count::Snapshot;
+use crate::window::slices::SliceCounts;
 use crate::window::Counts;
 
 /// One SLO over one window.
@@ -27,6 +30,8 @@ pub struct WindowStatus {
     pub ratio: f64,
     /// `(1 - ratio) / (1 - objective)`.
     pub burn_rate: f64,
+    /// A time-slice SLO's slices over the window, which its ratio is made of.
+    pub slices: Option<SliceCounts>,
 }
 
 /// One SLO at one instant.
@@ -50,39 +55,30 @@ pub struct SloStatus {
     pub period: PeriodBounds,
 }
 
-/// Combines component counts; `None` when no component saw an event.
-pub fn combine(method: Combine, parts: &[(Counts, f64)]) -> Option<f64> {
-    let live = || parts.iter().filter(|(c, _)| c.total > 0);
-    let ratio = |c: &Counts| c.good as f64 / c.total as f64;
-    live().next()?;
-    Some(match method {
-        Combine::Pooled => {
-            let (g, n) = live().fold((0u64, 0u64), |(g, n), (c, _)| (g + c.good, n + c.total));
-            g as f64 / n as f64
-        }
-        Combine::Product => live().map(|(c, _)| ratio(c)).product(),
-        Combine::Weighted => {
-            let (sum, weights) = live().fold((0.0, 0.0), |(s, ws), (c, w)| (s + w * ratio(c), ws + w));
-            sum / weights
-        }
-        Combine::Min => live().map(|(c, _)| ratio(c)).fold(f64::INFINITY, f64::min),
-    })
-}
-
 /// Burn rate of a ratio against an objective: 1 spends the budget exactly over the period.
 pub fn burn_rate(ratio: f64, objective: f64) -> f64 {
     (1.0 - ratio) / (1.0 - objective)
+}
+
+/// Burn rate of a ratio against a budget `1 - objective`, with 0 (not a rounding error) for a
+/// ratio of 1.
+fn burn_rate_of(ratio: f64, budget: f64) -> f64 {
+    if ratio >= 1.0 {
+        0.0
+    } else {
+        (1.0 - ratio) / budget
+    }
 }
 
 /// The error ratio over a window, where one is exported (Sloth's `slo:sli_error:ratio_rate<W>`).
 ///
 /// Pooled, the ratio is `Σg / Σn`, so the error ratio is `(n - g) / n`: one rounding, where
 /// `1 - g/n` rounds twice (99 good of 100 gave 0.010000000000000009, not 0.01). Other methods
-/// combine ratios and have no single count to divide: `1 - ratio`. No events: 0.
+/// combine ratios and have no single count to divide: `1 - ratio`; so do time slices. No events: 0.
 pub fn error_ratio(method: Combine, window: &WindowStatus) -> f64 {
     let Counts { good, total } = window.counts;
     match method {
-        Combine::Pooled if total > 0 => total.saturating_sub(good) as f64 / total as f64,
+        Combine::Pooled if total > 0 && window.slices.is_none() => total.saturating_sub(good) as f64 / total as f64,
         _ => 1.0 - window.ratio,
     }
 }
@@ -212,9 +208,11 @@ pub fn evaluate_all(config: &Config, snapshot: &Snapshot, out: &mut Vec<SloStatu
         out.push(SloStatus::empty());
     }
     let mut parts = Vec::new();
-    for (slo, status) in config.slos.iter().zip(out.iter_mut()) {
+    for (i, (slo, status)) in config.slos.iter().zip(out.iter_mut()).enumerate() {
         let period = slo.period_at(snapshot.now_ms());
-        evaluate_into(slo, period, |sli, secs| snapshot.window(sli, config.window_index(secs)), &mut parts, status);
+        let slices = snapshot.slices_of(i).map(|v| v.counts.as_slice());
+        let counts = |sli, secs| snapshot.window(sli, config.window_index(secs));
+        evaluate_into(slo, period, counts, slices, &mut parts, status);
     }
 }
 
@@ -228,15 +226,32 @@ pub fn evaluate(slo: &SloConfig, counts: impl Fn(usize, i64) -> Counts) -> SloSt
 /// asked for with its window's `secs` ([`SloConfig::period`]).
 pub fn evaluate_in(slo: &SloConfig, period: PeriodBounds, counts: impl Fn(usize, i64) -> Counts) -> SloStatus {
     let mut status = SloStatus::empty();
-    evaluate_into(slo, period, counts, &mut Vec::new(), &mut status);
+    evaluate_into(slo, period, counts, None, &mut Vec::new(), &mut status);
     status
 }
 
-/// [`evaluate_in`] into `out`, reusing its vectors (and `parts`, a scratch list).
+/// [`evaluate_in`] for a time-slice SLO, with its slices over each of its windows (in the order
+/// of [`SloConfig::windows`]).
+pub fn evaluate_slices_in(
+    slo: &SloConfig,
+    period: PeriodBounds,
+    counts: impl Fn(usize, i64) -> Counts,
+    slices: &[SliceCounts],
+) -> SloStatus {
+    let mut status = SloStatus::empty();
+    evaluate_into(slo, period, counts, Some(slices), &mut Vec::new(), &mut status);
+    status
+}
+
+/// [`evaluate_in`] into `out`, reusing its vectors (and `parts`, a scratch list). A time-slice
+/// SLO's ratio is its slices' (`slices`, per window); its burn rate is split among the
+/// components in proportion to their parts of the event-based burn, so attribution still says
+/// which SLI the bad slices came from.
 fn evaluate_into(
     slo: &SloConfig,
     period: PeriodBounds,
     counts: impl Fn(usize, i64) -> Counts,
+    slices: Option<&[SliceCounts]>,
     parts: &mut Vec<(Counts, f64)>,
     out: &mut SloStatus,
 ) {
@@ -245,7 +260,7 @@ fn evaluate_into(
     out.contributions.clear();
     out.contributions.resize(components * slo.windows.len(), 0.0);
     out.windows.clear();
-    for (w, share) in slo.windows.iter().zip(out.contributions.chunks_mut(components.max(1))) {
+    for (i, (w, share)) in slo.windows.iter().zip(out.contributions.chunks_mut(components.max(1))).enumerate() {
         parts.clear();
         parts.extend(slo.components.iter().map(|c| (counts(c.sli, w.secs), c.weight)));
         let mut sum = Counts::default();
@@ -253,7 +268,16 @@ fn evaluate_into(
         let ratio = combine(slo.combine, parts).unwrap_or(1.0);
         let burn_rate = attribution::error(slo.combine, parts).unwrap_or(0.0) / budget;
         attribution::split(slo.combine, parts, budget, burn_rate, share);
-        out.windows.push(WindowStatus { counts: sum, ratio, burn_rate });
+        let status = match slices.map(|s| s[i]) {
+            None => WindowStatus { counts: sum, ratio, burn_rate, slices: None },
+            Some(sc) => {
+                let slice_burn = burn_rate_of(sc.ratio(), budget);
+                let scale = if burn_rate > 0.0 { slice_burn / burn_rate } else { 0.0 };
+                share.iter_mut().for_each(|c| *c *= scale);
+                WindowStatus { counts: sum, ratio: sc.ratio(), burn_rate: slice_burn, slices: Some(sc) }
+            }
+        };
+        out.windows.push(status);
     }
     let windows = &out.windows;
     let at = |secs: i64| {

@@ -1,5 +1,6 @@
 use super::*;
-use crate::config::Config;
+use crate::config::{Config, PeriodBounds};
+use crate::window::slices::SliceCounts;
 
 fn c(good: u64, total: u64) -> Counts {
     Counts { good, total }
@@ -24,7 +25,7 @@ fn combine_methods_by_hand() {
 
 #[test]
 fn pooled_error_ratio_is_one_division() {
-    let window = |counts: Counts, ratio: f64| WindowStatus { counts, ratio, burn_rate: 0.0 };
+    let window = |counts: Counts, ratio: f64| WindowStatus { counts, ratio, burn_rate: 0.0, slices: None };
     assert_eq!(error_ratio(Combine::Pooled, &window(c(99, 100), 0.99)), 0.01);
     assert_eq!(error_ratio(Combine::Pooled, &window(c(0, 0), 1.0)), 0.0);
     assert_eq!(error_ratio(Combine::Min, &window(c(99, 100), 0.5)), 0.5);
@@ -235,4 +236,49 @@ fn a_calendar_periods_length_decides_whether_an_alert_fires() {
     // The 1h/5m rule; the 6h/30m one (6.2 in January) fires in both.
     assert!(february.fired[0] && !january.fired[0]);
     assert!(february.fired[1] && january.fired[1] && january.alerts[0]);
+}
+
+/// A time-slice SLO's ratio and burn rate come from its slices, not its events; the burn is
+/// still split among the SLIs in proportion to their errors, and adds up to the burn rate.
+#[test]
+fn time_slice_ratios_make_the_burn_rate_and_alerts() {
+    let yaml = include_str!("../../config/example.yaml").replacen(
+        "    period: \"30d\"\n",
+        "    period: \"30d\"\n    budgeting: { method: timeslices, slice: 1m, target: 95, min_events: 20 }\n",
+        1,
+    );
+    let config = Config::from_yaml(&yaml, "x.yaml").unwrap();
+    let slo = config.slos.iter().find(|s| s.budgeting.slices().is_some()).unwrap();
+    assert!(slo.components.len() >= 2, "{}", slo.name);
+    // Events: 1 % bad in every window, all from the first component. Slices: 1 bad in 10 over
+    // the short windows, none bad over the longer ones.
+    let counts = |sli: usize, _: i64| if sli == slo.components[0].sli { c(990, 1000) } else { c(500, 500) };
+    let slices: Vec<SliceCounts> = slo
+        .windows
+        .iter()
+        .map(|w| {
+            if w.secs <= 3_600 {
+                SliceCounts { slices: 10, good: 9.0 }
+            } else {
+                SliceCounts { slices: 100, good: 100.0 }
+            }
+        })
+        .collect();
+    let s = evaluate_slices_in(slo, PeriodBounds { start_ms: -slo.period.secs * 1000, end_ms: 0 }, counts, &slices);
+    let budget = 1.0 - slo.objective;
+    for (i, (w, status)) in slo.windows.iter().zip(&s.windows).enumerate() {
+        let want = if w.secs <= 3_600 { 0.9 } else { 1.0 };
+        assert_eq!(status.ratio, want, "{}", w.label);
+        assert!(close(status.burn_rate, (1.0 - want) / budget), "{}", w.label);
+        assert_eq!(status.counts, c(1490, 1500), "events are still reported");
+        assert_eq!(status.slices, Some(slices[i]));
+        let parts = s.contributions(i);
+        assert!(close(parts.iter().sum::<f64>(), status.burn_rate), "{}: {parts:?}", w.label);
+        assert!(parts[1..].iter().all(|p| *p == 0.0), "only the first SLI had errors");
+        assert_eq!(error_ratio(slo.combine, status), 1.0 - want);
+    }
+    // 1h and 5m both burn at 0.1 / budget: the page rule over them fires only if that beats 14.4.
+    let fired = (1.0 - 0.9) / budget > 14.4;
+    assert_eq!(s.alerts[0], fired);
+    assert_eq!(s.budget_remaining, 1.0, "no bad slice over the period");
 }

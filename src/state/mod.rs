@@ -16,13 +16,17 @@
 //! corruption, so that a downgrade refuses to start rather than silently discard that history.
 
 mod codec;
+pub mod delta_record;
 pub mod file;
+mod reports;
 
 use std::collections::HashMap;
 
 use crate::config::Config;
 use crate::decode::Reject;
+use crate::report::Reports;
 use crate::window::breakdown::{Breakdowns, Tracked};
+use crate::window::slices::{Hour, SavedSlices};
 use crate::window::{Counts, WindowStore};
 pub use codec::Malformed;
 use codec::{Reader, Writer};
@@ -54,28 +58,46 @@ pub struct Counters {
     /// Events whose field held a value of a kind no test on it compares with, per field
     /// (indexed like [`Config::condition_fields`]).
     pub type_mismatches: Vec<u64>,
+    /// Events left out of every SLI because a maintenance window claimed them, per window
+    /// (indexed like [`Config::maintenance`]).
+    pub in_maintenance: Vec<u64>,
     /// Per SLI since the first start (indexed by the current config's SLI ids).
     pub totals: Vec<Counts>,
 }
 
 impl Counters {
-    /// All zero, with a total for each of `slis` SLIs and a mismatch count for each of `fields`
-    /// condition fields.
-    pub fn new(slis: usize, fields: usize) -> Counters {
-        Counters { totals: vec![Counts::default(); slis], type_mismatches: vec![0; fields], ..Counters::default() }
+    /// All zero, with a total for each of `slis` SLIs, a mismatch count for each of `fields`
+    /// condition fields and a count for each of `maintenance` windows.
+    pub fn new(slis: usize, fields: usize, maintenance: usize) -> Counters {
+        Counters {
+            totals: vec![Counts::default(); slis],
+            type_mismatches: vec![0; fields],
+            in_maintenance: vec![0; maintenance],
+            ..Counters::default()
+        }
     }
 
-    /// [`Counters::new`] for every SLI and condition field of `config`.
+    /// [`Counters::new`] for every SLI, condition field and maintenance window of `config`.
     pub fn for_config(config: &Config) -> Counters {
-        Counters::new(config.slis.len(), config.condition_fields().len())
+        Counters::new(config.slis.len(), config.condition_fields().len(), config.maintenance.len())
     }
 
     /// Zeroes every count, keeping the number of SLIs and fields.
     pub(crate) fn clear(&mut self) {
-        let Counters { consumed, unmatched, rejected, dead_letters, latency_invalid, type_mismatches, totals } = self;
+        let Counters {
+            consumed,
+            unmatched,
+            rejected,
+            dead_letters,
+            latency_invalid,
+            type_mismatches,
+            in_maintenance,
+            totals,
+        } = self;
         (*consumed, *unmatched, *dead_letters, *latency_invalid) = (0, 0, 0, 0);
         rejected.fill(0);
         type_mismatches.fill(0);
+        in_maintenance.fill(0);
         totals.fill(Counts::default());
     }
 
@@ -89,6 +111,9 @@ impl Counters {
             *a += b;
         }
         for (a, b) in self.type_mismatches.iter_mut().zip(&other.type_mismatches) {
+            *a += b;
+        }
+        for (a, b) in self.in_maintenance.iter_mut().zip(&other.in_maintenance) {
             *a += b;
         }
         for (a, b) in self.totals.iter_mut().zip(&other.totals) {
@@ -112,6 +137,10 @@ pub struct Checkpoint {
     pub store: WindowStore,
     /// The windows per value combination of SLIs with a `breakdown:`, at the cut.
     pub breakdowns: Breakdowns,
+    /// Every time-slice SLO's frozen slices at the cut.
+    pub slices: Vec<SavedSlices>,
+    /// The period reports at the cut (empty from a format older than version 6).
+    pub reports: Reports,
     /// The deployment it was written for; `None` when read from a format older than version 3,
     /// which did not record it.
     pub owner: Option<Owner>,
@@ -137,8 +166,14 @@ pub struct Owner {
 /// Version 4 adds the invalid-latency count and the type mismatches by field name (earlier
 /// versions are read with none: those events were rejects then, and their reject counts by the
 /// retired reasons `wrong_field_type` and `invalid_latency` are dropped). Version 5 adds the
-/// windows of every `breakdown:` combination (earlier versions are read with none).
-const VERSION: u32 = 5;
+/// windows of every `breakdown:` combination (earlier versions are read with none). Version 6
+/// adds every time-slice SLO's frozen slices (earlier versions are read with none: those SLOs'
+/// slices begin afresh, from what the window store still holds).
+/// Version 7 adds the period reports (`reports.rs`; earlier versions are read with none:
+/// reports start at the current period).
+/// Version 8 adds the maintenance counts by window name, at the end (earlier versions are
+/// read with none).
+const VERSION: u32 = 8;
 /// The oldest format [`Checkpoint::decode`] reads.
 const OLDEST_VERSION: u32 = 1;
 
@@ -167,13 +202,16 @@ pub(crate) struct CheckpointRef<'a> {
     pub(crate) counters: &'a Counters,
     pub(crate) store: &'a WindowStore,
     pub(crate) breakdowns: &'a Breakdowns,
+    pub(crate) slices: &'a [SavedSlices],
+    pub(crate) reports: &'a Reports,
 }
 
 impl Checkpoint {
     /// The binary form [`Checkpoint::decode`] reads, SLIs by name (a checkpoint file's body).
     pub fn encode(&self, config: &Config) -> Vec<u8> {
-        let Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, .. } = self;
-        CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store, breakdowns }.encode(config)
+        let Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, slices, reports, .. } = self;
+        CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store, breakdowns, slices, reports }
+            .encode(config)
     }
 }
 
@@ -196,21 +234,7 @@ impl CheckpointRef<'_> {
                 w.i64(p.next);
             }
         }
-        w.u64(self.counters.consumed);
-        w.u64(self.counters.unmatched);
-        w.u64(self.counters.dead_letters);
-        w.u32(Reject::COUNT as u32);
-        for r in Reject::ALL {
-            w.str(r.as_str());
-            w.u64(self.counters.rejected[r.index()]);
-        }
-        w.u64(self.counters.latency_invalid);
-        let fields = config.condition_fields();
-        w.u32(fields.len() as u32);
-        for (i, field) in fields.into_iter().enumerate() {
-            w.str(field);
-            w.u64(self.counters.type_mismatches.get(i).copied().unwrap_or_default());
-        }
+        write_counters(&mut w, self.counters, config);
         w.u32(config.slis.len() as u32);
         for (sli, s) in config.slis.iter().enumerate() {
             w.str(&s.name);
@@ -242,8 +266,104 @@ impl CheckpointRef<'_> {
             w.u32(0);
             write_buckets(&mut w, set.store(), set.other_row());
         }
+        write_slices(&mut w, self.slices);
+        reports::write(&mut w, self.reports, config);
+        // Version 8: events in maintenance, per window by name.
+        w.u32(config.maintenance.len() as u32);
+        for (i, m) in config.maintenance.iter().enumerate() {
+            w.str(&m.name);
+            w.u64(self.counters.in_maintenance.get(i).copied().unwrap_or_default());
+        }
         w.buf
     }
+}
+
+/// The process-wide counters (not the per-SLI totals), reject reasons and fields by name.
+fn write_counters(w: &mut Writer, counters: &Counters, config: &Config) {
+    w.u64(counters.consumed);
+    w.u64(counters.unmatched);
+    w.u64(counters.dead_letters);
+    w.u32(Reject::COUNT as u32);
+    for r in Reject::ALL {
+        w.str(r.as_str());
+        w.u64(counters.rejected[r.index()]);
+    }
+    w.u64(counters.latency_invalid);
+    let fields = config.condition_fields();
+    w.u32(fields.len() as u32);
+    for (i, field) in fields.into_iter().enumerate() {
+        w.str(field);
+        w.u64(counters.type_mismatches.get(i).copied().unwrap_or_default());
+    }
+}
+
+/// What [`write_counters`] wrote (without the parts formats before them lack): reasons and
+/// fields this config does not have are dropped.
+fn read_counters(
+    r: &mut Reader,
+    config: &Config,
+    has_dead_letters: bool,
+    has_field_counts: bool,
+) -> Result<Counters, Malformed> {
+    let mut counters = Counters::for_config(config);
+    counters.consumed = r.u64()?;
+    counters.unmatched = r.u64()?;
+    if has_dead_letters {
+        counters.dead_letters = r.u64()?;
+    }
+    for _ in 0..r.count(12)? {
+        let (name, value) = (r.str()?, r.u64()?);
+        if let Some(reason) = Reject::ALL.iter().find(|x| x.as_str() == name) {
+            counters.rejected[reason.index()] = value;
+        }
+    }
+    if has_field_counts {
+        counters.latency_invalid = r.u64()?;
+        let fields = config.condition_fields();
+        for _ in 0..r.count(12)? {
+            let (name, value) = (r.str()?, r.u64()?);
+            if let Some(i) = fields.iter().position(|f| *f == name) {
+                counters.type_mismatches[i] = value;
+            }
+        }
+    }
+    Ok(counters)
+}
+
+/// Each time-slice SLO's frozen slices, by SLO name and fingerprint.
+fn write_slices(w: &mut Writer, slices: &[SavedSlices]) {
+    w.u32(slices.len() as u32);
+    for s in slices {
+        w.str(&s.name);
+        w.u64(s.fingerprint);
+        w.u32(u32::from(s.frozen_until.is_some()));
+        w.i64(s.frozen_until.unwrap_or_default());
+        w.u64(s.late);
+        w.u32(s.hours.len() as u32);
+        for (index, hour) in &s.hours {
+            w.i64(*index);
+            w.u32(hour.counted);
+            w.u64(hour.good.to_bits());
+        }
+    }
+}
+
+/// What [`write_slices`] wrote.
+fn read_slices(r: &mut Reader) -> Result<Vec<SavedSlices>, Malformed> {
+    let mut out = Vec::new();
+    for _ in 0..r.count(32)? {
+        let (name, fingerprint) = (r.str()?.to_string(), r.u64()?);
+        let frozen = r.u32()?;
+        let until = r.i64()?;
+        let late = r.u64()?;
+        let mut hours = Vec::new();
+        for _ in 0..r.count(20)? {
+            let index = r.i64()?;
+            hours.push((index, Hour { counted: r.u32()?, good: f64::from_bits(r.u64()?) }));
+        }
+        out.push(SavedSlices { name, fingerprint, frozen_until: (frozen != 0).then_some(until), late, hours });
+    }
+    Ok(out)
 }
 
 /// One row's non-empty buckets, tier by tier, each tier headed by its bucket width.
@@ -311,31 +431,12 @@ impl Checkpoint {
             }
         }
         let [offsets, dead_letters] = lists;
-        let mut counters = Counters::for_config(config);
-        counters.consumed = r.u64()?;
-        counters.unmatched = r.u64()?;
-        if has_dead_letters {
-            counters.dead_letters = r.u64()?;
-        }
-        for _ in 0..r.count(12)? {
-            let (name, value) = (r.str()?, r.u64()?);
-            if let Some(reason) = Reject::ALL.iter().find(|x| x.as_str() == name) {
-                counters.rejected[reason.index()] = value;
-            }
-        }
-        if has_field_counts {
-            counters.latency_invalid = r.u64()?;
-            let fields = config.condition_fields();
-            for _ in 0..r.count(12)? {
-                let (name, value) = (r.str()?, r.u64()?);
-                if let Some(i) = fields.iter().position(|f| *f == name) {
-                    counters.type_mismatches[i] = value;
-                }
-            }
-        }
+        let mut counters = read_counters(&mut r, config, has_dead_letters, has_field_counts)?;
         let ids: HashMap<&str, usize> = config.slis.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
         let mut store =
             WindowStore::new(config.slis.len(), config.max_period_secs() * 1000, config.events.max_future_ms);
+        // Buckets a shorter ring can no longer hold are handed to the reports (see `Tally::new`).
+        store.keep_evicted();
         let resolutions = store.resolutions();
         let mut changed_slis = Vec::new();
         for _ in 0..r.count(20)? {
@@ -362,10 +463,35 @@ impl Checkpoint {
         if version >= 5 {
             read_breakdowns(&mut r, config, &changed_slis, &resolutions, &mut breakdowns)?;
         }
+        let slices = if version >= 6 { read_slices(&mut r)? } else { Vec::new() };
+        let mut reports = Reports::new(config);
+        if version >= 7 {
+            reports::read(&mut r, config, &changed_slis, &mut reports)?;
+        }
+        // Version 8: events in maintenance by window name; a window no longer configured is dropped.
+        if version >= 8 {
+            for _ in 0..r.count(12)? {
+                let (name, value) = (r.str()?, r.u64()?);
+                if let Some(i) = config.maintenance.iter().position(|m| m.name == name) {
+                    counters.in_maintenance[i] = value;
+                }
+            }
+        }
         if !r.is_done() {
             return Err(Malformed(bytes.len()).into());
         }
-        Ok(Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, owner, changed_slis })
+        Ok(Checkpoint {
+            created_ms,
+            offsets,
+            dead_letters,
+            counters,
+            store,
+            breakdowns,
+            slices,
+            reports,
+            owner,
+            changed_slis,
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 use super::file::CheckpointFiles;
 use super::*;
+use crate::config::PeriodBounds;
 use crate::window::breakdown::Breakdowns;
 
 const T0: i64 = 1_795_694_400_000;
@@ -28,6 +29,8 @@ fn sample(config: &Config) -> Checkpoint {
         counters,
         store,
         breakdowns: Breakdowns::new(config),
+        slices: Vec::new(),
+        reports: crate::report::Reports::new(config),
         owner: None,
         changed_slis: Vec::new(),
     }
@@ -277,6 +280,69 @@ fn reads_a_version_4_checkpoint_written_before_breakdowns() {
     assert!(back.breakdowns.sets.is_empty());
 }
 
+#[test]
+fn reads_a_version_6_checkpoint_written_before_reports() {
+    // Written by `sample` and `CheckpointFiles::write` with the version-6 layout: version 7's
+    // body without its reports section.
+    let fixture = include_bytes!("../../tests/fixtures/checkpoint-v6.bin");
+    let back = restores_fixture("v6-test", fixture, 6, &sample(&config()));
+    assert!(back.slices.is_empty());
+    for r in &back.reports.slos {
+        assert!(r.closed.is_empty() && r.open.is_empty() && r.closed_through.is_none(), "{r:?}");
+    }
+}
+
+#[test]
+fn reads_a_version_7_checkpoint_written_before_maintenance_counts() {
+    // Written by `sample` and `CheckpointFiles::write` with the version-7 layout: version 8's
+    // body without its maintenance section.
+    let fixture = include_bytes!("../../tests/fixtures/checkpoint-v7.bin");
+    let back = restores_fixture("v7-test", fixture, 7, &sample(&config()));
+    assert!(back.counters.in_maintenance.is_empty());
+}
+
+#[test]
+fn reads_a_version_5_checkpoint_written_before_maintenance_counts() {
+    // Written by `sample` and `CheckpointFiles::write` with the last version-5 code (commit
+    // c7a48b6): no maintenance section at the end.
+    let fixture = include_bytes!("../../tests/fixtures/checkpoint-v5.bin");
+    let back = restores_fixture("v5-maintenance-test", fixture, 5, &sample(&config()));
+    assert!(back.counters.in_maintenance.is_empty());
+    // Under a config with maintenance windows, they start at zero.
+    let config = with_maintenance(&["db-upgrade", "network"]);
+    let back = Checkpoint::decode(&fixture[20..], &config).unwrap();
+    assert_eq!(back.counters.in_maintenance, [0, 0]);
+    assert_eq!(back.counters.consumed, 10);
+}
+
+/// The example config with maintenance windows of these names, in this order.
+fn with_maintenance(names: &[&str]) -> Config {
+    let mut yaml = include_str!("../../config/example.yaml").to_string();
+    yaml.push_str("maintenance:\n");
+    for name in names {
+        yaml.push_str(&format!("  - {{ name: {name}, start: \"2026-12-03T22:00:00+01:00\", duration: 2h }}\n"));
+    }
+    Config::from_yaml(&yaml, "example.yaml").unwrap()
+}
+
+/// Maintenance counts are stored by window name: reordered windows keep their counts, a removed
+/// one's count is dropped, a new one starts at zero.
+#[test]
+fn maintenance_counts_follow_their_window_by_name() {
+    let two = with_maintenance(&["db-upgrade", "network"]);
+    let mut c = sample(&two);
+    c.counters.in_maintenance = vec![3, 7];
+    let bytes = c.encode(&two);
+    assert_eq!(Checkpoint::decode(&bytes, &two).unwrap().counters, c.counters, "round trip");
+    let moved = Checkpoint::decode(&bytes, &with_maintenance(&["network", "new", "db-upgrade"])).unwrap();
+    assert_eq!(moved.counters.in_maintenance, [7, 0, 3]);
+    let removed = Checkpoint::decode(&bytes, &with_maintenance(&["network"])).unwrap();
+    assert_eq!(removed.counters.in_maintenance, [7]);
+    let none = Checkpoint::decode(&bytes, &config()).unwrap();
+    assert!(none.counters.in_maintenance.is_empty());
+    assert_eq!(none.counters.consumed, c.counters.consumed, "the rest is read as before");
+}
+
 /// The type mismatch counts are stored by field name: a field no condition tests any more is
 /// dropped, the others keep their counts whatever their new position.
 #[test]
@@ -369,4 +435,85 @@ fn breakdowns_round_trip_and_follow_their_fields() {
     let got = rows(&fewer.breakdowns);
     assert_eq!(got[0], before[0]);
     assert_eq!(got[1].1, Counts { good: before[1].1.good + before[2].1.good, total: 20 }, "the rest in __other__");
+}
+
+#[test]
+fn reads_a_version_5_checkpoint_written_before_time_slices_and_reports() {
+    // Written by `sample` and `CheckpointFiles::write` with the version-5 layout: version 6's
+    // body without its (empty) time-slice section.
+    let fixture = include_bytes!("../../tests/fixtures/checkpoint-v5.bin");
+    let back = restores_fixture("v5-test", fixture, 5, &sample(&config()));
+    assert!(back.slices.is_empty());
+    for r in &back.reports.slos {
+        assert!(r.closed.is_empty() && r.open.is_empty() && r.closed_through.is_none(), "{r:?}");
+    }
+}
+
+/// `sample` with reports: book-a-ride closed October and folded hours of November; the other
+/// SLO has started but folded nothing.
+fn with_reports(config: &Config) -> Checkpoint {
+    use crate::report::{Open, Row};
+    const OCT: i64 = 1_790_812_800_000;
+    const NOV: i64 = OCT + 31 * 86_400_000;
+    let mut c = sample(config);
+    let i = config.slos.iter().position(|s| s.name == "book-a-ride").unwrap();
+    let slo = &config.slos[i];
+    let october = PeriodBounds { start_ms: OCT, end_ms: NOV };
+    let november = PeriodBounds { start_ms: NOV, end_ms: NOV + 30 * 86_400_000 };
+    let r = &mut c.reports.slos[i];
+    r.closed_through = Some(NOV);
+    r.closed.push_back(Row::new(
+        config,
+        slo,
+        october,
+        &[Counts { good: 97, total: 100 }, Counts { good: 5, total: 6 }],
+        Some(crate::report::Slices { good: 1.5, total: 3 }),
+    ));
+    r.open.push(Open { bounds: november, folded: vec![Counts { good: 1, total: 2 }, Counts { good: 3, total: 3 }] });
+    c.reports.slos[1 - i].closed_through = Some(NOV);
+    c
+}
+
+#[test]
+fn round_trips_reports() {
+    let config = config();
+    let c = with_reports(&config);
+    let back = Checkpoint::decode(&c.encode(&config), &config).unwrap();
+    for (a, b) in back.reports.slos.iter().zip(&c.reports.slos) {
+        assert_eq!((&a.name, &a.open, &a.closed, a.closed_through), (&b.name, &b.open, &b.closed, b.closed_through));
+    }
+    let row = &back.reports.slos.iter().find(|r| r.name == "book-a-ride").unwrap().closed[0];
+    assert_eq!((row.objective, row.combine, row.components[0].weight), (0.999, crate::config::Combine::Weighted, 3.0));
+}
+
+/// Restored by SLO name: a report whose periods changed (calendar or zone) keeps its closed
+/// rows but starts its periods again; an SLI whose definition changed loses its folded hours
+/// (as it loses its windows), the others keep theirs; `keep` trims the oldest rows.
+#[test]
+fn reports_follow_their_slo_across_config_changes() {
+    let config = config();
+    let c = with_reports(&config);
+    let bytes = c.encode(&config);
+    let yaml = include_str!("../../config/example.yaml");
+    let paris = Config::from_yaml(&format!("{yaml}\nreports: {{ time_zone: Europe/Paris }}\n"), "paris.yaml").unwrap();
+    let back = Checkpoint::decode(&bytes, &paris).unwrap();
+    let book = |c: &Checkpoint| c.reports.slos.iter().find(|r| r.name == "book-a-ride").unwrap().clone();
+    let r = book(&back);
+    assert_eq!((r.closed.len(), r.open.len(), r.closed_through), (1, 0, None));
+    let changed = yaml.replace("service: \"geo\"", "service: \"geo-v2\"");
+    assert_ne!(changed, yaml);
+    let changed = Config::from_yaml(&changed, "changed.yaml").unwrap();
+    let back = Checkpoint::decode(&bytes, &changed).unwrap();
+    assert_eq!(back.changed_slis, ["geo-availability"]);
+    let r = book(&back);
+    assert_eq!(r.open[0].folded, [Counts { good: 1, total: 2 }, Counts::default()]);
+    assert_eq!(r.closed, book(&c).closed, "closed rows are final");
+    let keep0 = Config::from_yaml(&format!("{yaml}\nreports: {{ keep: 1 }}\n"), "keep.yaml").unwrap();
+    let mut two = c.clone();
+    let i = config.slos.iter().position(|s| s.name == "book-a-ride").unwrap();
+    let mut older = two.reports.slos[i].closed[0].clone();
+    older.start_ms -= 1;
+    two.reports.slos[i].closed.push_front(older);
+    let back = Checkpoint::decode(&two.encode(&keep0), &keep0).unwrap();
+    assert_eq!(book(&back).closed, book(&c).closed, "the newest row kept");
 }

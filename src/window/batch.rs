@@ -12,6 +12,7 @@
 //! The batch keeps its capacity between hand-overs, so steady-state ingest allocates nothing.
 
 use super::latency::{Bin, LatencyWindows};
+use super::slices::Slices;
 use super::WindowStore;
 use crate::window::Counts;
 
@@ -52,14 +53,23 @@ impl Batch {
     }
 
     /// Counts every pending event into the windows, the latency windows and the per-SLI totals,
-    /// and empties the batch (keeping its capacity).
-    pub(crate) fn drain_into(&mut self, store: &mut WindowStore, latency: &mut LatencyWindows, totals: &mut [Counts]) {
+    /// notes those late for a time-slice SLO in `slices`, and empties the batch (keeping its
+    /// capacity).
+    pub(crate) fn drain_into(
+        &mut self,
+        store: &mut WindowStore,
+        latency: &mut LatencyWindows,
+        totals: &mut [Counts],
+        slices: &mut Slices,
+    ) {
         let mut located = None;
         for p in self.pending.drain(..) {
             // Events of one message share a time: locate it once for all of its SLIs.
             let at = match located {
                 Some((ts, at)) if ts == p.ts_ms => at,
                 _ => {
+                    // Slices this event's time makes the store let go are judged first.
+                    slices.before(store, p.ts_ms);
                     let at = store.locate(p.ts_ms);
                     located = Some((p.ts_ms, at));
                     at
@@ -67,6 +77,7 @@ impl Batch {
             };
             let (sli, good) = (p.sli as usize, p.bits & GOOD != 0);
             store.add(sli, at, good);
+            slices.observe(sli, p.ts_ms);
             totals[sli].total += 1;
             totals[sli].good += u64::from(good);
             if p.bits & HAS_LATENCY != 0 {
@@ -107,11 +118,11 @@ mod tests {
             }
             batch.push(sli, ts, good, latency.map(Bin::of_ms));
             if x.is_multiple_of(97) {
-                batch.drain_into(&mut batched.0, &mut batched.1, &mut batched.2);
+                batch.drain_into(&mut batched.0, &mut batched.1, &mut batched.2, &mut Slices::default());
                 assert_eq!(batch.len(), 0);
             }
         }
-        batch.drain_into(&mut batched.0, &mut batched.1, &mut batched.2);
+        batch.drain_into(&mut batched.0, &mut batched.1, &mut batched.2, &mut Slices::default());
         let now = T0 + 10_000 * 50;
         assert_eq!(direct.2, batched.2);
         for sli in 0..slis {

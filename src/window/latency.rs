@@ -166,6 +166,13 @@ impl LatencyWindows {
     /// Records one latency of `sli`, already binned, at its event time.
     #[inline]
     pub(crate) fn record_bin(&mut self, sli: usize, ts_ms: i64, bin: Bin) {
+        self.record_bins(sli, ts_ms, bin, 1);
+    }
+
+    /// Records `n` latencies of `sli` in one bin at one event minute (`ts_ms` any time in it):
+    /// what folding another process's latency counts does.
+    #[inline]
+    pub(crate) fn record_bins(&mut self, sli: usize, ts_ms: i64, bin: Bin, n: u32) {
         let minute = ts_ms.div_euclid(MINUTE_MS);
         let m = &mut self.minutes[sli * MINUTES + minute.rem_euclid(MINUTES as i64) as usize];
         if minute > m.at {
@@ -175,15 +182,15 @@ impl LatencyWindows {
         } else if minute < m.at {
             return; // older than the ring holds
         }
-        m.count += 1;
+        m.count += u64::from(n);
         let bin = usize::from(bin.0);
         let block = &mut m.blocks[bin >> BLOCK_BITS];
         if *block == NONE {
             *block = self.pool.take();
         }
         let count = &mut self.pool.blocks[*block as usize][bin & (BLOCK - 1)];
-        *count = count.saturating_add(1);
-        self.recorded[sli] += 1;
+        *count = count.saturating_add(n);
+        self.recorded[sli] += u64::from(n);
     }
 
     /// What [`LatencyWindows::quantiles`] of `sli` at `now_ms` depends on: the latencies

@@ -28,7 +28,10 @@
 
 pub mod batch;
 pub mod breakdown;
+pub mod combine;
+pub mod delta;
 pub mod latency;
+pub mod slices;
 mod tier;
 
 use tier::Tier;
@@ -145,6 +148,24 @@ impl WindowStore {
         coarse.each(sli, window_ms, now_ms, out) * coarse.res_ms
     }
 
+    /// Good/total of `sli` over the hourly buckets with absolute indices `[first, last]` (hour
+    /// `k` holds event times `[k h, (k + 1) h)`) that the coarse tier still holds.
+    pub fn hours(&self, sli: usize, first: i64, last: i64) -> Counts {
+        self.tiers[2].sum_indices(sli, first, last)
+    }
+
+    /// From now on, keeps every non-empty hourly bucket the coarse tier pushes out of its ring,
+    /// for [`WindowStore::take_evicted`]: what the period reports fold before it is gone.
+    pub fn keep_evicted(&mut self) {
+        self.tiers[2].keep_evicted();
+    }
+
+    /// The hourly buckets pushed out of the coarse ring since the last call, as
+    /// `(sli, hour index, counts)`, oldest first for each SLI; none unless kept.
+    pub fn take_evicted(&mut self) -> impl Iterator<Item = (usize, i64, Counts)> + '_ {
+        self.tiers[2].take_evicted()
+    }
+
     /// Bucket width used for a window: the most a window can be off by is the events of one
     /// such bucket at each edge.
     #[cfg(test)]
@@ -160,6 +181,24 @@ impl WindowStore {
     /// was built for: its extra buckets for `max_future` may hold events ahead of `now` instead.
     fn tier_index(&self, window_ms: i64) -> usize {
         self.tiers.iter().position(|t| t.span_ms() >= window_ms).unwrap_or(2)
+    }
+
+    /// Events of `sli` in the buckets of tier `tier` starting in `[from_ms, to_ms)` (both on
+    /// that tier's bucket edges), as far as it still holds them.
+    pub(crate) fn sum_between(&self, tier: usize, sli: usize, from_ms: i64, to_ms: i64) -> Counts {
+        self.tiers[tier].sum_between(sli, from_ms, to_ms)
+    }
+
+    /// Where the newest 10-second bucket any event reached ends; `None` before the first event.
+    pub fn newest_end_ms(&self) -> Option<i64> {
+        self.tiers[0].newest_end_ms()
+    }
+
+    /// How far back from the end of its newest bucket tier `tier` holds every bucket, whatever
+    /// the next event moves its head by up to one bucket.
+    pub(crate) fn held_ms(&self, tier: usize) -> i64 {
+        let t = &self.tiers[tier];
+        (t.len - 2) * t.res_ms
     }
 
     /// Bucket widths of the tiers, finest first.

@@ -101,6 +101,9 @@ pub struct Tier {
     span_ms: i64,
     head: i64,
     cells: Cells,
+    /// When kept: `(sli, bucket index, counts)` of every non-empty bucket the head pushed out of
+    /// the ring, oldest first, until taken (the period reports fold them, see `crate::report`).
+    evicted: Option<Vec<(usize, i64, Counts)>>,
 }
 
 impl Tier {
@@ -111,7 +114,17 @@ impl Tier {
         let n = slis * len as usize;
         let cells =
             if narrow { Cells::Narrow(vec![Narrow::default(); n]) } else { Cells::Wide(vec![Counts::default(); n]) };
-        Tier { res_ms, len, span_ms, head: i64::MIN, cells }
+        Tier { res_ms, len, span_ms, head: i64::MIN, cells, evicted: None }
+    }
+
+    /// From now on, keeps the buckets the head pushes out of the ring for [`Tier::take_evicted`].
+    pub fn keep_evicted(&mut self) {
+        self.evicted.get_or_insert_with(Vec::new);
+    }
+
+    /// The buckets pushed out since the last call (none unless kept), oldest first per SLI.
+    pub fn take_evicted(&mut self) -> std::vec::Drain<'_, (usize, i64, Counts)> {
+        self.evicted.get_or_insert_with(Vec::new).drain(..)
     }
 
     /// The longest window this tier answers whole, whatever events up to `future_ms` ahead have
@@ -137,6 +150,20 @@ impl Tier {
     fn advance(&mut self, k: i64) {
         let from = if self.head == i64::MIN { k } else { (self.head + 1).max(k - self.len + 1) };
         let len = self.len as usize;
+        if let (Some(evicted), true) = (&mut self.evicted, self.head != i64::MIN) {
+            // The indices leaving: the ring's oldest up to what the new head no longer holds.
+            for j in self.head - self.len + 1..=self.head.min(k - self.len) {
+                let slot = j.rem_euclid(self.len) as usize;
+                with_cells!(&self.cells, |v| {
+                    for (sli, ring) in v.chunks_exact(len).enumerate() {
+                        let c = ring[slot].counts();
+                        if c.total > 0 {
+                            evicted.push((sli, j, c));
+                        }
+                    }
+                })
+            }
+        }
         for i in from..=k {
             let slot = i.rem_euclid(self.len) as usize;
             with_cells!(&mut self.cells, |v| {
@@ -199,6 +226,26 @@ impl Tier {
         }
         let (first, last) = self.span(window_ms, now_ms);
         with_cells!(&self.cells, |v| self.sum_range(&v[self.ring(sli)], first, last))
+    }
+
+    /// Sum of the buckets with absolute indices `[first, last]` that the ring holds.
+    pub fn sum_indices(&self, sli: usize, first: i64, last: i64) -> Counts {
+        if self.head == i64::MIN {
+            return Counts::default();
+        }
+        let (first, last) = (first.max(self.head - self.len + 1), last.min(self.head));
+        with_cells!(&self.cells, |v| self.sum_range(&v[self.ring(sli)], first, last))
+    }
+
+    /// Sum of the buckets starting in `[from_ms, to_ms)` (both on bucket edges), as far as the
+    /// ring holds them: a time slice's events.
+    pub fn sum_between(&self, sli: usize, from_ms: i64, to_ms: i64) -> Counts {
+        self.sum_indices(sli, from_ms.div_euclid(self.res_ms), to_ms.div_euclid(self.res_ms) - 1)
+    }
+
+    /// Where the newest bucket any event reached ends; `None` before the first event.
+    pub fn newest_end_ms(&self) -> Option<i64> {
+        (self.head != i64::MIN).then(|| (self.head + 1) * self.res_ms)
     }
 
     /// [`Tier::sum`] for several windows at once, in one backward pass over the ring: the
@@ -264,12 +311,16 @@ impl Tier {
         })
     }
 
-    /// Adds counts to the bucket with absolute index `k` (restoring a checkpoint); ignored when
-    /// older than the ring holds.
+    /// Adds counts to the bucket with absolute index `k` (restoring a checkpoint); when older
+    /// than the ring holds, ignored, or handed to the evicted buckets when they are kept (a
+    /// checkpoint of a longer ring restored into a shorter one).
     pub fn add_bucket(&mut self, sli: usize, k: i64, counts: Counts) {
         if k > self.head {
             self.advance(k);
         } else if k <= self.head - self.len {
+            if let Some(evicted) = self.evicted.as_mut().filter(|_| counts.total > 0) {
+                evicted.push((sli, k, counts));
+            }
             return;
         }
         let i = sli * self.len as usize + k.rem_euclid(self.len) as usize;

@@ -160,7 +160,33 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         "listen: \"127.0.0.1:9464\"\n  basic_auth: { username: prometheus }",
         &["exporter.basic_auth", "missing field `password_hash`"],
     ),
+    (
+        "exporter:\n",
+        "maintenance:\n  - { name: db, start: \"2026-12-03T22:00:00+01:00\", duration: 2h, every: 1h }\nexporter:\n",
+        &["maintenance[0].every", "\"1h\" is shorter than duration \"2h\"", "occurrences would overlap"],
+    ),
+    (
+        "exporter:\n",
+        "maintenance:\n  - { name: db, start: \"2026-12-03 22:00\", duration: 2h }\nexporter:\n",
+        &["maintenance[0].start", "\"2026-12-03 22:00\"", "RFC 3339 time with an offset"],
+    ),
 ];
+
+/// A valid maintenance window is shown by `check`.
+#[test]
+fn check_prints_maintenance_windows() {
+    let yaml = EXAMPLE.replacen(
+        "exporter:\n",
+        "maintenance:\n  - { name: db-upgrade, match: { service: booking }, start: \"2026-12-03T22:00:00+01:00\", duration: 2h, every: 1w, until: \"2027-03-01T00:00:00Z\" }\nexporter:\n",
+        1,
+    );
+    let (code, stdout, stderr) = check(&yaml);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("  db-upgrade: from 2026-12-03T21:00:00.000Z for 2h every 168h until 2027-03-01T00:00:00.000Z"),
+        "{stdout}"
+    );
+}
 
 #[test]
 fn every_invalid_case_names_file_path_value_and_expectation_with_exit_code_2() {

@@ -158,12 +158,16 @@ fn over_tls_only_the_probes_answer_without_the_right_credentials() {
             // 401 to a stranger, and only then 404.
             ("/", None),
             ("/api/v1/slos", wrong),
+            ("/api/v1/reports?format=csv", None),
             ("/slo/book-a-ride", None),
             ("/health/", None),
             ("/no-such-page", None),
         ],
     );
-    seen.expect(StatusCode::OK, &[("/", right), ("/api/v1/slos", right), ("/slo/book-a-ride", right)]);
+    seen.expect(
+        StatusCode::OK,
+        &[("/", right), ("/api/v1/slos", right), ("/api/v1/reports?format=csv", right), ("/slo/book-a-ride", right)],
+    );
     seen.expect(StatusCode::NOT_FOUND, &[("/no-such-page", right), ("/api/v1/slos/no-such-slo", right)]);
 
     seen.credentials = right;

@@ -174,6 +174,15 @@ fn scalar_paths(v: &Value, path: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
     }
 }
 
+/// The example config plus a maintenance window, so that its keys are mutated too.
+fn example_doc() -> Value {
+    let yaml = format!(
+        "{EXAMPLE}maintenance:\n  - name: db-upgrade\n    match: {{ service: booking, method: [POST] }}\n    \
+         start: \"2026-12-03T22:00:00+01:00\"\n    duration: 2h\n    every: 1w\n    until: \"2027-03-01T00:00:00Z\"\n"
+    );
+    serde_yaml_ng::from_str(&yaml).unwrap()
+}
+
 fn at_mut<'a>(v: &'a mut Value, path: &[Value]) -> &'a mut Value {
     path.iter().fold(v, |v, k| match (v, k) {
         (Value::Mapping(m), k) => m.get_mut(k).unwrap(),
@@ -206,7 +215,7 @@ proptest! {
         value in yaml_value(),
         sloth in any::<bool>(),
     ) {
-        let mut doc: Value = serde_yaml_ng::from_str(EXAMPLE).unwrap();
+        let mut doc: Value = example_doc();
         if sloth {
             doc["exporter"]["compat"] = Value::String("sloth".into());
         }
@@ -269,11 +278,11 @@ fn the_generators_reach_every_outcome() {
     let (mut valid, mut invalid) = (0, 0);
     let paths = {
         let mut out = Vec::new();
-        scalar_paths(&serde_yaml_ng::from_str(EXAMPLE).unwrap(), &mut Vec::new(), &mut out);
+        scalar_paths(&example_doc(), &mut Vec::new(), &mut out);
         out
     };
     for i in 0..300 {
-        let mut doc: Value = serde_yaml_ng::from_str(EXAMPLE).unwrap();
+        let mut doc: Value = example_doc();
         *at_mut(&mut doc, &paths[i % paths.len()]) = yaml_value().new_tree(&mut runner).unwrap().current();
         match Config::from_yaml(&serde_yaml_ng::to_string(&doc).unwrap(), "mutated.yaml") {
             Ok(_) => valid += 1,

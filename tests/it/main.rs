@@ -68,3 +68,4 @@ mod shutdown;
 mod sloth_compat;
 mod state_ownership;
 mod status_page;
+mod time_slices;

@@ -2,8 +2,10 @@
 //! ships and tests with exports, imports and loads back to the same definitions (equal SLI
 //! fingerprints, equal SLOs, equal generated rules); the exported documents have what the
 //! OpenSLO v1 specification requires, checked here against its text rather than slostream's
-//! code; and each rule of the reference SDK broken in a hand-written fixture exits 2 naming the
-//! document and the field.
+//! code; documents written from the specification with calendar-aligned windows and time slices
+//! import to the periods and budgeting they describe; and each rule of the reference SDK (or of
+//! what slostream can count) broken in a hand-written fixture exits 2 naming the document and the
+//! field.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +22,10 @@ const DOCKER: &str = include_str!("../../config/docker.yaml");
 const EVERYTHING: &str = include_str!("../fixtures/openslo/everything.yaml");
 /// Valid documents written from the specification.
 const CHECKOUT: &str = include_str!("../fixtures/openslo/checkout.yaml");
+/// Every calendar unit, several zones, both time-slice methods with non-default settings.
+const CALENDAR: &str = include_str!("../fixtures/openslo/calendar-and-slices.yaml");
+/// Valid documents written from the specification: calendar windows and time slices.
+const CALENDAR_SLICES: &str = include_str!("../fixtures/openslo/calendar-slices.yaml");
 
 /// The configs the project ships and its tests run with.
 fn configs() -> Vec<(&'static str, String)> {
@@ -30,6 +36,7 @@ fn configs() -> Vec<(&'static str, String)> {
         ("config/docker.yaml", DOCKER.to_string()),
         ("harness EXAMPLE_SLIS_AND_SLOS", tests),
         ("fixtures/openslo/everything.yaml", EVERYTHING.to_string()),
+        ("fixtures/openslo/calendar-and-slices.yaml", CALENDAR.to_string()),
     ]
 }
 
@@ -89,13 +96,16 @@ fn definitions(c: &Config) -> (Vec<String>, String) {
             s.components.iter().map(|p| (c.slis[p.sli].name.as_str(), p.weight)).collect();
         let alerts: Vec<String> =
             s.alerts.iter().map(|a| format!("{} {} {} {}", a.severity.as_str(), a.long, a.short, a.factor)).collect();
+        let calendar = s.calendar.as_ref().map(|c| (c.unit, c.zone.as_str()));
         out.push(format!(
-            "slo {} {} {} {} {}s {} {:?} {:?}",
+            "slo {} {} {} {} {}s {:?} {:?} {} {:?} {:?}",
             s.name,
             s.objective,
             s.objective_percent,
             s.period.label,
             s.period.secs,
+            calendar,
+            s.budgeting,
             s.combine.as_str(),
             components,
             alerts
@@ -160,7 +170,19 @@ fn is_shorthand(s: &str) -> bool {
     n.parse::<u64>().is_ok_and(|n| n > 0) && ["m", "h", "d", "w", "M", "Q", "Y"].contains(&unit)
 }
 
-/// The OpenSLO v1 rules a document breaks, read from the specification's README.
+/// A calendar's `startTime`: `YYYY-MM-DD HH:MM:SS`, the layout the reference SDK checks it with.
+fn is_date_time(s: &str) -> bool {
+    s.len() == 19
+        && s.char_indices().all(|(i, c)| match i {
+            4 | 7 => c == '-',
+            10 => c == ' ',
+            13 | 16 => c == ':',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// The OpenSLO v1 rules a document breaks, read from the specification's README (and, for time
+/// slices and calendars, the reference SDK's rules).
 fn spec_violations(docs: &[Value]) -> Vec<String> {
     let mut out = Vec::new();
     let names = |kind: &str| -> Vec<String> {
@@ -240,6 +262,13 @@ fn spec_violations(docs: &[Value]) -> Vec<String> {
                     if rolling != w["calendar"].is_null() {
                         bad("calendar is set exactly when isRolling is false");
                     }
+                    let calendar = &w["calendar"];
+                    if !calendar.is_null()
+                        && (!calendar["startTime"].as_str().is_some_and(is_date_time)
+                            || calendar["timeZone"].as_str().is_none_or(str::is_empty))
+                    {
+                        bad("calendar has a startTime YYYY-MM-DD HH:MM:SS and a timeZone");
+                    }
                 }
                 let objectives = spec["objectives"].as_sequence().cloned().unwrap_or_default();
                 if objectives.is_empty() {
@@ -256,6 +285,15 @@ fn spec_violations(docs: &[Value]) -> Vec<String> {
                     }
                     if !o["targetPercent"].is_null() || !o["target"].as_f64().is_some_and(|t| (0.0..1.0).contains(&t)) {
                         bad("target in [0, 1), no targetPercent beside it");
+                    }
+                    let method = spec["budgetingMethod"].as_str().unwrap_or("");
+                    if method == "Timeslices" && !o["timeSliceTarget"].as_f64().is_some_and(|t| t > 0.0 && t <= 1.0) {
+                        bad("timeSliceTarget in (0, 1] on every objective of a Timeslices SLO");
+                    }
+                    if (method == "Timeslices" || method == "RatioTimeslices")
+                        && !o["timeSliceWindow"].as_str().is_some_and(is_shorthand)
+                    {
+                        bad("timeSliceWindow, a duration shorthand, on every objective of a time-slice SLO");
                     }
                     let weight = &o["compositeWeight"];
                     if !(weight.is_null() || composite && weight.as_f64().is_some_and(|w| w > 0.0)) {
@@ -299,6 +337,16 @@ fn openslo_exported_documents_have_what_the_spec_requires() {
     );
     let broken = CHECKOUT.replace("service: checkout\n  budgetingMethod", "service: nowhere\n  budgetingMethod");
     assert!(spec_violations(&stream(&broken)).iter().any(|v| v.contains("spec.service")));
+    assert_eq!(spec_violations(&stream(CALENDAR_SLICES)), Vec::<String>::new());
+    for (from, to, rule) in [
+        ("      timeSliceTarget: 0.95\n", "", "timeSliceTarget"),
+        ("      timeSliceWindow: 5m\n", "", "timeSliceWindow"),
+        ("startTime: 2024-01-01 00:00:00", "startTime: 2024-01-01", "startTime"),
+    ] {
+        let broken = CALENDAR_SLICES.replacen(from, to, 1);
+        assert_ne!(broken, CALENDAR_SLICES, "{from}");
+        assert!(spec_violations(&stream(&broken)).iter().any(|v| v.contains(rule)), "{rule}");
+    }
 }
 
 /// The config the binary imports [`CHECKOUT`] to; the fixture must be valid.
@@ -321,6 +369,35 @@ fn openslo_fixture_written_from_the_spec_imports() {
     assert_eq!(c.kafka.group_id, "checkout");
 }
 
+#[test]
+fn openslo_calendar_windows_and_time_slices_written_from_the_spec_import() {
+    use slostream::config::{Budgeting, CalendarUnit, SliceBudget, Sparse};
+    let dir = Dir::new();
+    let file = dir.write("calendar-slices.yaml", CALENDAR_SLICES);
+    let (code, out, err) = slostream(&["openslo", "import", arg(&file)], &[]);
+    assert_eq!(code, 0, "the fixture is valid OpenSLO: {err}");
+    let c = Config::from_yaml_with_brokers(&out);
+    let got: Vec<_> = c
+        .slos
+        .iter()
+        .map(|s| {
+            let calendar = s.calendar.as_ref().map(|c| (c.unit, c.zone.as_str()));
+            (s.name.as_str(), s.objective_percent, calendar, s.budgeting)
+        })
+        .collect();
+    // No slostream.io annotations: min_events 1 and sparse good, slostream's defaults.
+    let slices =
+        |slice_ms, target| Budgeting::Slices(SliceBudget { slice_ms, target, min_events: 1, sparse: Sparse::Good });
+    assert_eq!(
+        got,
+        [
+            ("monthly-ratio", 99.5, Some((CalendarUnit::Month, "America/Chicago")), slices(300_000, None)),
+            ("quarterly", 99.9, Some((CalendarUnit::Quarter, "Asia/Tokyo")), Budgeting::Occurrences),
+            ("weekly-slices", 99.0, Some((CalendarUnit::Week, "Europe/Berlin")), slices(60_000, Some(0.95))),
+        ]
+    );
+}
+
 trait WithBrokers {
     fn from_yaml_with_brokers(text: &str) -> Config;
 }
@@ -341,13 +418,14 @@ const INVALID: &[(&str, &str, &str, &str)] = &[
     ("  name: pay\n", "  name: Pay_Now\n", "document 3: metadata.name", "not a name"),
     ("  service: checkout\n  indicatorRef", "  indicatorRef", "SLO pay: spec.service", "missing"),
     ("  budgetingMethod: Occurrences\n  timeWindow:\n    - duration: 4w", "  timeWindow:\n    - duration: 4w", "SLO pay: spec.budgetingMethod", "missing"),
-    ("budgetingMethod: Occurrences\n  timeWindow:\n    - duration: 4w", "budgetingMethod: Timeslices\n  timeWindow:\n    - duration: 4w", "SLO pay: spec.budgetingMethod", "not supported yet"),
-    ("budgetingMethod: Occurrences\n  timeWindow:\n    - duration: 4w", "budgetingMethod: RatioTimeslices\n  timeWindow:\n    - duration: 4w", "SLO pay: spec.budgetingMethod", "not supported yet"),
+    ("budgetingMethod: Occurrences\n  timeWindow:\n    - duration: 4w", "budgetingMethod: Timeslices\n  timeWindow:\n    - duration: 4w", "SLO pay: spec.objectives[0].timeSliceTarget", "missing (required when budgetingMethod is Timeslices"),
+    ("budgetingMethod: Occurrences\n  timeWindow:\n    - duration: 4w", "budgetingMethod: RatioTimeslices\n  timeWindow:\n    - duration: 4w", "SLO pay: spec.objectives[0].timeSliceWindow", "missing (required when budgetingMethod is Timeslices or RatioTimeslices"),
+    ("budgetingMethod: Occurrences\n  timeWindow:\n    - duration: 4w", "budgetingMethod: Timeslice\n  timeWindow:\n    - duration: 4w", "SLO pay: spec.budgetingMethod", "not one of Occurrences, Timeslices, RatioTimeslices"),
     ("    - duration: 4w\n      isRolling: true\n", "    - duration: 4w\n      isRolling: true\n    - duration: 1d\n      isRolling: true\n", "SLO pay: spec.timeWindow", "exactly one"),
     ("  timeWindow:\n    - duration: 4w\n      isRolling: true\n", "  timeWindow: []\n", "SLO pay: spec.timeWindow", "exactly one"),
     ("    - duration: 4w\n      isRolling: true\n", "    - duration: 4w\n      isRolling: false\n", "SLO pay: spec.timeWindow[0].calendar", "must be set when 'isRolling' is false"),
     ("    - duration: 4w\n      isRolling: true\n", "    - duration: 4w\n      isRolling: true\n      calendar: { startTime: \"2026-01-01 00:00:00\", timeZone: Europe/Paris }\n", "SLO pay: spec.timeWindow[0].calendar", "cannot be set when 'isRolling' is true"),
-    ("    - duration: 4w\n      isRolling: true\n", "    - duration: 1M\n      calendar: { startTime: \"2026-01-01 00:00:00\", timeZone: Europe/Paris }\n", "SLO pay: spec.timeWindow[0].calendar", "not supported yet"),
+    ("    - duration: 4w\n      isRolling: true\n", "    - duration: 1Y\n      calendar: { startTime: \"2026-01-01 00:00:00\", timeZone: Europe/Paris }\n", "SLO pay: spec.timeWindow[0].duration", "1w, 1M or 1Q"),
     ("    - duration: 4w\n", "    - duration: 4 weeks\n", "SLO pay: spec.timeWindow[0].duration", "not a duration shorthand"),
     ("    - duration: 4w\n", "    - duration: 1Q\n", "SLO pay: spec.timeWindow[0].duration", "not supported yet"),
     ("      targetPercent: 99.9\n", "      targetPercent: 99.9\n      op: gte\n", "SLO pay: spec.objectives[0].op", "thresholdMetric"),
@@ -368,14 +446,154 @@ const INVALID: &[(&str, &str, &str, &str)] = &[
     ("  labels:\n    team: checkout\nspec:\n  description: Payments succeed", "  labels:\n    team: [checkout, payments]\nspec:\n  description: Payments succeed", "SLO pay: metadata.labels.team", "not supported yet"),
 ];
 
+/// Like [`INVALID`], in [`CALENDAR_SLICES`]: time slices and calendar windows.
+const INVALID_CALENDAR_SLICES: &[(&str, &str, &str, &str)] = &[
+    (
+        "      timeSliceTarget: 0.95\n",
+        "",
+        "SLO weekly-slices: spec.objectives[0].timeSliceTarget",
+        "missing (required when budgetingMethod is Timeslices",
+    ),
+    (
+        "      timeSliceTarget: 0.95\n",
+        "      timeSliceTarget: 0\n",
+        "SLO weekly-slices: spec.objectives[0].timeSliceTarget",
+        "out of range (expected 0 < timeSliceTarget <= 1",
+    ),
+    (
+        "      timeSliceTarget: 0.95\n",
+        "      timeSliceTarget: 1.5\n",
+        "SLO weekly-slices: spec.objectives[0].timeSliceTarget",
+        "out of range (expected 0 < timeSliceTarget <= 1",
+    ),
+    (
+        "      timeSliceWindow: 1m\n",
+        "",
+        "SLO weekly-slices: spec.objectives[0].timeSliceWindow",
+        "missing (required when budgetingMethod is Timeslices",
+    ),
+    (
+        "      timeSliceWindow: 5m\n",
+        "",
+        "SLO monthly-ratio: spec.objectives[0].timeSliceWindow",
+        "missing (required when budgetingMethod is Timeslices or RatioTimeslices",
+    ),
+    (
+        "      timeSliceWindow: 5m\n",
+        "      timeSliceWindow: 5m\n      timeSliceTarget: 0.9\n",
+        "SLO monthly-ratio: spec.objectives[0].timeSliceTarget",
+        "not used by RatioTimeslices",
+    ),
+    (
+        "      timeSliceWindow: 1m\n",
+        "      timeSliceWindow: 7m\n",
+        "SLO weekly-slices: spec.objectives[0].timeSliceWindow",
+        "slices divide an hour",
+    ),
+    (
+        "      timeSliceWindow: 1m\n",
+        "      timeSliceWindow: 1d\n",
+        "SLO weekly-slices: spec.objectives[0].timeSliceWindow",
+        "slices divide an hour",
+    ),
+    (
+        "      timeSliceWindow: 1m\n",
+        "      timeSliceWindow: 30s\n",
+        "SLO weekly-slices: spec.objectives[0].timeSliceWindow",
+        "not a duration shorthand",
+    ),
+    (
+        "      timeSliceWindow: 5m\n",
+        "      timeSliceWindow: 10m\n",
+        "SLO monthly-ratio: spec.objectives[0].timeSliceWindow",
+        "short window 5m",
+    ),
+    (
+        "    - target: 0.999\n",
+        "    - target: 0.999\n      timeSliceWindow: 1m\n",
+        "SLO quarterly: spec.objectives[0].timeSliceWindow",
+        "only used with budgetingMethod Timeslices or RatioTimeslices",
+    ),
+    (
+        "  name: quarterly\n",
+        "  name: quarterly\n  annotations:\n    slostream.io/min-events: \"5\"\n",
+        "SLO quarterly: metadata.annotations.slostream.io/min-events",
+        "only used with budgetingMethod Timeslices",
+    ),
+    (
+        "  name: weekly-slices\n",
+        "  name: weekly-slices\n  annotations:\n    slostream.io/sparse: bad\n",
+        "SLO weekly-slices: metadata.annotations.slostream.io/sparse",
+        "expected good or skip",
+    ),
+    (
+        "  name: weekly-slices\n",
+        "  name: weekly-slices\n  annotations:\n    slostream.io/min-events: some\n",
+        "SLO weekly-slices: metadata.annotations.slostream.io/min-events",
+        "not a whole number",
+    ),
+    (
+        "      isRolling: false\n      calendar:\n        startTime: 2024-01-01",
+        "      isRolling: true\n      calendar:\n        startTime: 2024-01-01",
+        "SLO weekly-slices: spec.timeWindow[0].calendar",
+        "cannot be set when 'isRolling' is true",
+    ),
+    (
+        "startTime: 2024-01-01 00:00:00",
+        "startTime: 2024-01-02 00:00:00",
+        "SLO weekly-slices: spec.timeWindow[0].calendar.startTime",
+        "weeks start on a Monday at 00:00",
+    ),
+    (
+        "startTime: 2024-01-01 00:00:00",
+        "startTime: 2024-01-01 06:00:00",
+        "SLO weekly-slices: spec.timeWindow[0].calendar.startTime",
+        "weeks start on a Monday at 00:00",
+    ),
+    (
+        "startTime: 2024-03-01 00:00:00",
+        "startTime: 2024-03-15 00:00:00",
+        "SLO monthly-ratio: spec.timeWindow[0].calendar.startTime",
+        "months start on the 1st of a month",
+    ),
+    (
+        "startTime: 2025-07-01 00:00:00",
+        "startTime: 2025-08-01 00:00:00",
+        "SLO quarterly: spec.timeWindow[0].calendar.startTime",
+        "January, April, July or October 1st",
+    ),
+    (
+        "startTime: 2024-01-01 00:00:00",
+        "startTime: 2024-01-01T00:00:00",
+        "SLO weekly-slices: spec.timeWindow[0].calendar.startTime",
+        "YYYY-MM-DD HH:MM:SS",
+    ),
+    (
+        "        startTime: 2024-01-01 00:00:00\n",
+        "",
+        "SLO weekly-slices: spec.timeWindow[0].calendar.startTime",
+        "missing",
+    ),
+    (
+        "timeZone: Europe/Berlin",
+        "timeZone: Mars/Olympus",
+        "SLO weekly-slices: spec.timeWindow[0].calendar.timeZone",
+        "not a time zone",
+    ),
+    ("    - duration: 1w\n", "    - duration: 2w\n", "SLO weekly-slices: spec.timeWindow[0].duration", "1w, 1M or 1Q"),
+    ("    - duration: 1M\n", "    - duration: 1Y\n", "SLO monthly-ratio: spec.timeWindow[0].duration", "1w, 1M or 1Q"),
+];
+
 #[test]
 fn openslo_invalid_documents_exit_2_naming_the_document_and_the_field() {
     let dir = Dir::new();
     imported_fixture(&dir);
     let mut failures = Vec::new();
-    for (i, (from, to, field, reason)) in INVALID.iter().enumerate() {
-        assert!(CHECKOUT.contains(from), "case {i}: {from:?} is not in the fixture");
-        let file = dir.write(&format!("case-{i}.yaml"), &CHECKOUT.replacen(from, to, 1));
+    let cases =
+        INVALID.iter().map(|c| (CHECKOUT, c)).chain(INVALID_CALENDAR_SLICES.iter().map(|c| (CALENDAR_SLICES, c)));
+    for (i, (fixture, (from, to, field, reason))) in cases.enumerate() {
+        assert!(fixture.contains(from), "case {i}: {from:?} is not in the fixture");
+        let file = dir.write(&format!("case-{i}.yaml"), &fixture.replacen(from, to, 1));
         let (code, _, err) = slostream(&["openslo", "import", arg(&file)], &[]);
         let expected = format!("{}: {field}: ", arg(&file));
         if code != 2 || !err.contains(&expected) || !err.contains(reason) {

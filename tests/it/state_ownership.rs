@@ -34,6 +34,8 @@ fn checkpoint_of_group(d: &Deployment, group: &str, consumed: u64) {
         counters,
         store: WindowStore::new(n, 30 * 86_400_000, 60_000),
         breakdowns: slostream::window::breakdown::Breakdowns::new(&other),
+        slices: Vec::new(),
+        reports: slostream::report::Reports::new(&other),
         owner: None,
         changed_slis: Vec::new(),
     };

@@ -189,6 +189,7 @@ fn status_page_in_chromium_shows_what_metrics_says() {
         assert_quiet_console(&browser, slo);
         assert_eq!(browser.text(&browser.find("h1[data-field=name]")), *slo);
         detail_matches(&browser, &expected(slo));
+        history_matches(&browser, &base, slo);
         keep_screenshot(&browser, &format!("status-page-slo-{}.png", i + 1));
     }
 
@@ -200,6 +201,22 @@ fn status_page_in_chromium_shows_what_metrics_says() {
     }
     drop(browser);
     s.stop();
+}
+
+/// The page's History table shows the rows of `/api/v1/reports`: no period has closed since the
+/// start, so one row, the current period so far, with the API's exact figures.
+fn history_matches(browser: &Browser, base: &str, slo: &str) {
+    let url = format!("{base}/api/v1/reports?slo={}", segment(slo));
+    let api: Value = serde_json::from_str(&http_client().get(url).send().unwrap().text().unwrap()).unwrap();
+    let rows = api["reports"][0]["rows"].as_array().expect("rows");
+    let shown = browser.find_all("table.history tbody tr[data-period-start]");
+    assert_eq!((shown.len(), rows.len()), (1, 1), "{slo}: the current period only");
+    assert_eq!(browser.attr(&shown[0], "data-partial").as_deref(), Some("true"), "{slo}");
+    assert!(rows[0]["events"].as_u64().unwrap() > 0, "{slo}: the test's events are this month's");
+    for field in ["events", "good", "ratio", "budget_consumed"] {
+        let cell = &browser.find_in(&shown[0], &format!("[data-field={field}]"))[0];
+        assert_eq!(browser.number(cell, "data-value"), rows[0][field].as_f64().unwrap(), "{slo} {field}");
+    }
 }
 
 /// Polls the API until every SLO's burn-down has been computed since its last events were

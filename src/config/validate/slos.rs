@@ -64,6 +64,7 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
         Some(list) => alert_rules(list, &period, shortest, &at)?,
     };
     let windows = windows(&period, &alerts);
+    let budgeting = super::budgeting::budgeting(slo.budgeting.as_ref(), &alerts, &at)?;
     Ok(SloConfig {
         name: name.to_string(),
         description: slo.description.clone(),
@@ -72,6 +73,7 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
         period,
         calendar,
         combine,
+        budgeting,
         components,
         alerts,
         windows,

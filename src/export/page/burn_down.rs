@@ -26,6 +26,7 @@ use super::board::Board;
 use crate::config::{Config, SloConfig};
 use crate::count::{lock_tally, Tally};
 use crate::slo::{attribution, SloStatus};
+use crate::window::slices::SliceCounts;
 use crate::window::Counts;
 
 /// How often each SLO's series is recomputed.
@@ -81,6 +82,26 @@ pub fn series(slo: &SloConfig, hours: &[Vec<Counts>]) -> Vec<f64> {
         .collect()
 }
 
+/// The burn-down points of a time-slice SLO from its slices per hour over its period: with `S`
+/// the period's counted slices and `badₕ` the hour's counted slices less its good ones, the
+/// point of hour `i` is `1 − Σbad(≤ i) / (S · b)`, ending at the budget remaining.
+pub fn slice_series(slo: &SloConfig, hours: &[SliceCounts]) -> Vec<f64> {
+    let budget = 1.0 - slo.objective;
+    let slices: u64 = hours.iter().map(|h| h.slices).sum();
+    let mut bad = 0.0;
+    hours
+        .iter()
+        .map(|h| {
+            bad += h.slices as f64 - h.good;
+            if slices == 0 {
+                1.0
+            } else {
+                1.0 - bad / slices as f64 / budget
+            }
+        })
+        .collect()
+}
+
 /// Recomputes the SLOs' series on the tick: each once a [`REFRESH_MS`] or when it drifted, a few
 /// per tick.
 pub struct Refresher {
@@ -90,12 +111,21 @@ pub struct Refresher {
     cursor: usize,
     /// Per component, the hourly counts just read (reused).
     hours: Vec<Vec<Counts>>,
+    /// A time-slice SLO's slices per hour just read, and scratch for judging them (reused).
+    slice_hours: Vec<SliceCounts>,
+    parts: Vec<(Counts, f64)>,
 }
 
 impl Refresher {
     /// Every SLO of `config` due at once.
     pub fn new(config: &Config) -> Refresher {
-        Refresher { computed: vec![None; config.slos.len()], cursor: 0, hours: Vec::new() }
+        Refresher {
+            computed: vec![None; config.slos.len()],
+            cursor: 0,
+            hours: Vec::new(),
+            slice_hours: Vec::new(),
+            parts: Vec::new(),
+        }
     }
 
     /// Whether SLO `i`'s series is due at `now_ms`, with `budget` its budget remaining now.
@@ -124,17 +154,30 @@ impl Refresher {
             }
             let slo = &config.slos[i];
             self.hours.resize_with(slo.components.len(), Vec::new);
-            let start = {
+            let (start, sliced) = {
                 let tally = lock_tally(tally);
                 let mut start = now_ms;
                 // Since the period began: a calendar period's start, else now minus the period.
-                let since_ms = now_ms - slo.period_at(now_ms).start_ms;
-                for (c, out) in slo.components.iter().zip(&mut self.hours) {
-                    start = tally.store.hourly(c.sli, since_ms, now_ms, out);
+                let period_start = slo.period_at(now_ms).start_ms;
+                let since_ms = now_ms - period_start;
+                match tally.slices.of(i) {
+                    Some(s) => {
+                        let (store, out, parts) = (&tally.store, &mut self.slice_hours, &mut self.parts);
+                        (s.hourly(store, now_ms, period_start, out, parts), true)
+                    }
+                    None => {
+                        for (c, out) in slo.components.iter().zip(&mut self.hours) {
+                            start = tally.store.hourly(c.sli, since_ms, now_ms, out);
+                        }
+                        (start, false)
+                    }
                 }
-                start
             };
-            let points = series(slo, &self.hours[..slo.components.len()]);
+            let points = if sliced {
+                slice_series(slo, &self.slice_hours)
+            } else {
+                series(slo, &self.hours[..slo.components.len()])
+            };
             self.computed[i] = Some((now_ms, points.last().copied().unwrap_or(1.0)));
             board.set_burn_down(
                 i,
@@ -205,6 +248,50 @@ mod tests {
             assert_eq!(*points.last().unwrap(), status.budget_remaining, "{combine}");
             assert!(status.budget_remaining < 0.9, "{combine}: the test burns some budget");
         }
+    }
+
+    /// A time-slice SLO's series is drawn from its slices, not its events, and ends at the budget
+    /// remaining its slices give.
+    #[test]
+    fn a_time_slice_series_ends_at_the_slices_budget_remaining() {
+        let slos = "  s: { objective: 90, period: \"1d\", slis: [a, b],\n       budgeting: { method: timeslices, slice: 1m, target: 95, sparse: skip } }\n";
+        let config = super::super::tests::config_of(&["a", "b"], slos);
+        let tally = Mutex::new(Tally::new(&config, 1, None, Vec::new()));
+        {
+            let mut t = lock_tally(&tally);
+            let t = &mut *t;
+            // Ten good events a minute over 20 hours, but every 7th minute only two, one bad: a
+            // bad slice each time, though few bad events.
+            for m in 0..20 * 60 {
+                let ts = NOW - 22 * HOUR + m * 60_000 + 5_000;
+                t.slices.freeze(&t.store, ts);
+                let events = if m % 7 == 0 { 2 } else { 10 };
+                for i in 0..events {
+                    t.store.record((m % 2) as usize, ts + i, !(m % 7 == 0 && i == 0));
+                }
+            }
+        }
+        let now = NOW;
+        let board = Board::new(&config);
+        let mut refresher = Refresher::new(&config);
+        let mut snapshot = crate::count::Snapshot::new(&config);
+        snapshot.read_tally(&lock_tally(&tally), now);
+        let mut statuses = Vec::new();
+        slo::evaluate_all(&config, &snapshot, &mut statuses);
+        refresher.tick(&config, &tally, &statuses, &board, now);
+        let p = board.burn_downs();
+        let series = p[0].as_ref().unwrap();
+        let slices = statuses[0].windows.last().unwrap().slices.unwrap();
+        assert_eq!(slices.slices, 20 * 60, "every minute judged");
+        let remaining = statuses[0].budget_remaining;
+        assert!((remaining - (1.0 - (1.0 - slices.good / 1200.0) / 0.1)).abs() < 1e-12);
+        let last = *series.budget_remaining.last().unwrap();
+        assert!((last - remaining).abs() < 1e-12, "{last} != {remaining}");
+        assert!(series.budget_remaining.windows(2).all(|w| w[1] <= w[0]));
+        assert_eq!(series.budget_remaining[0], 1.0, "no slice before the traffic");
+        // 172 bad slices of 1,200 overspend the 10 % budget; the events (172 bad of 10,624)
+        // would leave most of it.
+        assert!(last < -0.4, "{last}");
     }
 
     #[test]

@@ -282,6 +282,9 @@ pub fn detail(d: &Detail, at_risk_below: f64) -> String {
     components_table(&mut b, slo);
     breakdown_tables(&mut b, slo);
     rules_table(&mut b, slo);
+    if let Some(h) = &d.history {
+        super::history::table(&mut b, h);
+    }
     b.push_str("</main>");
     document(&slo.name, "", &b)
 }
@@ -297,6 +300,13 @@ fn summary(b: &mut String, slo: &SloView) {
     item(b, "Good events", "good_events", &slo.good_events, &count(slo.good_events));
     item(b, "Events", "events", &slo.events, &count(slo.events));
     item(b, "Combine", "combine", &slo.combine, slo.combine);
+    if slo.budgeting != "occurrences" {
+        item(b, "Budgeting", "budgeting", &slo.budgeting, slo.budgeting);
+        if let Some(period) = slo.windows.last() {
+            let (slices, good) = (period.slices.unwrap_or(0), period.good_slices.unwrap_or(0.0));
+            item(b, "Good slices", "good_slices", &good, &format!("{good} of {}", count(slices)));
+        }
+    }
     let firing: Vec<&str> = [(slo.alerts.page, "page"), (slo.alerts.ticket, "ticket")]
         .into_iter()
         .filter_map(|(f, what)| f.then_some(what))

@@ -4,6 +4,8 @@
 //! - `GET /`: every SLO worst first, with its budget, burn-down chart, burn rates, alerts and
 //!   what to fix first; `GET /slo/{name}`: one SLO with every window, component and rule.
 //! - `GET /api/v1/slos` and `GET /api/v1/slos/{name}`: the same data as JSON.
+//! - `GET /api/v1/reports?slo=NAME&format=json|csv`: the period reports ([`reports`]), also the
+//!   SLO page's history table ([`history`]).
 //!
 //! Until the first ready tick both answer 503 (the page says it is not ready), as `/metrics`
 //! shows no SLO value before then; an unknown SLO name is a 404.
@@ -21,12 +23,14 @@ mod board;
 mod burn_down;
 mod chart;
 mod format;
+mod history;
 mod html;
 mod model;
+mod reports;
 
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -38,6 +42,7 @@ use crate::slo::SloStatus;
 use board::{Board, Published};
 use burn_down::Refresher;
 use model::{Detail, Overview};
+use reports::ReportBoard;
 
 /// The page's answers run no script and load nothing from anywhere: the policy says so, so a
 /// name that slipped past escaping still could not run.
@@ -48,6 +53,7 @@ const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:;
 pub struct StatusPage {
     config: Arc<Config>,
     board: Board,
+    reports: ReportBoard,
 }
 
 /// The tick's side: publishes every ready evaluation and refreshes the burn-down series.
@@ -59,7 +65,8 @@ pub struct Publisher {
 impl Publisher {
     /// Nothing published yet: the page answers 503.
     pub fn new(config: &Config) -> Publisher {
-        let page = StatusPage { config: Arc::new(config.clone()), board: Board::new(config) };
+        let page =
+            StatusPage { config: Arc::new(config.clone()), board: Board::new(config), reports: ReportBoard::default() };
         Publisher { page, refresher: Refresher::new(config) }
     }
 
@@ -71,6 +78,16 @@ impl Publisher {
     /// Records one ready tick's evaluation at `now_ms`.
     pub fn publish(&self, config: &Config, snapshot: &Snapshot, statuses: &[SloStatus], now_ms: i64) {
         self.page.board.publish(config, snapshot, statuses, now_ms);
+    }
+
+    /// Records one ready tick's period reports: every SLO's current period so far (in the order
+    /// of [`Config::slos`]) and, when some closed since the last call, every SLO's closed rows.
+    pub fn publish_reports(
+        &self,
+        closed: Option<Vec<Vec<crate::report::Row>>>,
+        partials: &[Option<crate::report::Row>],
+    ) {
+        self.page.reports.publish(closed, partials);
     }
 
     /// Recomputes the burn-down series that are due after a tick that evaluated `statuses`,
@@ -87,6 +104,7 @@ pub fn routes(page: StatusPage) -> Router {
         .route("/slo/{name}", get(detail))
         .route("/api/v1/slos", get(api_list))
         .route("/api/v1/slos/{name}", get(api_detail))
+        .route("/api/v1/reports", get(api_reports))
         .with_state(page)
 }
 
@@ -134,12 +152,17 @@ async fn answer(
         (Outcome::Failed, Format::Html) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".to_string()),
         (Outcome::Failed, Format::Json) => (StatusCode::INTERNAL_SERVER_ERROR, api::error("internal error")),
     };
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
     let kind = match format {
         Format::Html => "text/html; charset=utf-8",
         Format::Json => "application/json",
     };
+    respond(status, body, kind)
+}
+
+/// An answer with the page's headers.
+fn respond(status: StatusCode, body: String, kind: &'static str) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -154,10 +177,40 @@ async fn index(State(page): State<StatusPage>) -> Response {
 
 async fn detail(State(page): State<StatusPage>, Path(name): Path<String>) -> Response {
     let n = name.clone();
+    let history = page.reports.copy();
     answer(page, Format::Html, name, move |c, p| {
-        Detail::new(c, p, &n).map(|d| html::detail(&d, c.status.at_risk_below))
+        Detail::new(c, p, &n).map(|mut d| {
+            d.history = history.and_then(|rows| reports::select(c, &rows, Some(&n))).and_then(|mut s| s.pop());
+            html::detail(&d, c.status.at_risk_below)
+        })
     })
     .await
+}
+
+/// `/api/v1/reports?slo=NAME&format=json|csv`: every SLO's report (or `slo`'s), closed rows
+/// oldest first and the current period as a partial row.
+async fn api_reports(State(page): State<StatusPage>, RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    let slo = reports::query::value(&query, "slo");
+    let csv = match reports::query::value(&query, "format").as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            let message = format!("unknown format {other:?} (expected json or csv)");
+            return respond(StatusCode::BAD_REQUEST, api::error(&message), "application/json");
+        }
+    };
+    let rows = page.reports.copy();
+    let name = slo.clone().unwrap_or_default();
+    let mut response = answer(page, Format::Json, name, move |c, _| {
+        let selected = reports::select(c, &rows.unwrap_or_default(), slo.as_deref())?;
+        Some(if csv { reports::csv::render(&selected) } else { api::body(&serde_json::json!({ "reports": selected })) })
+    })
+    .await;
+    if csv && response.status() == StatusCode::OK {
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    }
+    response
 }
 
 async fn api_list(State(page): State<StatusPage>) -> Response {

@@ -40,6 +40,10 @@ pub struct Detail {
     pub evaluated_at: i64,
     /// The SLO.
     pub slo: SloView,
+    /// Its period reports, for the page's history table (not part of `/api/v1/slos`: the
+    /// reports have their own route).
+    #[serde(skip)]
+    pub history: Option<super::reports::SloRows>,
 }
 
 /// One SLO: its definition, where its budget stands, and what burned it.
@@ -57,6 +61,8 @@ pub struct SloView {
     pub period_seconds: i64,
     /// `pooled`, `weighted`, `product` or `min`.
     pub combine: &'static str,
+    /// `occurrences`, `timeslices` or `ratio_timeslices`.
+    pub budgeting: &'static str,
     /// `healthy`, `at_risk`, `exhausted` or `no_data`.
     #[serde(serialize_with = "state_name")]
     pub budget_state: BudgetState,
@@ -123,6 +129,10 @@ pub struct WindowView {
     pub good_events: u64,
     /// `(1 − ratio) / (1 − objective)`.
     pub burn_rate: f64,
+    /// Time-slice SLOs: the closed slices counted over the window (`null` otherwise).
+    pub slices: Option<u64>,
+    /// Time-slice SLOs: the good slices (`ratio_timeslices`: the sum of their ratios).
+    pub good_slices: Option<f64>,
 }
 
 /// One component SLI of the SLO.
@@ -241,7 +251,7 @@ impl Detail {
     /// The SLO named `name`, if there is one.
     pub fn new(config: &Config, p: &Published, name: &str) -> Option<Detail> {
         let i = config.slos.iter().position(|s| s.name == name)?;
-        Some(Detail { evaluated_at: p.at_ms.unwrap_or_default(), slo: SloView::new(config, p, i) })
+        Some(Detail { evaluated_at: p.at_ms.unwrap_or_default(), slo: SloView::new(config, p, i), history: None })
     }
 }
 
@@ -259,6 +269,7 @@ impl SloView {
             // A calendar period's length is the current one's, not the window store's longest.
             period_seconds: if slo.calendar.is_some() { status.period.len_secs() } else { slo.period.secs },
             combine: slo.combine.as_str(),
+            budgeting: slo.budgeting.as_str(),
             budget_state: status.budget_state(config.status.at_risk_below),
             budget_remaining: status.budget_remaining,
             ratio: period.ratio,
@@ -292,6 +303,8 @@ impl SloView {
                     events: s.counts.total,
                     good_events: s.counts.good,
                     burn_rate: s.burn_rate,
+                    slices: s.slices.map(|c| c.slices),
+                    good_slices: s.slices.map(|c| c.good),
                 })
                 .collect(),
             what_to_fix_first: rankings(config, p, slo, status),

@@ -193,8 +193,9 @@ fn the_json_schema() {
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(",");
     assert_eq!(
         keys(slo),
-        "alert_rules,alerts,budget_remaining,budget_state,burn_down,combine,components,description,events,good_events,name,objective,period,period_seconds,ratio,what_to_fix_first,windows"
+        "alert_rules,alerts,budget_remaining,budget_state,budgeting,burn_down,combine,components,description,events,good_events,name,objective,period,period_seconds,ratio,what_to_fix_first,windows"
     );
+    assert_eq!(slo["budgeting"], "occurrences");
     assert_eq!(slo["name"], "book-a-ride");
     assert_eq!(slo["objective"], 0.99);
     assert_eq!((slo["period"].as_str(), slo["period_seconds"].as_i64()), (Some("30d"), Some(2_592_000)));
@@ -203,7 +204,8 @@ fn the_json_schema() {
     // Burn 5.75 over 6h, under the 6h/30m page's 6; 20 over 30m, 5.75 over 1d and 2h: a ticket.
     assert_eq!(slo["alerts"], serde_json::json!({"page": false, "ticket": true}));
     assert_eq!(keys(&slo["alert_rules"][0]), "factor,firing,long_window,severity,short_window");
-    assert_eq!(keys(&slo["windows"][0]), "burn_rate,events,good_events,ratio,seconds,window");
+    assert_eq!(keys(&slo["windows"][0]), "burn_rate,events,good_events,good_slices,ratio,seconds,slices,window");
+    assert_eq!((&slo["windows"][0]["slices"], &slo["windows"][0]["good_slices"]), (&Value::Null, &Value::Null));
     assert_eq!(keys(&slo["components"][0]), "breakdown,breakdown_fields,sli,weight,windows");
     assert_eq!(slo["components"][0]["breakdown"], serde_json::json!([]), "no breakdown: an empty list");
     assert_eq!(keys(&slo["components"][0]["windows"][0]), "contribution,events,good_events,ratio,share,window");

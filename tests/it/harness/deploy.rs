@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::truth::EXAMPLE_SLIS_AND_SLOS;
+use super::truth::{Maintenance, EXAMPLE_SLIS_AND_SLOS};
 use super::{broker, free_port, repo_path, scratch_dir, unique, Broker, Slostream};
 
 /// The tests' base config; the empty values are set by the deployment.
@@ -141,6 +141,14 @@ impl Deployment {
         let fields = Value::Sequence(fields.iter().map(|f| Value::from(*f)).collect());
         self.insert(&["slis", sli, "breakdown"], fields);
         self.insert(&["slis", sli, "max_values"], Value::from(max_values));
+        self
+    }
+
+    /// `maintenance:`, these windows in this order.
+    pub fn maintenance(mut self, windows: &[Maintenance]) -> Self {
+        let list =
+            windows.iter().map(|w| serde_yaml_ng::from_str(&w.yaml()).expect("a YAML maintenance entry")).collect();
+        self.insert(&["maintenance"], Value::Sequence(list));
         self
     }
 

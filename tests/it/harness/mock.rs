@@ -70,10 +70,16 @@ pub struct InProcess {
 impl InProcess {
     /// Validates `d`'s config with the library (as `slostream check` would) and runs it.
     pub fn start(d: &Deployment) -> InProcess {
+        InProcess::start_with_clock(d, slostream::time::Clock::default())
+    }
+
+    /// [`InProcess::start`] on `clock` (a shifted clock the test moves) instead of the wall clock.
+    pub fn start_with_clock(d: &Deployment, clock: slostream::time::Clock) -> InProcess {
         let port = free_port();
         let text = d.render(port);
-        let config = Config::from_yaml(&text, "in-process.yaml")
+        let mut config = Config::from_yaml(&text, "in-process.yaml")
             .unwrap_or_else(|e| panic!("the test config is invalid: {e}\n---- config ----\n{text}"));
+        config.clock = clock;
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()

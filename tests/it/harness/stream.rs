@@ -249,7 +249,12 @@ pub struct Expected {
     pub mismatches: BTreeMap<&'static str, u64>,
     /// (events, good) per SLI.
     pub totals: [(u64, u64); 4],
+    /// Valid events counted in an SLI or as unmatched (not those in maintenance).
     pub valid: Vec<Ev>,
+    /// The deployment's maintenance windows, in config order.
+    pub maintenance: Vec<Maintenance>,
+    /// Valid events each window claimed (indexed like `maintenance`).
+    pub in_maintenance: Vec<u64>,
 }
 
 impl Expected {
@@ -259,16 +264,26 @@ impl Expected {
         t
     }
 
+    /// No message added yet, for a deployment with these maintenance windows.
+    pub fn with_maintenance(windows: &[Maintenance]) -> Expected {
+        Expected { maintenance: windows.to_vec(), in_maintenance: vec![0; windows.len()], ..Expected::default() }
+    }
+
     pub fn add(&mut self, items: &[Item]) {
         for it in items {
             self.consumed += 1;
             match &it.kind {
                 Kind::Reject(r) => *self.rejected.entry(r).or_default() += 1,
                 Kind::Valid(ev) => {
-                    self.latency_invalid += u64::from(ev.latency_invalid());
                     for field in ev.mismatched_fields() {
                         *self.mismatches.entry(field).or_default() += 1;
                     }
+                    // Claimed by a maintenance window: in no SLI, not unmatched, no latency.
+                    if let Some(w) = claimed_by(&self.maintenance, ev) {
+                        self.in_maintenance[w] += 1;
+                        continue;
+                    }
+                    self.latency_invalid += u64::from(ev.latency_invalid());
                     let slis = ev.slis();
                     if slis.is_empty() {
                         self.unmatched += 1;
@@ -300,6 +315,11 @@ impl Expected {
         for field in CONDITION_FIELDS {
             let want = self.mismatches.get(field).copied().unwrap_or(0);
             check.exact(m, names::FIELD_TYPE_MISMATCHES.name, &[(label::FIELD, field)], want as f64);
+        }
+        for (w, n) in self.maintenance.iter().zip(&self.in_maintenance) {
+            check.exact(m, names::EVENTS_IN_MAINTENANCE.name, &[(label::MAINTENANCE, w.name)], *n as f64);
+            let active = f64::from(u8::from(w.active_at(t_scrape)));
+            check.exact(m, names::MAINTENANCE_ACTIVE.name, &[(label::MAINTENANCE, w.name)], active);
         }
         for (sli, name) in SLI_NAMES.iter().enumerate() {
             check.exact(m, names::SLI_EVENTS.name, &[(label::SLI, name)], self.totals[sli].0 as f64);

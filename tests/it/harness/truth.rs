@@ -373,6 +373,108 @@ pub fn window_counts<'a>(events: impl IntoIterator<Item = &'a Ev>, now: i64) -> 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Maintenance windows.
+// ---------------------------------------------------------------------------------------------
+
+/// A maintenance window of `count` occurrences, `every` apart, each `duration` long from
+/// `start`, claiming the valid events of `service` (and `method`, when given), or every valid
+/// event when `service` is `None`. The ground truth lists its occurrences one by one; the config
+/// gives slostream the same window as `start`, `duration`, `every` and `until`.
+#[derive(Clone, Debug)]
+pub struct Maintenance {
+    pub name: &'static str,
+    pub service: Option<&'static str>,
+    pub method: Option<&'static str>,
+    pub start: i64,
+    pub duration: i64,
+    pub every: i64,
+    pub count: i64,
+}
+
+impl Maintenance {
+    /// `[from, to)` of every occurrence.
+    pub fn occurrences(&self) -> Vec<(i64, i64)> {
+        (0..self.count).map(|k| (self.start + k * self.every, self.start + k * self.every + self.duration)).collect()
+    }
+
+    /// Whether an occurrence holds `ts` and the event matches.
+    pub fn claims(&self, ev: &Ev) -> bool {
+        self.service.is_none_or(|s| ev.service == s)
+            && self.method.is_none_or(|m| ev.method == m)
+            && self.occurrences().iter().any(|&(from, to)| from <= ev.ts && ev.ts < to)
+    }
+
+    /// Whether an occurrence holds `now`, whatever the events.
+    pub fn active_at(&self, now: i64) -> bool {
+        self.occurrences().iter().any(|&(from, to)| from <= now && now < to)
+    }
+
+    /// The config's entry (YAML flow mapping), its times in Paris summer time (+02:00) and
+    /// its lengths in seconds; `until` is the end of its last occurrence.
+    pub fn yaml(&self) -> String {
+        let mut m = Vec::new();
+        if let Some(s) = self.service {
+            m.push(format!("service: {s}"));
+        }
+        if let Some(method) = self.method {
+            m.push(format!("method: {method}"));
+        }
+        let matches = if m.is_empty() { String::new() } else { format!("match: {{ {} }}, ", m.join(", ")) };
+        format!(
+            "{{ name: {}, {matches}start: \"{}\", duration: {}s, every: {}s, until: \"{}\" }}",
+            self.name,
+            rfc3339(self.start, 120),
+            self.duration / SEC,
+            self.every / SEC,
+            rfc3339(self.start + (self.count - 1) * self.every + self.duration, 0),
+        )
+    }
+}
+
+/// Three windows relative to `t_ref` (when the first events are stamped):
+/// - `booking-writes`: booking POSTs, 10 minutes a day around three hours before `t_ref`, over
+///   the last three weeks (it claims the 3 h old ones, and those of any day before);
+/// - `everything`: every valid event of 4 minutes around 45 minutes before `t_ref`, once;
+/// - `geo`: geo events from an hour before `t_ref` for a day: in force at every scrape, and it
+///   loses the 45-minute-old geo events to `everything`, which comes first.
+pub fn maintenance_windows(t_ref: i64) -> Vec<Maintenance> {
+    vec![
+        Maintenance {
+            name: "booking-writes",
+            service: Some("booking"),
+            method: Some("POST"),
+            start: t_ref - 21 * DAY - 3 * HOUR - 5 * MIN,
+            duration: 10 * MIN,
+            every: DAY,
+            count: 22,
+        },
+        Maintenance {
+            name: "everything",
+            service: None,
+            method: None,
+            start: t_ref - 47 * MIN,
+            duration: 4 * MIN,
+            every: 4 * MIN,
+            count: 1,
+        },
+        Maintenance {
+            name: "geo",
+            service: Some("geo"),
+            method: None,
+            start: t_ref - HOUR,
+            duration: DAY,
+            every: DAY,
+            count: 1,
+        },
+    ]
+}
+
+/// The first of `windows` (in config order) that claims `ev`.
+pub fn claimed_by(windows: &[Maintenance], ev: &Ev) -> Option<usize> {
+    windows.iter().position(|w| w.claims(ev))
+}
+
+// ---------------------------------------------------------------------------------------------
 // Timestamps.
 // ---------------------------------------------------------------------------------------------
 

@@ -13,6 +13,10 @@
 //! - [`calendar`]: a monthly SLO in Paris counts only the events since its month began, with
 //!   the month's start and end gauges and thresholds; earlier events still count in rolling
 //!   windows.
+//! - [`reports`]: a rolling SLO's monthly report rows on a shifted clock, through a 31-day
+//!   month that outlasts its 30-day ring, a restart and the month's close, against ground truth.
+//! - [`maintenance`]: events a maintenance window claims are in no SLI or SLO window, counted
+//!   per window (the first in config order), across a restart; the windows' active gauges.
 //! - [`rejects`]: poison pills each counted once under their reason; the dead-letter topic holds
 //!   exactly the rejects, with their headers.
 //!
@@ -22,8 +26,10 @@
 mod breakdown;
 mod calendar;
 mod counting;
+mod maintenance;
 mod readiness;
 mod rejects;
+mod reports;
 mod restart;
 
 use std::time::Duration;

@@ -227,6 +227,8 @@ fn a_checkpoint_from_a_newer_build_refuses_the_start() {
         counters: Counters::for_config(&config),
         store: WindowStore::new(n, 30 * 86_400_000, 60_000),
         breakdowns: slostream::window::breakdown::Breakdowns::new(&config),
+        slices: Vec::new(),
+        reports: slostream::report::Reports::new(&config),
         owner: None,
         changed_slis: Vec::new(),
     };
