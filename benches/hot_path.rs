@@ -5,6 +5,10 @@
 //!   on the example config (also with breakdowns, and with a maintenance window) and on
 //!   generated configs of 10 to 10,000 SLIs.
 //! - `decode/*`, `classify/*`: the first two stages alone (classify on slots decoded beforehand).
+//! - `event_bytes_decode/*`, `event_bytes_decode_classify_count/*`: the same per event, with
+//!   throughput in payload bytes, on the ~250-byte events and on events padded to 1,500 bytes
+//!   (`loadgen --event-bytes 1500`: a query list and ~20 request headers, `sec-ch-ua` values
+//!   full of escaped quotes), for the example config and 100 SLIs.
 //! - `window_record/*`: `WindowStore::record` for in-order and late event times.
 //! - `window_sums/*`: every configured window of 100 SLIs, one window at a time or all windows
 //!   of a tier in one pass.
@@ -111,7 +115,13 @@ fn generated_config(slis: usize) -> Config {
 /// Realistic events stamped up to a minute before `NOW`; with `services`, the service name is
 /// replaced by a uniformly chosen `svc-NNNNN`.
 fn events(seed: u64, n: usize, services: Option<usize>) -> Vec<Vec<u8>> {
-    let mut traffic = Traffic::new(seed, Incidents { every: Duration::ZERO, lasts: Duration::ZERO });
+    padded_events(seed, n, services, None)
+}
+
+/// [`events`], padded to about `bytes` each as `loadgen --event-bytes` pads them.
+fn padded_events(seed: u64, n: usize, services: Option<usize>, bytes: Option<usize>) -> Vec<Vec<u8>> {
+    let mut traffic =
+        Traffic::new(seed, Incidents { every: Duration::ZERO, lasts: Duration::ZERO }).with_event_bytes(bytes);
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed);
     let mut buf = String::with_capacity(512);
     (0..n)
@@ -160,8 +170,9 @@ fn bench_process(
     id: &str,
     (shard, tally): &mut (Shard, Tally),
     events: &[Vec<u8>],
+    throughput: Throughput,
 ) {
-    group.throughput(Throughput::Elements(1));
+    group.throughput(throughput);
     let mut i = 0;
     group.bench_function(id, |b| {
         b.iter(|| {
@@ -215,6 +226,40 @@ fn bench_stages(c: &mut Criterion, id: &str, config: &Config, events: &[Vec<u8>]
     g.finish();
 }
 
+/// Decode, and decode + classify + count, with throughput in payload bytes: 250-byte and
+/// 1,500-byte events on the example config and on 100 SLIs.
+fn event_bytes(c: &mut Criterion) {
+    let example = Config::from_yaml(EXAMPLE, "example.yaml").expect("example config");
+    let hundred = generated_config(100);
+    for (name, config, services) in [("example", &example, None), ("100_slis", &hundred, Some(100 / SLIS_PER_SERVICE))]
+    {
+        for (size, bytes) in [("250", None), ("1500", Some(1_500))] {
+            let events = padded_events(7, EVENTS, services, bytes);
+            let total: usize = events.iter().map(Vec::len).sum();
+            let avg = (total / events.len()) as u64;
+            let id = format!("{name}_{size}");
+            let decoder = Decoder::new(config);
+            let mut g = c.benchmark_group("event_bytes_decode");
+            g.throughput(Throughput::Bytes(avg));
+            let mut slots = Vec::new();
+            let mut i = 0;
+            g.bench_function(&id, |b| {
+                b.iter(|| {
+                    black_box(decoder.decode(black_box(&events[i]), NOW, &mut slots)).ok();
+                    i = (i + 1) % events.len();
+                })
+            });
+            g.finish();
+            let mut shard = warm_shard(config, &events);
+            assert_eq!(shard.1.counters.rejected.iter().sum::<u64>(), 0, "{id}: rejected events");
+            let mut g = c.benchmark_group("event_bytes_decode_classify_count");
+            bench_process(&mut g, &id, &mut shard, &events, Throughput::Bytes(avg));
+            g.finish();
+            eprintln!("[{id}] {avg} bytes per event on average");
+        }
+    }
+}
+
 fn hot_path(c: &mut Criterion) {
     // Example config.
     {
@@ -223,7 +268,7 @@ fn hot_path(c: &mut Criterion) {
         bench_stages(c, "example", &config, &events);
         let mut shard = warm_shard(&config, &events);
         let mut g = c.benchmark_group("decode_classify_count");
-        bench_process(&mut g, "example", &mut shard, &events);
+        bench_process(&mut g, "example", &mut shard, &events, Throughput::Elements(1));
         // Same events with an unread object two levels deep (serde_json allocates to skip it).
         let nested: Vec<Vec<u8>> = events
             .iter()
@@ -237,7 +282,7 @@ fn hot_path(c: &mut Criterion) {
             })
             .collect();
         let mut shard = warm_shard(&config, &nested);
-        bench_process(&mut g, "example_nested_unread", &mut shard, &nested);
+        bench_process(&mut g, "example_nested_unread", &mut shard, &nested, Throughput::Elements(1));
         // search-availability and search-latency broken down by route and status: one hash and
         // one set lookup per event of theirs (the loadgen's routes and statuses make about 20
         // combinations).
@@ -250,7 +295,7 @@ fn hot_path(c: &mut Criterion) {
         .expect("example config with breakdowns");
         assert!(broken_down.slis.iter().filter(|s| s.breakdown.is_some()).count() == 2);
         let mut shard = warm_shard(&broken_down, &events);
-        bench_process(&mut g, "example_breakdown", &mut shard, &events);
+        bench_process(&mut g, "example_breakdown", &mut shard, &events, Throughput::Elements(1));
         // A maintenance window on booking, 10 s of every minute: every event is tested against
         // its schedule, booking events within it against its match too (a sixth are claimed).
         let mut start = String::new();
@@ -263,7 +308,7 @@ fn hot_path(c: &mut Criterion) {
         )
         .expect("example config with a maintenance window");
         let mut shard = warm_shard(&maintenance, &events);
-        bench_process(&mut g, "example_maintenance", &mut shard, &events);
+        bench_process(&mut g, "example_maintenance", &mut shard, &events, Throughput::Elements(1));
         // Both SLOs budgeted in one-minute slices: each event's time is checked against the
         // slices already judged, and slices are judged as event time moves on.
         let sliced = Config::from_yaml(
@@ -276,7 +321,7 @@ fn hot_path(c: &mut Criterion) {
         .expect("example config with time slices");
         assert_eq!(sliced.slos.iter().filter(|s| s.budgeting.slices().is_some()).count(), 2);
         let mut shard = warm_shard(&sliced, &events);
-        bench_process(&mut g, "example_timeslices", &mut shard, &events);
+        bench_process(&mut g, "example_timeslices", &mut shard, &events, Throughput::Elements(1));
         g.finish();
         // The tick's read of the tally, judging the live slices of both SLOs.
         let mut g = c.benchmark_group("publish");
@@ -304,7 +349,7 @@ fn hot_path(c: &mut Criterion) {
         );
 
         let mut g = c.benchmark_group("decode_classify_count");
-        bench_process(&mut g, &format!("{slis}_slis"), &mut shard, &events);
+        bench_process(&mut g, &format!("{slis}_slis"), &mut shard, &events, Throughput::Elements(1));
         g.finish();
 
         let mut g = c.benchmark_group("publish");
@@ -458,6 +503,6 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(20);
-    targets = hot_path
+    targets = hot_path, event_bytes
 }
 criterion_main!(benches);

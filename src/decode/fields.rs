@@ -331,12 +331,15 @@ impl<'de> Visitor<'de> for Skip {
     }
 }
 
-/// The common event, read without serde: one object whose strings hold no escape and no control
-/// character, whose numbers have at most 18 digits and no exponent, nested at most
-/// [`FAST_DEPTH`] deep. Anything else, valid or not, is declined (`false`) and goes to serde_json,
-/// so the fast path only ever accepts what serde_json accepts and stores the same values:
-/// integers as `Int`, fractions as serde_json computes them (`significand as f64 / 10^k`, exact
-/// for a significand below 2^53, so the same with or without its `float_roundtrip` feature).
+/// The common event, read without serde: one object whose numbers have at most 18 digits and no
+/// exponent, nested at most [`FAST_DEPTH`] deep. Strings may hold escapes: each is checked as
+/// serde_json checks it when it decodes a string (the decoder's visitors decode every string,
+/// skipped ones included), so `\u` escapes must be four hex digits and surrogates paired; the
+/// strings a slot wants are decoded as serde_json decodes them. Anything else, valid or not,
+/// is declined (`false`) and goes to serde_json, so the fast path only ever accepts what
+/// serde_json accepts and stores the same values: integers as `Int`, fractions as serde_json
+/// computes them (`significand as f64 / 10^k`, exact for a significand below 2^53, so the same
+/// with or without its `float_roundtrip` feature).
 const FAST_DEPTH: u32 = 16;
 
 /// Powers of ten up to 10^18, as serde_json's table has them.
@@ -385,14 +388,19 @@ impl<'a> Scan<'a> {
             if s.peek()? != b'"' {
                 return None;
             }
-            let key = s.string()?;
+            let (key, escaped) = s.string()?;
             s.ws();
             if s.peek()? != b':' {
                 return None;
             }
             s.at += 1;
             s.ws();
-            s.value(node.and_then(|n| n.find(key)), slots, depth)
+            let entry = match node {
+                Some(n) if escaped => n.find(&unescape(key)?),
+                Some(n) => n.find(key),
+                None => None,
+            };
+            s.value(entry, slots, depth)
         })
     }
 
@@ -428,7 +436,11 @@ impl<'a> Scan<'a> {
     fn value(&mut self, entry: Option<&Entry>, slots: &mut [Val<'a>], depth: u32) -> Option<()> {
         let slot = entry.and_then(|e| e.slot);
         let v = match self.peek()? {
-            b'"' => Val::Str(Cow::Borrowed(self.string()?)),
+            b'"' => match self.string()? {
+                (text, false) => Val::Str(Cow::Borrowed(text)),
+                (text, true) if slot.is_some() => Val::Str(Cow::Owned(unescape(text)?)),
+                (_, true) => Val::Missing,
+            },
             b'{' | b'[' if depth + 1 >= FAST_DEPTH => return None,
             b'{' => {
                 if let Some(slot) = slot {
@@ -463,39 +475,28 @@ impl<'a> Scan<'a> {
         Some(v)
     }
 
-    /// After the opening quote up to the closing one; `None` at an escape or control character.
+    /// From the opening quote to past the closing one: the text between the quotes, and whether
+    /// it holds escapes. `None` at a control character or an escape serde_json would refuse.
     #[inline]
-    fn string(&mut self) -> Option<&'a str> {
+    fn string(&mut self) -> Option<(&'a str, bool)> {
         let bytes = self.text.as_bytes();
         let start = self.at + 1;
         let mut i = start;
-        // Eight bytes at a time while there are eight: the lowest byte flagged as a quote, a
-        // backslash or below 0x20 is exact (flags above it may be false positives).
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = 0x8080_8080_8080_8080;
-        while let Some(chunk) = bytes.get(i..i + 8) {
-            let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-            let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-            let flagged = zero(w ^ (ONES * u64::from(b'"')))
-                | zero(w ^ (ONES * u64::from(b'\\')))
-                | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
-            if flagged == 0 {
-                i += 8;
-                continue;
-            }
-            i += (flagged.trailing_zeros() / 8) as usize;
-            break;
-        }
+        let mut escaped = false;
         loop {
-            match *bytes.get(i)? {
+            i = special(bytes, i)?;
+            match bytes[i] {
                 b'"' => break,
-                b'\\' | 0..=0x1f => return None,
-                _ => i += 1,
+                b'\\' => {
+                    i = escape_end(bytes, i)?;
+                    escaped = true;
+                }
+                _ => return None,
             }
         }
         self.at = i + 1;
         // Both ends are ASCII quotes, so both are character boundaries.
-        self.text.get(start..i)
+        Some((self.text.get(start..i)?, escaped))
     }
 
     /// A JSON number with at most 18 digits and no exponent; its value only when `wanted`.
@@ -556,6 +557,91 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// The position of the first quote, backslash or control character (below 0x20) at or after
+/// `i`, if any.
+#[inline]
+fn special(bytes: &[u8], mut i: usize) -> Option<usize> {
+    // Eight bytes at a time while there are eight: the lowest byte flagged as a quote, a
+    // backslash or below 0x20 is exact (flags above it may be false positives).
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let flagged = zero(w ^ (ONES * u64::from(b'"')))
+            | zero(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        if flagged != 0 {
+            return Some(i + (flagged.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes[i.min(bytes.len())..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|p| i + p)
+}
+
+/// Past the escape whose backslash is at `i`, if serde_json decodes it: one of `\" \\ \/ \b \f
+/// \n \r \t`, or `\u` and four hex digits that are no surrogate, or a leading surrogate
+/// immediately followed by `\u` and a trailing one. (serde_json only *skipping* a string would
+/// let lone surrogates pass, but the decoder's visitors decode every string they meet.)
+#[inline]
+fn escape_end(bytes: &[u8], i: usize) -> Option<usize> {
+    match *bytes.get(i + 1)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(i + 2),
+        b'u' => match hex4(bytes, i + 2)? {
+            0xDC00..=0xDFFF => None,
+            0xD800..=0xDBFF => {
+                if bytes.get(i + 6..i + 8)? != b"\\u" || !(0xDC00..=0xDFFF).contains(&hex4(bytes, i + 8)?) {
+                    return None;
+                }
+                Some(i + 12)
+            }
+            _ => Some(i + 6),
+        },
+        _ => None,
+    }
+}
+
+/// The four hex digits at `i`.
+#[inline]
+fn hex4(bytes: &[u8], i: usize) -> Option<u32> {
+    bytes.get(i..i + 4)?.iter().try_fold(0, |n, &c| Some(n << 4 | char::from(c).to_digit(16)?))
+}
+
+/// A string's text with its escapes (already checked by [`escape_end`]) decoded, as serde_json
+/// decodes them. Allocates, as serde_json does for an escaped string.
+#[cold]
+fn unescape(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|&b| b == b'\\') {
+        let at = i + at;
+        out.push_str(text.get(i..at)?);
+        let (c, len) = match *bytes.get(at + 1)? {
+            b'"' => ('"', 2),
+            b'\\' => ('\\', 2),
+            b'/' => ('/', 2),
+            b'b' => ('\u{8}', 2),
+            b'f' => ('\u{c}', 2),
+            b'n' => ('\n', 2),
+            b'r' => ('\r', 2),
+            b't' => ('\t', 2),
+            b'u' => match hex4(bytes, at + 2)? {
+                n @ 0xD800..=0xDBFF => {
+                    let low = hex4(bytes, at + 8)?.checked_sub(0xDC00).filter(|l| *l < 0x400)?;
+                    (char::from_u32((((n - 0xD800) << 10) | low) + 0x1_0000)?, 12)
+                }
+                n => (char::from_u32(n)?, 6),
+            },
+            _ => return None,
+        };
+        out.push(c);
+        i = at + len;
+    }
+    out.push_str(text.get(i..)?);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -579,7 +665,28 @@ mod tests {
         assert_eq!(Val::Int(5).numeric_string(), None, "only strings");
     }
 
+    /// Bytes that are mostly plain, with quotes, backslashes, control bytes (and their
+    /// neighbours 0x20, 0x7f, 0x80, 0xff, which must not be flagged) here and there.
+    fn scanned_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            8 => prop::sample::select(&b"abcdefgh 0123456789"[..]),
+            1 => prop::sample::select(&[b'"', b'\\', 0x00, 0x1f, b'\n', 0x20, 0x7f, 0x80, 0xff][..]),
+            1 => any::<u8>(),
+        ];
+        prop::collection::vec(byte, 0..80)
+    }
+
     proptest! {
+        /// Finding the next quote, backslash or control byte agrees with a byte-by-byte search,
+        /// from every start, at every length (so across every 8-byte boundary).
+        #[test]
+        fn special_bytes_are_found_exactly(bytes in scanned_bytes()) {
+            for from in 0..=bytes.len() {
+                let naive = bytes[from..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|p| from + p);
+                prop_assert_eq!(special(&bytes, from), naive, "from {} in {:?}", from, bytes);
+            }
+        }
+
         /// The grammar check agrees with serde_json reading the same text as a whole document
         /// (which also allows surrounding whitespace, so that is trimmed away first).
         #[test]

@@ -5,6 +5,8 @@
 //! caller counts: decode never panics, logs or allocates per event (escaped strings aside).
 
 mod fields;
+#[cfg(test)]
+mod fuzz;
 
 use serde_json::error::Category;
 
@@ -435,6 +437,16 @@ mod tests {
             r#""2026-11-26T11:59:00Z""#,
             r#""2026-11-26T11:59:00.5+01:00""#,
             r#""x\\""#,
+            r#""\uD83D\uDE00""#,
+            r#""\uDE00""#,
+            r#""\uD83D""#,
+            r#""\uD800\u0041""#,
+            r#""\uD800\n""#,
+            r#""\b\f\n\r\t\/""#,
+            r#""\x""#,
+            r#""\u12G4""#,
+            r#""\"Chromium\";v=\"131\"""#,
+            r#""g\u0065o""#,
         ];
         const NUMBERS: &[&str] = &[
             "0",
@@ -536,16 +548,20 @@ mod tests {
         #[test]
         fn takes_the_fast_path_for_loadgen_events() {
             let d = decoder();
-            let mut traffic = crate::loadgen::Traffic::new(
-                5,
-                crate::loadgen::Incidents { every: std::time::Duration::ZERO, lasts: std::time::Duration::ZERO },
-            );
-            let mut buf = String::new();
-            for i in 0..1_000 {
-                traffic.event(NOW - i, &mut buf);
-                let mut slots = vec![Val::Missing; d.plan().slot_count()];
-                assert!(d.plan().extract_fast(&buf, &mut slots), "{buf}");
-                check(&d, buf.as_bytes()).unwrap();
+            // Padded events carry `sec-ch-ua` headers full of escaped quotes, as real ones do.
+            for bytes in [None, Some(600), Some(1_500), Some(4_000)] {
+                let mut traffic = crate::loadgen::Traffic::new(
+                    5,
+                    crate::loadgen::Incidents { every: std::time::Duration::ZERO, lasts: std::time::Duration::ZERO },
+                )
+                .with_event_bytes(bytes);
+                let mut buf = String::new();
+                for i in 0..1_000 {
+                    traffic.event(NOW - i, &mut buf);
+                    let mut slots = vec![Val::Missing; d.plan().slot_count()];
+                    assert!(d.plan().extract_fast(&buf, &mut slots), "{buf}");
+                    check(&d, buf.as_bytes()).unwrap();
+                }
             }
         }
     }
