@@ -18,6 +18,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use slostream::names::{self, label};
 
+use crate::harness::events::geo_outcome;
 use crate::harness::{now_ms, Deployment, Served};
 
 const MIN: i64 = 60_000;
@@ -198,10 +199,7 @@ fn a_calendar_month_rolls_over_and_its_slices_begin_again() {
         .add_slo("rolling", r#"{objective: 99, period: "7d", slis: [geo-availability]}"#);
     d.create_topic(1);
     let b = d.broker();
-    let payload = |ts: i64, good: bool| {
-        let status = if good { 200 } else { 503 };
-        format!(r#"{{"timestamp":{ts},"service":"geo","status":{status}}}"#).into_bytes()
-    };
+    let payload = geo_outcome;
     let shifted = || now_ms() + offset;
     let (start, _) = month_in(ZONE, end - 1);
     // The old month's last minute: slices at end-60s (4 good), end-50s (1 good of 4: bad) and

@@ -19,6 +19,11 @@ pub fn geo(status: u16, ts: i64, latency: u64) -> Vec<u8> {
         .into_bytes()
 }
 
+/// A geocode GET that succeeded (200) or failed (503), for tests that only count outcomes.
+pub fn geo_outcome(ts: i64, good: bool) -> Vec<u8> {
+    geo(if good { 200 } else { 503 }, ts, 20)
+}
+
 /// Event `i` of a steady, realistic mix at `ts`: every SLI of the example config with
 /// latencies, a few failures, unmatched events (booking GETs, payments) and, one in 50, an
 /// invalid message of each reject reason in turn.

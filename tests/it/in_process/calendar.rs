@@ -12,6 +12,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use slostream::names::{self, label};
 
+use crate::harness::events::geo_outcome;
 use crate::harness::mock::{InProcess, MockKafka};
 use crate::harness::{now_ms, Deployment, Served};
 
@@ -51,13 +52,7 @@ fn a_calendar_month_counts_only_its_own_events_with_its_bounds_and_thresholds() 
     let mut events: Vec<(i64, bool)> = [1, 60_000, 3_600_000].map(|before| (start - before, false)).to_vec();
     let during: Vec<(i64, bool)> = (0..20).map(|i| (start + (t0 - 5_000 - start) * i / 19, i % 5 != 0)).collect();
     events.extend(&during);
-    let payloads: Vec<Vec<u8>> = events
-        .iter()
-        .map(|(ts, good)| {
-            let status = if *good { 200 } else { 503 };
-            format!(r#"{{"timestamp":{ts},"service":"geo","status":{status}}}"#).into_bytes()
-        })
-        .collect();
+    let payloads: Vec<Vec<u8>> = events.iter().map(|&(ts, good)| geo_outcome(ts, good)).collect();
     kafka.produce(d.topic(), 2, &payloads);
 
     let mut app = InProcess::start(&d);

@@ -12,6 +12,7 @@ use serde_json::Value;
 use slostream::names::{self, label};
 use slostream::time::Clock;
 
+use crate::harness::events::geo_outcome;
 use crate::harness::mock::{InProcess, MockKafka};
 use crate::harness::{Deployment, Served};
 
@@ -31,13 +32,7 @@ impl Truth {
     /// Produces `n` geo events from `from`, `step` apart, every `bad_every`-th bad.
     fn produce(&mut self, kafka: &MockKafka, d: &Deployment, from: i64, step: i64, n: i64, bad_every: i64) {
         let events: Vec<(i64, bool)> = (0..n).map(|i| (from + i * step, i % bad_every != 0)).collect();
-        let payloads: Vec<Vec<u8>> = events
-            .iter()
-            .map(|(ts, good)| {
-                let status = if *good { 200 } else { 503 };
-                format!(r#"{{"timestamp":{ts},"service":"geo","status":{status}}}"#).into_bytes()
-            })
-            .collect();
+        let payloads: Vec<Vec<u8>> = events.iter().map(|&(ts, good)| geo_outcome(ts, good)).collect();
         kafka.produce(d.topic(), 2, &payloads);
         self.0.extend(events);
     }
