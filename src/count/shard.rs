@@ -7,6 +7,7 @@
 use crate::classify::Classifier;
 use crate::config::Config;
 use crate::decode::{Decoder, Reject, SlotBuffer};
+use crate::state::delta_record::DeltaRecord;
 use crate::state::Counters;
 use crate::window::batch::Batch;
 use crate::window::breakdown::BreakdownEvent;
@@ -105,6 +106,17 @@ impl Shard {
     #[inline]
     pub fn is_full(&self) -> bool {
         self.batch.len() >= BATCH_EVENTS
+    }
+
+    /// Everything since the last hand-over as a delta record (what an ingest member commits
+    /// instead of handing over to a tally), leaving the shard empty. Breakdowns are not carried
+    /// yet: a two-stage deployment has none.
+    pub fn take_delta(&mut self, into: &mut DeltaRecord) {
+        self.batch.drain_into_delta(&mut into.delta);
+        into.counters.add(&self.counters);
+        self.counters.clear();
+        self.combinations.announced.clear();
+        self.breakdown.clear();
     }
 
     /// Adds everything since the last hand-over to the tally, with the offsets it covers.

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::report::Reports;
+use crate::state::delta_record::DeltaRecord;
 use crate::state::{Checkpoint, Counters, PartitionOffset};
 use crate::window::batch::Batch;
 use crate::window::breakdown::Breakdowns;
@@ -98,17 +99,33 @@ impl Tally {
         self.reports.fold_evicted(&mut self.store);
         self.counters.add(counters);
         counters.clear();
-        for p in positions {
-            match self.offsets.iter_mut().find(|q| q.partition == p.partition && q.topic == p.topic) {
-                Some(q) => q.next = p.next,
-                None => self.offsets.push(p.clone()),
-            }
-        }
+        self.advance(positions);
         if let Some(flag) = self.unacknowledged.get_mut(worker) {
             *flag = !acknowledged;
         }
         if let Some(at) = self.handed_at.get_mut(worker) {
             *at = Some(now);
+        }
+    }
+
+    /// Adds one member's delta record and records the positions it was read up to: how a merge
+    /// member counts (a two-stage deployment). Windows, latency, totals, time slices, reports
+    /// and counters end as if the record's events had been handed over in time order.
+    pub fn fold(&mut self, record: &DeltaRecord, positions: &[PartitionOffset]) {
+        let Tally { store, latency, counters, slices, .. } = self;
+        record.delta.fold_into(store, latency, &mut counters.totals, slices);
+        self.reports.fold_evicted(&mut self.store);
+        self.counters.add(&record.counters);
+        self.advance(positions);
+    }
+
+    /// Records the next offset of each partition in `positions`.
+    fn advance(&mut self, positions: &[PartitionOffset]) {
+        for p in positions {
+            match self.offsets.iter_mut().find(|q| q.partition == p.partition && q.topic == p.topic) {
+                Some(q) => q.next = p.next,
+                None => self.offsets.push(p.clone()),
+            }
         }
     }
 

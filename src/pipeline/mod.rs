@@ -18,6 +18,8 @@ mod reject_log;
 mod report_crash;
 mod resume;
 mod tick;
+#[cfg(test)]
+mod two_stage;
 mod workers;
 
 use std::future::Future;

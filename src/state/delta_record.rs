@@ -5,7 +5,8 @@
 //! SLI definitions it was counted under ([`Config::slis_fingerprint`]): a merge member folds
 //! only records counted under its own definitions, since SLI ids and `good:` verdicts mean
 //! nothing across definitions, and refuses a newer format rather than misread it. Then the
-//! process-wide counters (reject reasons and fields by name, as in checkpoints) and the delta's
+//! process-wide counters (reject reasons, fields and maintenance windows by name, as in
+//! checkpoints) and the delta's
 //! buckets and latency counts, sorted, in little-endian fixed width.
 
 use super::codec::{Reader, Writer};
@@ -58,6 +59,11 @@ impl DeltaRecord {
         w.u32(FORMAT);
         w.u64(config.slis_fingerprint());
         write_counters(&mut w, &self.counters, config);
+        w.u32(config.maintenance.len() as u32);
+        for (m, n) in config.maintenance.iter().zip(&self.counters.in_maintenance) {
+            w.str(&m.name);
+            w.u64(*n);
+        }
         let buckets = self.delta.bucket_entries();
         w.u32(buckets.len() as u32);
         for (sli, k, c) in buckets {
@@ -88,7 +94,12 @@ impl DeltaRecord {
         if found != expected {
             return Err(DeltaError::OtherDefinitions { found, expected });
         }
-        let counters = read_counters(&mut r, config, true, true)?;
+        let mut counters = read_counters(&mut r, config, true, true)?;
+        for _ in 0..r.count(12)? {
+            let (name, n) = (r.str()?, r.u64()?);
+            let i = config.maintenance.iter().position(|m| m.name == name).ok_or(Malformed(bytes.len()))?;
+            counters.in_maintenance[i] = n;
+        }
         let slis = config.slis.len() as u32;
         let mut buckets = Vec::new();
         for _ in 0..r.count(28)? {

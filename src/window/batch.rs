@@ -11,6 +11,7 @@
 //!
 //! The batch keeps its capacity between hand-overs, so steady-state ingest allocates nothing.
 
+use super::delta::Delta;
 use super::latency::{Bin, LatencyWindows};
 use super::slices::Slices;
 use super::WindowStore;
@@ -50,6 +51,15 @@ impl Batch {
     /// Events pending.
     pub(crate) fn len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Moves every pending event into `delta` (what an ingest member keeps instead of windows),
+    /// and empties the batch (keeping its capacity).
+    pub(crate) fn drain_into_delta(&mut self, delta: &mut Delta) {
+        for p in self.pending.drain(..) {
+            let latency = (p.bits & HAS_LATENCY != 0).then_some(Bin((p.bits >> 2) as u16));
+            delta.record(p.sli as usize, p.ts_ms, p.bits & GOOD != 0, latency);
+        }
     }
 
     /// Counts every pending event into the windows, the latency windows and the per-SLI totals,

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 
 use super::latency::{Bin, LatencyWindows};
+use super::slices::Slices;
 use super::{Counts, WindowStore};
 
 /// The finest bucket: the window store's first tier.
@@ -41,7 +42,6 @@ pub type LatencyEntry = (u32, i64, u16, u32);
 impl Delta {
     /// Counts one event of `sli` at `ts_ms`, with its latency bin if it has one.
     #[inline]
-    #[cfg_attr(not(test), allow(dead_code, reason = "recorded into by the ingest role, which counts no windows"))]
     pub(crate) fn record(&mut self, sli: usize, ts_ms: i64, good: bool, latency: Option<Bin>) {
         let sli = sli as u32;
         let c = self.buckets.entry((sli, ts_ms.div_euclid(BUCKET_MS))).or_default();
@@ -98,18 +98,30 @@ impl Delta {
     }
 
     /// Adds the delta into `store`, `latency` and the per-SLI `totals`, as if each of its events
-    /// had been counted there. SLI ids out of range (a delta from another config) are skipped.
-    pub fn fold_into(&self, store: &mut WindowStore, latency: &mut LatencyWindows, totals: &mut [Counts]) {
+    /// had been counted there, oldest bucket first so that time slices are frozen as they would
+    /// be for its events in time order (and events for slices already frozen counted late). SLI
+    /// ids out of range (a delta from another config) are skipped.
+    pub fn fold_into(
+        &self,
+        store: &mut WindowStore,
+        latency: &mut LatencyWindows,
+        totals: &mut [Counts],
+        slices: &mut Slices,
+    ) {
         let resolutions = store.resolutions();
-        for (&(sli, k), &c) in &self.buckets {
+        let mut buckets: Vec<(i64, u32, Counts)> = self.buckets.iter().map(|(&(s, k), &c)| (k, s, c)).collect();
+        buckets.sort_unstable_by_key(|&(k, s, _)| (k, s));
+        for (k, sli, c) in buckets {
             let sli = sli as usize;
             if sli >= totals.len() {
                 continue;
             }
             let start = k * BUCKET_MS;
+            slices.before(store, start);
             for (tier, res) in resolutions.iter().enumerate() {
                 store.add_bucket(tier, sli, start.div_euclid(*res), c);
             }
+            slices.observe_n(sli, start, c.total);
             totals[sli].add(c);
         }
         for (&(sli, minute, bin), &n) in &self.latency {
@@ -205,7 +217,7 @@ mod tests {
                 let mut carried = Delta::default();
                 carried.add_entries(&d.bucket_entries(), &d.latency_entries());
                 prop_assert_eq!(carried.events(), d.events());
-                carried.fold_into(&mut merged.0, &mut merged.1, &mut merged.2);
+                carried.fold_into(&mut merged.0, &mut merged.1, &mut merged.2, &mut Slices::default());
             }
             prop_assert_eq!(&merged.2, &one.2);
             prop_assert_eq!(state(&merged.0, &merged.1), state(&one.0, &one.1));

@@ -191,16 +191,23 @@ impl Slices {
     #[inline]
     pub(crate) fn observe(&mut self, sli: usize, ts_ms: i64) {
         if self.late_before.get(sli).is_some_and(|&before| ts_ms < before) {
-            self.count_late(sli, ts_ms);
+            self.count_late(sli, ts_ms, 1);
+        }
+    }
+
+    /// [`Slices::observe`] for `n` events of `sli` at `ts_ms` (a folded bucket's).
+    pub(crate) fn observe_n(&mut self, sli: usize, ts_ms: i64, n: u64) {
+        if self.late_before.get(sli).is_some_and(|&before| ts_ms < before) {
+            self.count_late(sli, ts_ms, n);
         }
     }
 
     #[cold]
-    fn count_late(&mut self, sli: usize, ts_ms: i64) {
+    fn count_late(&mut self, sli: usize, ts_ms: i64, n: u64) {
         for &i in &self.by_sli[sli] {
             let slo = &mut self.slos[i];
             if slo.frozen_until.is_some_and(|f| ts_ms < f) {
-                slo.late += 1;
+                slo.late += n;
             }
         }
     }
