@@ -53,6 +53,11 @@ pub const SLO_OBJECTIVE: Metric = gauge("slostream_slo_objective_ratio", "SLO ob
 /// `{slo, period, combine}`: an SLO's definition.
 pub const SLO_INFO: Metric =
     gauge("slostream_slo_info", "SLO definition: period (the window label of its period), combine method; always 1");
+/// `{slo, revision}`: the fingerprint of the SLO's definition, for an annotation at each edit.
+pub const SLO_REVISION_INFO: Metric = gauge(
+    "slostream_slo_revision_info",
+    "The SLO definition's revision (a fingerprint that changes with every edit of what it measures or alerts on); always 1",
+);
 /// `{slo, sli, weight}`: which SLIs an SLO combines.
 pub const SLO_SLI_INFO: Metric =
     gauge("slostream_slo_sli_info", "Which SLIs an SLO combines, with their weight; always 1");
@@ -142,9 +147,10 @@ pub const SLI_LATENCY: Metric = gauge(
 );
 
 /// The per-SLO and per-SLI families, in the order they are rendered.
-pub const SLO_SERIES: [Metric; 23] = [
+pub const SLO_SERIES: [Metric; 24] = [
     SLO_OBJECTIVE,
     SLO_INFO,
+    SLO_REVISION_INFO,
     SLO_SLI_INFO,
     SLO_ALERT_THRESHOLD,
     SLO_PERIOD_START,
@@ -317,6 +323,8 @@ pub mod label {
     pub const COMBINE: &str = "combine";
     /// A component's weight.
     pub const WEIGHT: &str = "weight";
+    /// An SLO definition's fingerprint, 16 hex digits.
+    pub const REVISION: &str = "revision";
     /// `page` or `ticket`.
     pub const SEVERITY: &str = "severity";
     /// A multiwindow rule's long window.

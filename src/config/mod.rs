@@ -386,6 +386,10 @@ pub struct SloConfig {
     pub combine: Combine,
     /// Events or time slices (`budgeting:`).
     pub budgeting: Budgeting,
+    /// Changes with every edit of what the SLO measures or alerts on (objective, period,
+    /// combine, budgeting, its SLIs' definitions and weights, alert rules, labels), not with its
+    /// description or links: `slostream_slo_revision_info{revision}`.
+    pub revision: u64,
     /// The SLIs combined, as configured.
     pub components: Vec<Component>,
     /// The configured rules, or the SRE Workbook's pairs that fit in the period.

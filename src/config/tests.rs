@@ -188,3 +188,42 @@ fn exporter_errors_name_the_key_and_never_show_the_hash() {
     std::fs::remove_file(cert).unwrap();
     assert!(err.starts_with("x.yaml: exporter.tls.key_file: cannot read \"/nonexistent/key.pem\": "), "{err}");
 }
+
+/// An SLO's revision changes with every edit of what it measures or alerts on, and only then.
+#[test]
+fn an_slo_revision_follows_its_definition() {
+    let base = include_str!("../../config/example.yaml");
+    let revision = |yaml: &str| {
+        let c = Config::from_yaml(yaml, "x.yaml").unwrap();
+        c.slos.iter().find(|s| s.name == "book-a-ride").unwrap().revision
+    };
+    let before = revision(base);
+    assert_eq!(revision(base), before, "stable");
+    for (what, from, to) in [
+        ("objective", "objective: 99.9", "objective: 99.8"),
+        ("period", "period: \"30d\"", "period: \"28d\""),
+        ("weight", "weight: 3 }", "weight: 4 }"),
+        (
+            "an SLI's good",
+            "match: { service: \"geo\" }\n    good:\n      status: { lt: 500 }",
+            "match: { service: \"geo\" }\n    good:\n      status: { lt: 400 }",
+        ),
+        ("budgeting", "    combine: weighted", "    combine: weighted\n    budgeting: { method: ratio_timeslices }"),
+        ("labels", "    combine: weighted", "    combine: weighted\n    labels: { team: rides }"),
+        (
+            "alerts",
+            "    combine: weighted",
+            "    combine: weighted\n    alerts: [{ severity: page, long: 1h, short: 5m, factor: 10 }]",
+        ),
+    ] {
+        let edited = base.replacen(from, to, 1);
+        assert_ne!(edited, base, "{what}: the edit applies");
+        assert_ne!(revision(&edited), before, "{what}");
+    }
+    let described = base.replacen(
+        "  book-a-ride:\n",
+        "  book-a-ride:\n    description: \"x\"\n    runbook_url: \"https://r\"\n",
+        1,
+    );
+    assert_eq!(revision(&described), before, "a description or a link is no edit of the definition");
+}

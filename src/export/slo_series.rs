@@ -17,7 +17,7 @@ use crate::state::Counters;
 
 /// The families of [`names::SLO_SERIES`], registered up front so each renders as one group in
 /// that order whenever its series are registered.
-pub(super) struct Families([FamilyId; 23]);
+pub(super) struct Families([FamilyId; 24]);
 
 impl Families {
     fn register(series: &Exposition) -> Families {
@@ -85,6 +85,8 @@ impl SloSeries {
             series.series(f(names::SLO_OBJECTIVE), &[(label::SLO, slo)]).set(s.objective);
             let info = [(label::SLO, slo), (label::PERIOD, &s.period.label), (label::COMBINE, s.combine.as_str())];
             series.series(f(names::SLO_INFO), &info).set(1.0);
+            let revision = format!("{:016x}", s.revision);
+            series.series(f(names::SLO_REVISION_INFO), &[(label::SLO, slo), (label::REVISION, &revision)]).set(1.0);
             for c in &s.components {
                 let weight = c.weight.to_string();
                 let labels = [(label::SLO, slo), (label::SLI, &config.slis[c.sli].name), (label::WEIGHT, &weight)];

@@ -65,7 +65,10 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
     };
     let windows = windows(&period, &alerts);
     let budgeting = super::budgeting::budgeting(slo.budgeting.as_ref(), &alerts, &at)?;
+    let revision =
+        revision(objective, &period, calendar.as_ref(), combine, &budgeting, &components, slis, &alerts, &slo.labels);
     Ok(SloConfig {
+        revision,
         name: name.to_string(),
         description: slo.description.clone(),
         objective,
@@ -81,6 +84,44 @@ fn slo_config(name: &str, slo: &RawSlo, slis: &[SliConfig]) -> Result<SloConfig,
         runbook_url: slo.runbook_url.clone(),
         dashboard_url: slo.dashboard_url.clone(),
     })
+}
+
+/// [`SloConfig::revision`]: FNV-1a over the definition written out.
+#[allow(clippy::too_many_arguments, reason = "every part of the definition, named")]
+fn revision(
+    objective: f64,
+    period: &Window,
+    calendar: Option<&Calendar>,
+    combine: Combine,
+    budgeting: &crate::config::Budgeting,
+    components: &[Component],
+    slis: &[SliConfig],
+    alerts: &[AlertRule],
+    labels: &BTreeMap<String, String>,
+) -> u64 {
+    let mut text = format!(
+        "objective={objective};period={};calendar={:?};combine={};budgeting={budgeting:?};",
+        period.label,
+        calendar.map(|c| (c.unit.as_str(), c.zone.as_str())),
+        combine.as_str()
+    );
+    for c in components {
+        text.push_str(&format!("sli={}:{:016x}:{};", slis[c.sli].name, slis[c.sli].fingerprint, c.weight));
+    }
+    for a in alerts {
+        text.push_str(&format!(
+            "alert={}:{}:{}:{}:{:?};",
+            a.severity.as_str(),
+            a.long,
+            a.short,
+            a.factor,
+            a.budget_share
+        ));
+    }
+    for (k, v) in labels {
+        text.push_str(&format!("label={k:?}={v:?};"));
+    }
+    crate::config::fnv1a(text.as_bytes())
 }
 
 /// The objective as a ratio, rounded so that 99.9 exports as 0.999, not 0.9990000000000001.

@@ -67,6 +67,10 @@ fn a_calendar_month_counts_only_its_own_events_with_its_bounds_and_thresholds() 
     assert_eq!(get(names::SLO_PERIOD_END.name, &[(label::SLO, "monthly")]), end as f64 / 1000.0);
     let info = [(label::SLO, "monthly"), (label::PERIOD, "month"), (label::COMBINE, "pooled")];
     assert_eq!(get(names::SLO_INFO.name, &info), 1.0);
+    // The definition's revision, as the config computes it.
+    let config = slostream::config::Config::from_yaml(&d.render(crate::harness::free_port()), "calendar.yaml").unwrap();
+    let revision = format!("{:016x}", config.slos.iter().find(|s| s.name == "monthly").unwrap().revision);
+    assert_eq!(get(names::SLO_REVISION_INFO.name, &[(label::SLO, "monthly"), (label::REVISION, &revision)]), 1.0);
     let budget = 1.0 - (1.0 - good / during.len() as f64) / 0.01;
     let remaining = get(names::SLO_BUDGET_REMAINING.name, &[(label::SLO, "monthly")]);
     assert!((remaining - budget).abs() < 1e-9, "{remaining} != {budget}");
