@@ -60,16 +60,6 @@ pub fn burn_rate(ratio: f64, objective: f64) -> f64 {
     (1.0 - ratio) / (1.0 - objective)
 }
 
-/// Burn rate of a ratio against a budget `1 - objective`, with 0 (not a rounding error) for a
-/// ratio of 1.
-fn burn_rate_of(ratio: f64, budget: f64) -> f64 {
-    if ratio >= 1.0 {
-        0.0
-    } else {
-        (1.0 - ratio) / budget
-    }
-}
-
 /// The error ratio over a window, where one is exported (Sloth's `slo:sli_error:ratio_rate<W>`).
 ///
 /// Pooled, the ratio is `Σg / Σn`, so the error ratio is `(n - g) / n`: one rounding, where
@@ -271,7 +261,7 @@ fn evaluate_into(
         let status = match slices.map(|s| s[i]) {
             None => WindowStatus { counts: sum, ratio, burn_rate, slices: None },
             Some(sc) => {
-                let slice_burn = burn_rate_of(sc.ratio(), budget);
+                let slice_burn = self::burn_rate(sc.ratio(), slo.objective);
                 let scale = if burn_rate > 0.0 { slice_burn / burn_rate } else { 0.0 };
                 share.iter_mut().for_each(|c| *c *= scale);
                 WindowStatus { counts: sum, ratio: sc.ratio(), burn_rate: slice_burn, slices: Some(sc) }

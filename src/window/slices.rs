@@ -190,12 +190,11 @@ impl Slices {
     /// Counts an event of `sli` at `ts_ms` as late for each time-slice SLO that froze its slice.
     #[inline]
     pub(crate) fn observe(&mut self, sli: usize, ts_ms: i64) {
-        if self.late_before.get(sli).is_some_and(|&before| ts_ms < before) {
-            self.count_late(sli, ts_ms, 1);
-        }
+        self.observe_n(sli, ts_ms, 1);
     }
 
     /// [`Slices::observe`] for `n` events of `sli` at `ts_ms` (a folded bucket's).
+    #[inline]
     pub(crate) fn observe_n(&mut self, sli: usize, ts_ms: i64, n: u64) {
         if self.late_before.get(sli).is_some_and(|&before| ts_ms < before) {
             self.count_late(sli, ts_ms, n);
