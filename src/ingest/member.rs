@@ -225,10 +225,8 @@ impl Member {
             let bound = (3 * config.scale.transaction_timeout).max(Duration::from_secs(30));
             c.set("max.poll.interval.ms", bound.as_millis().to_string());
         }
-        if c.get("group.protocol") == Some("consumer") {
-            // KIP-848: the broker assigns and times sessions out; these are refused.
-            c.remove("session.timeout.ms");
-        } else if c.get("partition.assignment.strategy").is_none() {
+        // KIP-848 assigns on the broker and refuses a client-side strategy.
+        if c.get("group.protocol") != Some("consumer") && c.get("partition.assignment.strategy").is_none() {
             c.set("partition.assignment.strategy", "cooperative-sticky");
         }
         let context = MemberContext {
