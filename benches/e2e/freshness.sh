@@ -10,6 +10,9 @@
 #   CAUGHT_UP_SECS=0.5  caught up = lag under this many seconds of live traffic (see below)
 #   CATCHUP_MAX_SECS=600  give up the catch-up after this long
 #   FRESH_KEEP=DIR      keep the raw /metrics samples, logs and config there
+#   FRESH_ROLES=all     `two-stage`: an ingest member and a merge member instead of one process
+#                       (the probe reads the merge member; the catch-up stops and restarts the
+#                       merge member while the ingest member keeps committing)
 #
 # Starts the test broker (tests/kafka/broker.sh: Java + Maven, no Docker), creates a topic of 8
 # partitions, points config/example.yaml at it with one more SLI, `freshness-probe` (service
@@ -55,6 +58,9 @@ TOPIC=fresh-requests
 WORK="$(mktemp -d /tmp/slostream-fresh-bench.XXXXXX)"
 LOADGEN_PID=""
 SAMPLER_PID=""
+INGEST_PID=""
+ROLES="${FRESH_ROLES:-all}"
+[[ "$ROLES" == all || "$ROLES" == two-stage ]] || { echo "$0: FRESH_ROLES is all or two-stage" >&2; exit 2; }
 
 log() { echo "fresh: $*" >&2; }
 now() { echo "$EPOCHREALTIME"; }
@@ -64,6 +70,7 @@ cleanup() {
   local rc=$?
   if [[ -n "$SAMPLER_PID" ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
   if [[ -n "$LOADGEN_PID" ]]; then kill "$LOADGEN_PID" 2>/dev/null || true; wait "$LOADGEN_PID" 2>/dev/null || true; fi
+  if [[ -n "$INGEST_PID" ]]; then kill "$INGEST_PID" 2>/dev/null || true; wait "$INGEST_PID" 2>/dev/null || true; fi
   stop_all
   exit "$rc"
 }
@@ -123,7 +130,18 @@ sample() {
 }
 
 start_slostream() {
-  RUST_LOG=info,librdkafka=warn "$BIN" run --config "$WORK/slostream.yaml" >>"$WORK/slostream.log" 2>&1 &
+  if [[ "$ROLES" == all ]]; then
+    RUST_LOG=info,librdkafka=warn "$BIN" run --config "$WORK/slostream.yaml" >>"$WORK/slostream.log" 2>&1 &
+    SLOSTREAM_PID=$!
+    return
+  fi
+  if [[ -z "$INGEST_PID" ]]; then
+    sed "s|127.0.0.1:$PORT|127.0.0.1:$(free_port)|" "$WORK/slostream.yaml" >"$WORK/ingest.yaml"
+    RUST_LOG=info,librdkafka=warn "$BIN" run --config "$WORK/ingest.yaml" --role ingest --instance fresh-ingest \
+      >>"$WORK/ingest.log" 2>&1 &
+    INGEST_PID=$!
+  fi
+  RUST_LOG=info,librdkafka=warn "$BIN" run --config "$WORK/slostream.yaml" --role merge >>"$WORK/slostream.log" 2>&1 &
   SLOSTREAM_PID=$!
 }
 
@@ -253,7 +271,7 @@ fi
 
 fmt() { printf '%.0f' "$1"; }
 echo
-echo "slostream freshness and catch-up: $PARTITIONS partitions, $(nproc) CPUs, loadgen asked $(fmt "$RATE") events/s, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "slostream freshness and catch-up ($ROLES): $PARTITIONS partitions, $(nproc) CPUs, loadgen asked $(fmt "$RATE") events/s, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 printf '| %-38s | %18s |\n' measure value
 printf '|%s|%s|\n' ---------------------------------------- --------------------

@@ -488,13 +488,18 @@ impl Config {
         self.windows.iter().position(|w| w.secs == secs).expect("every SLO window is in the global set")
     }
 
-    /// Every SLI's name and definition fingerprint, in id order, as one fingerprint: two
-    /// configs with the same one classify every event into the same SLI ids, so counts made
-    /// under one can be added to counts made under the other (delta records carry it).
+    /// Every SLI's name, definition fingerprint and breakdown fields, in id order, as one
+    /// fingerprint: two configs with the same one classify every event into the same SLI ids
+    /// and value combinations, so counts made under one can be added to counts made under the
+    /// other (delta records carry it).
     pub fn slis_fingerprint(&self) -> u64 {
         let mut text = String::new();
         for s in &self.slis {
             text.push_str(&format!("{}={:016x};", s.name, s.fingerprint));
+            // A breakdown's combinations are hashes of these fields' values.
+            if let Some(b) = &s.breakdown {
+                text.push_str(&format!("breakdown={:?};", b.fields));
+            }
         }
         fnv1a(text.as_bytes())
     }

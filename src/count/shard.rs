@@ -109,14 +109,21 @@ impl Shard {
     }
 
     /// Everything since the last hand-over as a delta record (what an ingest member commits
-    /// instead of handing over to a tally), leaving the shard empty. Breakdowns are not carried
-    /// yet: a two-stage deployment has none.
+    /// instead of handing over to a tally), leaving the shard empty: counts, latencies,
+    /// counters, and each breakdown's new combinations and buckets.
     pub fn take_delta(&mut self, into: &mut DeltaRecord) {
         self.batch.drain_into_delta(&mut into.delta);
         into.counters.add(&self.counters);
         self.counters.clear();
+        let delta = &mut into.delta;
+        for (bd, hash, texts) in self.combinations.announced.iter() {
+            delta.combinations.push((bd as u32, hash, texts.as_slice().iter().map(|t| Box::from(*t)).collect()));
+        }
         self.combinations.announced.clear();
-        self.breakdown.clear();
+        for e in self.breakdown.drain(..) {
+            delta.record_breakdown(e.bd, e.hash, e.ts_ms, e.good);
+        }
+        delta.now_ms = delta.now_ms.max(self.now_ms);
     }
 
     /// Adds everything since the last hand-over to the tally, with the offsets it covers.

@@ -55,6 +55,8 @@ pub struct Tally {
     unacknowledged: Vec<bool>,
     /// Per worker: when it last handed over (its part of the cut was taken then).
     handed_at: Vec<Option<Instant>>,
+    /// The longest SLO period: a breakdown combination quiet this long frees its slot.
+    period_ms: i64,
 }
 
 impl Tally {
@@ -87,6 +89,7 @@ impl Tally {
             offsets,
             unacknowledged: vec![false; workers],
             handed_at: vec![None; workers],
+            period_ms: config.max_period_secs() * 1000,
         }
     }
 
@@ -112,8 +115,8 @@ impl Tally {
     /// member counts (a two-stage deployment). Windows, latency, totals, time slices, reports
     /// and counters end as if the record's events had been handed over in time order.
     pub fn fold(&mut self, record: &DeltaRecord, positions: &[PartitionOffset]) {
-        let Tally { store, latency, counters, slices, .. } = self;
-        record.delta.fold_into(store, latency, &mut counters.totals, slices);
+        let Tally { store, latency, counters, slices, breakdowns, .. } = self;
+        record.delta.fold_into(store, latency, &mut counters.totals, slices, breakdowns, self.period_ms);
         self.reports.fold_evicted(&mut self.store);
         self.counters.add(&record.counters);
         self.advance(positions);

@@ -30,9 +30,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     match config.role {
         Role::All => super::run(config, shutdown).await,
         Role::Merge => {
-            if config.slis.iter().any(|s| s.breakdown.is_some()) {
-                tracing::warn!("delta records do not carry breakdowns yet: a merge member exports no breakdown series");
-            }
             if !ensure_topics(&config, &mut shutdown).await {
                 return Ok(());
             }

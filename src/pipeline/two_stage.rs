@@ -19,11 +19,14 @@ fn folding_members_deltas_equals_handing_over() {
     const MIN: i64 = 60_000;
     let mut start = String::new();
     crate::time::format_rfc3339_ms(NOW - 300 * MIN, &mut start);
-    let yaml = include_str!("../../config/example.yaml").replacen(
-        "    combine: pooled",
-        "    combine: pooled\n    budgeting: { method: timeslices, slice: 1m, target: 90, min_events: 2 }",
-        1,
-    ) + &format!("maintenance:\n  - {{ name: deploys, match: {{ service: booking }}, start: \"{start}\", duration: 10m, every: 1h }}\n");
+    let yaml = include_str!("../../config/example.yaml")
+        .replacen(
+            "    combine: pooled",
+            "    combine: pooled\n    budgeting: { method: timeslices, slice: 1m, target: 90, min_events: 2 }",
+            1,
+        )
+        .replacen("  geo-availability:\n", "  geo-availability:\n    breakdown: [region, route]\n    max_values: 5\n", 1)
+        + &format!("maintenance:\n  - {{ name: deploys, match: {{ service: booking }}, start: \"{start}\", duration: 10m, every: 1h }}\n");
     let config = Config::from_yaml(&yaml, "example.yaml").unwrap();
     assert!(config.slos.iter().any(|s| s.budgeting.slices().is_some()));
     // Ten hours of events in time order, a few a minute, of every SLI and some rejects.
@@ -32,7 +35,12 @@ fn folding_members_deltas_equals_handing_over() {
             let ts = NOW - 10 * 60 * MIN + i * 6_000;
             let status = if i % 13 == 0 { 503 } else { 200 };
             let payload = match i % 5 {
-                0 => format!(r#"{{"timestamp":{ts},"service":"geo","status":{status},"latency_ms":{}}}"#, i % 700),
+                0 => format!(
+                    r#"{{"timestamp":{ts},"service":"geo","status":{status},"latency_ms":{},"region":"r{}","route":"/{}"}}"#,
+                    i % 700,
+                    i % 3,
+                    i % 4
+                ),
                 1 => format!(r#"{{"timestamp":{ts},"service":"booking","method":"POST","status":{status}}}"#),
                 2 => format!(r#"{{"timestamp":{ts},"service":"search-api","route":"/v1/trips","status":{status},"latency_ms":{}}}"#, i % 900),
                 3 => format!(r#"{{"timestamp":{ts},"service":"payments","status":200}}"#),
@@ -76,5 +84,19 @@ fn folding_members_deltas_equals_handing_over() {
         assert_eq!(merged.latency.quantiles(sli, NOW, q), one.latency.quantiles(sli, NOW, q), "sli {sli}");
     }
     assert_eq!(merged.slices.saved(), one.slices.saved());
+    // Breakdowns: the same combinations in the same slots (five of the twelve fit, the rest are
+    // __other__), with the same buckets.
+    let breakdown = |t: &Tally| {
+        let set = &t.breakdowns.sets[0];
+        let rows: Vec<_> = set.tracked().map(|(row, c)| (row, c.hash, c.values.clone(), c.last_ms)).collect();
+        let buckets: Vec<Vec<_>> = (0..=set.other_row())
+            .flat_map(|row| (0..3).map(move |tier| set.store().buckets(tier, row).collect()))
+            .collect();
+        (rows, buckets)
+    };
+    let (rows, buckets) = breakdown(&one);
+    assert_eq!(rows.len(), 5, "every slot is taken");
+    assert!(buckets.iter().flatten().any(|(_, c)| c.total > 0));
+    assert_eq!(breakdown(&merged), (rows, buckets));
     assert!(one.slices.saved()[0].hours.iter().any(|(_, h)| h.good < f64::from(h.counted)), "bad slices");
 }

@@ -15,8 +15,9 @@ use crate::config::Config;
 use crate::window::delta::Delta;
 use crate::window::Counts;
 
-/// The format [`DeltaRecord::encode`] writes.
-pub const FORMAT: u32 = 1;
+/// The format [`DeltaRecord::encode`] writes: 2 adds the breakdowns (combination texts and
+/// buckets) and the member's clock; format 1 records (no breakdowns) are still read.
+pub const FORMAT: u32 = 2;
 
 /// One member's counts since its last commit.
 #[derive(Debug, Clone)]
@@ -94,6 +95,26 @@ impl DeltaRecord {
             w.u32(u32::from(bin));
             w.u32(n);
         }
+        w.i64(self.delta.now_ms);
+        w.u32(self.delta.combinations.len() as u32);
+        for (bd, hash, texts) in &self.delta.combinations {
+            w.u32(*bd);
+            w.u64(*hash);
+            w.u32(texts.len() as u32);
+            for t in texts {
+                w.str(t);
+            }
+        }
+        let breakdown = self.delta.breakdown_entries();
+        w.u32(breakdown.len() as u32);
+        for (bd, hash, k, c, last) in breakdown {
+            w.u32(bd);
+            w.u64(hash);
+            w.i64(k);
+            w.u64(c.good);
+            w.u64(c.total);
+            w.i64(last);
+        }
         w.buf
     }
 
@@ -132,10 +153,31 @@ impl DeltaRecord {
             }
             latency.push((sli, minute, bin, n));
         }
+        let mut delta = Delta::default();
+        if format >= 2 {
+            delta.now_ms = r.i64()?;
+            let breakdowns = config.breakdowns().count() as u32;
+            for _ in 0..r.count(16)? {
+                let (bd, hash, n) = (r.u32()?, r.u64()?, r.count(4)?);
+                let texts = (0..n).map(|_| r.str().map(Box::from)).collect::<Result<Vec<Box<str>>, _>>()?;
+                if bd >= breakdowns {
+                    return Err(Malformed(bytes.len()).into());
+                }
+                delta.combinations.push((bd, hash, texts));
+            }
+            let mut entries = Vec::new();
+            for _ in 0..r.count(44)? {
+                let (bd, hash, k, good, total, last) = (r.u32()?, r.u64()?, r.i64()?, r.u64()?, r.u64()?, r.i64()?);
+                if bd >= breakdowns || good > total {
+                    return Err(Malformed(bytes.len()).into());
+                }
+                entries.push((bd, hash, k, Counts { good, total }, last));
+            }
+            delta.add_breakdown_entries(&entries);
+        }
         if !r.is_done() {
             return Err(Malformed(bytes.len()).into());
         }
-        let mut delta = Delta::default();
         delta.add_entries(&buckets, &latency);
         Ok(DeltaRecord { counters, delta })
     }
@@ -175,6 +217,38 @@ mod tests {
         assert_eq!(back.delta.bucket_entries(), record.delta.bucket_entries());
         assert_eq!(back.delta.latency_entries(), record.delta.latency_entries());
         assert_eq!(back.delta.events(), 6);
+    }
+
+    /// Format 2 carries breakdowns and the member's clock; a format-1 record (the same bytes
+    /// without them) still reads, with no breakdown; breakdown changes are other definitions.
+    #[test]
+    fn breakdowns_travel_and_format_1_still_reads() {
+        let yaml = include_str!("../../config/example.yaml").replacen(
+            "  geo-availability:\n",
+            "  geo-availability:\n    breakdown: [region]\n",
+            1,
+        );
+        let c = config(&yaml);
+        let mut record = sample(&c);
+        record.delta.now_ms = 1_795_694_400_000;
+        record.delta.combinations.push((0, 42, vec!["eu-west".into()]));
+        record.delta.record_breakdown(0, 42, 1_795_694_399_000, true);
+        record.delta.record_breakdown(0, 42, 1_795_694_399_500, false);
+        let bytes = record.encode(&c);
+        let back = DeltaRecord::decode(&bytes, &c).unwrap();
+        assert_eq!(back.delta.now_ms, record.delta.now_ms);
+        assert_eq!(back.delta.combinations, record.delta.combinations);
+        let want = vec![(0, 42, 179_569_439, Counts { good: 1, total: 2 }, 1_795_694_399_500)];
+        assert_eq!(back.delta.breakdown_entries(), want);
+
+        let plain = config(include_str!("../../config/example.yaml"));
+        assert_ne!(plain.slis_fingerprint(), c.slis_fingerprint(), "a breakdown is part of the definitions");
+        let mut v1 = sample(&plain).encode(&plain);
+        v1.truncate(v1.len() - 16); // the clock and two empty counts
+        v1[..4].copy_from_slice(&1u32.to_le_bytes());
+        let back = DeltaRecord::decode(&v1, &plain).unwrap();
+        assert_eq!(back.delta.bucket_entries(), sample(&plain).delta.bucket_entries());
+        assert!(back.delta.breakdown_entries().is_empty() && back.delta.combinations.is_empty());
     }
 
     #[test]

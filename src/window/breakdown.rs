@@ -113,6 +113,36 @@ impl Breakdowns {
     }
 }
 
+impl Breakdowns {
+    /// Adds one member's delta (a merge member): the texts of new combinations first, then each
+    /// combination's buckets, oldest first, as [`Breakdowns::add`] adds events. `now_ms` is the
+    /// member's clock at its newest event.
+    pub fn fold(
+        &mut self,
+        combinations: &[super::delta::Combination],
+        entries: &[super::delta::BreakdownEntry],
+        now_ms: i64,
+        period_ms: i64,
+    ) {
+        for set in &mut self.sets {
+            set.expire(now_ms.saturating_sub(period_ms));
+        }
+        for (bd, hash, values) in combinations {
+            if let Some(set) = self.sets.get_mut(*bd as usize) {
+                let values: Vec<&str> = values.iter().map(|v| &**v).collect();
+                set.announce(*hash, &values);
+            }
+        }
+        let mut sorted: Vec<_> = entries.to_vec();
+        sorted.sort_unstable_by_key(|&(b, h, k, _, _)| (k, b, h));
+        for (bd, hash, k, c, last_ms) in sorted {
+            if let Some(set) = self.sets.get_mut(bd as usize) {
+                set.record_bucket(hash, k * super::delta::BUCKET_MS, c, last_ms);
+            }
+        }
+    }
+}
+
 impl BreakdownSet {
     /// The row of `__other__`.
     pub fn other_row(&self) -> usize {
@@ -153,6 +183,27 @@ impl BreakdownSet {
                 t.last_ms = t.last_ms.max(ts_ms);
             }
             None => self.store.record(self.other_row(), ts_ms, good),
+        }
+    }
+
+    /// Counts a 10-second bucket's events of one combination, starting at `start_ms`, the newest
+    /// at `last_ms`.
+    fn record_bucket(&mut self, hash: u64, start_ms: i64, c: Counts, last_ms: i64) {
+        let row = match self.by_hash.get(&hash) {
+            Some(&slot) => Some(slot),
+            None => self.track(hash),
+        };
+        let resolutions = self.store.resolutions();
+        let row = match row {
+            Some(slot) => {
+                let t = self.slots[slot as usize].as_mut().expect("a tracked slot");
+                t.last_ms = t.last_ms.max(last_ms);
+                slot as usize
+            }
+            None => self.other_row(),
+        };
+        for (tier, res) in resolutions.iter().enumerate() {
+            self.store.add_bucket(tier, row, start_ms.div_euclid(*res), c);
         }
     }
 

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 
+use super::breakdown::Breakdowns;
 use super::latency::{Bin, LatencyWindows};
 use super::slices::Slices;
 use super::{Counts, WindowStore};
@@ -25,14 +26,29 @@ pub const LATENCY_MINUTE_MS: i64 = 60_000;
 type Fixed = foldhash::fast::FixedState;
 
 /// Good/total per (SLI, 10-second bucket) and latency counts per (SLI, minute, bin), since the
-/// delta was last cleared.
+/// delta was last cleared; for SLIs with a `breakdown:`, good/total per (breakdown, value
+/// combination, 10-second bucket) and the texts of the combinations announced meanwhile.
 #[derive(Debug, Clone, Default)]
 pub struct Delta {
     buckets: HashMap<(u32, i64), Counts, Fixed>,
     latency: HashMap<(u32, i64, u16), u32, Fixed>,
+    /// Counts and the newest event time per (breakdown, combination, bucket).
+    breakdown: HashMap<(u32, u64, i64), (Counts, i64), Fixed>,
+    /// `(breakdown, hash, field texts)` of combinations announced since the last clear.
+    pub combinations: Vec<Combination>,
+    /// The clock of the newest event counted (combinations quiet for a period before it free
+    /// their slot when the delta is folded).
+    pub now_ms: i64,
     /// Events recorded, for the caller's flush decisions.
     events: u64,
 }
+
+/// A value combination's texts: `(breakdown, hash, one text per field)`.
+pub type Combination = (u32, u64, Vec<Box<str>>);
+/// One breakdown bucket, as encoded: `(breakdown, combination hash, bucket index, counts, time
+/// of its newest event)`; the time keeps a combination's slot for a period after its last event
+/// exactly as counting the events one by one does.
+pub type BreakdownEntry = (u32, u64, i64, Counts, i64);
 
 /// One delta bucket, as encoded: `(sli, bucket index, counts)`.
 pub type BucketEntry = (u32, i64, Counts);
@@ -54,6 +70,32 @@ impl Delta {
         self.events += 1;
     }
 
+    /// Counts one event of value combination `hash` of breakdown `bd` at `ts_ms`.
+    pub(crate) fn record_breakdown(&mut self, bd: u32, hash: u64, ts_ms: i64, good: bool) {
+        let (c, last) =
+            self.breakdown.entry((bd, hash, ts_ms.div_euclid(BUCKET_MS))).or_insert((Counts::default(), i64::MIN));
+        c.total += 1;
+        c.good += u64::from(good);
+        *last = (*last).max(ts_ms);
+    }
+
+    /// The breakdown buckets, sorted by breakdown, hash and bucket.
+    pub fn breakdown_entries(&self) -> Vec<BreakdownEntry> {
+        let mut out: Vec<BreakdownEntry> =
+            self.breakdown.iter().map(|(&(b, h, k), &(c, last))| (b, h, k, c, last)).collect();
+        out.sort_unstable_by_key(|&(b, h, k, _, _)| (b, h, k));
+        out
+    }
+
+    /// Adds breakdown entries read back from an encoding.
+    pub fn add_breakdown_entries(&mut self, entries: &[BreakdownEntry]) {
+        for &(b, h, k, c, last) in entries {
+            let (sum, newest) = self.breakdown.entry((b, h, k)).or_insert((Counts::default(), i64::MIN));
+            sum.add(c);
+            *newest = (*newest).max(last);
+        }
+    }
+
     /// Events recorded since the last clear.
     pub fn events(&self) -> u64 {
         self.events
@@ -61,13 +103,16 @@ impl Delta {
 
     /// Whether nothing was recorded since the last clear.
     pub fn is_empty(&self) -> bool {
-        self.events == 0 && self.buckets.is_empty() && self.latency.is_empty()
+        self.events == 0 && self.buckets.is_empty() && self.latency.is_empty() && self.breakdown.is_empty()
     }
 
     /// Forgets everything, keeping the maps' capacity.
     pub fn clear(&mut self) {
         self.buckets.clear();
         self.latency.clear();
+        self.breakdown.clear();
+        self.combinations.clear();
+        self.now_ms = i64::MIN;
         self.events = 0;
     }
 
@@ -107,7 +152,12 @@ impl Delta {
         latency: &mut LatencyWindows,
         totals: &mut [Counts],
         slices: &mut Slices,
+        breakdowns: &mut Breakdowns,
+        period_ms: i64,
     ) {
+        if !self.breakdown.is_empty() || !self.combinations.is_empty() {
+            breakdowns.fold(&self.combinations, &self.breakdown_entries(), self.now_ms, period_ms);
+        }
         let resolutions = store.resolutions();
         let mut buckets: Vec<(i64, u32, Counts)> = self.buckets.iter().map(|(&(s, k), &c)| (k, s, c)).collect();
         buckets.sort_unstable_by_key(|&(k, s, _)| (k, s));
@@ -217,7 +267,7 @@ mod tests {
                 let mut carried = Delta::default();
                 carried.add_entries(&d.bucket_entries(), &d.latency_entries());
                 prop_assert_eq!(carried.events(), d.events());
-                carried.fold_into(&mut merged.0, &mut merged.1, &mut merged.2, &mut Slices::default());
+                carried.fold_into(&mut merged.0, &mut merged.1, &mut merged.2, &mut Slices::default(), &mut Breakdowns::default(), PERIOD);
             }
             prop_assert_eq!(&merged.2, &one.2);
             prop_assert_eq!(state(&merged.0, &merged.1), state(&one.0, &one.1));
