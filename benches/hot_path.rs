@@ -40,6 +40,8 @@ use slostream::export::Telemetry;
 use slostream::ingest::KafkaErrors;
 use slostream::loadgen::{Incidents, Traffic};
 use slostream::slo;
+use slostream::state::delta_record::DeltaRecord;
+use slostream::state::Counters;
 use slostream::window::{Counts, WindowStore};
 
 /// 2026-11-26T12:00:00Z.
@@ -188,6 +190,30 @@ fn bench_process(
     });
 }
 
+/// Per event as an ingest member (`--role ingest`) counts: process into the batch, and whenever
+/// it is full take it as a delta record and encode it (what each commit does), instead of a
+/// hand-over to the tally.
+fn bench_ingest(group: &mut BenchmarkGroup<'_, WallTime>, id: &str, config: &Config, events: &[Vec<u8>]) {
+    let mut shard = Shard::new(config);
+    let mut record = DeltaRecord { counters: Counters::for_config(config), delta: Default::default() };
+    let mut i = 0;
+    group.throughput(Throughput::Elements(1));
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            shard.process(black_box(&events[i]), NOW);
+            if shard.is_full() {
+                shard.take_delta(&mut record);
+                black_box(record.encode(config));
+                record.clear();
+            }
+            i += 1;
+            if i == events.len() {
+                i = 0;
+            }
+        })
+    });
+}
+
 /// Decode alone, and classify alone on slots decoded beforehand.
 fn bench_stages(c: &mut Criterion, id: &str, config: &Config, events: &[Vec<u8>]) {
     let decoder = Decoder::new(config);
@@ -269,6 +295,7 @@ fn hot_path(c: &mut Criterion) {
         let mut shard = warm_shard(&config, &events);
         let mut g = c.benchmark_group("decode_classify_count");
         bench_process(&mut g, "example", &mut shard, &events, Throughput::Elements(1));
+        bench_ingest(&mut g, "example_ingest", &config, &events);
         // Same events with an unread object two levels deep (serde_json allocates to skip it).
         let nested: Vec<Vec<u8>> = events
             .iter()

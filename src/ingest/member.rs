@@ -329,8 +329,7 @@ impl Member {
     fn rewind(&mut self, why: &str, links: &MemberLinks) -> Result<(), Rejoin> {
         tracing::warn!(worker = self.id, reason = %why, "transaction aborted; reading again from the committed offsets");
         self.shard.take_delta(&mut self.record);
-        self.record.delta.clear();
-        self.record.counters.clear();
+        self.record.clear();
         self.uncommitted = 0;
         let timeout = self.config.scale.transaction_timeout;
         let mut owned = TopicPartitionList::new();
@@ -470,8 +469,7 @@ impl Member {
         }
         self.shard.take_delta(&mut self.record);
         let bytes = self.record.encode(&self.config);
-        self.record.delta.clear();
-        self.record.counters.clear();
+        self.record.clear();
         let mut record = BaseRecord::<[u8], [u8]>::to(&self.deltas_topic).key(self.key.as_bytes()).payload(&bytes);
         loop {
             match self.producer.send(record) {

@@ -68,6 +68,12 @@ impl DeltaError {
 }
 
 impl DeltaRecord {
+    /// Empties it for the next commit, keeping its memory.
+    pub fn clear(&mut self) {
+        self.delta.clear();
+        self.counters.clear();
+    }
+
     /// The record value for `config`.
     pub fn encode(&self, config: &Config) -> Vec<u8> {
         let mut w = Writer::default();
