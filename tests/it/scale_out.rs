@@ -45,6 +45,8 @@ const ALERT_LEADER: &str = "slostream_alert_leader";
 const INGEST_TRANSACTIONS: &str = "slostream_ingest_transactions_total";
 /// Input partitions an ingest member holds now.
 const INGEST_ASSIGNED: &str = "slostream_ingest_assigned_partitions";
+/// Bytes of delta records an ingest member has committed.
+const INGEST_DELTA_BYTES: &str = "slostream_ingest_delta_bytes_total";
 
 // ---------------------------------------------------------------------------------------------
 // The deployment: members, stream, checks.
@@ -120,9 +122,9 @@ impl Cluster {
     fn wait_assigned(&mut self, timeout: Duration) -> Duration {
         let started = Instant::now();
         loop {
-            let held: Vec<(String, Option<f64>)> =
-                self.ingest.iter_mut().map(|m| (m.name.clone(), m.app.scrape().get(INGEST_ASSIGNED, &[]))).collect();
-            if held.iter().map(|(_, n)| n.unwrap_or(0.0)).sum::<f64>() == f64::from(PARTITIONS) {
+            let held: Vec<(String, f64)> =
+                self.ingest.iter_mut().map(|m| (m.name.clone(), sum(&m.app.scrape(), INGEST_ASSIGNED, ""))).collect();
+            if held.iter().map(|(_, n)| n).sum::<f64>() == f64::from(PARTITIONS) {
                 return started.elapsed();
             }
             assert!(
@@ -188,25 +190,37 @@ impl Cluster {
             .join("; ")
     }
 
-    /// Every member stopped with SIGTERM: each exits cleanly.
+    /// Every member stopped with SIGTERM: each exits cleanly. No ingest member, of all that
+    /// ever ran, wrote to its state directory: stage 1 keeps nothing that outlives a commit.
     fn stop(mut self) {
         for m in self.ingest.iter_mut().chain(self.merge.iter_mut()) {
             let (status, took) = m.app.terminate(Duration::from_secs(15));
             assert!(status.success(), "{}: exit status {status} after {took:?}; log:\n{}", m.name, m.app.log_tail(40));
         }
+        for n in 1..=self.named {
+            let dir = self.d.member_state_dir(&format!("ingest-{n}"));
+            let files: Vec<_> =
+                std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+            assert!(files.is_empty(), "ingest member state dir {} holds {files:?}", dir.display());
+        }
         eprintln!("[it] {}: done in {:.1} s", self.d.topic(), self.started.elapsed().as_secs_f64());
     }
 }
 
-/// `committed=… aborted=… assigned=…` of an ingest member's scrape.
+/// The sum of every series of `name` whose labels include `label` (`name="value"`; `""`: all),
+/// whatever other labels (a worker, a topic) the member breaks it down by.
+fn sum(m: &Metrics, name: &str, label: &str) -> f64 {
+    m.family(name).iter().filter(|(k, _)| k.contains(label)).map(|(_, v)| v).sum()
+}
+
+/// `committed=… aborted=… assigned=… delta_bytes=…` of an ingest member's scrape.
 fn transactions(m: &Metrics) -> String {
-    let get = |outcome| m.get(INGEST_TRANSACTIONS, &[("outcome", outcome)]).unwrap_or(0.0);
     format!(
-        "committed={} aborted={} assigned={:?} delta_bytes={:?}",
-        get("committed"),
-        get("aborted"),
-        m.get(INGEST_ASSIGNED, &[]),
-        m.get("slostream_ingest_delta_bytes_total", &[])
+        "committed={} aborted={} assigned={} delta_bytes={}",
+        sum(m, INGEST_TRANSACTIONS, r#"outcome="committed""#),
+        sum(m, INGEST_TRANSACTIONS, r#"outcome="aborted""#),
+        sum(m, INGEST_ASSIGNED, ""),
+        sum(m, INGEST_DELTA_BYTES, "")
     )
 }
 

@@ -17,8 +17,8 @@
 //!
 //! A two-stage deployment (`--role ingest` and `--role merge` members) starts each member with
 //! [`Deployment::start_member`]: members start and restart concurrently, so each has a config
-//! file of its own (`slostream-<member>.yaml`, its own port), and a merge member a state
-//! directory of its own (`state-<member>`), as replicas on separate machines would.
+//! file of its own (`slostream-<member>.yaml`, its own port) and a state directory of its own
+//! (`state-<member>`), as members on separate machines would.
 
 use std::fs;
 use std::path::PathBuf;
@@ -359,16 +359,15 @@ impl Deployment {
 
     /// Starts member `member` of a two-stage deployment: `slostream run --role <role>`, an
     /// ingest member with `--instance <member>` (its stable name: the same name is the same
-    /// member restarted, a new one a new member), a merge member on a state directory of its
-    /// own ([`Deployment::member_state_dir`]). Each member has its own config file
+    /// member restarted, a new one a new member). Each member has a state directory of its own
+    /// ([`Deployment::member_state_dir`]; an ingest member should leave it empty), so that no
+    /// two members can share or lock one another's, and its own config file
     /// (`slostream-<member>.yaml`, checked into `check-<member>.out`) with a fresh port, so
     /// members starting at once never read one another's.
     pub fn start_member(&self, role: Role, member: &str) -> Slostream {
         let port = free_port();
         let mut own = self.clone();
-        if role == Role::Merge {
-            own.replace(&["state", "dir"], self.member_state_dir(member).display().to_string().into());
-        }
+        own.replace(&["state", "dir"], self.member_state_dir(member).display().to_string().into());
         let config = own.write_config_to(port, &format!("slostream-{member}.yaml"), &format!("check-{member}.out"));
         let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let mut args = vec!["--role", role.arg()];
