@@ -45,6 +45,8 @@ const ALERT_LEADER: &str = "slostream_alert_leader";
 const INGEST_TRANSACTIONS: &str = "slostream_ingest_transactions_total";
 /// Input partitions an ingest member holds now.
 const INGEST_ASSIGNED: &str = "slostream_ingest_assigned_partitions";
+/// Times an ingest worker dropped its uncommitted counts and joined the group again.
+const INGEST_REJOINS: &str = "slostream_ingest_rejoins_total";
 /// Bytes of delta records an ingest member has committed.
 const INGEST_DELTA_BYTES: &str = "slostream_ingest_delta_bytes_total";
 
@@ -213,12 +215,13 @@ fn sum(m: &Metrics, name: &str, label: &str) -> f64 {
     m.family(name).iter().filter(|(k, _)| k.contains(label)).map(|(_, v)| v).sum()
 }
 
-/// `committed=… aborted=… assigned=… delta_bytes=…` of an ingest member's scrape.
+/// `committed=… aborted=… rejoins=… assigned=… delta_bytes=…` of an ingest member's scrape.
 fn transactions(m: &Metrics) -> String {
     format!(
-        "committed={} aborted={} assigned={} delta_bytes={}",
+        "committed={} aborted={} rejoins={} assigned={} delta_bytes={}",
         sum(m, INGEST_TRANSACTIONS, r#"outcome="committed""#),
         sum(m, INGEST_TRANSACTIONS, r#"outcome="aborted""#),
+        sum(m, INGEST_REJOINS, ""),
         sum(m, INGEST_ASSIGNED, ""),
         sum(m, INGEST_DELTA_BYTES, "")
     )
@@ -406,9 +409,25 @@ fn a_zombie_ingest_member_is_fenced() {
     zombie.app.resume();
     eprintln!("[it] {} thawed after {:.1} s", zombie.name, frozen.elapsed().as_secs_f64());
 
-    // It must notice it was fenced and come back as a member, not commit its stale delta.
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(zombie.app.is_running(), "{} exited after being thawed; log:\n{}", zombie.name, zombie.app.log_tail(60));
+    // It must notice it was fenced (its session and its transaction both expired while it
+    // slept), drop the counts it had not committed and join again, not commit them late.
+    let thawed = Instant::now();
+    while sum(&zombie.app.scrape(), INGEST_REJOINS, "") < 1.0 {
+        assert!(
+            thawed.elapsed() < Duration::from_secs(20),
+            "{} did not rejoin within 20 s of the thaw ({}); log:\n{}",
+            zombie.name,
+            transactions(&zombie.app.scrape()),
+            zombie.app.log_tail(60)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "[it] {} rejoined {:.1} s after the thaw ({})",
+        zombie.name,
+        thawed.elapsed().as_secs_f64(),
+        transactions(&zombie.app.scrape())
+    );
     assert_no_panic(&zombie, "after the thaw");
     c.ingest.push(zombie);
     let took = c.wait_assigned(Duration::from_secs(40));
