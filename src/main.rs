@@ -29,6 +29,15 @@ enum Command {
         /// start empty: for a state directory that holds another deployment's checkpoint.
         #[arg(long)]
         reset_state: bool,
+        /// Which part to run: `all` (read, count and export in one process), `ingest` (count and
+        /// commit delta records in Kafka transactions) or `merge` (fold delta records, export and
+        /// alert). See the README's "Scaling out".
+        #[arg(long, value_enum, default_value_t = RoleArg::All)]
+        role: RoleArg,
+        /// This member's stable name (overrides `scale.instance`; default `$HOSTNAME`): an ingest
+        /// member's transactional and static group ids derive from it.
+        #[arg(long)]
+        instance: Option<String>,
     },
     /// Validate a config and print a summary.
     Check {
@@ -134,11 +143,20 @@ fn main() -> ExitCode {
             }
             Err(e) => config_error(e),
         },
-        Command::Run { config, reset_state } => {
-            let config = match Config::load(&config) {
+        Command::Run { config, reset_state, role, instance } => {
+            let mut config = match Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => return config_error(e),
             };
+            config.role = role.into();
+            let instance = instance.or(config.scale.instance.take()).or_else(|| std::env::var("HOSTNAME").ok());
+            if let Some(name) = &instance {
+                if let Err(e) = slostream::config::scale::valid_instance(name) {
+                    eprintln!("slostream: --instance: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            config.scale.instance = instance;
             if reset_state {
                 match slostream::pipeline::reset_state(&config) {
                     Ok(Some(to)) => {
@@ -153,9 +171,9 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            tracing::info!(slis = config.slis.len(), slos = config.slos.len(), kafka = ?config.kafka, "starting");
+            tracing::info!(role = config.role.as_str(), slis = config.slis.len(), slos = config.slos.len(), kafka = ?config.kafka, "starting");
             let secrets: Vec<String> = config.secret_values().into_iter().map(String::from).collect();
-            match on_runtime(|shutdown| slostream::pipeline::run(config, shutdown)) {
+            match on_runtime(|shutdown| slostream::pipeline::roles::run(config, shutdown)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -234,6 +252,24 @@ fn openslo(command: OpensloCommand) -> ExitCode {
 }
 
 /// The command line's names for [`rules::Format`]; the library stays free of clap.
+/// `--role`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    All,
+    Ingest,
+    Merge,
+}
+
+impl From<RoleArg> for slostream::config::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::All => slostream::config::Role::All,
+            RoleArg::Ingest => slostream::config::Role::Ingest,
+            RoleArg::Merge => slostream::config::Role::Merge,
+        }
+    }
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum RuleFormat {
     Prometheus,

@@ -245,8 +245,20 @@ pub const EVENTS_IN_MAINTENANCE: Metric = counter(
 pub const MAINTENANCE_ACTIVE: Metric =
     gauge("slostream_maintenance_active", "1 while the maintenance window is in force (by the wall clock), else 0");
 
+/// `{reason}`: delta records a merge member did not fold (`malformed`, `newer_format`,
+/// `other_definitions`).
+pub const DELTA_RECORDS_REFUSED: Metric = counter(
+    "slostream_delta_records_refused_total",
+    "Delta records a merge member refused to fold (damaged, of a newer format, or counted under other SLI definitions), by reason",
+);
+/// 1 on the one merge member that pushes alerts to Alertmanager.
+pub const ALERT_LEADER: Metric = gauge(
+    "slostream_alert_leader",
+    "1 on the merge member that pushes alerts to Alertmanager (the owner of <group_id>.merge-leader), else 0; 1 with --role all",
+);
+
 /// The process families, through the `metrics` recorder.
-pub const PROCESS: [Metric; 19] = [
+pub const PROCESS: [Metric; 21] = [
     EVENTS_CONSUMED,
     EVENTS_REJECTED,
     EVENTS_UNMATCHED,
@@ -266,7 +278,38 @@ pub const PROCESS: [Metric; 19] = [
     LATENCY_INVALID,
     EVENTS_IN_MAINTENANCE,
     MAINTENANCE_ACTIVE,
+    DELTA_RECORDS_REFUSED,
+    ALERT_LEADER,
 ];
+
+// An ingest member's own families (`--role ingest`): it holds no windows, so it exports only
+// these, [`KAFKA_ERRORS`] and [`BUILD_INFO`].
+
+/// `{outcome}`: an ingest member's transactions, `committed` or `aborted`.
+pub const INGEST_TRANSACTIONS: Metric = counter(
+    "slostream_ingest_transactions_total",
+    "Transactions of delta records, dead letters and input offsets an ingest member ended, by outcome (committed, aborted)",
+);
+/// Bytes of delta records an ingest member committed.
+pub const INGEST_DELTA_BYTES: Metric =
+    counter("slostream_ingest_delta_bytes_total", "Bytes of delta records an ingest member committed");
+/// Input partitions the member's workers own now.
+pub const INGEST_ASSIGNED_PARTITIONS: Metric =
+    gauge("slostream_ingest_assigned_partitions", "Input partitions an ingest member's workers own now");
+/// Times a worker left the group and joined again after a failed transaction or a lost assignment.
+pub const INGEST_REJOINS: Metric = counter(
+    "slostream_ingest_rejoins_total",
+    "Times an ingest worker dropped its uncommitted counts and joined the group again (failed transaction, lost assignment, fenced)",
+);
+/// Input messages an ingest member read (committed or not yet).
+pub const INGEST_MESSAGES: Metric = counter(
+    "slostream_ingest_messages_total",
+    "Input messages an ingest member read, including those not committed yet",
+);
+
+/// The ingest member's families.
+pub const INGEST: [Metric; 5] =
+    [INGEST_TRANSACTIONS, INGEST_DELTA_BYTES, INGEST_ASSIGNED_PARTITIONS, INGEST_REJOINS, INGEST_MESSAGES];
 
 // Sloth's recording-rule names (`exporter.compat: sloth`).
 
@@ -300,7 +343,7 @@ pub const SLOTH: [Metric; 7] = [
 ];
 
 /// Every fixed-name family slostream exports.
-pub const ALL: [&[Metric]; 3] = [&SLO_SERIES, &PROCESS, &SLOTH];
+pub const ALL: [&[Metric]; 4] = [&SLO_SERIES, &PROCESS, &SLOTH, &INGEST];
 
 /// Whether slostream exports a family of this name: a fixed one, or Sloth's error ratio over
 /// some window.
@@ -349,6 +392,8 @@ pub mod label {
     pub const FIELD: &str = "field";
     /// A maintenance window's name.
     pub const MAINTENANCE: &str = "maintenance";
+    /// How a transaction ended.
+    pub const OUTCOME: &str = "outcome";
 
     /// Every label slostream sets, plus those Prometheus sets on a scrape or reserves: a
     /// breakdown field may not be named like one.
@@ -372,6 +417,7 @@ pub mod label {
         STATE,
         FIELD,
         MAINTENANCE,
+        OUTCOME,
         "job",
         "instance",
         "le",

@@ -62,6 +62,14 @@ impl AlertBook {
         out
     }
 
+    /// This process just became the one that pushes alerts: every firing alert is due at once,
+    /// whatever the previous pusher last sent (Alertmanager deduplicates the overlap).
+    pub fn taken_over(&mut self) {
+        for state in self.rules.iter_mut().flatten() {
+            state.last_sent = None;
+        }
+    }
+
     /// Records that everything returned by the last [`AlertBook::due`] was delivered.
     pub fn delivered(&mut self, now_ms: i64) {
         for state in self.rules.iter_mut().flatten() {

@@ -13,6 +13,7 @@ pub(crate) mod duration;
 mod fingerprint;
 mod maintenance;
 mod raw;
+pub mod scale;
 pub mod secrets;
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,7 @@ pub use duration::Window;
 pub(crate) use fingerprint::fnv1a;
 pub use maintenance::{MaintenanceConfig, Schedule};
 use raw::RawConfig;
+pub use scale::{Role, ScaleConfig};
 pub use tls::TlsConfig;
 
 /// The built-in alert windows computed for every SLO whose period is longer.
@@ -114,6 +116,10 @@ pub struct Config {
     /// Maintenance windows (`maintenance:`), in config order: the order of their counts in
     /// [`crate::state::Counters`], and the order in which an event is offered to them.
     pub maintenance: Vec<MaintenanceConfig>,
+    /// How the members of a two-stage deployment work together (`scale`).
+    pub scale: ScaleConfig,
+    /// Which part of the pipeline this process runs (`--role`, not in the YAML).
+    pub role: Role,
 }
 
 /// The `kafka` section, with `${...}` already expanded.

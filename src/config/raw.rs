@@ -28,6 +28,22 @@ pub struct RawConfig {
     pub slos: BTreeMap<String, RawSlo>,
     #[serde(default)]
     pub maintenance: Vec<RawMaintenance>,
+    #[serde(default)]
+    pub scale: RawScale,
+}
+
+/// `scale`: the members of a two-stage deployment (`--role ingest | merge`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScale {
+    /// This member's stable name; default `--instance`, then `$HOSTNAME`.
+    pub instance: Option<String>,
+    /// Default 500ms.
+    pub flush_interval: Option<String>,
+    /// Default 10s.
+    pub transaction_timeout: Option<String>,
+    /// Default 16.
+    pub deltas_partitions: Option<i64>,
 }
 
 /// One `maintenance:` entry: events it matches during its occurrences are left out of every SLI.

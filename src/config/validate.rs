@@ -6,13 +6,14 @@
 //! calls in [`validate`] is part of what a user sees; it interleaves sections (the timing keys of
 //! `events` before the exporter, the rest after `state`, `alertmanager` between `exporter.compat`
 //! and `exporter.listen`, then `exporter.tls` and `exporter.basic_auth`, `status`, then
-//! `maintenance` last) and must stay as it is. The files `exporter.tls` names are read here, so `check` finds what the start
+//! `maintenance`, then `scale` last) and must stay as it is. The files `exporter.tls` names are read here, so `check` finds what the start
 //! would.
 
 mod breakdown;
 mod budgeting;
 mod maintenance;
 mod reports;
+mod scale;
 mod slos;
 
 use std::collections::BTreeMap;
@@ -73,6 +74,7 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
     let status = status(&raw.status)?;
     let reports = reports::reports(&raw.reports)?;
     let maintenance = maintenance::maintenance(&raw.maintenance)?;
+    let scale = scale::scale(&raw.scale)?;
     Ok(Config {
         file: String::new(),
         kafka,
@@ -88,6 +90,8 @@ pub(super) fn validate(raw: RawConfig, env: Env) -> Result<Config, Invalid> {
         windows,
         clock: Default::default(),
         maintenance,
+        scale,
+        role: Default::default(),
     })
 }
 

@@ -40,6 +40,8 @@ pub struct WorkerView {
     pub partitions: Vec<PartitionState>,
     /// Times the worker's consumer was recreated after a stall.
     pub stalls: u64,
+    /// Delta records a merge member's worker refused, by [`DeltaError::REASONS`](crate::state::delta_record::DeltaError::REASONS).
+    pub refused: [u64; 3],
 }
 
 /// The tally's window sums, counters and latency quantiles, and the workers' partitions, as of
@@ -70,6 +72,8 @@ pub struct Snapshot {
     pub partitions: Vec<PartitionState>,
     /// Consumers recreated after a stall, over all workers.
     pub stalls: u64,
+    /// Delta records refused, over all workers, by reason.
+    pub refused: [u64; 3],
     /// Whether every worker has published a view.
     pub workers_started: bool,
     /// Per SLI with a `breakdown:`, its combinations' window sums.
@@ -137,6 +141,7 @@ impl Snapshot {
             latency_from: vec![(0, i64::MIN); n],
             partitions: Vec::new(),
             stalls: 0,
+            refused: [0; 3],
             workers_started: true,
             breakdowns: config
                 .breakdowns()
@@ -209,6 +214,7 @@ impl Snapshot {
     pub fn clear_views(&mut self) {
         self.partitions.clear();
         self.stalls = 0;
+        self.refused = [0; 3];
         self.workers_started = true;
     }
 
@@ -217,6 +223,9 @@ impl Snapshot {
         self.workers_started &= view.at_ms > 0;
         self.partitions.extend(view.partitions.iter().cloned());
         self.stalls += view.stalls;
+        for (sum, n) in self.refused.iter_mut().zip(view.refused) {
+            *sum += n;
+        }
     }
 
     /// Ready to publish SLO values: every worker runs and partitions are assigned.

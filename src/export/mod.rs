@@ -12,6 +12,7 @@ mod auth;
 mod breakdown;
 pub mod exposition;
 pub mod http;
+pub mod member;
 mod page;
 mod process;
 mod slo_series;
@@ -37,8 +38,9 @@ use slo_series::SloSeries;
 #[derive(Clone)]
 pub struct MetricsHandle {
     prometheus: PrometheusHandle,
-    series: Arc<Exposition>,
-    page: page::StatusPage,
+    /// The SLO series and the status page; an ingest member has neither.
+    series: Option<Arc<Exposition>>,
+    page: Option<page::StatusPage>,
 }
 
 impl MetricsHandle {
@@ -48,13 +50,18 @@ impl MetricsHandle {
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
         }
-        self.series.render_into(&mut out);
+        if let Some(series) = &self.series {
+            series.render_into(&mut out);
+        }
         out
     }
 
     /// The status page's and its API's routes (`/`, `/slo/{name}`, `/api/v1/slos...`).
     pub fn page_routes(&self) -> axum::Router {
-        page::routes(self.page.clone())
+        match &self.page {
+            Some(page) => page::routes(page.clone()),
+            None => axum::Router::new(),
+        }
     }
 }
 
@@ -77,7 +84,16 @@ impl Telemetry {
 
     /// What the HTTP endpoint renders from.
     pub fn handle(&self) -> MetricsHandle {
-        MetricsHandle { prometheus: self.process.handle(), series: self.slo.exposition(), page: self.page.page() }
+        MetricsHandle {
+            prometheus: self.process.handle(),
+            series: Some(self.slo.exposition()),
+            page: Some(self.page.page()),
+        }
+    }
+
+    /// Whether this process pushes alerts (`slostream_alert_leader`).
+    pub fn set_alert_leader(&self, leader: bool) {
+        self.process.set_alert_leader(leader);
     }
 
     /// The counter the Alertmanager client increments.

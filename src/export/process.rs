@@ -14,6 +14,7 @@ use crate::count::{PartitionState, Snapshot};
 use crate::decode::Reject;
 use crate::ingest::{KafkaErrorKind, KafkaErrors};
 use crate::names::{self, label, Kind, Metric};
+use crate::state::delta_record::DeltaError;
 use crate::state::Counters;
 
 static META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
@@ -38,6 +39,9 @@ pub(crate) struct ProcessSeries {
     stalls: Counter,
     dead_letters: Counter,
     kafka_errors: [Counter; KafkaErrorKind::COUNT],
+    /// A merge member's refused delta records, by reason.
+    refused: [Counter; 3],
+    alert_leader: Gauge,
 }
 
 impl ProcessSeries {
@@ -90,6 +94,9 @@ impl ProcessSeries {
             dead_letters: counter(names::DEAD_LETTERS, vec![]),
             kafka_errors: KafkaErrorKind::ALL
                 .map(|k| counter(names::KAFKA_ERRORS, vec![Label::new(label::KIND, k.as_str())])),
+            refused: DeltaError::REASONS
+                .map(|r| counter(names::DELTA_RECORDS_REFUSED, vec![Label::new(label::REASON, r)])),
+            alert_leader: gauge(names::ALERT_LEADER),
             recorder,
         }
     }
@@ -121,6 +128,11 @@ impl ProcessSeries {
         }
     }
 
+    /// Whether this process pushes alerts (always with `--role all`; one merge member at a time).
+    pub(crate) fn set_alert_leader(&self, leader: bool) {
+        self.alert_leader.set(if leader { 1.0 } else { 0.0 });
+    }
+
     /// Sets the Kafka client errors counted so far.
     pub(crate) fn set_kafka_errors(&mut self, errors: &KafkaErrors) {
         for (counter, kind) in self.kafka_errors.iter().zip(KafkaErrorKind::ALL) {
@@ -135,6 +147,9 @@ impl ProcessSeries {
             active.set(if schedule.contains(now_ms) { 1.0 } else { 0.0 });
         }
         self.stalls.absolute(snapshot.stalls);
+        for (counter, n) in self.refused.iter().zip(snapshot.refused) {
+            counter.absolute(n);
+        }
         if let Some(at) = self.last_checkpoint_ms {
             self.checkpoint_age.set((now_ms - at).max(0) as f64 / 1000.0);
         }

@@ -14,8 +14,9 @@
 //! error callback (rust-rdkafka asks for error events instead) and librdkafka would only print
 //! them. So the client's main queue is unforwarded from the consumer queue while the worker
 //! runs, and [`BatchConsumer::serve_client_errors`] reads them from it between batches. Both
-//! kinds are counted in `slostream_kafka_errors_total{kind}`. Partitions are assigned by hand,
-//! so there is no rebalance event to miss.
+//! kinds are counted in `slostream_kafka_errors_total{kind}`. A worker of `--role all` assigns
+//! partitions by hand, so there is no rebalance event to miss; an ingest member subscribes and
+//! reads a queue of its own instead ([`BatchConsumer::with_worker_queue`]).
 
 use std::ffi::CStr;
 use std::ptr::NonNull;
@@ -40,7 +41,12 @@ pub struct BatchConsumer<C: ConsumerContext + 'static> {
 }
 
 struct Batch {
+    /// Where messages are read from: the consumer queue, or (for a group member) a queue of the
+    /// worker's own that each assigned partition's queue is forwarded to.
     queue: NonNull<rdsys::rd_kafka_queue_t>,
+    /// The consumer queue when `queue` is the worker's own: where rebalance events stay, served
+    /// by `BaseConsumer::poll`; `None` when it is `queue` itself.
+    consumer_queue: Option<NonNull<rdsys::rd_kafka_queue_t>>,
     /// The client's main queue, where librdkafka puts client-level errors (see
     /// [`BatchConsumer::serve_client_errors`]).
     main: NonNull<rdsys::rd_kafka_queue_t>,
@@ -72,7 +78,41 @@ impl<C: ConsumerContext + 'static> BatchConsumer<C> {
         // SAFETY: a valid queue; a null destination stops forwarding.
         unsafe { rdsys::rd_kafka_queue_forward(main.as_ptr(), std::ptr::null_mut()) };
         let messages = vec![std::ptr::null_mut(); BATCH].into_boxed_slice();
-        Ok(BatchConsumer { batch: Batch { queue, main, messages, len: 0 }, consumer })
+        Ok(BatchConsumer { batch: Batch { queue, consumer_queue: None, main, messages, len: 0 }, consumer })
+    }
+
+    /// Takes over a consumer that subscribes to a group: messages are read from a queue of the
+    /// worker's own, which [`Self::forward`] connects each assigned partition to, while
+    /// rebalance events stay on the consumer queue for `BaseConsumer::poll` (and the context's
+    /// rebalance hook) to serve. Batch-reading the consumer queue itself would hand rebalance
+    /// events to `rd_kafka_consume_batch_queue`, which, with no native rebalance callback
+    /// (rust-rdkafka sets none), "forces unassign" of every partition.
+    pub fn with_worker_queue(consumer: BaseConsumer<C>) -> Result<Self, KafkaError> {
+        let mut b = BatchConsumer::new(consumer)?;
+        // SAFETY: a valid client; the new queue is released in `Batch::drop`.
+        let own = unsafe { rdsys::rd_kafka_queue_new(b.consumer.client().native_client().ptr()) };
+        let own = NonNull::new(own).ok_or_else(|| KafkaError::ClientCreation("librdkafka made no queue".into()))?;
+        b.batch.consumer_queue = Some(std::mem::replace(&mut b.batch.queue, own));
+        Ok(b)
+    }
+
+    /// Forwards the queues of `partitions` to the worker's own queue (see
+    /// [`Self::with_worker_queue`]); call before assigning them, so no message reaches the
+    /// consumer queue.
+    pub fn forward(&self, partitions: &rdkafka::TopicPartitionList) {
+        let client = self.consumer.client().native_client().ptr();
+        for e in partitions.elements() {
+            let Ok(topic) = std::ffi::CString::new(e.topic()) else { continue };
+            // SAFETY: a valid client and C string; the partition queue reference is released
+            // right away (the forward keeps its own).
+            unsafe {
+                let pq = rdsys::rd_kafka_queue_get_partition(client, topic.as_ptr(), e.partition());
+                if !pq.is_null() {
+                    rdsys::rd_kafka_queue_forward(pq, self.batch.queue.as_ptr());
+                    rdsys::rd_kafka_queue_destroy(pq);
+                }
+            }
+        }
     }
 
     /// Hands every client-level error queued since the last call (all brokers down, transport
@@ -148,8 +188,12 @@ impl Drop for Batch {
         // is forwarded to the consumer queue again first: closing the consumer (rust-rdkafka's
         // drop, next) serves that queue and waits for what librdkafka posts to the main one.
         unsafe {
-            rdsys::rd_kafka_queue_forward(self.main.as_ptr(), self.queue.as_ptr());
+            let consumer_queue = self.consumer_queue.unwrap_or(self.queue);
+            rdsys::rd_kafka_queue_forward(self.main.as_ptr(), consumer_queue.as_ptr());
             rdsys::rd_kafka_queue_destroy(self.queue.as_ptr());
+            if let Some(q) = self.consumer_queue {
+                rdsys::rd_kafka_queue_destroy(q.as_ptr());
+            }
             rdsys::rd_kafka_queue_destroy(self.main.as_ptr());
         }
     }

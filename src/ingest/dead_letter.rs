@@ -51,7 +51,9 @@ pub struct DeadLetters {
     sent: u64,
 }
 
-fn producer_config(config: &Config) -> ClientConfig {
+/// The dead-letter producer's settings (an ingest member's transactional producer starts from
+/// them too).
+pub(crate) fn producer_config(config: &Config) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.kafka.brokers);
     for (k, v) in &config.kafka.properties {
@@ -91,29 +93,7 @@ impl DeadLetters {
         {
             return Ok(());
         }
-        let (partition, offset) = (msg.partition().to_string(), msg.offset().to_string());
-        let headers = OwnedHeaders::new_with_capacity(4)
-            .insert(Header { key: REASON, value: Some(reason.as_str()) })
-            .insert(Header { key: SOURCE_TOPIC, value: Some(msg.topic()) })
-            .insert(Header { key: SOURCE_PARTITION, value: Some(&partition) })
-            .insert(Header { key: SOURCE_OFFSET, value: Some(&offset) });
-        let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic).headers(headers);
-        if let Some(p) = msg.payload() {
-            record = record.payload(p);
-        }
-        if let Some(k) = msg.key() {
-            record = record.key(k);
-        }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    self.producer.poll(Duration::from_millis(50));
-                }
-                Err((e, _)) => return Err(e),
-            }
-        }
+        send(&self.producer, &self.topic, msg, reason)?;
         self.sent += 1;
         Ok(())
     }
@@ -127,6 +107,40 @@ impl DeadLetters {
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.producer.flush(timeout)
     }
+}
+
+/// Queues one rejected message as a dead letter on `producer` (waiting while its queue is full):
+/// the worker's own producer, or an ingest member's transactional one.
+pub(crate) fn send(
+    producer: &BaseProducer<IngestContext>,
+    topic: &str,
+    msg: &Msg,
+    reason: Reject,
+) -> Result<(), KafkaError> {
+    let (partition, offset) = (msg.partition().to_string(), msg.offset().to_string());
+    let headers = OwnedHeaders::new_with_capacity(4)
+        .insert(Header { key: REASON, value: Some(reason.as_str()) })
+        .insert(Header { key: SOURCE_TOPIC, value: Some(msg.topic()) })
+        .insert(Header { key: SOURCE_PARTITION, value: Some(&partition) })
+        .insert(Header { key: SOURCE_OFFSET, value: Some(&offset) });
+    let mut record = BaseRecord::<[u8], [u8]>::to(topic).headers(headers);
+    if let Some(p) = msg.payload() {
+        record = record.payload(p);
+    }
+    if let Some(k) = msg.key() {
+        record = record.key(k);
+    }
+    loop {
+        match producer.send(record) {
+            Ok(()) => break,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                producer.poll(Duration::from_millis(50));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Where each dead-letter partition ends now (a topic not created yet has none).

@@ -8,6 +8,8 @@
 pub mod batch;
 mod context;
 pub(crate) mod dead_letter;
+pub mod member;
+pub mod topics;
 pub(crate) mod worker;
 
 use std::sync::Arc;

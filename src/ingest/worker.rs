@@ -22,7 +22,9 @@ use super::batch::{BatchConsumer, Msg};
 use super::dead_letter::{AlreadySent, DeadLetters};
 use super::{cached_high_watermark, client_config, IngestContext, KafkaErrors};
 use crate::config::Config;
+use crate::config::Role;
 use crate::count::{lock_tally, try_lock_tally, Cut, PartitionState, Shard, Tally, WorkerView};
+use crate::state::delta_record::DeltaRecord;
 use crate::state::PartitionOffset;
 
 /// How often a worker refreshes its view for the exporter.
@@ -82,7 +84,22 @@ struct Worker {
     acknowledged_dead_letters: u64,
     tally: Arc<Mutex<Tally>>,
     errors: Arc<KafkaErrors>,
+    /// A merge member's worker (`--role merge`) reads delta records, not events.
+    folding: Option<Folding>,
 }
+
+/// What a merge member's worker holds between hand-overs: the delta records read, folded into
+/// the tally at the next hand-over with the consumer's positions, and those it refused.
+#[derive(Default)]
+struct Folding {
+    records: Vec<DeltaRecord>,
+    refused: [u64; 3],
+    last_warning: Option<Instant>,
+}
+
+/// Delta records a merge worker holds before it waits for the tally (at most a few seconds of
+/// an ingest tier's commits).
+const FOLD_AT_MOST: usize = 4096;
 
 /// Longest wait for dead letters to be acknowledged before the final hand-over.
 const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(10);
@@ -94,6 +111,7 @@ const DEAD_LETTER_FLUSH_ROUTINE: Duration = Duration::from_millis(100);
 pub fn run(id: usize, config: Arc<Config>, links: Links) -> Result<(), KafkaError> {
     let Links { tally, view, commands, stop, errors, already_dead_lettered } = links;
     let shard = Shard::new(&config);
+    let config_role = config.role;
     let consumer = BatchConsumer::new(create_consumer(&config, id, &errors)?)?;
     let dead_letters = match &config.events.dead_letter_topic {
         Some(topic) => {
@@ -117,6 +135,7 @@ pub fn run(id: usize, config: Arc<Config>, links: Links) -> Result<(), KafkaErro
         acknowledged_dead_letters: 0,
         tally,
         errors,
+        folding: (config_role == Role::Merge).then(Folding::default),
     };
     let clock = w.config.clock.clone();
     let mut now_ms = clock.now_ms();
@@ -154,10 +173,19 @@ pub fn run(id: usize, config: Arc<Config>, links: Links) -> Result<(), KafkaErro
             since_clock = CLOCK_EVERY;
             continue;
         }
-        for i in 0..n {
-            w.count_message(i, now_ms)?;
-            if w.shard.is_full() {
+        if w.folding.is_some() {
+            for i in 0..n {
+                w.fold_message(i);
+            }
+            if w.folding.as_ref().is_some_and(|f| f.records.len() >= FOLD_AT_MOST) {
                 w.hand_over(HandOver::Wait);
+            }
+        } else {
+            for i in 0..n {
+                w.count_message(i, now_ms)?;
+                if w.shard.is_full() {
+                    w.hand_over(HandOver::Wait);
+                }
             }
         }
         if !w.out_of_range.is_empty() {
@@ -209,27 +237,34 @@ fn create_consumer(
 /// which profiles showed on the per-message path; comparing the topic handle, which librdkafka
 /// keeps one of per topic and client, is a pointer comparison. The handle is only compared,
 /// never dereferenced, and is forgotten whenever the consumer or its assignment changes.
-struct CurrentPartition {
+pub(super) struct CurrentPartition {
     topic: *const RDKafkaTopic,
     partition: i32,
     index: usize,
 }
 
 impl CurrentPartition {
-    const NONE: CurrentPartition = CurrentPartition { topic: std::ptr::null(), partition: -1, index: 0 };
+    pub(super) const NONE: CurrentPartition = CurrentPartition { topic: std::ptr::null(), partition: -1, index: 0 };
+
+    /// The index in `positions` of the message's partition, if it is one of them.
+    #[inline]
+    pub(super) fn find(&mut self, positions: &[PartitionOffset], msg: &Msg) -> Option<usize> {
+        let (topic, partition) = (msg.topic_ptr(), msg.partition());
+        if topic != self.topic || partition != self.partition {
+            let name = msg.topic();
+            let index = positions.iter().position(|p| p.partition == partition && p.topic == name)?;
+            *self = CurrentPartition { topic, partition, index };
+        }
+        Some(self.index)
+    }
 
     /// Records that the message's offset was counted.
     #[inline]
     fn advance(&mut self, positions: &mut [PartitionOffset], msg: &Msg) {
-        let (topic, partition) = (msg.topic_ptr(), msg.partition());
-        if topic != self.topic || partition != self.partition {
-            let name = msg.topic();
-            match positions.iter().position(|p| p.partition == partition && p.topic == name) {
-                Some(index) => *self = CurrentPartition { topic, partition, index },
-                None => return, // not ours (cannot happen with manual assignment)
-            }
+        // Not ours cannot happen with manual assignment.
+        if let Some(index) = self.find(positions, msg) {
+            positions[index].next = msg.offset() + 1;
         }
-        positions[self.index].next = msg.offset() + 1;
     }
 }
 
@@ -255,6 +290,48 @@ impl Worker {
         self.current.advance(&mut self.positions, msg);
         self.read += 1;
         Ok(())
+    }
+
+    /// Reads message `i` of the batch as a delta record (a merge member's worker), to be folded
+    /// at the next hand-over; a record it may not fold is counted by reason and logged.
+    fn fold_message(&mut self, i: usize) {
+        let msg = &self.consumer.messages()[i];
+        if let Some(e) = msg.error() {
+            self.consumer.consumer().context().kafka_error(&e);
+            if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) {
+                self.out_of_range.push((msg.topic().to_string(), msg.partition()));
+            }
+            return;
+        }
+        let Some(folding) = &mut self.folding else { return };
+        match DeltaRecord::decode(msg.payload().unwrap_or(&[]), &self.config) {
+            Ok(record) => folding.records.push(record),
+            Err(e) => {
+                folding.refused[e.index()] += 1;
+                if folding.last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    folding.last_warning = Some(Instant::now());
+                    tracing::error!(worker = self.id, topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), error = %e, "delta record not folded (is every member running the same SLI definitions?)");
+                }
+            }
+        }
+        self.current.advance(&mut self.positions, msg);
+        self.read += 1;
+    }
+
+    /// A merge worker's positions from the consumer: past the last record read AND past the
+    /// transaction markers after it, which are never returned as messages. Recording the last
+    /// record's offset + 1 instead would leave a lag of one marker on every partition forever.
+    fn positions_from_consumer(&mut self) {
+        let Ok(tpl) = self.consumer.consumer().position() else { return };
+        for e in tpl.elements() {
+            if let Offset::Offset(next) = e.offset() {
+                if let Some(p) =
+                    self.positions.iter_mut().find(|p| p.partition == e.partition() && p.topic == e.topic())
+                {
+                    p.next = p.next.max(next);
+                }
+            }
+        }
     }
 
     /// Repairs the partitions librdkafka found out of range in the last batch (called between
@@ -328,6 +405,9 @@ impl Worker {
     /// An idle worker hands over too (nothing but its offsets), so the tally knows its part of
     /// the cut is current.
     fn hand_over(&mut self, how: HandOver) {
+        if self.folding.is_some() {
+            self.positions_from_consumer();
+        }
         let acknowledged = self.flush_dead_letters(how);
         let tally = self.tally.clone();
         let mut tally = match how {
@@ -337,6 +417,11 @@ impl Worker {
             },
             HandOver::Wait | HandOver::Final => lock_tally(&tally),
         };
+        if let Some(folding) = &mut self.folding {
+            for record in folding.records.drain(..) {
+                tally.fold(&record, &[]);
+            }
+        }
         let cut = Cut { positions: &self.positions, acknowledged, now: Instant::now() };
         self.shard.hand_over(&mut tally, self.id, cut);
     }
@@ -386,6 +471,7 @@ impl Worker {
         v.at_ms = now_ms;
         v.partitions = partitions;
         v.stalls = self.stalls;
+        v.refused = self.folding.as_ref().map_or([0; 3], |f| f.refused);
     }
 
     /// A consumer that has partitions with lag but reads nothing for `stall_timeout` is

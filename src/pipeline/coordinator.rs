@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::BaseConsumer;
 
 use super::checkpoint::{self, DeadLetterEnds};
+use super::leader::Leadership;
 use super::tick::Tick;
 use super::workers::Workers;
 use super::{RunError, WorkerEnd, DISCOVER_EVERY, EXPORT_EVERY, KAFKA_TIMEOUT};
@@ -40,6 +41,9 @@ pub(crate) struct Coordinator {
     /// Where the dead-letter topic ended, for the next checkpoint.
     pub(super) dead_letters: DeadLetterEnds,
     tick: Tick,
+    /// Whether this process pushes alerts (a merge member leads only while it owns the leader
+    /// partition).
+    leadership: Leadership,
     ready: Arc<AtomicBool>,
     http: HttpServer,
 }
@@ -64,13 +68,15 @@ impl Coordinator {
             let _ = stopped.await;
         }));
 
+        let kafka_errors = Arc::new(KafkaErrors::default());
+        let leadership = Leadership::start(&config, kafka_errors.clone());
         let alerts = config.alertmanager.clone().map(|am| {
             tracing::info!(url = %am.url, "pushing burn-rate alerts to Alertmanager");
             let (alerts, evaluations) = tokio::sync::watch::channel(Vec::new());
-            tokio::spawn(crate::alert::run(config.clone(), am, evaluations, telemetry.alertmanager_errors()));
+            let (errors, leading) = (telemetry.alertmanager_errors(), leadership.leading.clone());
+            tokio::spawn(crate::alert::run(config.clone(), am, evaluations, errors, leading));
             alerts
         });
-        let kafka_errors = Arc::new(KafkaErrors::default());
         let admin = Arc::new(ingest::admin_client(&config, kafka_errors.clone())?);
         Ok(Coordinator {
             tick: Tick::new(&config, alerts),
@@ -81,6 +87,7 @@ impl Coordinator {
             kafka_errors,
             restored,
             dead_letters: DeadLetterEnds::default(),
+            leadership,
             ready,
             http: HttpServer { stop, task },
         })
@@ -99,6 +106,7 @@ impl Coordinator {
             }
         };
         self.ready.store(false, Ordering::Release);
+        tokio::task::block_in_place(|| self.leadership.stop());
         let _ = self.http.stop.send(());
         match self.http.task.await {
             Ok(Err(e)) => result.and(Err(RunError::Http(e))),
@@ -177,6 +185,7 @@ impl Coordinator {
 
     /// One evaluation tick, and readiness from it.
     fn evaluate(&mut self, workers: &Workers) {
+        self.telemetry.set_alert_leader(self.leadership.leading.load(Ordering::Acquire));
         let ready = self.tick.run(
             &self.config,
             workers.tally(),

@@ -13,10 +13,12 @@
 
 mod checkpoint;
 mod coordinator;
+mod leader;
 mod reject_log;
 #[cfg(test)]
 mod report_crash;
 mod resume;
+pub mod roles;
 mod tick;
 #[cfg(test)]
 mod two_stage;
@@ -83,6 +85,9 @@ pub enum RunError {
         /// The configured group.
         expected: String,
     },
+    /// `--role ingest` without a member name.
+    #[error("an ingest member needs a stable name: set scale.instance, pass --instance, or set HOSTNAME")]
+    NoInstance,
     /// The HTTP server failed.
     #[error("http server failed: {0}")]
     Http(std::io::Error),
@@ -107,7 +112,7 @@ impl RunError {
     /// invalid config), 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::ForeignState { .. } => 2,
+            RunError::ForeignState { .. } | RunError::NoInstance => 2,
             _ => 1,
         }
     }

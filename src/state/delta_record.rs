@@ -52,6 +52,20 @@ pub enum DeltaError {
     },
 }
 
+impl DeltaError {
+    /// The `reason` label values of `slostream_delta_records_refused_total`, by [`Self::index`].
+    pub const REASONS: [&'static str; 3] = ["malformed", "newer_format", "other_definitions"];
+
+    /// This error's index in [`Self::REASONS`].
+    pub fn index(&self) -> usize {
+        match self {
+            DeltaError::Malformed(_) => 0,
+            DeltaError::NewerFormat { .. } => 1,
+            DeltaError::OtherDefinitions { .. } => 2,
+        }
+    }
+}
+
 impl DeltaRecord {
     /// The record value for `config`.
     pub fn encode(&self, config: &Config) -> Vec<u8> {

@@ -1,0 +1,445 @@
+//! One worker of an ingest member (`--role ingest`): a consumer-group member that counts into a
+//! shard, like a worker of `--role all`, but commits what it counted instead of keeping windows.
+//!
+//! Every `scale.flush_interval`, when the shard is full, before giving partitions up in a
+//! rebalance and at shutdown, the worker commits ONE Kafka transaction holding its delta record
+//! (to `<group_id>.deltas`), the dead letters of the messages it covers, and the group offsets
+//! just past them (`send_offsets_to_transaction`). Counts, dead letters and offsets therefore
+//! land together or not at all, and a merge member reading `read_committed` sees each event's
+//! count exactly once. Nothing else is kept: a worker that fails a transaction, loses its
+//! assignment or is fenced drops its uncommitted counts and joins again, reading on from the
+//! group's committed offsets ([`Rejoin`]).
+//!
+//! Its ids derive from the stable member name: `transactional.id = <group_id>-<instance>-<n>`,
+//! so a restarted member's `init_transactions` aborts its predecessor's open transaction at
+//! once, and `group.instance.id = <instance>-<n>` (static membership), so a restart within the
+//! session timeout gets its partitions back without a rebalance.
+//!
+//! Rebalances: rust-rdkafka registers no native rebalance callback, and the batch read would
+//! then "force unassign" every partition. So the worker reads a queue of its own that assigned
+//! partitions are forwarded to, and serves the consumer queue with `poll(0)` between batches;
+//! the context's rebalance hook only records the event, and the worker acts on it right after
+//! the poll: forward and assign, or commit and unassign.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::batch::BatchConsumer;
+use super::worker::CurrentPartition;
+use super::{client_config, dead_letter, IngestContext, KafkaErrors};
+use crate::config::scale::deltas_topic;
+use crate::config::Config;
+use crate::count::Shard;
+use crate::state::delta_record::DeltaRecord;
+use crate::state::{Counters, PartitionOffset};
+
+/// Messages between housekeeping rounds on a busy stream (as in `--role all`).
+const CLOCK_EVERY: usize = 256;
+/// Wait between attempts to join while the brokers cannot be reached.
+const JOIN_RETRY: Duration = Duration::from_secs(1);
+
+/// What an ingest member's workers count, shared with the exporter; each worker adds to it
+/// after every transaction, never per event.
+#[derive(Debug, Default)]
+pub struct MemberStats {
+    /// Transactions committed.
+    pub committed: AtomicU64,
+    /// Transactions aborted (their counts were dropped and read again).
+    pub aborted: AtomicU64,
+    /// Bytes of delta records committed.
+    pub delta_bytes: AtomicU64,
+    /// Input messages read.
+    pub messages: AtomicU64,
+    /// Rejoins after a failed transaction or a lost assignment.
+    pub rejoins: AtomicU64,
+    /// Partitions owned now, all workers together.
+    pub partitions: AtomicU64,
+}
+
+/// What an ingest member's workers share.
+pub struct MemberLinks {
+    /// Set when the workers must commit and return.
+    pub stop: Arc<AtomicBool>,
+    /// Where the Kafka clients count errors.
+    pub errors: Arc<KafkaErrors>,
+    /// What the exporter shows.
+    pub stats: Arc<MemberStats>,
+}
+
+/// Why a worker leaves the group and joins again, dropping what it has not committed.
+#[derive(Debug)]
+struct Rejoin(String);
+
+/// Runs worker `id` of member `instance` until `stop`, committing everything it read before it
+/// returns. Only a client that cannot be created at all (a bad `kafka.properties`) is an error.
+pub fn run(id: usize, config: Arc<Config>, instance: &str, links: &MemberLinks) -> Result<(), KafkaError> {
+    while !links.stop.load(Ordering::Relaxed) {
+        let mut member = match Member::join(id, config.clone(), instance, links) {
+            Ok(m) => m,
+            Err(e @ KafkaError::ClientCreation(_)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(worker = id, error = %e, "cannot join the group yet; trying again");
+                std::thread::sleep(JOIN_RETRY);
+                continue;
+            }
+        };
+        let outcome = member.run(links);
+        member.leave(links);
+        match outcome {
+            Ok(()) => return Ok(()),
+            Err(Rejoin(why)) => {
+                links.stats.rejoins.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(worker = id, reason = %why, "dropped the uncommitted counts; joining the group again");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A rebalance event, recorded by the context and acted on by the worker after the poll.
+enum GroupEvent {
+    Assign(TopicPartitionList),
+    Revoke(TopicPartitionList),
+    Failed(RDKafkaErrorCode),
+}
+
+/// The member consumer's context: counts errors like every client's, and records rebalance
+/// events for the worker instead of acting on them inside the poll (the worker must commit
+/// before it gives partitions up, and only it holds the producer). Once the worker is leaving,
+/// events are handled the default way, so closing the consumer never waits for the worker.
+pub(crate) struct MemberContext {
+    inner: IngestContext,
+    events: Mutex<Vec<GroupEvent>>,
+    leaving: AtomicBool,
+}
+
+impl ClientContext for MemberContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.inner.client_error(&error, reason);
+    }
+}
+
+impl ConsumerContext for MemberContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        if self.leaving.load(Ordering::Relaxed) {
+            let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+            let result = match (err, cooperative) {
+                (RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, true) => consumer.incremental_assign(tpl),
+                (RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, false) => consumer.assign(tpl),
+                (_, true) => consumer.incremental_unassign(tpl),
+                (_, false) => consumer.unassign(),
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "rebalance while leaving");
+            }
+            return;
+        }
+        let event = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => GroupEvent::Assign(tpl.clone()),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => GroupEvent::Revoke(tpl.clone()),
+            other => GroupEvent::Failed(other.into()),
+        };
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).push(event);
+    }
+}
+
+struct Member {
+    id: usize,
+    config: Arc<Config>,
+    consumer: BatchConsumer<MemberContext>,
+    producer: BaseProducer<IngestContext>,
+    shard: Shard,
+    record: DeltaRecord,
+    positions: Vec<PartitionOffset>,
+    current: CurrentPartition,
+    /// Messages read since the last commit.
+    uncommitted: u64,
+    /// Messages read and not yet added to the member's stats.
+    unreported: u64,
+    last_commit: Instant,
+    deltas_topic: String,
+    /// The delta records' key: the worker's ids, so one worker's records stay in one partition,
+    /// in order.
+    key: String,
+}
+
+impl Member {
+    /// A new consumer and transactional producer for worker `id`: the producer's
+    /// `init_transactions` fences any predecessor with the same ids, then the consumer
+    /// subscribes and a transaction begins.
+    fn join(id: usize, config: Arc<Config>, instance: &str, links: &MemberLinks) -> Result<Member, KafkaError> {
+        let group = &config.kafka.group_id;
+        let member = format!("{instance}-{id}");
+        let mut p = dead_letter::producer_config(&config);
+        p.set("transactional.id", format!("{group}-{member}"))
+            .set("transaction.timeout.ms", config.scale.transaction_timeout.as_millis().to_string())
+            .set("linger.ms", "5");
+        let producer: BaseProducer<IngestContext> =
+            p.create_with_context(IngestContext::new(format!("{id} transactions"), links.errors.clone()))?;
+        producer.init_transactions(config.scale.transaction_timeout)?;
+
+        let mut c = client_config(&config);
+        c.set("group.instance.id", &member).set("isolation.level", "read_committed").set(
+            "client.id",
+            format!(
+                "{}-{member}",
+                config.kafka.properties.iter().find(|(k, _)| k == "client.id").map_or("slostream", |(_, v)| v.as_str())
+            ),
+        );
+        if c.get("group.protocol") == Some("consumer") {
+            // KIP-848: the broker assigns and times sessions out; these are refused.
+            c.remove("session.timeout.ms");
+        } else if c.get("partition.assignment.strategy").is_none() {
+            c.set("partition.assignment.strategy", "cooperative-sticky");
+        }
+        let context = MemberContext {
+            inner: IngestContext::new(id, links.errors.clone()),
+            events: Mutex::new(Vec::new()),
+            leaving: AtomicBool::new(false),
+        };
+        let consumer = BatchConsumer::with_worker_queue(c.create_with_context(context)?)?;
+        let topics: Vec<&str> = config.kafka.topics.iter().map(String::as_str).collect();
+        consumer.consumer().subscribe(&topics)?;
+        producer.begin_transaction()?;
+        tracing::info!(worker = id, member, "joined the group; counts go to {}", deltas_topic(group));
+        Ok(Member {
+            id,
+            shard: Shard::new(&config),
+            record: DeltaRecord { counters: Counters::for_config(&config), delta: Default::default() },
+            positions: Vec::new(),
+            current: CurrentPartition::NONE,
+            uncommitted: 0,
+            unreported: 0,
+            last_commit: Instant::now(),
+            deltas_topic: deltas_topic(group),
+            key: member,
+            consumer,
+            producer,
+            config,
+        })
+    }
+
+    /// Whether the group rebalances incrementally (cooperative-sticky, KIP-848). Asked at each
+    /// rebalance: librdkafka knows the protocol only once the group is joined.
+    fn cooperative(&self) -> bool {
+        matches!(self.consumer.consumer().rebalance_protocol(), RebalanceProtocol::Cooperative)
+    }
+
+    /// Reads, counts and commits until `stop`; then commits what it read.
+    fn run(&mut self, links: &MemberLinks) -> Result<(), Rejoin> {
+        let clock = self.config.clock.clone();
+        let mut now_ms = clock.now_ms();
+        let mut since_clock = CLOCK_EVERY;
+        let mut idle = false;
+        while !links.stop.load(Ordering::Relaxed) {
+            if since_clock >= CLOCK_EVERY {
+                since_clock = 0;
+                now_ms = clock.now_ms();
+                self.serve_group(links)?;
+                self.producer.poll(Duration::ZERO);
+                let context = &self.consumer.consumer().context().inner;
+                self.consumer.serve_client_errors(|e, reason| context.client_error(&e, reason));
+                links.stats.messages.fetch_add(std::mem::take(&mut self.unreported), Ordering::Relaxed);
+                if self.last_commit.elapsed() >= self.config.scale.flush_interval {
+                    self.commit(links)?;
+                }
+            }
+            let wait = if idle { Duration::from_millis(50) } else { Duration::ZERO };
+            let n = self.consumer.poll(wait).len();
+            idle = n == 0;
+            if idle {
+                since_clock = CLOCK_EVERY;
+                continue;
+            }
+            for i in 0..n {
+                self.count_message(i, now_ms)?;
+                if self.shard.is_full() {
+                    self.commit(links)?;
+                }
+            }
+            since_clock += n;
+        }
+        self.commit(links)?;
+        links.stats.messages.fetch_add(std::mem::take(&mut self.unreported), Ordering::Relaxed);
+        tracing::info!(worker = self.id, "committed and stopped");
+        Ok(())
+    }
+
+    /// Counts message `i` of the batch if its partition is still this worker's.
+    #[inline]
+    fn count_message(&mut self, i: usize, now_ms: i64) -> Result<(), Rejoin> {
+        let msg = &self.consumer.messages()[i];
+        if let Some(e) = msg.error() {
+            self.consumer.consumer().context().inner.kafka_error(&e);
+            return Ok(());
+        }
+        // A message of a partition given up in a rebalance is the new owner's to count.
+        let Some(index) = self.current.find(&self.positions, msg) else { return Ok(()) };
+        if let Some(reason) = self.shard.process(msg.payload().unwrap_or(&[]), now_ms) {
+            if let Some(topic) = &self.config.events.dead_letter_topic {
+                dead_letter::send(&self.producer, topic, msg, reason)
+                    .map_err(|e| Rejoin(format!("dead letter not queued: {e}")))?;
+                self.shard.count_dead_letter();
+            }
+        }
+        self.positions[index].next = msg.offset() + 1;
+        self.uncommitted += 1;
+        self.unreported += 1;
+        Ok(())
+    }
+
+    /// Serves the consumer queue (where rebalance events and group errors wait) and acts on
+    /// the rebalance events it recorded.
+    fn serve_group(&mut self, links: &MemberLinks) -> Result<(), Rejoin> {
+        while let Some(next) = self.consumer.consumer().poll(Duration::ZERO) {
+            match next {
+                Err(e) => self.consumer.consumer().context().inner.kafka_error(&e),
+                Ok(m) => {
+                    return Err(Rejoin(format!(
+                        "a message of {} [{}] reached the consumer queue, not the worker's",
+                        m.topic(),
+                        m.partition()
+                    )))
+                }
+            }
+        }
+        let events =
+            std::mem::take(&mut *self.consumer.consumer().context().events.lock().unwrap_or_else(|e| e.into_inner()));
+        for event in events {
+            match event {
+                GroupEvent::Assign(tpl) => self.assign(&tpl, links)?,
+                GroupEvent::Revoke(tpl) => self.revoke(&tpl, links)?,
+                GroupEvent::Failed(code) => return Err(Rejoin(format!("rebalance failed: {code}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Forwards the partitions to the worker's queue, then assigns them; reading starts at the
+    /// group's committed offsets (librdkafka waits out a previous owner's open transaction).
+    fn assign(&mut self, tpl: &TopicPartitionList, links: &MemberLinks) -> Result<(), Rejoin> {
+        self.consumer.forward(tpl);
+        let consumer = self.consumer.consumer();
+        let assigned = if self.cooperative() { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) };
+        assigned.map_err(|e| Rejoin(format!("assign: {e}")))?;
+        let mut added = 0;
+        for e in tpl.elements() {
+            if !self.positions.iter().any(|p| p.partition == e.partition() && p.topic == e.topic()) {
+                self.positions.push(PartitionOffset {
+                    topic: e.topic().to_string(),
+                    partition: e.partition(),
+                    next: -1,
+                });
+                added += 1;
+            }
+        }
+        links.stats.partitions.fetch_add(added, Ordering::Relaxed);
+        self.current = CurrentPartition::NONE;
+        tracing::info!(worker = self.id, assigned = tpl.count(), owned = self.positions.len(), "partitions assigned");
+        Ok(())
+    }
+
+    /// Commits everything read (so the next owner starts right after it), then gives the
+    /// partitions up. A lost assignment (the session expired) is not committed: the group has
+    /// moved on, and the transaction would be fenced anyway.
+    fn revoke(&mut self, tpl: &TopicPartitionList, links: &MemberLinks) -> Result<(), Rejoin> {
+        if self.consumer.consumer().assignment_lost() {
+            return Err(self.abort("the assignment was lost (session timed out?)", links));
+        }
+        self.commit(links)?;
+        let consumer = self.consumer.consumer();
+        let unassigned = if self.cooperative() { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
+        unassigned.map_err(|e| Rejoin(format!("unassign: {e}")))?;
+        let before = self.positions.len();
+        if self.cooperative() {
+            self.positions
+                .retain(|p| !tpl.elements().iter().any(|e| e.partition() == p.partition && e.topic() == p.topic));
+        } else {
+            self.positions.clear();
+        }
+        links.stats.partitions.fetch_sub((before - self.positions.len()) as u64, Ordering::Relaxed);
+        self.current = CurrentPartition::NONE;
+        tracing::info!(worker = self.id, revoked = tpl.count(), owned = self.positions.len(), "partitions revoked");
+        Ok(())
+    }
+
+    /// Commits the delta, its dead letters and the offsets just past what it covers as one
+    /// transaction, and begins the next.
+    fn commit(&mut self, links: &MemberLinks) -> Result<(), Rejoin> {
+        self.last_commit = Instant::now();
+        if self.uncommitted == 0 {
+            return Ok(());
+        }
+        self.shard.take_delta(&mut self.record);
+        let bytes = self.record.encode(&self.config);
+        self.record.delta.clear();
+        self.record.counters.clear();
+        let mut record = BaseRecord::<[u8], [u8]>::to(&self.deltas_topic).key(self.key.as_bytes()).payload(&bytes);
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => return Err(self.abort(&format!("delta record not queued: {e}"), links)),
+            }
+        }
+        let mut offsets = TopicPartitionList::new();
+        for p in self.positions.iter().filter(|p| p.next >= 0) {
+            if let Err(e) = offsets.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next)) {
+                return Err(self.abort(&format!("offsets: {e}"), links));
+            }
+        }
+        let Some(group) = self.consumer.consumer().group_metadata() else {
+            return Err(self.abort("no group metadata (not a group member?)", links));
+        };
+        let timeout = self.config.scale.transaction_timeout;
+        if let Err(e) = self.producer.send_offsets_to_transaction(&offsets, &group, timeout) {
+            return Err(self.abort(&format!("send_offsets_to_transaction: {e}"), links));
+        }
+        if let Err(e) = self.producer.commit_transaction(timeout) {
+            return Err(self.abort(&format!("commit_transaction: {e}"), links));
+        }
+        links.stats.committed.fetch_add(1, Ordering::Relaxed);
+        links.stats.delta_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.uncommitted = 0;
+        self.producer.begin_transaction().map_err(|e| Rejoin(format!("begin_transaction: {e}")))
+    }
+
+    /// Aborts the open transaction (if the producer still can) and says why the worker must
+    /// join again: its shard holds counts that will never be committed.
+    fn abort(&self, why: &str, links: &MemberLinks) -> Rejoin {
+        if let Err(e) = self.producer.abort_transaction(self.config.scale.transaction_timeout) {
+            tracing::debug!(worker = self.id, error = %e, "abort_transaction");
+        }
+        links.stats.aborted.fetch_add(1, Ordering::Relaxed);
+        Rejoin(why.to_string())
+    }
+
+    /// Hands the assignment back without committing and closes both clients (consumer first:
+    /// its close may still rebalance, which the context now handles the default way).
+    fn leave(self, links: &MemberLinks) {
+        let consumer = self.consumer.consumer();
+        consumer.context().leaving.store(true, Ordering::Relaxed);
+        if let Ok(assigned) = consumer.assignment() {
+            let result =
+                if self.cooperative() { consumer.incremental_unassign(&assigned) } else { consumer.unassign() };
+            if let Err(e) = result {
+                tracing::debug!(worker = self.id, error = %e, "unassign on leaving");
+            }
+        }
+        links.stats.partitions.fetch_sub(self.positions.len() as u64, Ordering::Relaxed);
+        drop(self.consumer);
+        drop(self.producer);
+    }
+}
