@@ -142,7 +142,7 @@ impl Cluster {
     }
 
     /// Both merge replicas: consumed exactly `expected` within [`CATCH_UP`], every count exact,
-    /// and still exact 2 s later (a late duplicate would show then).
+    /// still exact 2 s later (a late duplicate would show then), and agreeing on every series.
     fn assert_exact(&mut self, expected: &Expected, what: &str) {
         let caught_up = Instant::now();
         for m in &mut self.merge {
@@ -154,6 +154,42 @@ impl Cluster {
         for m in &mut self.merge {
             assert_eq!(m.app.consumed(), Some(expected.consumed as f64), "{what}: {} 2 s later", m.name);
         }
+        self.assert_replicas_agree(what);
+    }
+
+    /// Both replicas export the same value for every SLO and SLI series (ratios, burn rates,
+    /// budgets, alert states, latency quantiles: everything that follows from the counts), not
+    /// only for the counts [`Expected`] checks. The period bounds are left out: they follow the
+    /// clock of each scrape.
+    fn assert_replicas_agree(&mut self, what: &str) {
+        let scrapes: Vec<(String, Metrics)> = self.merge.iter_mut().map(|m| (m.name.clone(), m.app.scrape())).collect();
+        let [(a, ma), (b, mb)] = &scrapes[..] else { panic!("{what}: {} merge replicas, not 2", scrapes.len()) };
+        let skip = [names::SLO_PERIOD_START.name, names::SLO_PERIOD_END.name];
+        let mut differ = Vec::new();
+        let mut compared = 0;
+        for family in names::SLO_SERIES.iter().filter(|f| !skip.contains(&f.name)) {
+            let (fa, fb) = (ma.family(family.name), mb.family(family.name));
+            let keys: std::collections::BTreeSet<&String> = fa.iter().chain(&fb).map(|(k, _)| *k).collect();
+            for key in keys {
+                let va = fa.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+                let vb = fb.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+                let same = match (va, vb) {
+                    (Some(x), Some(y)) => x == y || (x.is_nan() && y.is_nan()),
+                    _ => false,
+                };
+                compared += 1;
+                if !same {
+                    differ.push(format!("{key}: {a} {va:?}, {b} {vb:?}"));
+                }
+            }
+        }
+        assert!(
+            differ.is_empty(),
+            "{what}: the replicas differ on {} of {compared} series:\n  {}",
+            differ.len(),
+            differ.join("\n  ")
+        );
+        eprintln!("[it] {what}: {a} and {b} agree on all {compared} SLO and SLI series");
     }
 
     /// Waits until exactly one merge replica says it is the alert leader; returns who.
@@ -460,8 +496,9 @@ fn merge_member_killed_and_restarted_agrees_with_its_replica() {
         "[it] merge leader {} killed at consumed {consumed:?} ({checkpoints} files in its state dir)",
         victim.name
     );
+    let killed = Instant::now();
     let now_leader = c.wait_one_leader(Duration::from_secs(20));
-    eprintln!("[it] alert leadership moved to {now_leader}");
+    eprintln!("[it] alert leadership moved to {now_leader} {:.1} s after the kill", killed.elapsed().as_secs_f64());
     std::thread::sleep(Duration::from_secs(2));
 
     let mut app = c.d.start_member(Role::Merge, &victim.name);
