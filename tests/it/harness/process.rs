@@ -91,6 +91,8 @@ impl Slostream {
 
     /// SIGCONT after [`Slostream::pause`]: it carries on as if no time had passed.
     pub fn resume(&mut self) {
+        // Only while it is ours: a pid already reaped may belong to another process by now.
+        self.assert_running();
         self.signal("CONT");
     }
 
