@@ -301,6 +301,12 @@ pub const INGEST_REJOINS: Metric = counter(
     "slostream_ingest_rejoins_total",
     "Times an ingest worker dropped its uncommitted counts and joined the group again (failed transaction, lost assignment, fenced)",
 );
+/// Times a worker dropped its uncommitted counts after an aborted transaction and read its
+/// partitions again from their committed offsets.
+pub const INGEST_REWINDS: Metric = counter(
+    "slostream_ingest_rewinds_total",
+    "Times an ingest worker's transaction was aborted and it read its partitions again from the committed offsets",
+);
 /// Input messages an ingest member read (committed or not yet).
 pub const INGEST_MESSAGES: Metric = counter(
     "slostream_ingest_messages_total",
@@ -308,8 +314,14 @@ pub const INGEST_MESSAGES: Metric = counter(
 );
 
 /// The ingest member's families.
-pub const INGEST: [Metric; 5] =
-    [INGEST_TRANSACTIONS, INGEST_DELTA_BYTES, INGEST_ASSIGNED_PARTITIONS, INGEST_REJOINS, INGEST_MESSAGES];
+pub const INGEST: [Metric; 6] = [
+    INGEST_TRANSACTIONS,
+    INGEST_DELTA_BYTES,
+    INGEST_ASSIGNED_PARTITIONS,
+    INGEST_REJOINS,
+    INGEST_REWINDS,
+    INGEST_MESSAGES,
+];
 
 // Sloth's recording-rule names (`exporter.compat: sloth`).
 

@@ -32,7 +32,7 @@ free_port() {
 
 kafka_properties() {
   local kv
-  for kv in $KAFKA_PROPERTIES; do printf '    "%s": "%s"\n' "${kv%%=*}" "${kv#*=}"; done
+  for kv in ${KAFKA_PROPERTIES:-}; do printf '    "%s": "%s"\n' "${kv%%=*}" "${kv#*=}"; done
 }
 
 example_config() {

@@ -207,6 +207,29 @@ mod tests {
         assert!(book.due(&config, &statuses, t0 + 80_000).is_empty());
     }
 
+    /// A merge member that did not push kept the same book; when it takes over, every firing
+    /// alert is due at once (not a resend interval later), and a resolution after the hand-over
+    /// is still sent, because the book knew the alert fired.
+    #[test]
+    fn a_member_taking_over_sends_every_firing_alert_at_once() {
+        let (config, mut statuses) = setup();
+        let mut shadow = AlertBook::new(&config, 60_000);
+        let t0 = 1_795_694_400_000;
+        statuses[0].fired[0] = true;
+        assert_eq!(shadow.due(&config, &statuses, t0).len(), 1);
+        shadow.delivered(t0); // what a member that does not push does
+        assert!(shadow.due(&config, &statuses, t0 + 10_000).is_empty());
+        shadow.taken_over();
+        let sent = shadow.due(&config, &statuses, t0 + 10_000);
+        assert_eq!(sent.len(), 1, "firing alerts go at once after a take-over");
+        assert_eq!(sent[0]["startsAt"], "2026-11-26T12:00:00.000Z", "since when it fires is kept");
+        shadow.delivered(t0 + 10_000);
+        statuses[0].fired[0] = false;
+        let sent = shadow.due(&config, &statuses, t0 + 20_000);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0]["endsAt"], "2026-11-26T12:00:20.000Z", "the resolution is sent");
+    }
+
     /// The alert names what burned the budget over its long window, largest share first.
     #[test]
     fn names_the_top_contributors_of_the_long_window() {

@@ -1,5 +1,6 @@
 //! An ingest member's `/metrics` (`--role ingest`): it holds no windows, so it exports its
-//! transactions, the bytes of delta records it committed, the partitions it owns, its rejoins,
+//! transactions, the bytes of delta records it committed, the partitions it owns, its rewinds and
+//! rejoins,
 //! the messages it read, its Kafka errors and the build, never an SLO series. Dashboards that
 //! sum a merge member's counters over instances therefore never count an ingest member twice.
 
@@ -23,6 +24,7 @@ pub struct MemberSeries {
     delta_bytes: Counter,
     messages: Counter,
     rejoins: Counter,
+    rewinds: Counter,
     partitions: Gauge,
     kafka_errors: [Counter; KafkaErrorKind::COUNT],
 }
@@ -53,6 +55,7 @@ impl MemberSeries {
             delta_bytes: counter(names::INGEST_DELTA_BYTES.name, vec![]),
             messages: counter(names::INGEST_MESSAGES.name, vec![]),
             rejoins: counter(names::INGEST_REJOINS.name, vec![]),
+            rewinds: counter(names::INGEST_REWINDS.name, vec![]),
             partitions: recorder.register_gauge(&Key::from_name(names::INGEST_ASSIGNED_PARTITIONS.name), &META),
             kafka_errors: KafkaErrorKind::ALL
                 .map(|k| counter(names::KAFKA_ERRORS.name, vec![Label::new(label::KIND, k.as_str())])),
@@ -68,6 +71,7 @@ impl MemberSeries {
         self.delta_bytes.absolute(get(&stats.delta_bytes));
         self.messages.absolute(get(&stats.messages));
         self.rejoins.absolute(get(&stats.rejoins));
+        self.rewinds.absolute(get(&stats.rewinds));
         self.partitions.set(get(&stats.partitions) as f64);
         for (counter, kind) in self.kafka_errors.iter().zip(KafkaErrorKind::ALL) {
             counter.absolute(errors.count(kind));

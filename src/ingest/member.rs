@@ -6,9 +6,9 @@
 //! (to `<group_id>.deltas`), the dead letters of the messages it covers, and the group offsets
 //! just past them (`send_offsets_to_transaction`). Counts, dead letters and offsets therefore
 //! land together or not at all, and a merge member reading `read_committed` sees each event's
-//! count exactly once. Nothing else is kept: a worker that fails a transaction, loses its
-//! assignment or is fenced drops its uncommitted counts and joins again, reading on from the
-//! group's committed offsets ([`Rejoin`]).
+//! count exactly once. Nothing else is kept: a worker whose transaction is aborted drops its
+//! uncommitted counts and seeks back to the committed offsets ([`Failure::Rewind`]); one that
+//! is fenced, fails fatally or loses its assignment also replaces its clients ([`Rejoin`]).
 //!
 //! Its ids derive from the stable member name: `transactional.id = <group_id>-<instance>-<n>`,
 //! so a restarted member's `init_transactions` aborts its predecessor's open transaction at
@@ -29,7 +29,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -61,6 +61,8 @@ pub struct MemberStats {
     pub messages: AtomicU64,
     /// Rejoins after a failed transaction or a lost assignment.
     pub rejoins: AtomicU64,
+    /// Rewinds to the committed offsets after an aborted transaction.
+    pub rewinds: AtomicU64,
     /// Partitions owned now, all workers together.
     pub partitions: AtomicU64,
 }
@@ -78,6 +80,24 @@ pub struct MemberLinks {
 /// Why a worker leaves the group and joins again, dropping what it has not committed.
 #[derive(Debug)]
 struct Rejoin(String);
+
+/// A transaction that did not commit, and what the worker does about it.
+#[derive(Debug)]
+enum Failure {
+    /// The transaction was aborted (a rebalance moved the group's generation, a broker hiccup):
+    /// the worker drops its uncommitted counts and reads its partitions again from their
+    /// committed offsets, staying in the group.
+    Rewind(String),
+    /// The producer or the membership cannot go on (fenced, fatal, assignment lost): new
+    /// clients, a new membership.
+    Rejoin(String),
+}
+
+impl From<Rejoin> for Failure {
+    fn from(r: Rejoin) -> Failure {
+        Failure::Rejoin(r.0)
+    }
+}
 
 /// Runs worker `id` of member `instance` until `stop`, committing everything it read before it
 /// returns. Only a client that cannot be created at all (a bad `kafka.properties`) is an error.
@@ -120,6 +140,9 @@ pub(crate) struct MemberContext {
     inner: IngestContext,
     events: Mutex<Vec<GroupEvent>>,
     leaving: AtomicBool,
+    /// Whether the group rebalances incrementally, as the worker last saw it: asking librdkafka
+    /// from inside a rebalance hook while the consumer closes blocks for good.
+    cooperative: AtomicBool,
 }
 
 impl ClientContext for MemberContext {
@@ -131,7 +154,7 @@ impl ClientContext for MemberContext {
 impl ConsumerContext for MemberContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         if self.leaving.load(Ordering::Relaxed) {
-            let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+            let cooperative = self.cooperative.load(Ordering::Relaxed);
             let result = match (err, cooperative) {
                 (RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, true) => consumer.incremental_assign(tpl),
                 (RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, false) => consumer.assign(tpl),
@@ -195,16 +218,22 @@ impl Member {
                 config.kafka.properties.iter().find(|(k, _)| k == "client.id").map_or("slostream", |(_, v)| v.as_str())
             ),
         );
-        if c.get("group.protocol") == Some("consumer") {
-            // KIP-848: the broker assigns and times sessions out; these are refused.
-            c.remove("session.timeout.ms");
-        } else if c.get("partition.assignment.strategy").is_none() {
+        // How long the group waits for a member to rejoin in a rebalance, and how long a member
+        // may go without polling: the 300 s default would stall every partition for five minutes
+        // behind one stuck member. A commit blocks at most the transaction timeout.
+        if !config.kafka.properties.iter().any(|(k, _)| k == "max.poll.interval.ms") {
+            let bound = (3 * config.scale.transaction_timeout).max(Duration::from_secs(30));
+            c.set("max.poll.interval.ms", bound.as_millis().to_string());
+        }
+        // KIP-848 assigns on the broker and refuses a client-side strategy.
+        if c.get("group.protocol") != Some("consumer") && c.get("partition.assignment.strategy").is_none() {
             c.set("partition.assignment.strategy", "cooperative-sticky");
         }
         let context = MemberContext {
             inner: IngestContext::new(id, links.errors.clone()),
             events: Mutex::new(Vec::new()),
             leaving: AtomicBool::new(false),
+            cooperative: AtomicBool::new(false),
         };
         let consumer = BatchConsumer::with_worker_queue(c.create_with_context(context)?)?;
         let topics: Vec<&str> = config.kafka.topics.iter().map(String::as_str).collect();
@@ -234,8 +263,31 @@ impl Member {
         matches!(self.consumer.consumer().rebalance_protocol(), RebalanceProtocol::Cooperative)
     }
 
-    /// Reads, counts and commits until `stop`; then commits what it read.
+    /// Reads, counts and commits until `stop`; then commits what it read. An aborted
+    /// transaction rewinds to the committed offsets and reads on.
     fn run(&mut self, links: &MemberLinks) -> Result<(), Rejoin> {
+        while !links.stop.load(Ordering::Relaxed) {
+            match self.read(links) {
+                Ok(()) => break,
+                Err(Failure::Rewind(why)) => self.rewind(&why, links)?,
+                Err(Failure::Rejoin(why)) => return Err(Rejoin(why)),
+            }
+        }
+        match self.commit(links) {
+            Ok(()) => tracing::info!(worker = self.id, "committed and stopped"),
+            // Nothing of it counts; the partitions' next owner reads it again.
+            Err(Failure::Rewind(why)) => {
+                tracing::warn!(worker = self.id, reason = %why, "the last transaction was aborted; stopped")
+            }
+            Err(Failure::Rejoin(why)) => return Err(Rejoin(why)),
+        }
+        links.stats.messages.fetch_add(std::mem::take(&mut self.unreported), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Reads and counts, committing every flush interval, until `stop` or a failed transaction
+    /// (the rest of the batch is then left unread).
+    fn read(&mut self, links: &MemberLinks) -> Result<(), Failure> {
         let clock = self.config.clock.clone();
         let mut now_ms = clock.now_ms();
         let mut since_clock = CLOCK_EVERY;
@@ -268,15 +320,46 @@ impl Member {
             }
             since_clock += n;
         }
-        self.commit(links)?;
-        links.stats.messages.fetch_add(std::mem::take(&mut self.unreported), Ordering::Relaxed);
-        tracing::info!(worker = self.id, "committed and stopped");
         Ok(())
+    }
+
+    /// After an aborted transaction: drops the uncommitted counts, seeks every partition back to
+    /// its committed offset (messages fetched before the seek are discarded by librdkafka) and
+    /// begins a new transaction.
+    fn rewind(&mut self, why: &str, links: &MemberLinks) -> Result<(), Rejoin> {
+        tracing::warn!(worker = self.id, reason = %why, "transaction aborted; reading again from the committed offsets");
+        self.shard.take_delta(&mut self.record);
+        self.record.delta.clear();
+        self.record.counters.clear();
+        self.uncommitted = 0;
+        let timeout = self.config.scale.transaction_timeout;
+        let mut owned = TopicPartitionList::new();
+        for p in &self.positions {
+            owned.add_partition(&p.topic, p.partition);
+        }
+        let consumer = self.consumer.consumer();
+        let committed =
+            consumer.committed_offsets(owned, timeout).map_err(|e| Rejoin(format!("committed offsets: {e}")))?;
+        for e in committed.elements() {
+            let (seek_to, next) = match e.offset() {
+                Offset::Offset(o) => (Offset::Offset(o), o),
+                _ => (Offset::Beginning, -1),
+            };
+            consumer
+                .seek(e.topic(), e.partition(), seek_to, timeout)
+                .map_err(|err| Rejoin(format!("seek {} [{}]: {err}", e.topic(), e.partition())))?;
+            if let Some(p) = self.positions.iter_mut().find(|p| p.partition == e.partition() && p.topic == e.topic()) {
+                p.next = next;
+            }
+        }
+        self.current = CurrentPartition::NONE;
+        links.stats.rewinds.fetch_add(1, Ordering::Relaxed);
+        self.producer.begin_transaction().map_err(|e| Rejoin(format!("begin_transaction: {e}")))
     }
 
     /// Counts message `i` of the batch if its partition is still this worker's.
     #[inline]
-    fn count_message(&mut self, i: usize, now_ms: i64) -> Result<(), Rejoin> {
+    fn count_message(&mut self, i: usize, now_ms: i64) -> Result<(), Failure> {
         let msg = &self.consumer.messages()[i];
         if let Some(e) = msg.error() {
             self.consumer.consumer().context().inner.kafka_error(&e);
@@ -287,7 +370,7 @@ impl Member {
         if let Some(reason) = self.shard.process(msg.payload().unwrap_or(&[]), now_ms) {
             if let Some(topic) = &self.config.events.dead_letter_topic {
                 dead_letter::send(&self.producer, topic, msg, reason)
-                    .map_err(|e| Rejoin(format!("dead letter not queued: {e}")))?;
+                    .map_err(|e| Failure::Rejoin(format!("dead letter not queued: {e}")))?;
                 self.shard.count_dead_letter();
             }
         }
@@ -299,12 +382,12 @@ impl Member {
 
     /// Serves the consumer queue (where rebalance events and group errors wait) and acts on
     /// the rebalance events it recorded.
-    fn serve_group(&mut self, links: &MemberLinks) -> Result<(), Rejoin> {
+    fn serve_group(&mut self, links: &MemberLinks) -> Result<(), Failure> {
         while let Some(next) = self.consumer.consumer().poll(Duration::ZERO) {
             match next {
                 Err(e) => self.consumer.consumer().context().inner.kafka_error(&e),
                 Ok(m) => {
-                    return Err(Rejoin(format!(
+                    return Err(Failure::Rejoin(format!(
                         "a message of {} [{}] reached the consumer queue, not the worker's",
                         m.topic(),
                         m.partition()
@@ -318,7 +401,7 @@ impl Member {
             match event {
                 GroupEvent::Assign(tpl) => self.assign(&tpl, links)?,
                 GroupEvent::Revoke(tpl) => self.revoke(&tpl, links)?,
-                GroupEvent::Failed(code) => return Err(Rejoin(format!("rebalance failed: {code}"))),
+                GroupEvent::Failed(code) => return Err(Failure::Rejoin(format!("rebalance failed: {code}"))),
             }
         }
         Ok(())
@@ -351,11 +434,17 @@ impl Member {
     /// Commits everything read (so the next owner starts right after it), then gives the
     /// partitions up. A lost assignment (the session expired) is not committed: the group has
     /// moved on, and the transaction would be fenced anyway.
-    fn revoke(&mut self, tpl: &TopicPartitionList, links: &MemberLinks) -> Result<(), Rejoin> {
+    fn revoke(&mut self, tpl: &TopicPartitionList, links: &MemberLinks) -> Result<(), Failure> {
         if self.consumer.consumer().assignment_lost() {
-            return Err(self.abort("the assignment was lost (session timed out?)", links));
+            self.abort(None, links);
+            return Err(Failure::Rejoin("the assignment was lost (session timed out?)".into()));
         }
-        self.commit(links)?;
+        match self.commit(links) {
+            Ok(()) => {}
+            // The revoked partitions' next owner reads what was not committed.
+            Err(Failure::Rewind(why)) => self.rewind(&why, links)?,
+            Err(rejoin) => return Err(rejoin),
+        }
         let consumer = self.consumer.consumer();
         let unassigned = if self.cooperative() { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
         unassigned.map_err(|e| Rejoin(format!("unassign: {e}")))?;
@@ -374,7 +463,7 @@ impl Member {
 
     /// Commits the delta, its dead letters and the offsets just past what it covers as one
     /// transaction, and begins the next.
-    fn commit(&mut self, links: &MemberLinks) -> Result<(), Rejoin> {
+    fn commit(&mut self, links: &MemberLinks) -> Result<(), Failure> {
         self.last_commit = Instant::now();
         if self.uncommitted == 0 {
             return Ok(());
@@ -391,45 +480,71 @@ impl Member {
                     record = r;
                     self.producer.poll(Duration::from_millis(10));
                 }
-                Err((e, _)) => return Err(self.abort(&format!("delta record not queued: {e}"), links)),
+                Err((e, _)) => return Err(self.failed("delta record not queued", e, links)),
             }
         }
         let mut offsets = TopicPartitionList::new();
         for p in self.positions.iter().filter(|p| p.next >= 0) {
             if let Err(e) = offsets.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next)) {
-                return Err(self.abort(&format!("offsets: {e}"), links));
+                return Err(self.failed("offsets", e, links));
             }
         }
         let Some(group) = self.consumer.consumer().group_metadata() else {
-            return Err(self.abort("no group metadata (not a group member?)", links));
+            self.abort(None, links);
+            return Err(Failure::Rejoin("no group metadata (not a group member?)".into()));
         };
         let timeout = self.config.scale.transaction_timeout;
         if let Err(e) = self.producer.send_offsets_to_transaction(&offsets, &group, timeout) {
-            return Err(self.abort(&format!("send_offsets_to_transaction: {e}"), links));
+            return Err(self.failed("send_offsets_to_transaction", e, links));
         }
         if let Err(e) = self.producer.commit_transaction(timeout) {
-            return Err(self.abort(&format!("commit_transaction: {e}"), links));
+            return Err(self.failed("commit_transaction", e, links));
         }
         links.stats.committed.fetch_add(1, Ordering::Relaxed);
         links.stats.delta_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.uncommitted = 0;
-        self.producer.begin_transaction().map_err(|e| Rejoin(format!("begin_transaction: {e}")))
+        self.producer.begin_transaction().map_err(|e| Failure::Rejoin(format!("begin_transaction: {e}")))
     }
 
-    /// Aborts the open transaction (if the producer still can) and says why the worker must
-    /// join again: its shard holds counts that will never be committed.
-    fn abort(&self, why: &str, links: &MemberLinks) -> Rejoin {
-        if let Err(e) = self.producer.abort_transaction(self.config.scale.transaction_timeout) {
-            tracing::debug!(worker = self.id, error = %e, "abort_transaction");
+    /// A step of the transaction failed: aborts it, and says whether the worker can rewind
+    /// (librdkafka calls the error abortable and the abort went through) or must join again
+    /// (fenced, fatal, or a commit whose outcome is unknown: librdkafka lacks KIP-890, so a
+    /// producer whose commit timed out is replaced).
+    fn failed(&self, step: &str, error: KafkaError, links: &MemberLinks) -> Failure {
+        let abortable = matches!(&error, KafkaError::Transaction(e) if e.txn_requires_abort() && !e.is_fatal());
+        let aborted = self.abort(Some(&error), links);
+        let why = format!("{step}: {error}");
+        tracing::debug!(worker = self.id, abortable, aborted, "transaction failed");
+        if abortable && aborted {
+            Failure::Rewind(why)
+        } else {
+            Failure::Rejoin(why)
         }
+    }
+
+    /// Aborts the open transaction if the producer still can; whether it did. The records still
+    /// queued are purged and their delivery reports served first: librdkafka's abort waits for
+    /// them, and nothing else polls this producer.
+    fn abort(&self, cause: Option<&KafkaError>, links: &MemberLinks) -> bool {
         links.stats.aborted.fetch_add(1, Ordering::Relaxed);
-        Rejoin(why.to_string())
+        self.producer.purge(PurgeConfig::default().queue());
+        if let Err(e) = self.producer.flush(self.config.scale.transaction_timeout) {
+            tracing::debug!(worker = self.id, error = %e, "flush before abort");
+        }
+        match self.producer.abort_transaction(self.config.scale.transaction_timeout) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(worker = self.id, error = %e, cause = ?cause, "abort_transaction failed");
+                false
+            }
+        }
     }
 
     /// Hands the assignment back without committing and closes both clients (consumer first:
     /// its close may still rebalance, which the context now handles the default way).
     fn leave(self, links: &MemberLinks) {
         let consumer = self.consumer.consumer();
+        consumer.context().cooperative.store(self.cooperative(), Ordering::Relaxed);
         consumer.context().leaving.store(true, Ordering::Relaxed);
         if let Ok(assigned) = consumer.assignment() {
             let result =

@@ -58,6 +58,13 @@ pub fn client_config(config: &Config) -> ClientConfig {
     for (k, v) in &config.kafka.properties {
         c.set(k, v);
     }
+    // KIP-848 (`group.protocol: consumer`): the broker times sessions out, and librdkafka
+    // refuses to create a client that sets one.
+    if c.get("group.protocol") == Some("consumer")
+        && !config.kafka.properties.iter().any(|(k, _)| k == "session.timeout.ms")
+    {
+        c.remove("session.timeout.ms");
+    }
     c
 }
 

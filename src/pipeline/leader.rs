@@ -38,9 +38,7 @@ impl Leadership {
         let stop = Arc::new(AtomicBool::new(false));
         let mut c = client_config(config);
         c.set("group.id", &topic);
-        if c.get("group.protocol") == Some("consumer") {
-            c.remove("session.timeout.ms");
-        } else {
+        if c.get("group.protocol") != Some("consumer") {
             c.set("partition.assignment.strategy", "range");
         }
         let (flag, stopping) = (leading.clone(), stop.clone());

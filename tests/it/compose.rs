@@ -1,7 +1,9 @@
 //! docker-compose.yml checked by reading it (no Docker engine runs here): every mounted file
 //! exists, every port is bound to 127.0.0.1, every image is pinned, healthchecks are there, and
 //! the names Prometheus, Grafana and slostream use to reach each other are services and ports
-//! the file defines.
+//! the file defines. The scaled variant (`docker-compose.scaled.yml` over it, merged as Compose
+//! merges, `!override` replacing) passes the same checks and runs two ingest and two merge
+//! members.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,13 +15,45 @@ fn load(path: &str) -> Value {
 }
 
 fn services() -> BTreeMap<String, Value> {
-    let compose = load("docker-compose.yml");
+    services_of(&load("docker-compose.yml"))
+}
+
+fn services_of(compose: &Value) -> BTreeMap<String, Value> {
     compose["services"]
         .as_mapping()
         .unwrap()
         .iter()
         .map(|(k, v)| (k.as_str().unwrap().to_string(), v.clone()))
         .collect()
+}
+
+/// `overlay` over `base` as Compose merges files: mappings key by key, a value tagged
+/// `!override` replacing, anything else replacing too (close enough for what the overlay sets).
+fn merged(base: &Value, overlay: &Value) -> Value {
+    match (base, overlay) {
+        (_, Value::Tagged(t)) if t.tag == "override" => t.value.clone(),
+        (Value::Mapping(b), Value::Mapping(o)) => {
+            let mut out = b.clone();
+            for (k, v) in o {
+                let m = match b.get(k) {
+                    Some(old) => merged(old, v),
+                    None => merged(&Value::Null, v),
+                };
+                out.insert(k.clone(), m);
+            }
+            Value::Mapping(out)
+        }
+        (_, v) => v.clone(),
+    }
+}
+
+/// The scaled variant's services, without those its profiles leave out.
+fn scaled_services() -> BTreeMap<String, Value> {
+    let text = std::fs::read_to_string("docker-compose.scaled.yml").unwrap();
+    let overlay: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let mut s = services_of(&merged(&load("docker-compose.yml"), &overlay));
+    s.retain(|_, svc| svc["profiles"].is_null());
+    s
 }
 
 /// The container ports each service listens on, from its published ports and known defaults.
@@ -31,6 +65,10 @@ fn listens(name: &str, service: &Value) -> Vec<u16> {
     if name == "kafka" {
         ports.push(9092);
     }
+    // slostream's members listen on config/docker.yaml's exporter port, published or not.
+    if service["command"][0].as_str() == Some("run") {
+        ports.push(9464);
+    }
     ports
 }
 
@@ -40,7 +78,13 @@ fn stack_has_every_part_with_pinned_images_and_healthchecks() {
     for name in ["kafka", "slostream", "loadgen", "prometheus", "alertmanager", "grafana"] {
         assert!(s.contains_key(name), "service {name} missing");
     }
-    for (name, svc) in &s {
+    check_services(&s);
+}
+
+/// Every image pinned or built here, a healthcheck on every long-running service, every port
+/// bound to 127.0.0.1.
+fn check_services(s: &BTreeMap<String, Value>) {
+    for (name, svc) in s {
         if let Some(image) = svc["image"].as_str() {
             let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
             assert!(!tag.is_empty() && tag != "latest", "{name}: image {image} is not pinned");
@@ -61,9 +105,78 @@ fn stack_has_every_part_with_pinned_images_and_healthchecks() {
     assert!(command.contains(&"--incident-every"), "loadgen runs incidents on a schedule");
 }
 
+/// The scaled variant: the single process left out, two ingest members with their own stable
+/// names, two merge members with their own state volumes and host ports, Prometheus scraping
+/// exactly those four from the file it mounts, and every check of the plain stack.
+#[test]
+fn the_scaled_variant_runs_two_ingest_and_two_merge_members() {
+    let s = scaled_services();
+    assert!(!s.contains_key("slostream"), "the single process is left out of the scaled variant");
+    check_services(&s);
+    let role = |name: &str| -> (String, Option<String>) {
+        let args: Vec<&str> = s[name]["command"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let after = |flag: &str| args.iter().position(|a| *a == flag).map(|i| args[i + 1].to_string());
+        (after("--role").unwrap_or_else(|| "all".into()), after("--instance"))
+    };
+    let members: Vec<(&str, (String, Option<String>))> = s
+        .keys()
+        .filter(|n| n.starts_with("ingest-") || n.starts_with("merge-"))
+        .map(|n| (n.as_str(), role(n)))
+        .collect();
+    let ingest: Vec<_> = members.iter().filter(|(_, (r, _))| r == "ingest").collect();
+    let merge: Vec<_> = members.iter().filter(|(_, (r, _))| r == "merge").collect();
+    assert_eq!((ingest.len(), merge.len()), (2, 2), "{members:?}");
+    let names: std::collections::BTreeSet<_> =
+        ingest.iter().map(|(_, (_, i))| i.clone().expect("an --instance")).collect();
+    assert_eq!(names.len(), 2, "each ingest member has a name of its own: {names:?}");
+    let state = |n: &str| {
+        s[n]["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .find(|v| v.ends_with(":/var/lib/slostream"))
+    };
+    assert_ne!(
+        state(merge[0].0).expect("a state volume"),
+        state(merge[1].0).expect("a state volume"),
+        "merge members share no state"
+    );
+    assert!(ingest.iter().all(|(n, _)| state(n).is_none()), "ingest members keep no state");
+
+    // Prometheus mounts the scaled scrape config and it names exactly the four members.
+    let mounted: Vec<&str> =
+        s["prometheus"]["volumes"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(
+        mounted.contains(&"./config/prometheus/prometheus-scaled.yml:/etc/prometheus/prometheus.yml:ro"),
+        "{mounted:?}"
+    );
+    let prom = load("config/prometheus/prometheus-scaled.yml");
+    let mut targets = Vec::new();
+    for job in prom["scrape_configs"].as_sequence().unwrap() {
+        for sc in job["static_configs"].as_sequence().unwrap() {
+            for t in sc["targets"].as_sequence().unwrap() {
+                let t = t.as_str().unwrap();
+                let (host, port) = t.rsplit_once(':').unwrap();
+                assert!(listens(host, &s[host]).contains(&port.parse().unwrap()), "{t} is not a member's port");
+                targets.push(format!("{}/{host}", job["job_name"].as_str().unwrap()));
+            }
+        }
+    }
+    targets.sort();
+    assert_eq!(
+        targets,
+        ["slostream-ingest/ingest-0", "slostream-ingest/ingest-1", "slostream/merge-0", "slostream/merge-1"],
+        "SLOStreamDown selects job slostream: the merge members"
+    );
+    for dep in s["prometheus"]["depends_on"].as_sequence().unwrap() {
+        assert!(s.contains_key(dep.as_str().unwrap()), "prometheus depends on {dep:?}, which does not run");
+    }
+}
+
 #[test]
 fn every_mounted_file_exists() {
-    for (name, svc) in services() {
+    for (name, svc) in services().into_iter().chain(scaled_services()) {
         for volume in svc["volumes"].as_sequence().into_iter().flatten() {
             let v = volume.as_str().unwrap();
             let host = v.split(':').next().unwrap();
