@@ -249,12 +249,13 @@ fn sum(m: &Metrics, name: &str, label: &str) -> f64 {
     m.family(name).iter().filter(|(k, _)| k.contains(label)).map(|(_, v)| v).sum()
 }
 
-/// `committed=… aborted=… rejoins=… assigned=… delta_bytes=…` of an ingest member's scrape.
+/// `committed=… aborted=… rewinds=… rejoins=… assigned=… delta_bytes=…` of an ingest member's scrape.
 fn transactions(m: &Metrics) -> String {
     format!(
-        "committed={} aborted={} rejoins={} assigned={} delta_bytes={}",
+        "committed={} aborted={} rewinds={} rejoins={} assigned={} delta_bytes={}",
         sum(m, names::INGEST_TRANSACTIONS.name, r#"outcome="committed""#),
         sum(m, names::INGEST_TRANSACTIONS.name, r#"outcome="aborted""#),
+        sum(m, names::INGEST_REWINDS.name, ""),
         sum(m, names::INGEST_REJOINS.name, ""),
         sum(m, names::INGEST_ASSIGNED_PARTITIONS.name, ""),
         sum(m, names::INGEST_DELTA_BYTES.name, "")
@@ -444,12 +445,14 @@ fn a_zombie_ingest_member_is_fenced() {
     eprintln!("[it] {} thawed after {:.1} s", zombie.name, frozen.elapsed().as_secs_f64());
 
     // It must notice it was fenced (its session and its transaction both expired while it
-    // slept), drop the counts it had not committed and join again, not commit them late.
+    // slept) and drop the counts it had not committed, rewinding or joining again, not commit
+    // them late.
     let thawed = Instant::now();
-    while sum(&zombie.app.scrape(), names::INGEST_REJOINS.name, "") < 1.0 {
+    let dropped = |m: &Metrics| sum(m, names::INGEST_REJOINS.name, "") + sum(m, names::INGEST_REWINDS.name, "");
+    while dropped(&zombie.app.scrape()) < 1.0 {
         assert!(
             thawed.elapsed() < Duration::from_secs(20),
-            "{} did not rejoin within 20 s of the thaw ({}); log:\n{}",
+            "{} neither rewound nor rejoined within 20 s of the thaw ({}); log:\n{}",
             zombie.name,
             transactions(&zombie.app.scrape()),
             zombie.app.log_tail(60)
@@ -457,7 +460,7 @@ fn a_zombie_ingest_member_is_fenced() {
         std::thread::sleep(Duration::from_millis(200));
     }
     eprintln!(
-        "[it] {} rejoined {:.1} s after the thaw ({})",
+        "[it] {} dropped its uncommitted counts {:.1} s after the thaw ({})",
         zombie.name,
         thawed.elapsed().as_secs_f64(),
         transactions(&zombie.app.scrape())
@@ -465,7 +468,7 @@ fn a_zombie_ingest_member_is_fenced() {
     assert_no_panic(&zombie, "after the thaw");
     c.ingest.push(zombie);
     let took = c.wait_assigned(Duration::from_secs(40));
-    eprintln!("[it] partitions shared by all three again {:.1} s after the rejoin", took.as_secs_f64());
+    eprintln!("[it] partitions shared by all three again {:.1} s later", took.as_secs_f64());
 
     let expected = load.finish(&c);
     c.assert_exact(expected, "after a zombie");
