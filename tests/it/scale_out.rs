@@ -427,7 +427,8 @@ fn a_zombie_ingest_member_is_fenced() {
     let mut load = Load::start(&c, 0x2031E, 400_000);
     std::thread::sleep(Duration::from_secs(3));
 
-    // Frozen past its 6 s session timeout (and its 5 s transaction timeout), mid-transaction.
+    // Frozen past its 6 s session timeout (and its 5 s transaction timeout), most likely with a
+    // transaction open: it commits one every 200 ms.
     let mut zombie = c.ingest.remove(1);
     let before = transactions(&zombie.app.scrape());
     zombie.app.pause();
