@@ -21,6 +21,9 @@
 //!   instance per state directory.
 //! - [`durability`]: kill -9 at random moments, a broker crash and corrupt checkpoints lose and
 //!   double-count nothing; SIGTERM writes a final checkpoint that the restart restores.
+//! - [`scale_out`]: a two-stage deployment (ingest members, merge replicas) counts exactly in
+//!   both replicas while ingest members are killed, scaled 3→4→1→3 or frozen past their session
+//!   timeout, and while a merge replica crashes; each reject is dead-lettered once.
 //! - [`rejected_messages`]: poison pills are never logged; the dead-letter topic holds exactly
 //!   the rejects across SIGKILLs.
 //! - [`kafka_edges`]: offsets lost to retention, SASL/SCRAM, a broker down at start, a broker
@@ -64,6 +67,7 @@ mod openslo;
 mod readiness;
 mod rejected_messages;
 mod rules;
+mod scale_out;
 mod shutdown;
 mod sloth_compat;
 mod state_ownership;

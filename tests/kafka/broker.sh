@@ -258,6 +258,12 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Two-stage (scale-out) tests: a transaction left open by a killed member is
+# aborted within a second of its timeout, and KIP-848 groups accept the
+# 6 s session timeout the tests use instead of 45 s.
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
+group.consumer.session.timeout.ms=6000
+group.consumer.min.session.timeout.ms=6000
 EOF
 
   # In Kafka 4.x the storage tool is still the Scala kafka.tools.StorageTool

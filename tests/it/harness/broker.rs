@@ -271,6 +271,9 @@ impl KafkaClient {
             .set("group.id", unique("reader"))
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
+            // librdkafka's default, spelled out: records of aborted (or still open) transactions
+            // must never be read back as if they had been written.
+            .set("isolation.level", "read_committed")
             .create()
             .expect("create reader");
         let mut tpl = TopicPartitionList::new();

@@ -14,6 +14,11 @@
 //! started again (a restart on the same state directory) or twice at once (a second instance).
 //! Checkpoints go to `<dir>/state`, never to the default `/var/lib/slostream`, so tests neither
 //! need root nor share restored state.
+//!
+//! A two-stage deployment (`--role ingest` and `--role merge` members) starts each member with
+//! [`Deployment::start_member`]: members start and restart concurrently, so each has a config
+//! file of its own (`slostream-<member>.yaml`, its own port) and a state directory of its own
+//! (`state-<member>`), as members on separate machines would.
 
 use std::fs;
 use std::path::PathBuf;
@@ -191,6 +196,13 @@ impl Deployment {
         self
     }
 
+    /// `scale.flush_interval` and `scale.transaction_timeout` of a two-stage deployment.
+    pub fn scale(mut self, flush_interval: &str, transaction_timeout: &str) -> Self {
+        self.insert(&["scale", "flush_interval"], flush_interval.into());
+        self.insert(&["scale", "transaction_timeout"], transaction_timeout.into());
+        self
+    }
+
     /// `events.dead_letter_topic`.
     pub fn dead_letter_topic(mut self, topic: &str) -> Self {
         self.insert(&["events", "dead_letter_topic"], topic.into());
@@ -277,6 +289,11 @@ impl Deployment {
         self.dir.join("state")
     }
 
+    /// The `state.dir` of member `member` (see [`Deployment::start_member`]).
+    pub fn member_state_dir(&self, member: &str) -> PathBuf {
+        self.dir.join(format!("state-{member}"))
+    }
+
     /// The checkpoint files in its state directory, newest generation first.
     pub fn checkpoints(&self) -> Vec<(u64, PathBuf)> {
         let mut out: Vec<(u64, PathBuf)> = fs::read_dir(self.state_dir())
@@ -340,6 +357,26 @@ impl Deployment {
         Slostream::spawn(&self.dir, &config, port, &env)
     }
 
+    /// Starts member `member` of a two-stage deployment: `slostream run --role <role>`, an
+    /// ingest member with `--instance <member>` (its stable name: the same name is the same
+    /// member restarted, a new one a new member). Each member has a state directory of its own
+    /// ([`Deployment::member_state_dir`]; an ingest member should leave it empty), so that no
+    /// two members can share or lock one another's, and its own config file
+    /// (`slostream-<member>.yaml`, checked into `check-<member>.out`) with a fresh port, so
+    /// members starting at once never read one another's.
+    pub fn start_member(&self, role: Role, member: &str) -> Slostream {
+        let port = free_port();
+        let mut own = self.clone();
+        own.replace(&["state", "dir"], self.member_state_dir(member).display().to_string().into());
+        let config = own.write_config_to(port, &format!("slostream-{member}.yaml"), &format!("check-{member}.out"));
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut args = vec!["--role", role.arg()];
+        if role == Role::Ingest {
+            args.extend(["--instance", member]);
+        }
+        Slostream::spawn_with(&self.dir, member, &config, port, &env, &args)
+    }
+
     /// The config as YAML text, serving HTTP on `port`.
     pub fn render(&self, port: u16) -> String {
         let mut yaml = self.clone();
@@ -355,8 +392,14 @@ impl Deployment {
     /// `dir/slostream.yaml` with HTTP on `port`, checked by `slostream check` (its output in
     /// `dir/check.out`).
     fn write_config(&self, port: u16) -> PathBuf {
+        self.write_config_to(port, "slostream.yaml", "check.out")
+    }
+
+    /// `dir/<file>` with HTTP on `port`, checked by `slostream check` (its output in
+    /// `dir/<check_out>`).
+    fn write_config_to(&self, port: u16, file: &str, check_out: &str) -> PathBuf {
         let text = self.render(port);
-        let path = self.dir.join("slostream.yaml");
+        let path = self.dir.join(file);
         fs::write(&path, &text).expect("write config");
         let out = Command::new(env!("CARGO_BIN_EXE_slostream"))
             .args(["check", "--config"])
@@ -367,7 +410,7 @@ impl Deployment {
             .expect("run slostream check");
         let mut shown = out.stdout.clone();
         shown.extend_from_slice(&out.stderr);
-        fs::write(self.dir.join("check.out"), &shown).expect("write check.out");
+        fs::write(self.dir.join(check_out), &shown).expect("write the check output");
         assert!(
             out.status.success(),
             "slostream check refused the test config:\n{}\n---- config ----\n{text}",
@@ -398,5 +441,27 @@ impl Deployment {
         }
         let map = at.as_mapping_mut().unwrap_or_else(|| panic!("{}: not under a mapping", path.join(".")));
         map.insert((*last).into(), value);
+    }
+}
+
+/// `slostream run --role`: which stage a process of a two-stage deployment runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Both stages in one process (what `slostream run` does without `--role`).
+    All,
+    /// Stage 1: reads the input topics, commits deltas, dead letters and offsets in
+    /// transactions.
+    Ingest,
+    /// Stage 2: folds the committed deltas into windows, checkpoints, exports, alerts.
+    Merge,
+}
+
+impl Role {
+    pub fn arg(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Ingest => "ingest",
+            Role::Merge => "merge",
+        }
     }
 }

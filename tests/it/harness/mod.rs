@@ -5,8 +5,10 @@
 //!   watermarks and committed offsets.
 //! - [`deploy`]: [`Deployment`], the one way a test describes a slostream deployment (topic,
 //!   group, broker, workers, dead letters, Alertmanager, SLO labels ...); it writes the YAML,
-//!   has `slostream check` validate it, and starts the process.
-//! - [`process`]: [`Slostream`], the running `slostream run` process: HTTP, log, kill, SIGTERM.
+//!   has `slostream check` validate it, and starts the process, or the members of a two-stage
+//!   deployment ([`Role`]: ingest, merge), each with a config file and port of its own.
+//! - [`process`]: [`Slostream`], the running `slostream run` process: HTTP, log, kill, SIGTERM,
+//!   SIGSTOP/SIGCONT.
 //! - [`mock`]: the whole pipeline in-process (`slostream::pipeline::run`) against librdkafka's
 //!   mock cluster: the fast tier, no Java.
 //! - [`served`]: [`Served`], what both of those serve and the waits on it (a status, an exact
@@ -55,7 +57,7 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use broker::{broker, Broker, Consumed, KafkaClient, Record};
-pub use deploy::Deployment;
+pub use deploy::{Deployment, Role};
 pub use metrics::{series_key, Check, Metrics};
 pub use process::Slostream;
 pub use served::Served;

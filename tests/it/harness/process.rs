@@ -4,7 +4,8 @@
 //! redirected to files (`NO_COLOR=1`, so the log is plain text). The handle kills the process on
 //! drop, and prints the tail of its log when the drop happens during a panic, so a failing
 //! assertion shows what the service said. [`Slostream::kill`] is a crash (SIGKILL),
-//! [`Slostream::terminate`] a graceful stop (SIGTERM). It is [`Served`]: the waits and scrapes
+//! [`Slostream::terminate`] a graceful stop (SIGTERM), [`Slostream::pause`] and
+//! [`Slostream::resume`] a freeze (SIGSTOP, SIGCONT). It is [`Served`]: the waits and scrapes
 //! shared with the in-process pipeline.
 
 use std::fs;
@@ -34,7 +35,22 @@ impl Slostream {
     /// environment; stderr goes to `dir/slostream-run-*.log`. Tests start it through
     /// [`Deployment::start`](super::Deployment::start).
     pub fn spawn(dir: &Path, config: &Path, port: u16, env: &[(&str, &str)]) -> Slostream {
-        let name = unique("run");
+        Slostream::spawn_with(dir, "run", config, port, env, &[])
+    }
+
+    /// [`Slostream::spawn`] with `args` after `--config <config>` (`--role`, `--instance`),
+    /// logging to `dir/slostream-<name>-*.log`, so that the members of one deployment each have
+    /// a log named after them. Tests start members through
+    /// [`Deployment::start_member`](super::Deployment::start_member).
+    pub fn spawn_with(
+        dir: &Path,
+        name: &str,
+        config: &Path,
+        port: u16,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Slostream {
+        let name = unique(name);
         let log = dir.join(format!("slostream-{name}.log"));
         let stdout = dir.join(format!("slostream-{name}.stdout"));
         let started = Instant::now();
@@ -42,6 +58,7 @@ impl Slostream {
             .arg("run")
             .arg("--config")
             .arg(config)
+            .args(args)
             .env("RUST_LOG", "info,librdkafka=warn")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())
@@ -63,6 +80,38 @@ impl Slostream {
         }
         child.kill().expect("SIGKILL slostream");
         self.exit = Some(child.wait().expect("wait for slostream"));
+    }
+
+    /// SIGSTOP: the process freezes mid-whatever (a long GC pause, a stalled VM), holding its
+    /// sockets, until [`Slostream::resume`].
+    pub fn pause(&mut self) {
+        self.assert_running();
+        self.signal("STOP");
+    }
+
+    /// SIGCONT after [`Slostream::pause`]: it carries on as if no time had passed.
+    pub fn resume(&mut self) {
+        // Only while it is ours: a pid already reaped may belong to another process by now.
+        self.assert_running();
+        self.signal("CONT");
+    }
+
+    /// `kill -<sig> <pid>`, which must succeed.
+    fn signal(&self, sig: &str) {
+        let pid = self.pid();
+        let ok = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().expect("run kill");
+        assert!(ok.success(), "kill -{sig} {pid} failed");
+    }
+
+    /// Whether it has not exited yet (a paused process is running).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut().and_then(|c| c.try_wait().expect("try_wait")) {
+            Some(status) => {
+                self.exit = Some(status);
+                false
+            }
+            None => self.child.is_some(),
+        }
     }
 
     /// Waits for the process to exit by itself; `None` if it still runs after `timeout`.

@@ -1,0 +1,522 @@
+//! Scale-out: a two-stage deployment (`--role ingest` members committing deltas, dead letters
+//! and input offsets in one Kafka transaction each flush; `--role merge` replicas folding the
+//! committed deltas) counts every event exactly once, in both replicas, whatever happens to its
+//! members while they read a live stream. Every expectation comes from the messages the test
+//! itself produced ([`harness::stream`](crate::harness::stream)).
+//!
+//! The deployment is the one the design's test plan names: a 12-partition input, 3 ingest
+//! members of 1 worker each, 2 merge replicas, a 200 ms flush, a 5 s transaction timeout and a
+//! 6 s session timeout (the broker's minimum), a paced producer at ~20k events/s.
+//!
+//! - An ingest member killed at random 5× (restarted under its own name half the time, a new
+//!   one otherwise): exact counts in both replicas, each reject once in the dead-letter topic.
+//! - Ingest members scaled 3→4→1→3 with SIGTERM and starts: exact.
+//! - An ingest member frozen (SIGSTOP) past its session timeout: the others take its partitions
+//!   over; once thawed, its late commit is fenced: exact, dead letters once.
+//! - A merge replica killed and restarted on its state directory: it agrees with its twin, and
+//!   exactly one of them holds alert leadership.
+
+use std::collections::BTreeMap;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rdkafka::producer::Producer;
+use slostream::names;
+
+use crate::harness::broker::send_paced;
+use crate::harness::dead_letters::{assert_dead_letter_topic, items_by_offset};
+use crate::harness::stream::{deployment, records, stream, Expected, Item, Kind, BULK_AGES, FRESH_AGES};
+use crate::harness::{broker, now_ms, unique, Deployment, Metrics, Record, Role, Served, Slostream};
+
+/// Partitions of the input topic.
+const PARTITIONS: i32 = 12;
+/// The producer's pace: a chunk of this many records every [`EVERY`], ~20k events/s.
+const CHUNK: usize = 1000;
+const EVERY: Duration = Duration::from_millis(50);
+/// How long a merge replica may take to catch up with the whole stream once it has been
+/// produced (a member killed without a restart holds its partitions for up to a session
+/// timeout plus a transaction timeout, ~13 s, before they move).
+const CATCH_UP: Duration = Duration::from_secs(120);
+
+// ---------------------------------------------------------------------------------------------
+// The deployment: members, stream, checks.
+// ---------------------------------------------------------------------------------------------
+
+/// A running member, by the name it was started under.
+struct Member {
+    name: String,
+    app: Slostream,
+}
+
+/// A two-stage deployment and its live members.
+struct Cluster {
+    d: Deployment,
+    dlq: String,
+    ingest: Vec<Member>,
+    merge: Vec<Member>,
+    /// Ingest member names handed out so far (a new name is `ingest-<n+1>`).
+    named: usize,
+    started: Instant,
+}
+
+impl Cluster {
+    /// Creates the topics and starts 3 ingest members and 2 merge replicas at once (so the
+    /// creation of `<group>.deltas` races, as when a deployment rolls out), each ready.
+    fn start(name: &str) -> Cluster {
+        let started = Instant::now();
+        let b = broker();
+        let dlq = unique(&format!("{name}-dlq"));
+        b.create_topic(&dlq, 2);
+        let d = deployment(name)
+            .workers(1)
+            .scale("200ms", "5s")
+            .kafka_property("session.timeout.ms", "6000")
+            .dead_letter_topic(&dlq);
+        d.create_topic(PARTITIONS);
+        let mut c = Cluster { d, dlq, ingest: Vec::new(), merge: Vec::new(), named: 0, started };
+        for m in ["merge-a", "merge-b"] {
+            let app = c.d.start_member(Role::Merge, m);
+            c.merge.push(Member { name: m.to_string(), app });
+        }
+        for _ in 0..3 {
+            let name = c.new_name();
+            let app = c.d.start_member(Role::Ingest, &name);
+            c.ingest.push(Member { name, app });
+        }
+        for m in c.ingest.iter_mut().chain(c.merge.iter_mut()) {
+            m.app.wait_ready(Duration::from_secs(60));
+        }
+        c.wait_assigned(Duration::from_secs(30));
+        eprintln!(
+            "[it] {name}: 3 ingest members and 2 merge replicas ready in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        c
+    }
+
+    fn new_name(&mut self) -> String {
+        self.named += 1;
+        format!("ingest-{}", self.named)
+    }
+
+    /// Starts ingest member `name` (a name seen before: that member restarted) and waits for it
+    /// to be ready.
+    fn start_ingest(&mut self, name: String) {
+        let mut app = self.d.start_member(Role::Ingest, &name);
+        app.wait_ready(Duration::from_secs(60));
+        self.ingest.push(Member { name, app });
+    }
+
+    /// Waits until the live ingest members hold every input partition between them, once each
+    /// (the sum of their assigned gauges is [`PARTITIONS`]), and each holds some (a member that
+    /// just joined has been given its share); returns how long that took.
+    fn wait_assigned(&mut self, timeout: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let held: Vec<(String, f64)> = self
+                .ingest
+                .iter_mut()
+                .map(|m| (m.name.clone(), sum(&m.app.scrape(), names::INGEST_ASSIGNED_PARTITIONS.name, "")))
+                .collect();
+            if held.iter().map(|(_, n)| n).sum::<f64>() == f64::from(PARTITIONS) && held.iter().all(|(_, n)| *n > 0.0) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "the ingest members did not share the {PARTITIONS} partitions within {timeout:?}: {held:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Asserts that no merge replica has counted more than the input topic holds now.
+    fn assert_not_ahead(&mut self, when: &str) {
+        let high = self.d.broker().produced(self.d.topic(), PARTITIONS);
+        for m in &mut self.merge {
+            if let Some(c) = m.app.consumed() {
+                assert!(c <= high as f64, "{when}: {} consumed {c} > {high} in the topic: counted twice", m.name);
+            }
+        }
+    }
+
+    /// Both merge replicas: consumed exactly `expected` within [`CATCH_UP`], every count exact,
+    /// still exact 2 s later (a late duplicate would show then), and agreeing on every series.
+    fn assert_exact(&mut self, expected: &Expected, what: &str) {
+        let caught_up = Instant::now();
+        for m in &mut self.merge {
+            let (scrape, t_scrape) = m.app.wait_consumed(expected.consumed, CATCH_UP);
+            expected.assert_scrape(&format!("{what}: {}", m.name), &scrape, t_scrape);
+        }
+        eprintln!("[it] {what}: both replicas exact {:.1} s after the last event", caught_up.elapsed().as_secs_f64());
+        std::thread::sleep(Duration::from_secs(2));
+        for m in &mut self.merge {
+            assert_eq!(m.app.consumed(), Some(expected.consumed as f64), "{what}: {} 2 s later", m.name);
+        }
+        self.assert_replicas_agree(what);
+    }
+
+    /// Both replicas export the same value for every SLO and SLI series (ratios, burn rates,
+    /// budgets, alert states, latency quantiles: everything that follows from the counts), not
+    /// only for the counts [`Expected`] checks. The period bounds are left out: they follow the
+    /// clock of each scrape.
+    fn assert_replicas_agree(&mut self, what: &str) {
+        let scrapes: Vec<(String, Metrics)> = self.merge.iter_mut().map(|m| (m.name.clone(), m.app.scrape())).collect();
+        let [(a, ma), (b, mb)] = &scrapes[..] else { panic!("{what}: {} merge replicas, not 2", scrapes.len()) };
+        let skip = [names::SLO_PERIOD_START.name, names::SLO_PERIOD_END.name];
+        let mut differ = Vec::new();
+        let mut compared = 0;
+        for family in names::SLO_SERIES.iter().filter(|f| !skip.contains(&f.name)) {
+            let (fa, fb) = (ma.family(family.name), mb.family(family.name));
+            let keys: std::collections::BTreeSet<&String> = fa.iter().chain(&fb).map(|(k, _)| *k).collect();
+            for key in keys {
+                let va = fa.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+                let vb = fb.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+                let same = match (va, vb) {
+                    (Some(x), Some(y)) => x == y || (x.is_nan() && y.is_nan()),
+                    _ => false,
+                };
+                compared += 1;
+                if !same {
+                    differ.push(format!("{key}: {a} {va:?}, {b} {vb:?}"));
+                }
+            }
+        }
+        assert!(
+            differ.is_empty(),
+            "{what}: the replicas differ on {} of {compared} series:\n  {}",
+            differ.len(),
+            differ.join("\n  ")
+        );
+        eprintln!("[it] {what}: {a} and {b} agree on all {compared} SLO and SLI series");
+    }
+
+    /// Waits until exactly one merge replica says it is the alert leader; returns who.
+    fn wait_one_leader(&mut self, timeout: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let flags: Vec<(String, Option<f64>)> = self
+                .merge
+                .iter_mut()
+                .map(|m| (m.name.clone(), m.app.scrape().get(names::ALERT_LEADER.name, &[])))
+                .collect();
+            let leaders: Vec<&String> = flags.iter().filter(|(_, f)| *f == Some(1.0)).map(|(n, _)| n).collect();
+            if leaders.len() == 1 && flags.iter().all(|(_, f)| matches!(f, Some(v) if *v == 0.0 || *v == 1.0)) {
+                return leaders[0].clone();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "{} not 1 on exactly one replica within {timeout:?}: {flags:?}",
+                names::ALERT_LEADER.name
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Each live ingest member's transactions and partitions, for the test's log.
+    fn ingest_summary(&mut self) -> String {
+        self.ingest
+            .iter_mut()
+            .map(|m| {
+                let s = m.app.scrape();
+                format!("{} {}", m.name, transactions(&s))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Every member stopped with SIGTERM: each exits cleanly. No ingest member, of all that
+    /// ever ran, wrote to its state directory: stage 1 keeps nothing that outlives a commit.
+    fn stop(mut self) {
+        for m in self.ingest.iter_mut().chain(self.merge.iter_mut()) {
+            let (status, took) = m.app.terminate(Duration::from_secs(15));
+            assert!(status.success(), "{}: exit status {status} after {took:?}; log:\n{}", m.name, m.app.log_tail(40));
+        }
+        for n in 1..=self.named {
+            let dir = self.d.member_state_dir(&format!("ingest-{n}"));
+            let files: Vec<_> =
+                std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+            assert!(files.is_empty(), "ingest member state dir {} holds {files:?}", dir.display());
+        }
+        eprintln!("[it] {}: done in {:.1} s", self.d.topic(), self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// The sum of every series of `name` whose labels include `label` (`name="value"`; `""`: all),
+/// whatever other labels (a worker, a topic) the member breaks it down by.
+fn sum(m: &Metrics, name: &str, label: &str) -> f64 {
+    m.family(name).iter().filter(|(k, _)| k.contains(label)).map(|(_, v)| v).sum()
+}
+
+/// `committed=… aborted=… rewinds=… rejoins=… assigned=… delta_bytes=…` of an ingest member's scrape.
+fn transactions(m: &Metrics) -> String {
+    format!(
+        "committed={} aborted={} rewinds={} rejoins={} assigned={} delta_bytes={}",
+        sum(m, names::INGEST_TRANSACTIONS.name, r#"outcome="committed""#),
+        sum(m, names::INGEST_TRANSACTIONS.name, r#"outcome="aborted""#),
+        sum(m, names::INGEST_REWINDS.name, ""),
+        sum(m, names::INGEST_REJOINS.name, ""),
+        sum(m, names::INGEST_ASSIGNED_PARTITIONS.name, ""),
+        sum(m, names::INGEST_DELTA_BYTES.name, "")
+    )
+}
+
+/// Asserts that a member's log shows no panic.
+fn assert_no_panic(m: &Member, when: &str) {
+    let log = m.app.log_text();
+    assert!(!log.contains("panicked"), "{when}: {} panicked:\n{}", m.name, m.app.log_tail(60));
+}
+
+/// The stream of one test: `n` seeded messages, produced at ~20k/s by a thread while the test
+/// disturbs the members, then fresh events for the 5m window.
+struct Load {
+    items: Vec<Item>,
+    recs: Vec<Record>,
+    expected: Expected,
+    producer: Option<JoinHandle<()>>,
+    rng: StdRng,
+}
+
+impl Load {
+    /// Starts producing `n` messages of seed `seed` to the cluster's topic.
+    fn start(c: &Cluster, seed: u64, n: usize) -> Load {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let items = stream(&mut rng, n, now_ms(), &BULK_AGES, 0.02);
+        let expected = Expected::of(&items);
+        let recs = records(&items, PARTITIONS);
+        let producer = c.d.broker().producer();
+        let (topic, paced) = (c.d.topic().to_string(), recs.clone());
+        let producer = std::thread::spawn(move || {
+            send_paced(&producer, &topic, &paced, CHUNK, EVERY, |_| {});
+            producer.flush(Duration::from_secs(60)).expect("flush producer");
+        });
+        Load { items, recs, expected, producer: Some(producer), rng }
+    }
+
+    fn producing(&self) -> bool {
+        self.producer.as_ref().is_some_and(|p| !p.is_finished())
+    }
+
+    /// Waits for the paced stream to be sent, checks the topic got all of it, then produces
+    /// 3000 fresh events (for the 5m window); returns what the counts must now be.
+    fn finish(&mut self, c: &Cluster) -> &Expected {
+        self.producer.take().expect("producer thread").join().expect("producer thread");
+        let b = c.d.broker();
+        assert_eq!(
+            b.produced(c.d.topic(), PARTITIONS),
+            self.items.len() as u64,
+            "the producer delivered a different number of records"
+        );
+        let fresh = stream(&mut self.rng, 3000, now_ms(), &FRESH_AGES, 0.03);
+        let fresh_recs = records(&fresh, PARTITIONS);
+        b.produce_records(c.d.topic(), PARTITIONS, &fresh_recs);
+        self.expected.add(&fresh);
+        self.items.extend(fresh);
+        self.recs.extend(fresh_recs);
+        &self.expected
+    }
+
+    /// The dead-letter topic, read committed, holds each reject exactly once.
+    fn assert_dead_letters(&self, c: &Cluster) {
+        let b = c.d.broker();
+        let at = items_by_offset(b, c.d.topic(), &self.items, &self.recs, PARTITIONS);
+        let rejects = self.items.iter().filter(|it| matches!(it.kind, Kind::Reject(_))).count() as u64;
+        assert_dead_letter_topic(b, &c.dlq, c.d.topic(), &at, rejects);
+        eprintln!("[it] dead-letter topic: each of {rejects} rejects exactly once");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kill -9 of ingest members.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn ingest_members_killed_at_random_lose_and_double_count_nothing() {
+    const KILLS: usize = 5;
+    let mut c = Cluster::start("scale-kill");
+    let mut load = Load::start(&c, 0x5CA1E0, 400_000);
+    let mut rng = StdRng::seed_from_u64(0x0CA5_CADE);
+    let mut restarts: BTreeMap<&str, usize> = BTreeMap::new();
+    for k in 0..KILLS {
+        std::thread::sleep(Duration::from_millis(rng.random_range(1500..4000)));
+        let i = rng.random_range(0..c.ingest.len());
+        let mut victim = c.ingest.remove(i);
+        victim.app.kill();
+        assert_no_panic(&victim, &format!("kill {k}"));
+        c.assert_not_ahead(&format!("kill {k}"));
+        // Half the restarts are the same member (its transactional.id fences the dead one's
+        // open transaction at once), half a new one (the dead one's transaction times out).
+        let same = k % 2 == 0;
+        let name = if same { victim.name.clone() } else { c.new_name() };
+        *restarts.entry(if same { "same name" } else { "new name" }).or_default() += 1;
+        let t = Instant::now();
+        c.start_ingest(name.clone());
+        eprintln!(
+            "[it] kill -9 #{k} of {} ({:.1} s into the run, producing: {}); restarted as {name} in {:.1} s",
+            victim.name,
+            c.started.elapsed().as_secs_f64(),
+            load.producing(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let took = c.wait_assigned(Duration::from_secs(40));
+    eprintln!(
+        "[it] every partition held again {:.1} s after the last restart; restarts {restarts:?}",
+        took.as_secs_f64()
+    );
+    let expected = load.finish(&c);
+    c.assert_exact(expected, "after 5 ingest kills");
+    eprintln!("[it] ingest: {}", c.ingest_summary());
+    load.assert_dead_letters(&c);
+    c.wait_one_leader(Duration::from_secs(20));
+    c.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scaling ingest in and out.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn scaling_ingest_members_3_4_1_3_under_load_is_exact() {
+    let mut c = Cluster::start("scale-3413");
+    let mut load = Load::start(&c, 0x3413, 550_000);
+    std::thread::sleep(Duration::from_secs(2));
+
+    let name = c.new_name();
+    c.start_ingest(name);
+    let took = c.wait_assigned(Duration::from_secs(30));
+    eprintln!("[it] 3→4: partitions spread over 4 members in {:.1} s", took.as_secs_f64());
+    std::thread::sleep(Duration::from_secs(2));
+
+    // 4→1: three SIGTERMs in a row, each a revoke commit and a cooperative rebalance.
+    for _ in 0..3 {
+        let mut m = c.ingest.remove(0);
+        let (status, took) = m.app.terminate(Duration::from_secs(15));
+        assert!(status.success(), "{}: exit status {status}; log:\n{}", m.name, m.app.log_tail(40));
+        assert!(took <= Duration::from_secs(5), "{}: SIGTERM exit took {took:?} (> shutdown_grace 5s)", m.name);
+        eprintln!("[it] 4→1: {} stopped in {:.1} s", m.name, took.as_secs_f64());
+    }
+    let took = c.wait_assigned(Duration::from_secs(30));
+    eprintln!("[it] 4→1: one member holds all {PARTITIONS} partitions {:.1} s after the last stop", took.as_secs_f64());
+    c.assert_not_ahead("at 1 member");
+    std::thread::sleep(Duration::from_secs(2));
+
+    for _ in 0..2 {
+        let name = c.new_name();
+        c.start_ingest(name);
+    }
+    let took = c.wait_assigned(Duration::from_secs(30));
+    eprintln!("[it] 1→3: partitions spread in {:.1} s (producing: {})", took.as_secs_f64(), load.producing());
+
+    let expected = load.finish(&c);
+    c.assert_exact(expected, "after 3→4→1→3");
+    eprintln!("[it] ingest: {}", c.ingest_summary());
+    c.wait_one_leader(Duration::from_secs(20));
+    c.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A zombie ingest member.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_zombie_ingest_member_is_fenced() {
+    const FROZEN: Duration = Duration::from_secs(10);
+    let mut c = Cluster::start("scale-zombie");
+    let mut load = Load::start(&c, 0x2031E, 400_000);
+    std::thread::sleep(Duration::from_secs(3));
+
+    // Frozen past its 6 s session timeout (and its 5 s transaction timeout), most likely with a
+    // transaction open: it commits one every 200 ms.
+    let mut zombie = c.ingest.remove(1);
+    let before = transactions(&zombie.app.scrape());
+    zombie.app.pause();
+    let frozen = Instant::now();
+    let took = c.wait_assigned(FROZEN + Duration::from_secs(10));
+    eprintln!(
+        "[it] {} frozen ({before}); the other two took its partitions over in {:.1} s",
+        zombie.name,
+        took.as_secs_f64()
+    );
+    if let Some(rest) = FROZEN.checked_sub(frozen.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    zombie.app.resume();
+    eprintln!("[it] {} thawed after {:.1} s", zombie.name, frozen.elapsed().as_secs_f64());
+
+    // It must notice it was fenced (its session and its transaction both expired while it
+    // slept) and drop the counts it had not committed, rewinding or joining again, not commit
+    // them late.
+    let thawed = Instant::now();
+    let dropped = |m: &Metrics| sum(m, names::INGEST_REJOINS.name, "") + sum(m, names::INGEST_REWINDS.name, "");
+    while dropped(&zombie.app.scrape()) < 1.0 {
+        assert!(
+            thawed.elapsed() < Duration::from_secs(20),
+            "{} neither rewound nor rejoined within 20 s of the thaw ({}); log:\n{}",
+            zombie.name,
+            transactions(&zombie.app.scrape()),
+            zombie.app.log_tail(60)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "[it] {} dropped its uncommitted counts {:.1} s after the thaw ({})",
+        zombie.name,
+        thawed.elapsed().as_secs_f64(),
+        transactions(&zombie.app.scrape())
+    );
+    assert_no_panic(&zombie, "after the thaw");
+    c.ingest.push(zombie);
+    let took = c.wait_assigned(Duration::from_secs(40));
+    eprintln!("[it] partitions shared by all three again {:.1} s later", took.as_secs_f64());
+
+    let expected = load.finish(&c);
+    c.assert_exact(expected, "after a zombie");
+    eprintln!("[it] ingest: {}", c.ingest_summary());
+    load.assert_dead_letters(&c);
+    c.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A merge replica crash.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn merge_member_killed_and_restarted_agrees_with_its_replica() {
+    let mut c = Cluster::start("scale-merge");
+    let leader = c.wait_one_leader(Duration::from_secs(20));
+    let mut load = Load::start(&c, 0x3E26E, 300_000);
+    std::thread::sleep(Duration::from_secs(4));
+
+    // The leader dies, so alert leadership must move as well.
+    let i = c.merge.iter().position(|m| m.name == leader).expect("the leader is a merge member");
+    let mut victim = c.merge.remove(i);
+    let consumed = victim.app.consumed();
+    victim.app.kill();
+    assert_no_panic(&victim, "merge kill");
+    let checkpoints = std::fs::read_dir(c.d.member_state_dir(&victim.name)).map(|d| d.count()).unwrap_or(0);
+    eprintln!(
+        "[it] merge leader {} killed at consumed {consumed:?} ({checkpoints} files in its state dir)",
+        victim.name
+    );
+    let killed = Instant::now();
+    let now_leader = c.wait_one_leader(Duration::from_secs(20));
+    eprintln!("[it] alert leadership moved to {now_leader} {:.1} s after the kill", killed.elapsed().as_secs_f64());
+    std::thread::sleep(Duration::from_secs(2));
+
+    let mut app = c.d.start_member(Role::Merge, &victim.name);
+    app.wait_ready(Duration::from_secs(60));
+    // It resumes from its own checkpoint, not from the start of `<group>.deltas`.
+    let log = app.log_text();
+    let restored = log.lines().find(|l| l.contains("restored checkpoint"));
+    assert!(restored.is_some(), "{} restarted without restoring a checkpoint; log:\n{}", victim.name, app.log_tail(40));
+    eprintln!("[it] {} restarted (producing: {}): {}", victim.name, load.producing(), restored.unwrap_or_default());
+    c.merge.push(Member { name: victim.name.clone(), app });
+
+    let expected = load.finish(&c);
+    c.assert_exact(expected, "after a merge replica crash");
+    let leader = c.wait_one_leader(Duration::from_secs(20));
+    eprintln!("[it] alert leader at the end: {leader}; ingest: {}", c.ingest_summary());
+    c.stop();
+}
