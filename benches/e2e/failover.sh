@@ -20,11 +20,12 @@ PARTITIONS=8
 TOPIC=failover-requests
 . "$(dirname "$0")/common.sh"
 WORK="$(mktemp -d /tmp/slostream-failover-bench.XXXXXX)"
-PIDS=()
+
 log() { echo "failover: $*" >&2; }
 cleanup() {
   local rc=$?
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  # Only this shell's jobs still running: a pid killed earlier may belong to another process now.
+  for pid in $(jobs -p); do kill -9 "$pid" 2>/dev/null || true; done
   stop_all
   exit "$rc"
 }
@@ -45,7 +46,7 @@ config() { # NAME
 start() { # NAME ROLE
   RUST_LOG=warn "$BIN" run --config "$WORK/$1.yaml" --role "$2" --instance "$1" >>"$WORK/$1.log" 2>&1 &
   PID[$1]=$!
-  PIDS+=("$!")
+
 }
 metric() { # NAME SERIES
   curl -s --max-time 1 "http://127.0.0.1:${PORT[$1]}/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { printf "%d", $2 }'
@@ -68,7 +69,7 @@ leads() { [[ "$(metric "$1" slostream_alert_leader)" == 1 ]]; }
 for n in a b m1 m2; do config "$n"; done
 start m1 merge; start m2 merge; start a ingest; start b ingest
 "$BIN" loadgen --brokers "$BOOTSTRAP" --topic "$TOPIC" --rate "$RATE" --incident-every 0 2>"$WORK/loadgen.log" &
-PIDS+=("$!")
+
 sleep 15
 
 ROWS=()

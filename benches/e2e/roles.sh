@@ -20,7 +20,8 @@ WORK="$(mktemp -d /tmp/slostream-roles-bench.XXXXXX)"
 log() { echo "roles: $*" >&2; }
 cleanup() {
   local rc=$?
-  for pid in ${PIDS:-}; do kill -9 "$pid" 2>/dev/null || true; done
+  # Only this shell's jobs still running: a pid killed earlier may belong to another process now.
+  for pid in $(jobs -p); do kill -9 "$pid" 2>/dev/null || true; done
   stop_all
   exit "$rc"
 }
@@ -46,7 +47,7 @@ cpu() { # PID -> CPU seconds
 start() { # NAME ROLE CONFIG -> PID in $STARTED
   RUST_LOG=warn "$BIN" run --config "$3" --role "$2" --instance "$1" >"$WORK/$1.log" 2>&1 &
   STARTED=$!
-  PIDS="${PIDS:-} $STARTED"
+
 }
 wait_for() { # PORT METRIC COUNT PID
   local t0=$SECONDS v
