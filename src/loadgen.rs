@@ -328,13 +328,16 @@ pub struct Produced {
     pub bytes: u64,
 }
 
+/// The producer's `compression.type` unless told otherwise: what most deployments use.
+pub const DEFAULT_COMPRESSION: &str = "lz4";
+
 /// Produces `traffic`'s events at `rate` per second (0: as fast as possible) until `count`
-/// events were sent or `stop` is set; returns what was delivered to librdkafka.
+/// events were sent or `stop` is set, compressed with `compression` (librdkafka's
+/// `compression.type`); returns what was delivered to librdkafka.
 pub fn produce(
     brokers: &str,
     topic: &str,
-    rate: u64,
-    count: Option<u64>,
+    (rate, count, compression): (u64, Option<u64>, &str),
     mut traffic: Traffic,
     stop: &AtomicBool,
 ) -> Result<Produced, KafkaError> {
@@ -342,7 +345,7 @@ pub fn produce(
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "20")
         .set("batch.num.messages", "10000")
-        .set("compression.type", "lz4")
+        .set("compression.type", compression)
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
     let mut buf = String::with_capacity(512);

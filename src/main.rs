@@ -95,6 +95,9 @@ enum Command {
         /// keep their values. Without it, events are about 250 bytes.
         #[arg(long, value_parser = clap::value_parser!(u32).range(loadgen::MIN_EVENT_BYTES as i64..=1_000_000))]
         event_bytes: Option<u32>,
+        /// The producer's compression (librdkafka's `compression.type`).
+        #[arg(long, default_value = loadgen::DEFAULT_COMPRESSION, value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
+        compression: String,
     },
 }
 
@@ -193,7 +196,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Loadgen { brokers, topic, rate, count, incident_every, incident_for, services, event_bytes } => {
+        Command::Loadgen { brokers, topic, rate, count, incident_every, incident_for, services, event_bytes, compression } => {
             let incidents = Incidents {
                 every: Duration::from_secs(incident_every),
                 lasts: Duration::from_secs(incident_for.min(incident_every)),
@@ -202,7 +205,7 @@ fn main() -> ExitCode {
             let traffic = loadgen::Traffic::new(rand::random(), incidents)
                 .with_services(services)
                 .with_event_bytes(event_bytes.map(|n| n as usize));
-            match loadgen::produce(&brokers, &topic, rate, count, traffic, &stop) {
+            match loadgen::produce(&brokers, &topic, (rate, count, &compression), traffic, &stop) {
                 Ok(p) => {
                     let average = p.bytes.checked_div(p.events).unwrap_or(0);
                     eprintln!("loadgen: produced {} events to {topic}, {average} bytes each on average", p.events);

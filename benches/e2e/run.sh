@@ -6,6 +6,8 @@
 #   E2E_EVENT_BYTES=N   pad each event to about N bytes (`slostream loadgen --event-bytes N`: a
 #                       query list, ~20 request headers, a long user agent; the fields SLIs read
 #                       unchanged); unset or 0: the loadgen's own ~250-byte events
+#   E2E_COMPRESSION=C   the topic's batches compressed with C (`slostream loadgen --compression`:
+#                       none, gzip, snappy, lz4, zstd); default lz4
 #   E2E_COMPARE="before=/path/to/slostream ..."   also runs these builds of slostream, one row
 #                                                 each, in the same run (same topic and config)
 #
@@ -29,6 +31,7 @@ set -euo pipefail
 
 EVENTS="${1:-${E2E_EVENTS:-5000000}}"
 EVENT_BYTES="${E2E_EVENT_BYTES:-0}"
+COMPRESSION="${E2E_COMPRESSION:-lz4}"
 PARTITIONS=8
 TOPIC=bench-requests
 # shellcheck source=common.sh
@@ -63,7 +66,7 @@ BOOTSTRAP="$("$BROKER" start "$WORK/kafka")"
 
 log "preloading $EVENTS events into $TOPIC ($PARTITIONS partitions)"
 start=$(date +%s.%N)
-"$BIN" loadgen --brokers "$BOOTSTRAP" --topic "$TOPIC" --rate 0 --count "$EVENTS" --incident-every 0 "${PAD[@]}" 2>"$WORK/loadgen.log" ||
+"$BIN" loadgen --brokers "$BOOTSTRAP" --topic "$TOPIC" --rate 0 --count "$EVENTS" --incident-every 0 --compression "$COMPRESSION" "${PAD[@]}" 2>"$WORK/loadgen.log" ||
   { cat "$WORK/loadgen.log" >&2; exit 1; }
 log "$(tail -n1 "$WORK/loadgen.log") in $(echo "$(date +%s.%N) - $start" | bc) s"
 # The average payload size the loadgen reports ("..., N bytes each on average").
