@@ -67,7 +67,8 @@ pub async fn run(options: DemoOptions, shutdown: impl std::future::Future<Output
         let (stop, brokers) = (stop.clone(), brokers.clone());
         std::thread::spawn(move || {
             let traffic = loadgen::Traffic::new(rand::random(), options.incidents);
-            loadgen::produce(&brokers, topic, (options.rate, None, loadgen::DEFAULT_COMPRESSION), traffic, &stop).map(|p| p.events)
+            loadgen::produce(&brokers, topic, (options.rate, None, loadgen::DEFAULT_COMPRESSION), traffic, &stop)
+                .map(|p| p.events)
         })
     };
     println!(

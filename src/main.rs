@@ -196,7 +196,17 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Loadgen { brokers, topic, rate, count, incident_every, incident_for, services, event_bytes, compression } => {
+        Command::Loadgen {
+            brokers,
+            topic,
+            rate,
+            count,
+            incident_every,
+            incident_for,
+            services,
+            event_bytes,
+            compression,
+        } => {
             let incidents = Incidents {
                 every: Duration::from_secs(incident_every),
                 lasts: Duration::from_secs(incident_for.min(incident_every)),

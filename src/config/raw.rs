@@ -44,6 +44,8 @@ pub struct RawScale {
     pub transaction_timeout: Option<String>,
     /// Default 16.
     pub deltas_partitions: Option<i64>,
+    /// Default true.
+    pub static_membership: Option<bool>,
 }
 
 /// One `maintenance:` entry: events it matches during its occurrences are left out of every SLI.

@@ -45,6 +45,10 @@ pub struct ScaleConfig {
     pub transaction_timeout: Duration,
     /// Partitions of `<group_id>.deltas` when slostream creates it.
     pub deltas_partitions: i32,
+    /// Ingest workers join with `group.instance.id` (static membership): a restart within the
+    /// session timeout keeps its partitions without a rebalance, but a member that stops for
+    /// good (scale-in) holds its partitions until the session times out.
+    pub static_membership: bool,
     /// A merge member's `<group_id>.merge-leader` (set by [`super::Config::as_merge_member`]):
     /// the group whose one partition's owner pushes alerts. `None`: this process always does.
     pub leader_topic: Option<String>,
@@ -57,6 +61,7 @@ impl Default for ScaleConfig {
             flush_interval: Duration::from_millis(500),
             transaction_timeout: Duration::from_secs(10),
             deltas_partitions: 16,
+            static_membership: true,
             leader_topic: None,
         }
     }

@@ -211,7 +211,10 @@ impl Member {
         producer.init_transactions(config.scale.transaction_timeout)?;
 
         let mut c = client_config(&config);
-        c.set("group.instance.id", &member).set("isolation.level", "read_committed").set(
+        if config.scale.static_membership {
+            c.set("group.instance.id", &member);
+        }
+        c.set("isolation.level", "read_committed").set(
             "client.id",
             format!(
                 "{}-{member}",

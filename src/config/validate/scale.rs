@@ -56,6 +56,7 @@ pub(super) fn scale(raw: &RawScale) -> Result<ScaleConfig, Invalid> {
         flush_interval,
         transaction_timeout,
         deltas_partitions: deltas_partitions as i32,
+        static_membership: raw.static_membership.unwrap_or(default.static_membership),
         leader_topic: None,
     })
 }
