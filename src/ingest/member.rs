@@ -49,7 +49,7 @@ const JOIN_RETRY: Duration = Duration::from_secs(1);
 
 /// What an ingest member's workers count, shared with the exporter; each worker adds to it
 /// after every transaction, never per event.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemberStats {
     /// Transactions committed.
     pub committed: AtomicU64,
@@ -65,6 +65,62 @@ pub struct MemberStats {
     pub rewinds: AtomicU64,
     /// Partitions owned now, all workers together.
     pub partitions: AtomicU64,
+    /// Per worker: when its commit in progress began, in ms since `epoch` (0: not committing).
+    committing: Vec<AtomicU64>,
+    epoch: Instant,
+}
+
+impl MemberStats {
+    /// Stats for `workers` workers.
+    pub fn new(workers: usize) -> MemberStats {
+        MemberStats {
+            committed: AtomicU64::new(0),
+            aborted: AtomicU64::new(0),
+            delta_bytes: AtomicU64::new(0),
+            messages: AtomicU64::new(0),
+            rejoins: AtomicU64::new(0),
+            rewinds: AtomicU64::new(0),
+            partitions: AtomicU64::new(0),
+            committing: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// The worker whose commit has been in progress longest, and for how long, if one is.
+    pub fn longest_commit(&self) -> Option<(usize, Duration)> {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        self.committing
+            .iter()
+            .enumerate()
+            .filter_map(|(w, since)| match since.load(Ordering::Relaxed) {
+                0 => None,
+                since => Some((w, Duration::from_millis(now.saturating_sub(since)))),
+            })
+            .max_by_key(|&(_, d)| d)
+    }
+
+    /// Marks worker `w`'s commit as in progress until the guard is dropped.
+    fn committing(&self, w: usize) -> CommitInProgress<'_> {
+        let now = (self.epoch.elapsed().as_millis() as u64).max(1);
+        if let Some(since) = self.committing.get(w) {
+            since.store(now, Ordering::Relaxed);
+        }
+        CommitInProgress { stats: self, worker: w }
+    }
+}
+
+/// A commit in progress, seen by the member's watchdog ([`MemberStats::longest_commit`]).
+struct CommitInProgress<'a> {
+    stats: &'a MemberStats,
+    worker: usize,
+}
+
+impl Drop for CommitInProgress<'_> {
+    fn drop(&mut self) {
+        if let Some(since) = self.stats.committing.get(self.worker) {
+            since.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 /// What an ingest member's workers share.
@@ -470,6 +526,7 @@ impl Member {
         if self.uncommitted == 0 {
             return Ok(());
         }
+        let _watched = links.stats.committing(self.id);
         self.shard.take_delta(&mut self.record);
         let bytes = self.record.encode(&self.config);
         self.record.clear();
@@ -557,5 +614,27 @@ impl Member {
         links.stats.partitions.fetch_sub(self.positions.len() as u64, Ordering::Relaxed);
         drop(self.consumer);
         drop(self.producer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The watchdog sees a commit only while it is in progress, and the longest one.
+    #[test]
+    fn a_commit_is_watched_while_in_progress() {
+        let stats = MemberStats::new(3);
+        assert_eq!(stats.longest_commit(), None);
+        let first = stats.committing(2);
+        std::thread::sleep(Duration::from_millis(20));
+        let second = stats.committing(0);
+        let (worker, for_how_long) = stats.longest_commit().expect("a commit in progress");
+        assert_eq!(worker, 2);
+        assert!(for_how_long >= Duration::from_millis(20), "{for_how_long:?}");
+        drop(first);
+        assert_eq!(stats.longest_commit().map(|(w, _)| w), Some(0));
+        drop(second);
+        assert_eq!(stats.longest_commit(), None);
     }
 }

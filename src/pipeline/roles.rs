@@ -39,6 +39,26 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
 }
 
+/// A commit stuck far past its transaction timeout: librdkafka's `send_offsets_to_transaction`
+/// can hang when the group coordinator moves (confluentinc/librdkafka#3013, #5456), and a worker
+/// stuck there holds its partitions for good. The process exits (code 1) so that its supervisor
+/// restarts it: nothing uncommitted was ever visible, and the restart's `init_transactions`
+/// aborts the open transaction.
+fn watch_commits(stats: &MemberStats, config: &Config) {
+    let limit = (3 * config.scale.transaction_timeout).max(STUCK_COMMIT_AT_LEAST);
+    if let Some((worker, stuck)) = stats.longest_commit().filter(|&(_, d)| d > limit) {
+        tracing::error!(
+            worker,
+            stuck_secs = stuck.as_secs(),
+            "a commit has hung past three transaction timeouts; exiting so a restart takes over"
+        );
+        std::process::exit(1);
+    }
+}
+
+/// The least time a commit may take before [`watch_commits`] gives up on it.
+const STUCK_COMMIT_AT_LEAST: Duration = Duration::from_secs(30);
+
 /// Creates the shared topics, retrying while Kafka is unreachable; false if asked to stop first.
 async fn ensure_topics<F: Future<Output = ()>>(config: &Config, shutdown: &mut Shutdown<'_, F>) -> bool {
     loop {
@@ -79,7 +99,7 @@ async fn run_ingest<F: Future<Output = ()>>(config: Config, shutdown: &mut Shutd
         let links = Arc::new(MemberLinks {
             stop: Arc::new(AtomicBool::new(false)),
             errors: errors.clone(),
-            stats: Arc::new(MemberStats::default()),
+            stats: Arc::new(MemberStats::new(config.ingest.workers)),
         });
         let workers: Vec<_> = (0..config.ingest.workers)
             .map(|id| {
@@ -96,6 +116,7 @@ async fn run_ingest<F: Future<Output = ()>>(config: Config, shutdown: &mut Shutd
             tokio::select! {
                 _ = tick.tick() => {
                     series.set(&links.stats, &errors);
+                    watch_commits(&links.stats, &config);
                     if let Some(i) = workers.iter().position(|w| w.is_finished()) {
                         break Some(i);
                     }
