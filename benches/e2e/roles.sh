@@ -8,8 +8,10 @@
 # `--role ingest` member (2 workers) and one `--role merge` member, until the merge member has
 # folded every event. Prints, per round and as medians: the CPU seconds per million events of
 # `all`, of the ingest member and of the merge member (ratios to `all` in the same round), and
-# the delta bytes committed per input event and per input byte. A backlog is the worst case
-# for delta bytes: each 500 ms commit then spans the most buckets.
+# the delta bytes committed per input event and per input byte, and how much the ingest member
+# read twice (an aborted transaction, e.g. a commit meeting the rebalance of the workers
+# joining, rewinds up to a flush interval of reading). A backlog is the worst case for delta
+# bytes: each 500 ms commit then spans the most buckets.
 set -euo pipefail
 
 EVENTS="${1:-2000000}"
@@ -80,18 +82,20 @@ for ((round = 1; round <= ${E2E_ROUNDS:-1}; round++)); do
   ingest_cpu=$(cpu "$ipid"); merge_cpu=$(cpu "$mpid")
   delta=$(metric "$iport" slostream_ingest_delta_bytes_total)
   txns=$(metric "$iport" 'slostream_ingest_transactions_total{outcome="committed"}')
+  redone=$(( $(metric "$iport" slostream_ingest_rewinds_total) + $(metric "$iport" slostream_ingest_rejoins_total) ))
+  reread=$(( $(metric "$iport" slostream_ingest_messages_total) - EVENTS ))
   kill -9 "$ipid" "$mpid"
-  row="$round $all_cpu $ingest_cpu $merge_cpu $delta $txns"
+  row="$round $all_cpu $ingest_cpu $merge_cpu $delta $txns $redone $reread"
   ROWS+=("$row")
-  log "round $round: all $all_cpu CPU s; ingest $ingest_cpu; merge $merge_cpu; $delta delta bytes in $txns transactions"
+  log "round $round: all $all_cpu CPU s; ingest $ingest_cpu; merge $merge_cpu; $delta delta bytes in $txns transactions; $redone rewinds or rejoins, $reread messages read twice"
 done
 
 printf '\n%s events of %s bytes, %s partitions, CPU s per million events (ratio to --role all in the same round)\n\n' "$EVENTS" "$SIZE" "$PARTITIONS"
-printf '| round | all | ingest | merge | delta bytes per event | delta bytes per input byte | transactions |\n|---|---|---|---|---|---|---|\n'
+printf '| round | all | ingest | merge | delta bytes per event | delta bytes per input byte | transactions | rewinds + rejoins | messages read twice |\n|---|---|---|---|---|---|---|---|---|\n'
 for r in "${ROWS[@]}"; do
-  read -r round a i m d t <<<"$r"
+  read -r round a i m d t x y <<<"$r"
   per() { echo "scale=3; $1 * 1000000 / $EVENTS" | bc; }
-  printf '| %s | %s | %s (%.2fx) | %s (%.3fx) | %.2f | %.5f | %s |\n' "$round" "$(per "$a")" "$(per "$i")" \
+  printf '| %s | %s | %s (%.2fx) | %s (%.3fx) | %.2f | %.5f | %s | %s | %s |\n' "$round" "$(per "$a")" "$(per "$i")" \
     "$(echo "$i / $a" | bc -l)" "$(per "$m")" "$(echo "$m / $a" | bc -l)" \
-    "$(echo "$d / $EVENTS" | bc -l)" "$(echo "$d / ($EVENTS * $SIZE)" | bc -l)" "$t"
+    "$(echo "$d / $EVENTS" | bc -l)" "$(echo "$d / ($EVENTS * $SIZE)" | bc -l)" "$t" "$x" "$y"
 done
