@@ -351,6 +351,16 @@ fn print_summary(c: &Config) {
         "reports: rolling SLOs per month in {}, calendar SLOs per their period; {} closed periods kept per SLO",
         c.reports.months.zone, c.reports.keep
     );
+    let scale = &c.scale;
+    println!(
+        "scale (--role ingest|merge): deltas topic {}.deltas ({} partitions when created), commit every {:?}, transaction timeout {:?}, static membership {}{}",
+        c.kafka.group_id,
+        scale.deltas_partitions,
+        scale.flush_interval,
+        scale.transaction_timeout,
+        if scale.static_membership { "on" } else { "off" },
+        scale.instance.as_deref().map(|i| format!(", member name {i:?}")).unwrap_or_default()
+    );
     println!("SLIs ({}):", c.slis.len());
     for s in &c.slis {
         println!("  {}{}", s.name, s.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default());
