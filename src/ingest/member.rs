@@ -65,7 +65,8 @@ pub struct MemberStats {
     pub rewinds: AtomicU64,
     /// Partitions owned now, all workers together.
     pub partitions: AtomicU64,
-    /// Per worker: when its commit in progress began, in ms since `epoch` (0: not committing).
+    /// Per worker: when its commit (or its leaving the group after a failure) began, in ms since
+    /// `epoch` (0: not committing).
     committing: Vec<AtomicU64>,
     epoch: Instant,
 }
@@ -169,12 +170,19 @@ pub fn run(id: usize, config: Arc<Config>, instance: &str, links: &MemberLinks) 
             }
         };
         let outcome = member.run(links);
-        member.leave(links);
+        {
+            // Closing the clients can hang after a failed transaction: the watchdog sees it.
+            let _watched = links.stats.committing(id);
+            member.leave(links);
+        }
         match outcome {
             Ok(()) => return Ok(()),
             Err(Rejoin(why)) => {
                 links.stats.rejoins.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(worker = id, reason = %why, "dropped the uncommitted counts; joining the group again");
+                // A refused membership (a static member whose predecessor's session has not
+                // expired yet) is refused again at once.
+                std::thread::sleep(JOIN_RETRY);
             }
         }
     }
@@ -259,8 +267,12 @@ impl Member {
         let group = &config.kafka.group_id;
         let member = format!("{instance}-{id}");
         let mut p = dead_letter::producer_config(&config);
+        // A record not delivered within the transaction timeout belongs to a transaction the
+        // broker aborts anyway, so it may not wait longer (the dead-letter settings never give up).
+        let txn_ms = config.scale.transaction_timeout.as_millis().to_string();
         p.set("transactional.id", format!("{group}-{member}"))
-            .set("transaction.timeout.ms", config.scale.transaction_timeout.as_millis().to_string())
+            .set("transaction.timeout.ms", &txn_ms)
+            .set("message.timeout.ms", &txn_ms)
             .set("linger.ms", "5");
         let producer: BaseProducer<IngestContext> =
             p.create_with_context(IngestContext::new(format!("{id} transactions"), links.errors.clone()))?;
@@ -441,6 +453,13 @@ impl Member {
     /// Serves the consumer queue (where rebalance events and group errors wait) and acts on
     /// the rebalance events it recorded.
     fn serve_group(&mut self, links: &MemberLinks) -> Result<(), Failure> {
+        // A fatal error leaves a client unusable for good (KIP-848 refuses a static member
+        // whose predecessor's session has not expired, UNRELEASED_INSTANCE_ID; a fenced
+        // producer): new clients.
+        let fatal = self.consumer.consumer().client().fatal_error().or_else(|| self.producer.client().fatal_error());
+        if let Some((code, reason)) = fatal {
+            return Err(Failure::Rejoin(format!("fatal client error {code}: {reason}")));
+        }
         while let Some(next) = self.consumer.consumer().poll(Duration::ZERO) {
             match next {
                 Err(e) => self.consumer.consumer().context().inner.kafka_error(&e),
