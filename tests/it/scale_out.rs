@@ -16,7 +16,7 @@
 //! - A merge replica killed and restarted on its state directory: it agrees with its twin, and
 //!   exactly one of them holds alert leadership.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -641,6 +641,7 @@ fn the_broker_killed_mid_transaction_loses_and_double_counts_nothing() {
     }
 
     let expected = load.finish(&c);
+    eprintln!("[it] stream produced; ingest: {}", c.ingest_summary());
     c.assert_exact(expected, "after a broker crash");
     eprintln!("[it] ingest: {}", c.ingest_summary());
     load.assert_dead_letters(&c);
@@ -709,6 +710,9 @@ fn kip_848_members_killed_and_scaled_are_exact() {
 // Alerts from two merge replicas.
 // ---------------------------------------------------------------------------------------------
 
+/// What a merge member logs when it takes alert leadership over.
+const PUSHES: &str = "this member pushes alerts now";
+
 /// The labels of an alert, as one sortable text.
 fn alert_key(a: &serde_json::Value) -> String {
     let labels: BTreeMap<String, String> = a["labels"]
@@ -751,6 +755,10 @@ fn exactly_one_merge_member_pushes_each_alert() {
         t0.elapsed().as_secs_f64(),
         rule_set(&firing)
     );
+    // Only the leader ever took over the pushing so far.
+    for m in c.merge.iter().filter(|m| m.name != leader) {
+        assert!(!m.app.log_text().contains(PUSHES), "{} pushed alerts while {leader} led", m.name);
+    }
 
     // The leader dies while they fire: the other replica must take over and push them.
     let i = c.merge.iter().position(|m| m.name == leader).expect("the leader is a merge member");
@@ -762,19 +770,19 @@ fn exactly_one_merge_member_pushes_each_alert() {
     let now_leader = c.wait_one_leader(Duration::from_secs(20));
     assert_ne!(now_leader, victim.name);
     let survivor = c.merge.iter_mut().find(|m| m.name == now_leader).expect("the new leader");
-    survivor.app.wait_log("this member pushes alerts now", Duration::from_secs(20));
+    survivor.app.wait_log(PUSHES, Duration::from_secs(20));
     eprintln!("[it] leadership moved to {now_leader} {:.1} s after the kill", killed.elapsed().as_secs_f64());
     // Every alert firing before the kill is pushed again, by the new leader (the dead one
     // cannot), and still fires in Alertmanager.
-    let want = rule_set(&firing);
+    let want: BTreeSet<String> = firing.iter().map(alert_key).collect();
     loop {
         let alerts = am.run_alerts(&run);
-        let fresh: Vec<&serde_json::Value> = alerts
+        let got: BTreeSet<String> = alerts
             .iter()
             .filter(|a| a["status"]["state"] == "active")
             .filter(|a| a["updatedAt"].as_str().is_some_and(|u| parse_rfc3339_ms(u) > killed_ms))
+            .map(alert_key)
             .collect();
-        let got = rule_set(&fresh.iter().map(|a| (*a).clone()).collect::<Vec<_>>());
         if want.is_subset(&got) {
             eprintln!(
                 "[it] {} alerts pushed again by {now_leader} {:.1} s after the kill, all firing",
