@@ -355,6 +355,17 @@ impl Load {
     }
 
     /// The dead-letter topic, read committed, holds each reject exactly once.
+    /// The end every scenario shares: the stream finished, both replicas exact, the members'
+    /// counts logged, and (when `dead_letters`) each reject once in the dead-letter topic.
+    fn assert_exact_at_end(&mut self, c: &mut Cluster, what: &str, dead_letters: bool) {
+        let expected = self.finish(c);
+        c.assert_exact(expected, what);
+        eprintln!("[it] ingest: {}", c.ingest_summary());
+        if dead_letters {
+            self.assert_dead_letters(c);
+        }
+    }
+
     fn assert_dead_letters(&self, c: &Cluster) {
         let b = c.d.broker();
         let at = items_by_offset(b, c.d.topic(), &self.items, &self.recs, PARTITIONS);
@@ -402,10 +413,7 @@ fn ingest_members_killed_at_random_lose_and_double_count_nothing() {
         "[it] every partition held again {:.1} s after the last restart; restarts {restarts:?}",
         took.as_secs_f64()
     );
-    let expected = load.finish(&c);
-    c.assert_exact(expected, "after 5 ingest kills");
-    eprintln!("[it] ingest: {}", c.ingest_summary());
-    load.assert_dead_letters(&c);
+    load.assert_exact_at_end(&mut c, "after 5 ingest kills", true);
     c.wait_one_leader(Duration::from_secs(20));
     c.stop();
 }
@@ -446,9 +454,7 @@ fn scaling_ingest_members_3_4_1_3_under_load_is_exact() {
     let took = c.wait_assigned(Duration::from_secs(30));
     eprintln!("[it] 1→3: partitions spread in {:.1} s (producing: {})", took.as_secs_f64(), load.producing());
 
-    let expected = load.finish(&c);
-    c.assert_exact(expected, "after 3→4→1→3");
-    eprintln!("[it] ingest: {}", c.ingest_summary());
+    load.assert_exact_at_end(&mut c, "after 3→4→1→3", false);
     c.wait_one_leader(Duration::from_secs(20));
     c.stop();
 }
@@ -490,10 +496,7 @@ fn a_zombie_ingest_member_is_fenced() {
     let took = c.wait_assigned(Duration::from_secs(40));
     eprintln!("[it] partitions shared by all three again {:.1} s later", took.as_secs_f64());
 
-    let expected = load.finish(&c);
-    c.assert_exact(expected, "after a zombie");
-    eprintln!("[it] ingest: {}", c.ingest_summary());
-    load.assert_dead_letters(&c);
+    load.assert_exact_at_end(&mut c, "after a zombie", true);
     c.stop();
 }
 
@@ -600,10 +603,7 @@ fn a_member_stopped_past_its_transaction_timeout_is_aborted_and_rejoins() {
     let took = c.wait_assigned(Duration::from_secs(40));
     eprintln!("[it] partitions shared by all three {:.1} s later", took.as_secs_f64());
 
-    let expected = load.finish(&c);
-    c.assert_exact(expected, "after a transaction timeout");
-    eprintln!("[it] ingest: {}", c.ingest_summary());
-    load.assert_dead_letters(&c);
+    load.assert_exact_at_end(&mut c, "after a transaction timeout", true);
     // It dropped what the aborted transaction held and read it again (rewind or rejoin),
     // never committed it late. (Checked after the counts, which say more when it did not.)
     let m = c.ingest.iter_mut().find(|m| m.name == name).expect("the stopped member");
@@ -657,11 +657,7 @@ fn the_broker_killed_mid_transaction_loses_and_double_counts_nothing() {
         assert_no_panic(m, "after the broker crash");
     }
 
-    let expected = load.finish(&c);
-    eprintln!("[it] stream produced; ingest: {}", c.ingest_summary());
-    c.assert_exact(expected, "after a broker crash");
-    eprintln!("[it] ingest: {}", c.ingest_summary());
-    load.assert_dead_letters(&c);
+    load.assert_exact_at_end(&mut c, "after a broker crash", true);
     c.wait_one_leader(Duration::from_secs(30));
     c.stop();
 }
@@ -717,10 +713,7 @@ fn kip_848_members_killed_and_scaled_are_exact() {
     let took = c.wait_assigned(Duration::from_secs(40));
     eprintln!("[it] every partition held again {:.1} s after the last restart", took.as_secs_f64());
 
-    let expected = load.finish(&c);
-    c.assert_exact(expected, "KIP-848, after 3→4→2 and 3 kills");
-    eprintln!("[it] ingest: {}", c.ingest_summary());
-    load.assert_dead_letters(&c);
+    load.assert_exact_at_end(&mut c, "KIP-848, after 3→4→2 and 3 kills", true);
     c.wait_one_leader(Duration::from_secs(20));
     c.stop();
 }
