@@ -3,7 +3,10 @@
 //! Each `worker` owns one librdkafka consumer, polls it for [`batch`]es of messages on a
 //! dedicated OS thread and runs the hot path inline, so a batch is counted before the next poll.
 //! Partitions are assigned by hand from the checkpoint's offsets (one instance serves a consumer
-//! group); the group's committed offsets only mirror checkpoints for lag tools.
+//! group); the group's committed offsets only mirror checkpoints for lag tools. An ingest
+//! member of a two-stage deployment (`--role ingest`) runs [`member`] workers instead: group
+//! members that commit what they counted in Kafka transactions; the [`topics`] they share with
+//! merge members are created here.
 
 pub mod batch;
 mod context;

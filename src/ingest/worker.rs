@@ -6,7 +6,9 @@
 //! before the next poll and tracks the next offset of each partition; it hands what it counted
 //! over to the shared tally together with those offsets, so the tally is always a consistent
 //! cut. Between batches it serves commands (new partitions), hands over and refreshes its view
-//! for the exporter.
+//! for the exporter. A merge member's worker (`--role merge`) reads delta records the same way
+//! and folds them into the tally at each hand-over, with the consumer's positions (past the
+//! transaction markers) as its offsets.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
