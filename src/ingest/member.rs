@@ -7,8 +7,8 @@
 //! just past them (`send_offsets_to_transaction`). Counts, dead letters and offsets therefore
 //! land together or not at all, and a merge member reading `read_committed` sees each event's
 //! count exactly once. Nothing else is kept: a worker whose transaction is aborted drops its
-//! uncommitted counts and seeks back to the committed offsets ([`Failure::Rewind`]); one that
-//! is fenced, fails fatally or loses its assignment also replaces its clients ([`Rejoin`]).
+//! uncommitted counts and seeks back to the committed offsets (`Failure::Rewind`); one that
+//! is fenced, fails fatally or loses its assignment also replaces its clients (`Rejoin`).
 //!
 //! Its ids derive from the stable member name: `transactional.id = <group_id>-<instance>-<n>`,
 //! so a restarted member's `init_transactions` aborts its predecessor's open transaction at

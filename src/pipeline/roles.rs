@@ -4,7 +4,7 @@
 //! - `merge`: the same coordinator over `<group_id>.deltas` ([`Config::as_merge_member`]), its
 //!   workers folding delta records instead of counting events, alerts pushed only while it owns
 //!   the leader partition.
-//! - `ingest`: [`ingest::member`] workers in the input topics' consumer group, committing
+//! - `ingest`: [`crate::ingest::member`] workers in the input topics' consumer group, committing
 //!   transactions of delta records, dead letters and offsets; `/metrics` shows only the member's
 //!   own series ([`crate::export::member`]).
 
