@@ -26,6 +26,7 @@
 //!   Alertmanager, each notified once, leadership summing to 1, counts exact.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -141,6 +142,31 @@ impl Cluster {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Kill number `k`: after a pause drawn from `pause_ms`, kill -9 a random ingest member and
+    /// start it again at once, under the same name (its transactional.id fences the dead one's
+    /// open transaction at once) when `k` is even, under a new one otherwise (the dead one's
+    /// transaction times out). Returns whether the name was the same.
+    fn kill_and_restart_ingest(&mut self, rng: &mut StdRng, k: usize, pause_ms: Range<u64>, load: &Load) -> bool {
+        std::thread::sleep(Duration::from_millis(rng.random_range(pause_ms)));
+        let i = rng.random_range(0..self.ingest.len());
+        let mut victim = self.ingest.remove(i);
+        victim.app.kill();
+        assert_no_panic(&victim, &format!("kill {k}"));
+        self.assert_not_ahead(&format!("kill {k}"));
+        let same = k.is_multiple_of(2);
+        let name = if same { victim.name.clone() } else { self.new_name() };
+        let t = Instant::now();
+        self.start_ingest(name.clone());
+        eprintln!(
+            "[it] kill -9 #{k} of {} ({:.1} s into the run, producing: {}); restarted as {name} in {:.1} s",
+            victim.name,
+            self.started.elapsed().as_secs_f64(),
+            load.producing(),
+            t.elapsed().as_secs_f64()
+        );
+        same
     }
 
     /// Asserts that no merge replica has counted more than the input topic holds now.
@@ -387,26 +413,8 @@ fn ingest_members_killed_at_random_lose_and_double_count_nothing() {
     let mut rng = StdRng::seed_from_u64(0x0CA5_CADE);
     let mut restarts: BTreeMap<&str, usize> = BTreeMap::new();
     for k in 0..KILLS {
-        std::thread::sleep(Duration::from_millis(rng.random_range(1500..4000)));
-        let i = rng.random_range(0..c.ingest.len());
-        let mut victim = c.ingest.remove(i);
-        victim.app.kill();
-        assert_no_panic(&victim, &format!("kill {k}"));
-        c.assert_not_ahead(&format!("kill {k}"));
-        // Half the restarts are the same member (its transactional.id fences the dead one's
-        // open transaction at once), half a new one (the dead one's transaction times out).
-        let same = k % 2 == 0;
-        let name = if same { victim.name.clone() } else { c.new_name() };
+        let same = c.kill_and_restart_ingest(&mut rng, k, 1500..4000, &load);
         *restarts.entry(if same { "same name" } else { "new name" }).or_default() += 1;
-        let t = Instant::now();
-        c.start_ingest(name.clone());
-        eprintln!(
-            "[it] kill -9 #{k} of {} ({:.1} s into the run, producing: {}); restarted as {name} in {:.1} s",
-            victim.name,
-            c.started.elapsed().as_secs_f64(),
-            load.producing(),
-            t.elapsed().as_secs_f64()
-        );
     }
     let took = c.wait_assigned(Duration::from_secs(40));
     eprintln!(
@@ -693,22 +701,7 @@ fn kip_848_members_killed_and_scaled_are_exact() {
     // kill -9, restarted under the same name (its static group.instance.id) or a new one.
     let mut rng = StdRng::seed_from_u64(0x848_848);
     for k in 0..KILLS {
-        std::thread::sleep(Duration::from_millis(rng.random_range(1500..3000)));
-        let i = rng.random_range(0..c.ingest.len());
-        let mut victim = c.ingest.remove(i);
-        victim.app.kill();
-        assert_no_panic(&victim, &format!("kill {k}"));
-        c.assert_not_ahead(&format!("kill {k}"));
-        let name = if k % 2 == 0 { victim.name.clone() } else { c.new_name() };
-        let t = Instant::now();
-        c.start_ingest(name.clone());
-        eprintln!(
-            "[it] kill -9 #{k} of {} ({:.1} s into the run, producing: {}); restarted as {name} in {:.1} s",
-            victim.name,
-            c.started.elapsed().as_secs_f64(),
-            load.producing(),
-            t.elapsed().as_secs_f64()
-        );
+        c.kill_and_restart_ingest(&mut rng, k, 1500..3000, &load);
     }
     let took = c.wait_assigned(Duration::from_secs(40));
     eprintln!("[it] every partition held again {:.1} s after the last restart", took.as_secs_f64());
