@@ -1,5 +1,6 @@
 # shellcheck shell=bash disable=SC2034
-# Shared by the end-to-end benches (run.sh, scale.sh, freshness.sh); source it, do not run it.
+# Shared by the end-to-end benches (run.sh, scale.sh, freshness.sh, roles.sh, failover.sh); source
+# it, do not run it.
 #
 # Sets ROOT (the crate), BROKER (tests/kafka/broker.sh), TARGET (cargo's target dir, honouring
 # CARGO_TARGET_DIR) and TICK (clock ticks per second, for /proc CPU times), and defines:
@@ -12,6 +13,11 @@
 #                           example_config adds them
 #   stop_slostream          SIGTERM $SLOSTREAM_PID, SIGKILL if still running 30 s later
 #   stop_all                stops slostream and the broker of $WORK/kafka, removes $WORK
+#   start_members_bench NAME TOPIC PARTITIONS
+#                           for benches that run several slostream processes as background jobs:
+#                           a scratch $WORK, an exit trap that kills this shell's jobs still
+#                           running and calls stop_all, the release build ($BIN), and a broker
+#                           ($BOOTSTRAP) with TOPIC of PARTITIONS partitions
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BROKER="$ROOT/tests/kafka/broker.sh"
@@ -65,4 +71,23 @@ stop_all() {
   stop_slostream
   if [[ -f "$WORK/kafka/env" ]]; then "$BROKER" stop "$WORK/kafka" >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"
+}
+
+start_members_bench() {
+  local name=$1 topic=$2 partitions=$3
+  WORK="$(mktemp -d "/tmp/slostream-$name-bench.XXXXXX")"
+  trap members_bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+  (cd "$ROOT" && cargo build --release --quiet --bin slostream)
+  BIN="$TARGET/release/slostream"
+  BOOTSTRAP="$("$BROKER" start "$WORK/kafka")"
+  "$BROKER" topic "$WORK/kafka" "$topic" "$partitions" >/dev/null
+}
+
+members_bench_cleanup() {
+  local rc=$?
+  # Only this shell's jobs still running: a pid killed earlier may belong to another process now.
+  for pid in $(jobs -p); do kill -9 "$pid" 2>/dev/null || true; done
+  stop_all
+  exit "$rc"
 }

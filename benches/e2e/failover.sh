@@ -19,23 +19,8 @@ ROUNDS="${FAIL_ROUNDS:-3}"
 PARTITIONS=8
 TOPIC=failover-requests
 . "$(dirname "$0")/common.sh"
-WORK="$(mktemp -d /tmp/slostream-failover-bench.XXXXXX)"
-
 log() { echo "failover: $*" >&2; }
-cleanup() {
-  local rc=$?
-  # Only this shell's jobs still running: a pid killed earlier may belong to another process now.
-  for pid in $(jobs -p); do kill -9 "$pid" 2>/dev/null || true; done
-  stop_all
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-(cd "$ROOT" && cargo build --release --quiet --bin slostream)
-BIN="$TARGET/release/slostream"
-BOOTSTRAP="$("$BROKER" start "$WORK/kafka")"
-"$BROKER" topic "$WORK/kafka" "$TOPIC" "$PARTITIONS" >/dev/null
+start_members_bench failover "$TOPIC" "$PARTITIONS"
 
 declare -A PORT PID
 config() { # NAME

@@ -18,22 +18,8 @@ EVENTS="${1:-2000000}"
 PARTITIONS=8
 TOPIC=bench-roles
 . "$(dirname "$0")/common.sh"
-WORK="$(mktemp -d /tmp/slostream-roles-bench.XXXXXX)"
 log() { echo "roles: $*" >&2; }
-cleanup() {
-  local rc=$?
-  # Only this shell's jobs still running: a pid killed earlier may belong to another process now.
-  for pid in $(jobs -p); do kill -9 "$pid" 2>/dev/null || true; done
-  stop_all
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-(cd "$ROOT" && cargo build --release --quiet --bin slostream)
-BIN="$TARGET/release/slostream"
-BOOTSTRAP="$("$BROKER" start "$WORK/kafka")"
-"$BROKER" topic "$WORK/kafka" "$TOPIC" "$PARTITIONS" >/dev/null
+start_members_bench roles "$TOPIC" "$PARTITIONS"
 "$BIN" loadgen --brokers "$BOOTSTRAP" --topic "$TOPIC" --rate 0 --count "$EVENTS" --incident-every 0 2>"$WORK/loadgen.log"
 SIZE="$(tail -n1 "$WORK/loadgen.log" | awk '{ for (i = 1; i < NF; i++) if ($(i + 1) == "bytes") print $i }')"
 log "$(tail -n1 "$WORK/loadgen.log")"
