@@ -282,13 +282,7 @@ impl Member {
         if config.scale.static_membership {
             c.set("group.instance.id", &member);
         }
-        c.set("isolation.level", "read_committed").set(
-            "client.id",
-            format!(
-                "{}-{member}",
-                config.kafka.properties.iter().find(|(k, _)| k == "client.id").map_or("slostream", |(_, v)| v.as_str())
-            ),
-        );
+        c.set("isolation.level", "read_committed").set("client.id", super::client_id(&config, &member));
         // How long the group waits for a member to rejoin in a rebalance, and how long a member
         // may go without polling: the 300 s default would stall every partition for five minutes
         // behind one stuck member. A commit blocks at most the transaction timeout.

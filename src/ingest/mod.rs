@@ -71,6 +71,13 @@ pub fn client_config(config: &Config) -> ClientConfig {
     c
 }
 
+/// A client's `client.id`: the configured one (default `slostream`) with `-<suffix>`, so each
+/// worker's connections can be told apart in the broker's logs and quotas.
+pub(crate) fn client_id(config: &Config, suffix: impl std::fmt::Display) -> String {
+    let base = config.kafka.properties.iter().find(|(k, _)| k == "client.id").map_or("slostream", |(_, v)| v.as_str());
+    format!("{base}-{suffix}")
+}
+
 /// Every partition of `topics` the broker knows now; a topic that does not exist (yet) has none.
 pub(crate) fn discover(
     client: &BaseConsumer<IngestContext>,

@@ -222,13 +222,7 @@ fn create_consumer(
     // offset the broker does not have is an event to report, not one to reset past silently:
     // librdkafka then stops that partition and says so, and `repair_out_of_range` decides.
     c.set("auto.offset.reset", "error");
-    c.set(
-        "client.id",
-        format!(
-            "{}-{id}",
-            config.kafka.properties.iter().find(|(k, _)| k == "client.id").map_or("slostream", |(_, v)| v.as_str())
-        ),
-    );
+    c.set("client.id", super::client_id(config, id));
     c.create_with_context(IngestContext::new(id, errors.clone()))
 }
 
