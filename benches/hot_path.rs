@@ -41,7 +41,6 @@ use slostream::ingest::KafkaErrors;
 use slostream::loadgen::{Incidents, Traffic};
 use slostream::slo;
 use slostream::state::delta_record::DeltaRecord;
-use slostream::state::Counters;
 use slostream::window::{Counts, WindowStore};
 
 /// 2026-11-26T12:00:00Z.
@@ -195,7 +194,7 @@ fn bench_process(
 /// hand-over to the tally.
 fn bench_ingest(group: &mut BenchmarkGroup<'_, WallTime>, id: &str, config: &Config, events: &[Vec<u8>]) {
     let mut shard = Shard::new(config);
-    let mut record = DeltaRecord { counters: Counters::for_config(config), delta: Default::default() };
+    let mut record = DeltaRecord::empty(config);
     let mut i = 0;
     group.throughput(Throughput::Elements(1));
     group.bench_function(id, |b| {

@@ -249,7 +249,7 @@ pub const MAINTENANCE_ACTIVE: Metric =
 /// `other_definitions`).
 pub const DELTA_RECORDS_REFUSED: Metric = counter(
     "slostream_delta_records_refused_total",
-    "Delta records a merge member refused to fold (damaged, of a newer format, or counted under other SLI definitions), by reason",
+    "Delta records a merge member refused to fold (damaged, of a newer format, counted under other SLI definitions, or of a transaction its writer aborted), by reason",
 );
 /// 1 on the one merge member that pushes alerts to Alertmanager.
 pub const ALERT_LEADER: Metric = gauge(

@@ -41,7 +41,7 @@ pub struct WorkerView {
     /// Times the worker's consumer was recreated after a stall.
     pub stalls: u64,
     /// Delta records a merge member's worker refused, by [`DeltaError::REASONS`](crate::state::delta_record::DeltaError::REASONS).
-    pub refused: [u64; 3],
+    pub refused: [u64; crate::state::delta_record::DeltaError::REASONS.len()],
 }
 
 /// The tally's window sums, counters and latency quantiles, and the workers' partitions, as of
@@ -73,7 +73,7 @@ pub struct Snapshot {
     /// Consumers recreated after a stall, over all workers.
     pub stalls: u64,
     /// Delta records refused, over all workers, by reason.
-    pub refused: [u64; 3],
+    pub refused: [u64; crate::state::delta_record::DeltaError::REASONS.len()],
     /// Whether every worker has published a view.
     pub workers_started: bool,
     /// Per SLI with a `breakdown:`, its combinations' window sums.
@@ -141,7 +141,7 @@ impl Snapshot {
             latency_from: vec![(0, i64::MIN); n],
             partitions: Vec::new(),
             stalls: 0,
-            refused: [0; 3],
+            refused: Default::default(),
             workers_started: true,
             breakdowns: config
                 .breakdowns()
@@ -214,7 +214,7 @@ impl Snapshot {
     pub fn clear_views(&mut self) {
         self.partitions.clear();
         self.stalls = 0;
-        self.refused = [0; 3];
+        self.refused = Default::default();
         self.workers_started = true;
     }
 

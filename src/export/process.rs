@@ -40,7 +40,7 @@ pub(crate) struct ProcessSeries {
     dead_letters: Counter,
     kafka_errors: [Counter; KafkaErrorKind::COUNT],
     /// A merge member's refused delta records, by reason.
-    refused: [Counter; 3],
+    refused: [Counter; DeltaError::REASONS.len()],
     alert_leader: Gauge,
 }
 

@@ -15,6 +15,11 @@
 //! once, and `group.instance.id = <instance>-<n>` (static membership), so a restart within the
 //! session timeout gets its partitions back without a rebalance.
 //!
+//! Each delta record carries its place in the worker's chain of transactions ([`Chain`]): a
+//! transaction number, and the last earlier one that may have committed. The worker keeps the
+//! chain across rejoins; an aborted transaction is never named, so a merge member can leave out
+//! its record should a broker show it anyway.
+//!
 //! Rebalances: rust-rdkafka registers no native rebalance callback, and the batch read would
 //! then "force unassign" every partition. So the worker reads a queue of its own that assigned
 //! partitions are forwarded to, and serves the consumer queue with `poll(0)` between batches;
@@ -39,8 +44,8 @@ use super::{client_config, dead_letter, IngestContext, KafkaErrors};
 use crate::config::scale::deltas_topic;
 use crate::config::Config;
 use crate::count::Shard;
-use crate::state::delta_record::DeltaRecord;
-use crate::state::{Counters, PartitionOffset};
+use crate::state::delta_record::{Chain, DeltaRecord};
+use crate::state::PartitionOffset;
 
 /// Messages between housekeeping rounds on a busy stream (as in `--role all`).
 const CLOCK_EVERY: usize = 256;
@@ -159,8 +164,9 @@ impl From<Rejoin> for Failure {
 /// Runs worker `id` of member `instance` until `stop`, committing everything it read before it
 /// returns. Only a client that cannot be created at all (a bad `kafka.properties`) is an error.
 pub fn run(id: usize, config: Arc<Config>, instance: &str, links: &MemberLinks) -> Result<(), KafkaError> {
+    let mut chain = RecordChain::new();
     while !links.stop.load(Ordering::Relaxed) {
-        let mut member = match Member::join(id, config.clone(), instance, links) {
+        let mut member = match Member::join(id, config.clone(), instance, links, chain) {
             Ok(m) => m,
             Err(e @ KafkaError::ClientCreation(_)) => return Err(e),
             Err(e) => {
@@ -173,7 +179,7 @@ pub fn run(id: usize, config: Arc<Config>, instance: &str, links: &MemberLinks) 
         {
             // Closing the clients can hang after a failed transaction: the watchdog sees it.
             let _watched = links.stats.committing(id);
-            member.leave(links);
+            chain = member.leave(links);
         }
         match outcome {
             Ok(()) => return Ok(()),
@@ -187,6 +193,29 @@ pub fn run(id: usize, config: Arc<Config>, instance: &str, links: &MemberLinks) 
         }
     }
     Ok(())
+}
+
+/// Where a worker stands in its chain of transactions ([`Chain`]), for the life of the process.
+#[derive(Debug, Clone, Copy)]
+struct RecordChain {
+    writer: u64,
+    /// The next transaction's number.
+    next: u64,
+    /// The last transaction that may have committed (0: none).
+    prev: u64,
+}
+
+impl RecordChain {
+    fn new() -> RecordChain {
+        RecordChain { writer: rand::random(), next: 1, prev: 0 }
+    }
+
+    /// Numbers the transaction about to be committed.
+    fn begin(&mut self) -> Chain {
+        let seq = self.next;
+        self.next += 1;
+        Chain { writer: self.writer, seq, prev: self.prev }
+    }
 }
 
 /// A rebalance event, recorded by the context and acted on by the worker after the poll.
@@ -257,13 +286,20 @@ struct Member {
     /// The delta records' key: the worker's ids, so one worker's records stay in one partition,
     /// in order.
     key: String,
+    chain: RecordChain,
 }
 
 impl Member {
     /// A new consumer and transactional producer for worker `id`: the producer's
     /// `init_transactions` fences any predecessor with the same ids, then the consumer
     /// subscribes and a transaction begins.
-    fn join(id: usize, config: Arc<Config>, instance: &str, links: &MemberLinks) -> Result<Member, KafkaError> {
+    fn join(
+        id: usize,
+        config: Arc<Config>,
+        instance: &str,
+        links: &MemberLinks,
+        chain: RecordChain,
+    ) -> Result<Member, KafkaError> {
         let group = &config.kafka.group_id;
         let member = format!("{instance}-{id}");
         let mut p = dead_letter::producer_config(&config);
@@ -308,7 +344,7 @@ impl Member {
         Ok(Member {
             id,
             shard: Shard::new(&config),
-            record: DeltaRecord { counters: Counters::for_config(&config), delta: Default::default() },
+            record: DeltaRecord::empty(&config),
             positions: Vec::new(),
             current: CurrentPartition::NONE,
             uncommitted: 0,
@@ -316,6 +352,7 @@ impl Member {
             last_commit: Instant::now(),
             deltas_topic: deltas_topic(group),
             key: member,
+            chain,
             consumer,
             producer,
             config,
@@ -541,6 +578,8 @@ impl Member {
         }
         let _watched = links.stats.committing(self.id);
         self.shard.take_delta(&mut self.record);
+        let chain = self.chain.begin();
+        self.record.chain = Some(chain);
         let bytes = self.record.encode(&self.config);
         self.record.clear();
         let mut record = BaseRecord::<[u8], [u8]>::to(&self.deltas_topic).key(self.key.as_bytes()).payload(&bytes);
@@ -551,13 +590,13 @@ impl Member {
                     record = r;
                     self.producer.poll(Duration::from_millis(10));
                 }
-                Err((e, _)) => return Err(self.failed("delta record not queued", e, links)),
+                Err((e, _)) => return Err(self.failed("delta record not queued", e, links, None)),
             }
         }
         let mut offsets = TopicPartitionList::new();
         for p in self.positions.iter().filter(|p| p.next >= 0) {
             if let Err(e) = offsets.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next)) {
-                return Err(self.failed("offsets", e, links));
+                return Err(self.failed("offsets", e, links, None));
             }
         }
         let Some(group) = self.consumer.consumer().group_metadata() else {
@@ -566,11 +605,12 @@ impl Member {
         };
         let timeout = self.config.scale.transaction_timeout;
         if let Err(e) = self.producer.send_offsets_to_transaction(&offsets, &group, timeout) {
-            return Err(self.failed("send_offsets_to_transaction", e, links));
+            return Err(self.failed("send_offsets_to_transaction", e, links, None));
         }
         if let Err(e) = self.producer.commit_transaction(timeout) {
-            return Err(self.failed("commit_transaction", e, links));
+            return Err(self.failed("commit_transaction", e, links, Some(chain)));
         }
+        self.chain.prev = chain.seq;
         links.stats.committed.fetch_add(1, Ordering::Relaxed);
         links.stats.delta_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.uncommitted = 0;
@@ -580,10 +620,15 @@ impl Member {
     /// A step of the transaction failed: aborts it, and says whether the worker can rewind
     /// (librdkafka calls the error abortable and the abort went through) or must join again
     /// (fenced, fatal, or a commit whose outcome is unknown: librdkafka lacks KIP-890, so a
-    /// producer whose commit timed out is replaced).
-    fn failed(&self, step: &str, error: KafkaError, links: &MemberLinks) -> Failure {
+    /// producer whose commit timed out is replaced). `committing`: the transaction whose commit
+    /// was asked for; unless its abort went through, it may have committed, and the chain's next
+    /// record names it.
+    fn failed(&mut self, step: &str, error: KafkaError, links: &MemberLinks, committing: Option<Chain>) -> Failure {
         let abortable = matches!(&error, KafkaError::Transaction(e) if e.txn_requires_abort() && !e.is_fatal());
         let aborted = self.abort(Some(&error), links);
+        if let Some(chain) = committing.filter(|_| !aborted) {
+            self.chain.prev = chain.seq;
+        }
         let why = format!("{step}: {error}");
         tracing::debug!(worker = self.id, abortable, aborted, "transaction failed");
         if abortable && aborted {
@@ -613,7 +658,7 @@ impl Member {
 
     /// Hands the assignment back without committing and closes both clients (consumer first:
     /// its close may still rebalance, which the context now handles the default way).
-    fn leave(self, links: &MemberLinks) {
+    fn leave(self, links: &MemberLinks) -> RecordChain {
         let consumer = self.consumer.consumer();
         consumer.context().cooperative.store(self.cooperative(), Ordering::Relaxed);
         consumer.context().leaving.store(true, Ordering::Relaxed);
@@ -627,6 +672,7 @@ impl Member {
         links.stats.partitions.fetch_sub(self.positions.len() as u64, Ordering::Relaxed);
         drop(self.consumer);
         drop(self.producer);
+        self.chain
     }
 }
 

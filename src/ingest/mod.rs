@@ -11,6 +11,7 @@
 pub mod batch;
 mod context;
 pub(crate) mod dead_letter;
+pub(crate) mod fold_queue;
 pub mod member;
 pub mod topics;
 pub(crate) mod worker;

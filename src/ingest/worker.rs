@@ -7,8 +7,9 @@
 //! over to the shared tally together with those offsets, so the tally is always a consistent
 //! cut. Between batches it serves commands (new partitions), hands over and refreshes its view
 //! for the exporter. A merge member's worker (`--role merge`) reads delta records the same way
-//! and folds them into the tally at each hand-over, with the consumer's positions (past the
-//! transaction markers) as its offsets.
+//! and folds them into the tally at each hand-over, in partition order and once decided
+//! ([`super::fold_queue`]), with its positions (past the transaction markers once a partition is
+//! read to its end, but never past a record not folded yet) as its offsets.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
@@ -22,11 +23,12 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::batch::{BatchConsumer, Msg};
 use super::dead_letter::{AlreadySent, DeadLetters};
+use super::fold_queue::FoldQueue;
 use super::{cached_high_watermark, client_config, IngestContext, KafkaErrors};
 use crate::config::Config;
 use crate::config::Role;
 use crate::count::{lock_tally, try_lock_tally, Cut, PartitionState, Shard, Tally, WorkerView};
-use crate::state::delta_record::DeltaRecord;
+use crate::state::delta_record::{DeltaError, DeltaRecord};
 use crate::state::PartitionOffset;
 
 /// How often a worker refreshes its view for the exporter.
@@ -91,11 +93,11 @@ struct Worker {
 }
 
 /// What a merge member's worker holds between hand-overs: the delta records read, folded into
-/// the tally at the next hand-over with the consumer's positions, and those it refused.
+/// the tally at hand-overs once decided, and those it refused.
 #[derive(Default)]
 struct Folding {
-    records: Vec<DeltaRecord>,
-    refused: [u64; 3],
+    queue: FoldQueue,
+    refused: [u64; DeltaError::REASONS.len()],
     last_warning: Option<Instant>,
 }
 
@@ -179,7 +181,7 @@ pub fn run(id: usize, config: Arc<Config>, links: Links) -> Result<(), KafkaErro
             for i in 0..n {
                 w.fold_message(i);
             }
-            if w.folding.as_ref().is_some_and(|f| f.records.len() >= FOLD_AT_MOST) {
+            if w.folding.as_ref().is_some_and(|f| f.queue.len() >= FOLD_AT_MOST) {
                 w.hand_over(HandOver::Wait);
             }
         } else {
@@ -223,6 +225,11 @@ fn create_consumer(
     // librdkafka then stops that partition and says so, and `repair_out_of_range` decides.
     c.set("auto.offset.reset", "error");
     c.set("client.id", super::client_id(config, id));
+    // A merge member decides the last delta records of a partition once it has read to the
+    // partition's end (the last stable offset): librdkafka says so with a partition EOF.
+    if config.role == Role::Merge {
+        c.set("enable.partition.eof", "true");
+    }
     c.create_with_context(IngestContext::new(id, errors.clone()))
 }
 
@@ -292,16 +299,31 @@ impl Worker {
     /// at the next hand-over; a record it may not fold is counted by reason and logged.
     fn fold_message(&mut self, i: usize) {
         let msg = &self.consumer.messages()[i];
+        let Some(folding) = &mut self.folding else { return };
         if let Some(e) = msg.error() {
-            self.consumer.consumer().context().kafka_error(&e);
-            if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) {
-                self.out_of_range.push((msg.topic().to_string(), msg.partition()));
+            match e.rdkafka_error_code() {
+                // At the end: the offset is where the next record will be, past the transaction
+                // markers, which are never returned as messages (recording the last record's
+                // offset + 1 alone would leave a lag of one marker on every partition). Not the
+                // consumer's position: librdkafka moves that one past the end at an EOF.
+                Some(RDKafkaErrorCode::PartitionEOF) => {
+                    folding.queue.at_end(msg.topic(), msg.partition());
+                    let (topic, partition, end) = (msg.topic(), msg.partition(), msg.offset());
+                    if let Some(p) = self.positions.iter_mut().find(|p| p.partition == partition && p.topic == topic) {
+                        p.next = p.next.max(end);
+                    }
+                }
+                code => {
+                    self.consumer.consumer().context().kafka_error(&e);
+                    if code == Some(RDKafkaErrorCode::AutoOffsetReset) {
+                        self.out_of_range.push((msg.topic().to_string(), msg.partition()));
+                    }
+                }
             }
             return;
         }
-        let Some(folding) = &mut self.folding else { return };
         match DeltaRecord::decode(msg.payload().unwrap_or(&[]), &self.config) {
-            Ok(record) => folding.records.push(record),
+            Ok(record) => folding.queue.push(msg.topic(), msg.partition(), msg.offset(), record),
             Err(e) => {
                 folding.refused[e.index()] += 1;
                 if folding.last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
@@ -312,22 +334,6 @@ impl Worker {
         }
         self.current.advance(&mut self.positions, msg);
         self.read += 1;
-    }
-
-    /// A merge worker's positions from the consumer: past the last record read AND past the
-    /// transaction markers after it, which are never returned as messages. Recording the last
-    /// record's offset + 1 instead would leave a lag of one marker on every partition forever.
-    fn positions_from_consumer(&mut self) {
-        let Ok(tpl) = self.consumer.consumer().position() else { return };
-        for e in tpl.elements() {
-            if let Offset::Offset(next) = e.offset() {
-                if let Some(p) =
-                    self.positions.iter_mut().find(|p| p.partition == e.partition() && p.topic == e.topic())
-                {
-                    p.next = p.next.max(next);
-                }
-            }
-        }
     }
 
     /// Repairs the partitions librdkafka found out of range in the last batch (called between
@@ -401,9 +407,6 @@ impl Worker {
     /// An idle worker hands over too (nothing but its offsets), so the tally knows its part of
     /// the cut is current.
     fn hand_over(&mut self, how: HandOver) {
-        if self.folding.is_some() {
-            self.positions_from_consumer();
-        }
         let acknowledged = self.flush_dead_letters(how);
         let tally = self.tally.clone();
         let mut tally = match how {
@@ -413,12 +416,21 @@ impl Worker {
             },
             HandOver::Wait | HandOver::Final => lock_tally(&tally),
         };
+        let mut capped = Vec::new();
         if let Some(folding) = &mut self.folding {
-            for record in folding.records.drain(..) {
-                tally.fold(&record, &[]);
+            let aborted = folding.queue.drain_decided(|record| tally.fold(record, &[]));
+            folding.refused[DeltaError::ABORTED_BY_WRITER] += aborted;
+            // The cut stops at each partition's first record not folded yet: a restart reads it
+            // again and decides it the same way.
+            capped = self.positions.clone();
+            for p in &mut capped {
+                if let Some(held) = folding.queue.first_held(&p.topic, p.partition) {
+                    p.next = p.next.min(held);
+                }
             }
         }
-        let cut = Cut { positions: &self.positions, acknowledged, now: Instant::now() };
+        let positions = if self.folding.is_some() { &capped } else { &self.positions };
+        let cut = Cut { positions, acknowledged, now: Instant::now() };
         self.shard.hand_over(&mut tally, self.id, cut);
     }
 
@@ -467,7 +479,7 @@ impl Worker {
         v.at_ms = now_ms;
         v.partitions = partitions;
         v.stalls = self.stalls;
-        v.refused = self.folding.as_ref().map_or([0; 3], |f| f.refused);
+        v.refused = self.folding.as_ref().map_or(Default::default(), |f| f.refused);
     }
 
     /// A consumer that has partitions with lag but reads nothing for `stall_timeout` is

@@ -7,7 +7,6 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::count::{Cut, Shard, Tally};
 use crate::state::delta_record::DeltaRecord;
-use crate::state::Counters;
 
 /// The two-stage path (shards taking delta records, encoded, decoded and folded into a
 /// merge tally) ends exactly where handing the same events over in one process does: every
@@ -68,7 +67,7 @@ fn folding_members_deltas_equals_handing_over() {
         for (payload, ts) in chunk {
             member.process(payload, ts + 1_000);
         }
-        let mut record = DeltaRecord { counters: Counters::for_config(&config), delta: Default::default() };
+        let mut record = DeltaRecord::empty(&config);
         member.take_delta(&mut record);
         let back = DeltaRecord::decode(&record.encode(&config), &config).unwrap();
         merged.fold(&back, &[]);

@@ -7,7 +7,9 @@
 //! nothing across definitions, and refuses a newer format rather than misread it. Then the
 //! process-wide counters (reject reasons, fields and maintenance windows by name, as in
 //! checkpoints) and the delta's
-//! buckets and latency counts, sorted, in little-endian fixed width.
+//! buckets and latency counts, sorted, in little-endian fixed width. Last, the record's place in
+//! its writer's chain ([`Chain`]), which lets a merge member tell a record of a transaction the
+//! writer aborted from the records that count.
 
 use super::codec::{Reader, Writer};
 use super::{read_counters, write_counters, Counters, Malformed};
@@ -16,8 +18,29 @@ use crate::window::delta::Delta;
 use crate::window::Counts;
 
 /// The format [`DeltaRecord::encode`] writes: 2 adds the breakdowns (combination texts and
-/// buckets) and the member's clock; format 1 records (no breakdowns) are still read.
-pub const FORMAT: u32 = 2;
+/// buckets) and the member's clock, 3 the writer's chain; records of formats 1 (no breakdowns)
+/// and 2 (no chain) are still read.
+pub const FORMAT: u32 = 3;
+
+/// A delta record's place among its writer's records.
+///
+/// A writer (one worker of an ingest member, for the life of its process) numbers every
+/// transaction it tries, and each record names the last earlier one that may have committed
+/// (`prev`): one the writer saw commit, or whose commit it could not see the end of. A record
+/// of a transaction the writer aborted is therefore never any later record's `prev`. Kafka
+/// should never show it to a `read_committed` reader; a broker that skipped the abort marker
+/// (Kafka 4.4 does, for markers it sends before it knows its partitions' leaders after a
+/// restart) shows it as part of the writer's next committed transaction, and the merge member
+/// uses the chain to leave it out ([`crate::ingest::fold_queue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chain {
+    /// The writer: random per worker and process.
+    pub writer: u64,
+    /// This transaction's number, from 1.
+    pub seq: u64,
+    /// The last earlier transaction of the writer that may have committed; 0 for none.
+    pub prev: u64,
+}
 
 /// One member's counts since its last commit.
 #[derive(Debug, Clone)]
@@ -27,6 +50,8 @@ pub struct DeltaRecord {
     pub counters: Counters,
     /// Window and latency counts.
     pub delta: Delta,
+    /// Its place in its writer's chain; `None` in a record of a format before 3.
+    pub chain: Option<Chain>,
 }
 
 /// Why a delta record is not folded.
@@ -54,8 +79,12 @@ pub enum DeltaError {
 }
 
 impl DeltaError {
-    /// The `reason` label values of `slostream_delta_records_refused_total`, by [`Self::index`].
-    pub const REASONS: [&'static str; 3] = ["malformed", "newer_format", "other_definitions"];
+    /// The `reason` label values of `slostream_delta_records_refused_total`, by [`Self::index`];
+    /// the last, [`Self::ABORTED_BY_WRITER`], is no decoding error but a record of a transaction
+    /// its writer aborted that a broker showed anyway ([`crate::ingest::fold_queue`]).
+    pub const REASONS: [&'static str; 4] = ["malformed", "newer_format", "other_definitions", "aborted_by_writer"];
+    /// The index of `aborted_by_writer` in [`Self::REASONS`].
+    pub const ABORTED_BY_WRITER: usize = 3;
 
     /// This error's index in [`Self::REASONS`].
     pub fn index(&self) -> usize {
@@ -68,6 +97,11 @@ impl DeltaError {
 }
 
 impl DeltaRecord {
+    /// An empty record for `config`, outside any chain.
+    pub fn empty(config: &Config) -> DeltaRecord {
+        DeltaRecord { counters: Counters::for_config(config), delta: Delta::default(), chain: None }
+    }
+
     /// Empties it for the next commit, keeping its memory.
     pub fn clear(&mut self) {
         self.delta.clear();
@@ -121,6 +155,10 @@ impl DeltaRecord {
             w.u64(c.total);
             w.i64(last);
         }
+        let chain = self.chain.unwrap_or(Chain { writer: 0, seq: 0, prev: 0 });
+        w.u64(chain.writer);
+        w.u64(chain.seq);
+        w.u64(chain.prev);
         w.buf
     }
 
@@ -181,11 +219,20 @@ impl DeltaRecord {
             }
             delta.add_breakdown_entries(&entries);
         }
+        let mut chain = None;
+        if format >= 3 {
+            // Seq 0: a record written outside any chain (tests, tools).
+            let (writer, seq, prev) = (r.u64()?, r.u64()?, r.u64()?);
+            if seq > 0 && prev >= seq {
+                return Err(Malformed(bytes.len()).into());
+            }
+            chain = (seq > 0).then_some(Chain { writer, seq, prev });
+        }
         if !r.is_done() {
             return Err(Malformed(bytes.len()).into());
         }
         delta.add_entries(&buckets, &latency);
-        Ok(DeltaRecord { counters, delta })
+        Ok(DeltaRecord { counters, delta, chain })
     }
 }
 
@@ -211,7 +258,7 @@ mod tests {
             &[(0, 179_569_440, Counts { good: 3, total: 4 }), (2, 179_569_441, Counts { good: 0, total: 2 })],
             &[(2, 29_928_240, 17, 2)],
         );
-        DeltaRecord { counters, delta }
+        DeltaRecord { counters, delta, chain: Some(Chain { writer: 0xC0FFEE, seq: 7, prev: 5 }) }
     }
 
     #[test]
@@ -223,6 +270,7 @@ mod tests {
         assert_eq!(back.delta.bucket_entries(), record.delta.bucket_entries());
         assert_eq!(back.delta.latency_entries(), record.delta.latency_entries());
         assert_eq!(back.delta.events(), 6);
+        assert_eq!(back.chain, record.chain);
     }
 
     /// Format 2 carries breakdowns and the member's clock; a format-1 record (the same bytes
@@ -249,7 +297,11 @@ mod tests {
 
         let plain = config(include_str!("../../config/example.yaml"));
         assert_ne!(plain.slis_fingerprint(), c.slis_fingerprint(), "a breakdown is part of the definitions");
-        let mut v1 = sample(&plain).encode(&plain);
+        let mut v2 = sample(&plain).encode(&plain);
+        v2.truncate(v2.len() - 24); // the chain
+        v2[..4].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(DeltaRecord::decode(&v2, &plain).unwrap().chain, None);
+        let mut v1 = v2;
         v1.truncate(v1.len() - 16); // the clock and two empty counts
         v1[..4].copy_from_slice(&1u32.to_le_bytes());
         let back = DeltaRecord::decode(&v1, &plain).unwrap();

@@ -187,7 +187,19 @@ impl Cluster {
             let (scrape, t_scrape) = m.app.wait_consumed(expected.consumed, CATCH_UP);
             expected.assert_scrape(&format!("{what}: {}", m.name), &scrape, t_scrape);
         }
-        eprintln!("[it] {what}: both replicas exact {:.1} s after the last event", caught_up.elapsed().as_secs_f64());
+        let left_out: Vec<String> = self
+            .merge
+            .iter_mut()
+            .map(|m| {
+                let n = m.app.scrape().get(names::DELTA_RECORDS_REFUSED.name, &[("reason", "aborted_by_writer")]);
+                format!("{} {}", m.name, n.unwrap_or(0.0))
+            })
+            .collect();
+        eprintln!(
+            "[it] {what}: both replicas exact {:.1} s after the last event (aborted records shown and left out: {})",
+            caught_up.elapsed().as_secs_f64(),
+            left_out.join(", ")
+        );
         std::thread::sleep(Duration::from_secs(2));
         for m in &mut self.merge {
             assert_eq!(m.app.consumed(), Some(expected.consumed as f64), "{what}: {} 2 s later", m.name);
@@ -668,6 +680,60 @@ fn the_broker_killed_mid_transaction_loses_and_double_counts_nothing() {
     load.assert_exact_at_end(&mut c, "after a broker crash", true);
     c.wait_one_leader(Duration::from_secs(30));
     c.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A record its writer aborted, shown by the broker anyway.
+// ---------------------------------------------------------------------------------------------
+
+/// What a broker that skipped an abort marker shows a merge member: the aborted transaction's
+/// record becomes visible with the writer's next committed one (the partition never closed the
+/// aborted transaction, so the next commit marker closes both). The test writes exactly that:
+/// one committed transaction holding the aborted attempt (seq 2) and its retry (seq 3, which
+/// names 1 as the last that may have committed). Only records 1 and 3 may count.
+#[test]
+fn a_delta_record_its_writer_aborted_is_not_folded_when_the_broker_shows_it() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord};
+    use slostream::state::delta_record::{Chain, DeltaRecord};
+
+    let d = deployment("scale-ghost").workers(1).scale("200ms", "5s");
+    d.create_topic(PARTITIONS);
+    let deltas = format!("{}.deltas", d.group());
+    d.broker().create_topic(&deltas, 1);
+    let config = slostream::config::Config::from_yaml(&d.render(0), "ghost.yaml").expect("the deployment's config");
+    let mut merge = d.start_member(Role::Merge, "merge-a");
+    merge.wait_ready(Duration::from_secs(60));
+
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &d.broker().bootstrap)
+        .set("transactional.id", unique("ghost-writer"))
+        .create()
+        .expect("transactional producer");
+    producer.init_transactions(Duration::from_secs(30)).expect("init_transactions");
+    let record = |seq: u64, prev: u64, consumed: u64| {
+        let mut r = DeltaRecord::empty(&config);
+        r.counters.consumed = consumed;
+        r.chain = Some(Chain { writer: 77, seq, prev });
+        r.encode(&config)
+    };
+    let commit = |records: &[Vec<u8>]| {
+        producer.begin_transaction().expect("begin");
+        for r in records {
+            producer.send(BaseRecord::<str, [u8]>::to(&deltas).key("w").payload(r)).expect("send");
+        }
+        producer.commit_transaction(Duration::from_secs(30)).expect("commit");
+    };
+    commit(&[record(1, 0, 10)]);
+    commit(&[record(2, 1, 100), record(3, 1, 1000)]);
+
+    let (m, _) = merge.wait_consumed(1010, Duration::from_secs(60));
+    let aborted = m.get(names::DELTA_RECORDS_REFUSED.name, &[("reason", "aborted_by_writer")]);
+    assert_eq!(aborted, Some(1.0), "{}", merge.log_tail(30));
+    // Still 1010 a while later: record 2 was left out, not merely late.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(merge.scrape().get(names::EVENTS_CONSUMED.name, &[]), Some(1010.0));
+    merge.stop();
 }
 
 // ---------------------------------------------------------------------------------------------
