@@ -55,6 +55,9 @@ fn checkpoint(c: &mut Criterion) {
         reports: slostream::report::Reports::new(&config),
         owner: None,
         changed_slis: Vec::new(),
+        new_slis: Vec::new(),
+        rebuild: None,
+        history: Vec::new(),
     };
     let bytes = cp.encode(&config);
     println!(

@@ -39,6 +39,15 @@ enum Command {
         #[arg(long)]
         instance: Option<String>,
     },
+    /// Rebuild an SLI's history from the topics at the next start (after fixing a producer
+    /// bug, say): its counts are left out and every retained event of its period is read again.
+    Rebuild {
+        #[arg(long)]
+        config: PathBuf,
+        /// The SLI to rebuild (repeatable).
+        #[arg(long, required = true)]
+        sli: Vec<String>,
+    },
     /// Validate a config and print a summary.
     Check {
         #[arg(long)]
@@ -120,6 +129,28 @@ enum OpensloCommand {
     },
 }
 
+/// `slostream rebuild`: records the request in the state directory, for the next start.
+fn request_rebuild(config: &Config, slis: &[String]) -> ExitCode {
+    for name in slis {
+        if !config.slis.iter().any(|s| &s.name == name) {
+            let known: Vec<&str> = config.slis.iter().map(|s| s.name.as_str()).collect();
+            eprintln!("slostream rebuild: no SLI named {name:?} in the config (it has: {})", known.join(", "));
+            return ExitCode::from(2);
+        }
+    }
+    for name in slis {
+        match slostream::pipeline::request_rebuild(&config.state.dir, name) {
+            Ok(path) => println!("{name}: rebuild requested in {}", path.display()),
+            Err(e) => {
+                eprintln!("slostream rebuild: cannot write to {}: {e}", config.state.dir.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!("the history is read again from the topics when slostream next starts (restart it if it runs)");
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -137,6 +168,10 @@ fn main() -> ExitCode {
                 print_summary(&c);
                 ExitCode::SUCCESS
             }
+            Err(e) => config_error(e),
+        },
+        Command::Rebuild { config, sli } => match Config::load(&config) {
+            Ok(c) => request_rebuild(&c, &sli),
             Err(e) => config_error(e),
         },
         Command::Rules { config, job, format } => match Config::load(&config) {

@@ -146,8 +146,25 @@ pub const SLI_LATENCY: Metric = gauge(
     "Latency quantiles of the SLI's events over the last 5 minutes of event time",
 );
 
+/// `{sli}`: share of a history rebuild read, 0 to 1 (1 when the SLI is not being rebuilt).
+pub const SLI_REBUILD_PROGRESS: Metric = gauge(
+    "slostream_sli_rebuild_progress_ratio",
+    "Share of the SLI's history rebuild read from the topics, 1 when it is not being rebuilt",
+);
+/// `{slo}`: 1 while any of the SLO's SLIs is being rebuilt (its alerts are held meanwhile).
+pub const SLO_REBUILDING: Metric = gauge(
+    "slostream_slo_rebuilding",
+    "1 while the history of any of the SLO's SLIs is being rebuilt (its alerts are held), else 0",
+);
+/// `{sli}`: event time from which a rebuilt SLI's windows hold every event (later than the
+/// period's start when retention had deleted the rest).
+pub const SLI_HISTORY_START: Metric = gauge(
+    "slostream_sli_history_start_timestamp_seconds",
+    "Event time from which a rebuilt SLI's history is complete (what the topics retained)",
+);
+
 /// The per-SLO and per-SLI families, in the order they are rendered.
-pub const SLO_SERIES: [Metric; 24] = [
+pub const SLO_SERIES: [Metric; 27] = [
     SLO_OBJECTIVE,
     SLO_INFO,
     SLO_REVISION_INFO,
@@ -172,6 +189,9 @@ pub const SLO_SERIES: [Metric; 24] = [
     SLI_LATENCY,
     SLI_BREAKDOWN_EVENTS,
     SLI_BREAKDOWN_GOOD_EVENTS,
+    SLI_REBUILD_PROGRESS,
+    SLO_REBUILDING,
+    SLI_HISTORY_START,
 ];
 
 // The process families.

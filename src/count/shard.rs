@@ -97,6 +97,14 @@ impl Shard {
         })
     }
 
+    /// The event time of a message, without counting it (`None`: it would be rejected). For the
+    /// odd message whose time matters on its own: the first a history rebuild reads of a
+    /// partition that retention cut.
+    pub fn event_time(&mut self, payload: &[u8], now_ms: i64) -> Option<i64> {
+        let Shard { decoder, slots, .. } = self;
+        slots.with(|slots| decoder.decode(payload, now_ms, slots).ok().map(|e| e.ts_ms))
+    }
+
     /// Counts a rejected message written to the dead-letter topic.
     pub fn count_dead_letter(&mut self) {
         self.counters.dead_letters += 1;

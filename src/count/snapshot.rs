@@ -61,6 +61,10 @@ pub struct Snapshot {
     now_ms: i64,
     /// `[sli * windows + w]`.
     counts: Vec<Counts>,
+    /// The history rebuild in progress (or the last one done), as of the read.
+    pub rebuild: Option<crate::state::rebuild::Rebuild>,
+    /// Per rebuilt SLI, the event time from which its history is complete.
+    pub history: Vec<(String, i64)>,
     /// The tally's counters.
     pub counters: Counters,
     /// Per SLI, the [`QUANTILES`] of the last five minutes of latency, in µs.
@@ -137,6 +141,8 @@ impl Snapshot {
             now_ms: 0,
             counts: vec![Counts::default(); n * config.windows.len()],
             counters: Counters::for_config(config),
+            rebuild: None,
+            history: Vec::new(),
             latency: vec![None; n],
             latency_from: vec![(0, i64::MIN); n],
             partitions: Vec::new(),
@@ -195,6 +201,8 @@ impl Snapshot {
             view.read(slo, &tally.store, now_ms, &mut self.parts);
         }
         self.counters.clone_from(&tally.counters);
+        self.rebuild.clone_from(&tally.rebuild);
+        self.history.clone_from(&tally.history);
         let qs = QUANTILES.map(|(q, _)| q);
         for (sli, (out, from)) in self.latency.iter_mut().zip(&mut self.latency_from).enumerate() {
             let source = tally.latency.stamp(sli, now_ms);

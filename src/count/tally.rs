@@ -13,9 +13,11 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::report::Reports;
 use crate::state::delta_record::DeltaRecord;
+use crate::state::rebuild::{Rebuild, RebuildPartition};
 use crate::state::{Checkpoint, Counters, PartitionOffset};
 use crate::window::batch::Batch;
 use crate::window::breakdown::Breakdowns;
+use crate::window::delta::Delta;
 use crate::window::latency::LatencyWindows;
 use crate::window::slices::Slices;
 use crate::window::WindowStore;
@@ -57,20 +59,27 @@ pub struct Tally {
     handed_at: Vec<Option<Instant>>,
     /// The longest SLO period: a breakdown combination quiet this long frees its slot.
     period_ms: i64,
+    /// The history rebuild in progress (or the last one done), with how far it has read: its
+    /// counts are in the store, so it is part of the same cut.
+    pub rebuild: Option<Rebuild>,
+    /// Per rebuilt SLI, the event time from which its history is complete.
+    pub history: Vec<(String, i64)>,
 }
 
 impl Tally {
     /// An empty tally, or a restored checkpoint's counts; `offsets` are where reading starts.
     pub fn new(config: &Config, workers: usize, restored: Option<Checkpoint>, offsets: Vec<PartitionOffset>) -> Tally {
         let n = config.slis.len();
-        let (mut store, counters, breakdowns, saved, mut reports) = match restored {
-            Some(c) => (c.store, c.counters, c.breakdowns, c.slices, c.reports),
+        let (mut store, counters, breakdowns, saved, mut reports, rebuild, history) = match restored {
+            Some(c) => (c.store, c.counters, c.breakdowns, c.slices, c.reports, c.rebuild, c.history),
             None => (
                 WindowStore::new(n, config.max_period_secs() * 1000, config.events.max_future_ms),
                 Counters::for_config(config),
                 Breakdowns::new(config),
                 Vec::new(),
                 Reports::new(config),
+                None,
+                Vec::new(),
             ),
         };
         store.keep_evicted();
@@ -90,6 +99,8 @@ impl Tally {
             unacknowledged: vec![false; workers],
             handed_at: vec![None; workers],
             period_ms: config.max_period_secs() * 1000,
+            rebuild,
+            history,
         }
     }
 
@@ -120,6 +131,24 @@ impl Tally {
         self.reports.fold_evicted(&mut self.store);
         self.counters.add(&record.counters);
         self.advance(positions);
+    }
+
+    /// Adds what a history rebuild read (only the rebuilt SLIs' counts: the process-wide
+    /// counters already hold those messages, read live the first time) and records how far it
+    /// has read.
+    pub fn fold_rebuilt(&mut self, delta: &Delta, read: &[RebuildPartition]) {
+        let Tally { store, latency, counters, slices, breakdowns, .. } = self;
+        delta.fold_into(store, latency, &mut counters.totals, slices, breakdowns, self.period_ms);
+        self.reports.fold_evicted(&mut self.store);
+        if let Some(rebuild) = &mut self.rebuild {
+            for p in read {
+                if let Some(q) =
+                    rebuild.partitions.iter_mut().find(|q| q.partition == p.partition && q.topic == p.topic)
+                {
+                    q.next = q.next.max(p.next);
+                }
+            }
+        }
     }
 
     /// Records the next offset of each partition in `positions`.

@@ -150,6 +150,7 @@ impl Telemetry {
         self.set_counters(&snapshot.counters);
         self.process.set_kafka_errors(kafka_errors);
         self.slo.set_latency(config, snapshot);
+        self.slo.set_rebuild(config, snapshot);
         if let Some(statuses) = statuses {
             self.slo.set_statuses(config, statuses);
             self.slo.set_slices(snapshot);

@@ -17,7 +17,7 @@ use crate::state::Counters;
 
 /// The families of [`names::SLO_SERIES`], registered up front so each renders as one group in
 /// that order whenever its series are registered.
-pub(super) struct Families([FamilyId; 24]);
+pub(super) struct Families([FamilyId; names::SLO_SERIES.len()]);
 
 impl Families {
     fn register(series: &Exposition) -> Families {
@@ -61,6 +61,9 @@ struct SliHandles {
     events: Handle,
     good: Handle,
     latency: Option<[Handle; 4]>,
+    rebuild_progress: Handle,
+    /// Once the SLI's history was rebuilt.
+    history_start: Option<Handle>,
 }
 
 /// Handles of every per-SLO and per-SLI series.
@@ -70,6 +73,8 @@ pub(crate) struct SloSeries {
     /// Empty until the first ready tick, so no SLO value is rendered before.
     slos: Vec<SloHandles>,
     slis: Vec<SliHandles>,
+    /// Per SLO: whether any of its SLIs is being rebuilt.
+    rebuilding: Vec<Handle>,
     breakdowns: BreakdownSeries,
 }
 
@@ -107,14 +112,38 @@ impl SloSeries {
                 events: series.series(f(names::SLI_EVENTS), &[(label::SLI, &s.name)]),
                 good: series.series(f(names::SLI_GOOD_EVENTS), &[(label::SLI, &s.name)]),
                 latency: None,
+                rebuild_progress: series.series(f(names::SLI_REBUILD_PROGRESS), &[(label::SLI, &s.name)]),
+                history_start: None,
             })
             .collect();
-        SloSeries { series, families, slos: Vec::new(), slis, breakdowns: BreakdownSeries::default() }
+        let rebuilding =
+            config.slos.iter().map(|s| series.series(f(names::SLO_REBUILDING), &[(label::SLO, &s.name)])).collect();
+        SloSeries { series, families, slos: Vec::new(), slis, rebuilding, breakdowns: BreakdownSeries::default() }
     }
 
     /// The exposition `/metrics` renders.
     pub(crate) fn exposition(&self) -> Arc<Exposition> {
         self.series.clone()
+    }
+
+    /// Sets the rebuild series: each SLI's progress (1 unless rebuilding), each SLO's
+    /// rebuilding flag, and the history start of every SLI rebuilt.
+    pub(crate) fn set_rebuild(&mut self, config: &Config, snapshot: &Snapshot) {
+        let rebuilding: Vec<bool> =
+            config.slis.iter().map(|s| snapshot.rebuild.as_ref().is_some_and(|r| r.rebuilds(&s.name))).collect();
+        let progress = snapshot.rebuild.as_ref().map_or(1.0, |r| r.progress());
+        for (h, &on) in self.slis.iter().zip(&rebuilding) {
+            h.rebuild_progress.set(if on { progress } else { 1.0 });
+        }
+        for (h, slo) in self.rebuilding.iter().zip(&config.slos) {
+            h.set(if slo.components.iter().any(|c| rebuilding[c.sli]) { 1.0 } else { 0.0 });
+        }
+        for (name, ms) in &snapshot.history {
+            let Some(i) = config.slis.iter().position(|s| &s.name == name) else { continue };
+            let (series, family) = (&self.series, self.families.of(names::SLI_HISTORY_START));
+            let h = self.slis[i].history_start.get_or_insert_with(|| series.series(family, &[(label::SLI, name)]));
+            h.set(*ms as f64 / 1000.0);
+        }
     }
 
     /// Sets every SLI's totals since the state began.

@@ -13,6 +13,7 @@ mod context;
 pub(crate) mod dead_letter;
 pub(crate) mod fold_queue;
 pub mod member;
+pub mod rebuild;
 pub mod topics;
 pub(crate) mod worker;
 

@@ -55,6 +55,8 @@ pub(crate) fn write(
             breakdowns: &t.breakdowns,
             slices: &slices,
             reports: &t.reports,
+            rebuild: t.rebuild.as_ref(),
+            history: &t.history,
         };
         (at.encode(config), t.offsets.clone())
     };

@@ -10,6 +10,7 @@ use rdkafka::consumer::BaseConsumer;
 
 use super::checkpoint::{self, DeadLetterEnds};
 use super::leader::Leadership;
+use super::rebuild::{self, History};
 use super::tick::Tick;
 use super::workers::Workers;
 use super::{RunError, WorkerEnd, DISCOVER_EVERY, EXPORT_EVERY, KAFKA_TIMEOUT};
@@ -40,6 +41,10 @@ pub(crate) struct Coordinator {
     pub(super) restored: Option<Checkpoint>,
     /// Where the dead-letter topic ended, for the next checkpoint.
     pub(super) dead_letters: DeadLetterEnds,
+    /// The history reader of a rebuild, while one runs.
+    history: Option<History>,
+    /// A `slostream rebuild` request was read at start: its file goes once a checkpoint holds it.
+    requested: bool,
     tick: Tick,
     /// Whether this process pushes alerts (a merge member leads only while it owns the leader
     /// partition).
@@ -55,7 +60,11 @@ impl Coordinator {
         let config = Arc::new(config);
         let files = CheckpointFiles::open(&config.state.dir)?;
         let mut telemetry = Telemetry::new(&config);
-        let restored = super::resume::restore(&config, &files, &mut telemetry)?;
+        let requested = super::rebuild::requested(&config.state.dir);
+        if !requested.is_empty() {
+            tracing::warn!(slis = ?requested, "rebuild asked for: these SLIs' counts are left out and their history is read again from the topics");
+        }
+        let restored = super::resume::restore(&config, &files, &mut telemetry, &requested)?;
 
         let addr = config.exporter.listen;
         let listener = http::bind(addr).await.map_err(|source| RunError::Bind { addr, source })?;
@@ -87,6 +96,8 @@ impl Coordinator {
             kafka_errors,
             restored,
             dead_letters: DeadLetterEnds::default(),
+            history: None,
+            requested: !requested.is_empty(),
             leadership,
             ready,
             http: HttpServer { stop, task },
@@ -132,17 +143,42 @@ impl Coordinator {
         // again later resumes where it stopped instead of counting its events twice.
         let topics = &self.config.kafka.topics;
         let carried = offsets.iter().filter(|p| !topics.contains(&p.topic)).cloned();
-        let tally = Tally::new(
+        // A merge member's windows come from delta records, not events: no history to read.
+        let due = match (&restored, self.config.role) {
+            (Some(c), role) if role != crate::config::Role::Merge => rebuild::due(&self.config, c),
+            _ => Vec::new(),
+        };
+        let mut tally = Tally::new(
             &self.config,
             self.config.ingest.workers,
             restored,
             starts.iter().cloned().chain(carried).collect(),
         );
+        let (c, a, live) = (self.config.clone(), self.admin.clone(), starts.clone());
+        let now_ms = self.config.clock.now_ms();
+        let cut = if !due.is_empty() {
+            match tokio::task::spawn_blocking(move || rebuild::plan(&c, &a, due, &live, now_ms)).await {
+                Ok((r, since, cut)) => {
+                    rebuild::install(&mut tally, r, since);
+                    cut
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "planning the rebuild failed");
+                    Vec::new()
+                }
+            }
+        } else if let Some(r) = tally.rebuild.clone().filter(|r| !r.is_done()) {
+            tracing::info!(slis = ?r.slis, progress = r.progress(), "resuming the history rebuild");
+            tokio::task::spawn_blocking(move || rebuild::cut_since(&a, &r)).await.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         // The restored ends were read before anything this process hands over.
         let read_by = self.config.events.dead_letter_topic.is_some().then(Instant::now);
         self.dead_letters = DeadLetterEnds { ends: dead_letters, read_by };
         let mut workers = Workers::spawn(&self.config, tally, &self.kafka_errors, already);
         workers.assign(starts);
+        self.history = rebuild::start(&self.config, workers.shared_tally(), self.kafka_errors.clone(), cut);
         workers
     }
 
@@ -225,6 +261,9 @@ impl Coordinator {
         self.refresh_dead_letter_ends().await;
         let grace = self.config.ingest.shutdown_grace;
         let started = Instant::now();
+        if let Some(history) = self.history.take() {
+            history.stop(grace).await;
+        }
         let mut result = Ok(());
         match workers.stop(grace).await {
             Some(failures) if failures.is_empty() => {
@@ -277,6 +316,12 @@ impl Coordinator {
         match written {
             Ok((path, mut offsets)) => {
                 self.telemetry.checkpoint_written(now_ms);
+                if std::mem::take(&mut self.requested) {
+                    let request = self.config.state.dir.join(rebuild::REQUEST_FILE);
+                    if let Err(e) = std::fs::remove_file(&request) {
+                        tracing::warn!(path = %request.display(), error = %e, "cannot remove the rebuild request; the next start rebuilds again");
+                    }
+                }
                 tracing::debug!(path = %path.display(), "checkpoint written");
                 // Only what is read now is mirrored to the group; carried offsets of a removed
                 // topic stay in the checkpoint alone.

@@ -14,11 +14,13 @@
 mod checkpoint;
 mod coordinator;
 mod leader;
+mod rebuild;
 mod reject_log;
 #[cfg(test)]
 mod report_crash;
 mod resume;
 pub mod roles;
+pub use rebuild::request as request_rebuild;
 mod tick;
 #[cfg(test)]
 mod two_stage;

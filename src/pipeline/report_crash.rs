@@ -70,6 +70,8 @@ fn checkpoint(config: &Config, t: &Tally) -> Vec<u8> {
         breakdowns: &t.breakdowns,
         slices: &slices,
         reports: &t.reports,
+        rebuild: None,
+        history: &[],
     };
     at.encode(config)
 }

@@ -29,8 +29,9 @@ pub(super) fn restore(
     config: &Config,
     files: &CheckpointFiles,
     telemetry: &mut Telemetry,
+    forget: &[String],
 ) -> Result<Option<Checkpoint>, RunError> {
-    let (loaded, unusable) = files.load(config);
+    let (loaded, unusable) = files.load_forgetting(config, forget);
     for u in &unusable {
         if u.reason.is_from_a_newer_version() {
             tracing::error!(path = %u.path.display(), reason = %u.reason, "checkpoint written by a newer slostream: not starting");
@@ -51,7 +52,7 @@ pub(super) fn restore(
             let age_s = (wall_ms() - c.created_ms) / 1000;
             tracing::info!(path = %path.display(), partitions = c.offsets.len(), age_s, consumed = c.counters.consumed, "restored checkpoint");
             for sli in &c.changed_slis {
-                tracing::warn!(sli, "SLI definition changed since the checkpoint: its windows and totals start empty (counts under the old definition are not mixed in)");
+                tracing::warn!(sli, "SLI definition changed since the checkpoint (or a rebuild was asked for): its counts under the old definition are left out, and its history is rebuilt from the topics");
                 telemetry.sli_state_reset(sli);
             }
             telemetry.restored(&c.counters, c.created_ms);

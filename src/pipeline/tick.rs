@@ -109,6 +109,7 @@ impl Tick {
             return false;
         }
         slo::evaluate_all(config, &self.snapshot, &mut self.statuses);
+        hold_alerts_while_rebuilding(config, &self.snapshot, &mut self.statuses);
         telemetry.publish(config, &self.snapshot, kafka_errors, Some(&self.statuses), now_ms);
         telemetry.refresh_burn_downs(config, tally, &self.statuses, now_ms);
         self.reports(config, tally, telemetry, now_ms);
@@ -142,6 +143,19 @@ impl Tick {
         };
         if closed.is_some() || partials {
             telemetry.publish_reports(closed, &self.partials);
+        }
+    }
+}
+
+/// An SLO whose SLIs' history is still being rebuilt fires no alert: its long windows are only
+/// partly filled, and a page from them would be wrong. Its ratios and burn rates are exported
+/// as they stand (with `slostream_slo_rebuilding` 1).
+fn hold_alerts_while_rebuilding(config: &Config, snapshot: &Snapshot, statuses: &mut [SloStatus]) {
+    let Some(rebuild) = snapshot.rebuild.as_ref().filter(|r| !r.is_done()) else { return };
+    for (slo, status) in config.slos.iter().zip(statuses) {
+        if slo.components.iter().any(|c| rebuild.rebuilds(&config.slis[c.sli].name)) {
+            status.alerts = [false; 2];
+            status.fired.iter_mut().for_each(|f| *f = false);
         }
     }
 }

@@ -76,6 +76,11 @@ impl Workers {
         &self.tally
     }
 
+    /// The tally, to share with another thread (the history reader).
+    pub(crate) fn shared_tally(&self) -> Arc<Mutex<Tally>> {
+        self.tally.clone()
+    }
+
     /// Every worker's published view.
     pub(crate) fn views(&self) -> impl Iterator<Item = &Mutex<WorkerView>> {
         self.handles.iter().map(|w| &*w.view)

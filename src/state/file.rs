@@ -187,7 +187,17 @@ impl CheckpointFiles {
     /// Stops at a file from a newer slostream (the last unusable one, with nothing loaded)
     /// rather than restore an older generation behind it: it is not damaged, only unreadable
     /// here, and whether to start without it is the operator's call.
+    #[cfg(test)]
     pub(crate) fn load(&self, config: &Config) -> (Option<(PathBuf, Checkpoint)>, Vec<Unusable>) {
+        self.load_forgetting(config, &[])
+    }
+
+    /// [`Self::load`], leaving out the counts of the SLIs in `forget` (to be rebuilt).
+    pub(crate) fn load_forgetting(
+        &self,
+        config: &Config,
+        forget: &[String],
+    ) -> (Option<(PathBuf, Checkpoint)>, Vec<Unusable>) {
         let mut unusable = Vec::new();
         let files = match generations(&self.dir) {
             Ok(f) => f,
@@ -197,7 +207,7 @@ impl CheckpointFiles {
             }
         };
         for (generation, path) in files {
-            match read(&path, config) {
+            match read(&path, config, forget) {
                 Ok(c) => {
                     self.good.store(generation, Ordering::Relaxed);
                     return (Some((path, c)), unusable);
@@ -215,7 +225,7 @@ impl CheckpointFiles {
     }
 }
 
-fn read(path: &Path, config: &Config) -> Result<Checkpoint, ReadError> {
+fn read(path: &Path, config: &Config, forget: &[String]) -> Result<Checkpoint, ReadError> {
     let bytes = fs::read(path)?;
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
         return Err(ReadError::NotACheckpoint);
@@ -229,7 +239,7 @@ fn read(path: &Path, config: &Config) -> Result<Checkpoint, ReadError> {
     if crc32fast::hash(body) != crc {
         return Err(ReadError::Checksum);
     }
-    Ok(Checkpoint::decode(body, config)?)
+    Ok(Checkpoint::decode_forgetting(body, config, forget)?)
 }
 
 /// Checkpoint files, newest generation first.

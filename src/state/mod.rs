@@ -18,6 +18,7 @@
 mod codec;
 pub mod delta_record;
 pub mod file;
+pub mod rebuild;
 mod reports;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use crate::window::slices::{Hour, SavedSlices};
 use crate::window::{Counts, WindowStore};
 pub use codec::Malformed;
 use codec::{Reader, Writer};
+use rebuild::Rebuild;
 
 /// Next offset to read for one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -145,8 +147,16 @@ pub struct Checkpoint {
     /// which did not record it.
     pub owner: Option<Owner>,
     /// SLIs whose definition changed since the checkpoint was written (by name): their counts
-    /// were left out, never mixed with counts under the new definition.
+    /// were left out, never mixed with counts under the new definition. Also the SLIs a rebuild
+    /// was asked for ([`Checkpoint::decode_forgetting`]).
     pub changed_slis: Vec<String>,
+    /// SLIs of the config the checkpoint does not know (added since): they start empty.
+    pub new_slis: Vec<String>,
+    /// The history rebuild at the cut, if one was in progress or is the last one done (empty
+    /// from a format older than version 9).
+    pub rebuild: Option<Rebuild>,
+    /// Per rebuilt SLI, the event time from which its history is complete.
+    pub history: Vec<(String, i64)>,
 }
 
 /// Which deployment a checkpoint belongs to.
@@ -173,7 +183,9 @@ pub struct Owner {
 /// reports start at the current period).
 /// Version 8 adds the maintenance counts by window name, at the end (earlier versions are
 /// read with none).
-const VERSION: u32 = 8;
+/// Version 9 adds the history rebuild and the rebuilt SLIs' history starts, at the end
+/// (`rebuild.rs`; earlier versions are read with none).
+const VERSION: u32 = 9;
 /// The oldest format [`Checkpoint::decode`] reads.
 const OLDEST_VERSION: u32 = 1;
 
@@ -204,14 +216,39 @@ pub(crate) struct CheckpointRef<'a> {
     pub(crate) breakdowns: &'a Breakdowns,
     pub(crate) slices: &'a [SavedSlices],
     pub(crate) reports: &'a Reports,
+    pub(crate) rebuild: Option<&'a Rebuild>,
+    pub(crate) history: &'a [(String, i64)],
 }
 
 impl Checkpoint {
     /// The binary form [`Checkpoint::decode`] reads, SLIs by name (a checkpoint file's body).
     pub fn encode(&self, config: &Config) -> Vec<u8> {
-        let Checkpoint { created_ms, offsets, dead_letters, counters, store, breakdowns, slices, reports, .. } = self;
-        CheckpointRef { created_ms: *created_ms, offsets, dead_letters, counters, store, breakdowns, slices, reports }
-            .encode(config)
+        let Checkpoint {
+            created_ms,
+            offsets,
+            dead_letters,
+            counters,
+            store,
+            breakdowns,
+            slices,
+            reports,
+            rebuild,
+            history,
+            ..
+        } = self;
+        CheckpointRef {
+            created_ms: *created_ms,
+            offsets,
+            dead_letters,
+            counters,
+            store,
+            breakdowns,
+            slices,
+            reports,
+            rebuild: rebuild.as_ref(),
+            history,
+        }
+        .encode(config)
     }
 }
 
@@ -274,6 +311,7 @@ impl CheckpointRef<'_> {
             w.str(&m.name);
             w.u64(self.counters.in_maintenance.get(i).copied().unwrap_or_default());
         }
+        rebuild::write(&mut w, self.rebuild, self.history);
         w.buf
     }
 }
@@ -401,6 +439,13 @@ impl Checkpoint {
     /// Decodes into the current config's shape (SLIs matched by name), from this build's format
     /// version or any earlier one.
     pub fn decode(bytes: &[u8], config: &Config) -> Result<Checkpoint, DecodeError> {
+        Checkpoint::decode_forgetting(bytes, config, &[])
+    }
+
+    /// [`Checkpoint::decode`], leaving out the counts of the SLIs named in `forget` as if their
+    /// definitions had changed (their history is to be rebuilt). A rebuild in progress that
+    /// involves any of them is dropped: it starts again, with them.
+    pub fn decode_forgetting(bytes: &[u8], config: &Config, forget: &[String]) -> Result<Checkpoint, DecodeError> {
         let mut r = Reader::new(bytes);
         let version = r.u32()?;
         if version > VERSION {
@@ -439,15 +484,18 @@ impl Checkpoint {
         store.keep_evicted();
         let resolutions = store.resolutions();
         let mut changed_slis = Vec::new();
+        let mut seen = vec![false; config.slis.len()];
         for _ in 0..r.count(20)? {
             let name = r.str()?;
             let mut sli = ids.get(name).copied();
-            if has_owner {
-                let fingerprint = r.u64()?;
-                if sli.is_some_and(|i| config.slis[i].fingerprint != fingerprint) {
-                    changed_slis.push(name.to_string());
-                    sli = None;
-                }
+            if let Some(i) = sli {
+                seen[i] = true;
+            }
+            let fingerprint = if has_owner { Some(r.u64()?) } else { None };
+            let changed = sli.zip(fingerprint).is_some_and(|(i, f)| config.slis[i].fingerprint != f);
+            if sli.is_some() && (changed || forget.iter().any(|f| f == name)) {
+                changed_slis.push(name.to_string());
+                sli = None;
             }
             let totals = Counts { good: r.u64()?, total: r.u64()? };
             if let Some(sli) = sli {
@@ -477,8 +525,23 @@ impl Checkpoint {
                 }
             }
         }
+        let (mut rebuild, history) = if version >= 9 { rebuild::read(&mut r)? } else { (None, Vec::new()) };
         if !r.is_done() {
             return Err(Malformed(bytes.len()).into());
+        }
+        let new_slis: Vec<String> =
+            config.slis.iter().zip(&seen).filter(|(_, seen)| !**seen).map(|(s, _)| s.name.clone()).collect();
+        // A rebuild in progress when another one is due (an SLI changed or was added since) starts
+        // again with them all: its SLIs' partial counts are left out too (one rebuild at a time).
+        if let Some(b) = rebuild.as_ref().filter(|b| !b.is_done()) {
+            if !changed_slis.is_empty() || !new_slis.is_empty() {
+                let unforgotten = b.slis.iter().filter(|s| ids.contains_key(s.as_str()) && !forget.contains(s));
+                if unforgotten.clone().next().is_some() {
+                    let all: Vec<String> = forget.iter().cloned().chain(unforgotten.cloned()).collect();
+                    return Checkpoint::decode_forgetting(bytes, config, &all);
+                }
+                rebuild = None;
+            }
         }
         Ok(Checkpoint {
             created_ms,
@@ -491,6 +554,9 @@ impl Checkpoint {
             reports,
             owner,
             changed_slis,
+            new_slis,
+            rebuild,
+            history,
         })
     }
 }

@@ -33,6 +33,9 @@ fn sample(config: &Config) -> Checkpoint {
         reports: crate::report::Reports::new(config),
         owner: None,
         changed_slis: Vec::new(),
+        new_slis: Vec::new(),
+        rebuild: None,
+        history: Vec::new(),
     }
 }
 
@@ -516,4 +519,50 @@ fn reports_follow_their_slo_across_config_changes() {
     two.reports.slos[i].closed.push_front(older);
     let back = Checkpoint::decode(&two.encode(&keep0), &keep0).unwrap();
     assert_eq!(book(&back).closed, book(&c).closed, "the newest row kept");
+}
+
+/// A rebuild in progress and the history starts round-trip; a restart under the same
+/// definitions resumes it with the partial counts kept. Another definition change (or a new
+/// SLI) starts it again: its SLIs' partial counts are left out with the changed SLI's. A rebuild
+/// asked for leaves its SLI's counts out the same way.
+#[test]
+fn a_rebuild_in_progress_resumes_or_starts_again_with_every_sli_involved() {
+    use super::rebuild::{Rebuild, RebuildPartition};
+    let config = config();
+    let (a, b) = (config.slis[1].name.clone(), config.slis[2].name.clone());
+    let mut c = sample(&config);
+    c.rebuild = Some(Rebuild {
+        slis: vec![a.clone()],
+        partitions: vec![RebuildPartition { topic: "requests".into(), partition: 3, start: 5, next: 20, end: 42 }],
+    });
+    c.history = vec![(a.clone(), T0 - 86_400_000)];
+    let bytes = c.encode(&config);
+    let back = Checkpoint::decode(&bytes, &config).unwrap();
+    assert_eq!((&back.rebuild, &back.history), (&c.rebuild, &c.history));
+    assert!(back.changed_slis.is_empty() && back.new_slis.is_empty());
+    assert_eq!(back.store.count(1, 30 * 86_400_000, T0), c.store.count(1, 30 * 86_400_000, T0), "partial counts kept");
+
+    // Another SLI is asked for: the rebuild starts again with both, neither keeps counts.
+    let again = Checkpoint::decode_forgetting(&bytes, &config, std::slice::from_ref(&b)).unwrap();
+    assert_eq!(again.rebuild, None);
+    assert_eq!(again.changed_slis, [a.clone(), b.clone()]);
+    assert_eq!(again.store.count(1, 30 * 86_400_000, T0), Counts::default());
+
+    // A new SLI: likewise, and it is named as new.
+    let yaml = include_str!("../../config/example.yaml").replacen(
+        "slis:\n",
+        "slis:\n  brand-new:\n    match: { service: \"x\" }\n    good: { status: { lt: 500 } }\n",
+        1,
+    );
+    let grown = Config::from_yaml(&yaml, "example.yaml").unwrap();
+    let again = Checkpoint::decode(&bytes, &grown).unwrap();
+    assert_eq!(again.new_slis, ["brand-new"]);
+    assert_eq!((again.rebuild, again.changed_slis), (None, vec![a.clone()]));
+
+    // A finished rebuild is kept (its history starts still matter) and restarts nothing.
+    let mut done = c.clone();
+    done.rebuild.as_mut().unwrap().partitions[0].next = 42;
+    let back = Checkpoint::decode(&done.encode(&config), &grown).unwrap();
+    assert_eq!(back.rebuild, done.rebuild);
+    assert!(back.changed_slis.is_empty());
 }

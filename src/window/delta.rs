@@ -96,6 +96,17 @@ impl Delta {
         }
     }
 
+    /// Keeps only the counts of the SLIs `keep` marks (by SLI id) and of the breakdowns
+    /// `keep_breakdowns` marks (by breakdown id): what a history rebuild adds.
+    pub fn retain(&mut self, keep: &[bool], keep_breakdowns: &[bool]) {
+        let kept = |i: u32, mask: &[bool]| mask.get(i as usize).copied().unwrap_or(false);
+        self.buckets.retain(|&(s, _), _| kept(s, keep));
+        self.latency.retain(|&(s, _, _), _| kept(s, keep));
+        self.breakdown.retain(|&(b, _, _), _| kept(b, keep_breakdowns));
+        self.combinations.retain(|(b, _, _)| kept(*b, keep_breakdowns));
+        self.events = self.buckets.values().map(|c| c.total).sum();
+    }
+
     /// Events recorded since the last clear.
     pub fn events(&self) -> u64 {
         self.events

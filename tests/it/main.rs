@@ -24,6 +24,8 @@
 //! - [`scale_out`]: a two-stage deployment (ingest members, merge replicas) counts exactly in
 //!   both replicas while ingest members are killed, scaled 3→4→1→3 or frozen past their session
 //!   timeout, and while a merge replica crashes; each reject is dead-lettered once.
+//! - [`rebuild`]: SLIs changed or added after events were counted are rebuilt from the topic
+//!   exactly while live events count once; through three kill -9s; from what retention left.
 //! - [`rejected_messages`]: poison pills are never logged; the dead-letter topic holds exactly
 //!   the rejects across SIGKILLs.
 //! - [`kafka_edges`]: offsets lost to retention, SASL/SCRAM, a broker down at start, a broker
@@ -65,6 +67,7 @@ mod in_process;
 mod kafka_edges;
 mod openslo;
 mod readiness;
+mod rebuild;
 mod rejected_messages;
 mod rules;
 mod scale_out;

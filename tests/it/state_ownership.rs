@@ -38,6 +38,9 @@ fn checkpoint_of_group(d: &Deployment, group: &str, consumed: u64) {
         reports: slostream::report::Reports::new(&other),
         owner: None,
         changed_slis: Vec::new(),
+        new_slis: Vec::new(),
+        rebuild: None,
+        history: Vec::new(),
     };
     CheckpointFiles::open(&d.state_dir()).unwrap().write(&c.encode(&other)).expect("write checkpoint");
 }

@@ -134,6 +134,16 @@ impl Deployment {
         self
     }
 
+    /// Replaces every SLI and SLO with those of `yaml` (a mapping with `slis:` and `slos:`).
+    pub fn slis_and_slos(mut self, yaml: &str) -> Self {
+        let value: Value = serde_yaml_ng::from_str(yaml).expect("YAML SLIs and SLOs");
+        for key in ["slis", "slos"] {
+            let section = value.get(key).unwrap_or_else(|| panic!("no {key}: in the SLIs and SLOs given")).clone();
+            self.replace(&[key], section);
+        }
+        self
+    }
+
     /// Replaces an SLI's `good:` condition (YAML text): another definition of the same SLI.
     pub fn sli_good(mut self, sli: &str, good: &str) -> Self {
         let value = serde_yaml_ng::from_str(good).expect("a YAML condition");

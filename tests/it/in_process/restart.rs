@@ -231,6 +231,9 @@ fn a_checkpoint_from_a_newer_build_refuses_the_start() {
         reports: slostream::report::Reports::new(&config),
         owner: None,
         changed_slis: Vec::new(),
+        new_slis: Vec::new(),
+        rebuild: None,
+        history: Vec::new(),
     };
     let mut newer = current.encode(&config);
     // The format version leads the encoding; no build will read u32::MAX.

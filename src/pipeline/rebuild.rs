@@ -1,0 +1,183 @@
+//! History rebuilds: at start, which SLIs need their history read again from the topics (new,
+//! changed, or asked for with `slostream rebuild`), from which offsets, and the thread that
+//! reads it ([`crate::ingest::rebuild`]) while the workers read live.
+//!
+//! Each partition's history starts at the offset of `now - the longest period of the SLOs
+//! using the rebuilt SLIs` (`offsets_for_times`), or at the first retained offset when retention
+//! deleted part of that, and ends where live reading starts. An interrupted rebuild is resumed
+//! from the checkpoint; one that another definition change overtakes starts again with every
+//! SLI involved (the state layer leaves their partial counts out).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::KAFKA_TIMEOUT;
+use crate::config::Config;
+use crate::count::{lock_tally, Tally};
+use crate::ingest::rebuild::RebuildLinks;
+use crate::ingest::{IngestContext, KafkaErrors};
+use crate::state::rebuild::{Rebuild, RebuildPartition};
+use crate::state::{Checkpoint, PartitionOffset};
+
+/// The file in the state directory where `slostream rebuild` leaves the SLIs to rebuild at the
+/// next start, one name per line; removed once a checkpoint holds the rebuild.
+pub const REQUEST_FILE: &str = "rebuild-requested";
+
+/// The SLIs asked for with `slostream rebuild` (none when there is no request).
+pub fn requested(state_dir: &Path) -> Vec<String> {
+    match fs::read_to_string(state_dir.join(REQUEST_FILE)) {
+        Ok(text) => text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Adds `sli` to the request in `state_dir` (creating the directory if need be).
+pub fn request(state_dir: &Path, sli: &str) -> io::Result<PathBuf> {
+    fs::create_dir_all(state_dir)?;
+    let path = state_dir.join(REQUEST_FILE);
+    let mut names = requested(state_dir);
+    if !names.iter().any(|n| n == sli) {
+        names.push(sli.to_string());
+    }
+    fs::write(&path, names.join("\n") + "\n")?;
+    Ok(path)
+}
+
+/// The SLIs a restored checkpoint says must be rebuilt, in config order: those it does not know
+/// and those whose definition changed (or that were asked for).
+pub(super) fn due(config: &Config, restored: &Checkpoint) -> Vec<String> {
+    config
+        .slis
+        .iter()
+        .map(|s| &s.name)
+        .filter(|n| restored.new_slis.contains(n) || restored.changed_slis.contains(n))
+        .cloned()
+        .collect()
+}
+
+/// The longest period of the SLOs that use any of `slis` (the longest of all when none does).
+fn period_ms(config: &Config, slis: &[String]) -> i64 {
+    let ids: Vec<usize> = slis.iter().filter_map(|n| config.slis.iter().position(|s| &s.name == n)).collect();
+    let using = config.slos.iter().filter(|slo| slo.components.iter().any(|c| ids.contains(&c.sli)));
+    using.map(|slo| slo.period.secs).max().unwrap_or_else(|| config.max_period_secs()) * 1000
+}
+
+/// A new rebuild of `slis` up to the live `starts`: each partition's history offsets, and the
+/// partitions retention cut. Blocking (Kafka calls).
+pub(super) fn plan(
+    config: &Config,
+    admin: &BaseConsumer<IngestContext>,
+    slis: Vec<String>,
+    starts: &[PartitionOffset],
+    now_ms: i64,
+) -> (Rebuild, i64, Vec<(String, i32)>) {
+    let since = now_ms - period_ms(config, &slis);
+    let mut tpl = TopicPartitionList::new();
+    for p in starts.iter().filter(|p| p.next > 0) {
+        let _ = tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(since));
+    }
+    let found = admin.offsets_for_times(tpl, KAFKA_TIMEOUT).ok();
+    let mut partitions = Vec::new();
+    let mut cut = Vec::new();
+    for p in starts.iter().filter(|p| p.next > 0) {
+        let at = found.as_ref().and_then(|f| f.find_partition(&p.topic, p.partition)).map(|e| e.offset());
+        // No record at or after `since`: nothing of the history is in the period.
+        let from = match at {
+            Some(Offset::Offset(o)) => o,
+            Some(Offset::End) => p.next,
+            // Unknown (the broker did not answer): read all that is retained.
+            _ => 0,
+        };
+        let low = admin.fetch_watermarks(&p.topic, p.partition, KAFKA_TIMEOUT).map_or(0, |(low, _)| low);
+        let start = from.max(low);
+        if low > 0 && from <= low && start < p.next {
+            cut.push((p.topic.clone(), p.partition));
+        }
+        if start < p.next {
+            partitions.push(RebuildPartition {
+                topic: p.topic.clone(),
+                partition: p.partition,
+                start,
+                next: start,
+                end: p.next,
+            });
+        }
+    }
+    (Rebuild { slis, partitions }, since, cut)
+}
+
+/// The partitions of an interrupted rebuild whose unread history retention has deleted since.
+/// Blocking.
+pub(super) fn cut_since(admin: &BaseConsumer<IngestContext>, rebuild: &Rebuild) -> Vec<(String, i32)> {
+    rebuild
+        .partitions
+        .iter()
+        .filter(|p| p.next < p.end)
+        .filter(|p| admin.fetch_watermarks(&p.topic, p.partition, KAFKA_TIMEOUT).is_ok_and(|(low, _)| low > p.next))
+        .map(|p| (p.topic.clone(), p.partition))
+        .collect()
+}
+
+/// Starts the rebuild the tally holds now (a new one, with its history starts recorded, or
+/// an interrupted one), if any is unfinished.
+pub(super) fn start(
+    config: &Arc<Config>,
+    tally: Arc<Mutex<Tally>>,
+    errors: Arc<KafkaErrors>,
+    cut_by_retention: Vec<(String, i32)>,
+) -> Option<History> {
+    if lock_tally(&tally).rebuild.as_ref().is_none_or(|r| r.is_done()) {
+        return None;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let links = RebuildLinks { tally, stop: stop.clone(), errors, cut_by_retention };
+    let config = config.clone();
+    let thread = std::thread::Builder::new()
+        .name("rebuild".into())
+        .spawn(move || {
+            if let Err(e) = crate::ingest::rebuild::run(config, links) {
+                tracing::error!(error = %e, "history rebuild stopped; it resumes at the next start");
+            }
+        })
+        .expect("spawn the rebuild thread");
+    Some(History { stop, thread })
+}
+
+/// The running history reader.
+pub(super) struct History {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl History {
+    /// Asks the reader to hand over what it read and waits for it (at most `grace`); the
+    /// rebuild resumes at the next start from what the last checkpoint holds.
+    pub(super) async fn stop(self, grace: Duration) {
+        self.stop.store(true, Ordering::Relaxed);
+        let joined = tokio::task::spawn_blocking(move || self.thread.join());
+        if tokio::time::timeout(grace, joined).await.is_err() {
+            tracing::warn!("the history reader did not stop in time; its last hand-over is what counts");
+        }
+    }
+}
+
+/// Records a new rebuild in the tally: its partitions, and for each rebuilt SLI the time its
+/// history is complete from (`since`, raised later for partitions retention cut).
+pub(super) fn install(tally: &mut Tally, rebuild: Rebuild, since: i64) {
+    tally.history.retain(|(s, _)| !rebuild.slis.contains(s));
+    tally.history.extend(rebuild.slis.iter().map(|s| (s.clone(), since)));
+    tracing::info!(
+        slis = ?rebuild.slis,
+        partitions = rebuild.partitions.len(),
+        events = rebuild.partitions.iter().map(|p| p.end - p.start).sum::<i64>(),
+        "rebuilding the history of new or changed SLIs from the topics"
+    );
+    tally.rebuild = Some(rebuild);
+}
