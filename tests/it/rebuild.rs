@@ -227,11 +227,12 @@ fn run(
     seed: u64,
     n: usize,
     checkpoint_interval: &str,
+    before: &str,
     prepare: impl FnOnce(&Deployment, &[Event]) -> usize,
     between: impl FnOnce(&Deployment, Slostream) -> Slostream,
 ) -> (Metrics, i64, Vec<Event>, usize, i64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let d = Deployment::new(name).slis_and_slos(V1).checkpoint_interval(checkpoint_interval);
+    let d = Deployment::new(name).slis_and_slos(before).checkpoint_interval(checkpoint_interval);
     d.create_topic(PARTITIONS);
     let t0 = now_ms();
     let past = history(&mut rng, n, t0);
@@ -262,7 +263,7 @@ fn run(
 
 #[test]
 fn changed_and_new_slis_are_rebuilt_from_the_topic_exactly() {
-    let (m, at, events, _, started) = run("rebuild", 0x5EB, 60_000, "1s", |_, _| 0, |_, app| app);
+    let (m, at, events, _, started) = run("rebuild", 0x5EB, 60_000, "1s", V1, |_, _| 0, |_, app| app);
     let all: Vec<&Event> = events.iter().collect();
     assert_windows(&m, &all, at, 0, "after the rebuild");
     assert_eq!(m.get(names::EVENTS_CONSUMED.name, &[]), Some(events.len() as f64), "history is not consumed twice");
@@ -277,6 +278,7 @@ fn a_rebuild_killed_three_times_resumes_and_is_exact() {
         0xC11,
         1_000_000,
         "250ms",
+        V1,
         |_, _| 0,
         |d, mut app| {
             for kill in 0..3 {
@@ -326,6 +328,7 @@ fn retention_cut_history_is_rebuilt_from_what_is_retained() {
         0x7E7,
         60_000,
         "1s",
+        V1,
         |d, past| {
             // Retention deleted the oldest day: every record before the first event younger
             // than 46 h, on every partition (records are round-robin, in event-time order).
@@ -357,4 +360,55 @@ fn retention_cut_history_is_rebuilt_from_what_is_retained() {
         .unwrap();
     assert_rebuild_series(&m, history_start..=history_start);
     let _ = started;
+}
+
+/// `slostream rebuild --sli NAME` (after a producer bug, say) under unchanged definitions: the
+/// next start leaves that SLI's counts out and reads its history again, exactly once; the
+/// request is gone once a checkpoint holds the rebuild. An unknown SLI is refused.
+#[test]
+fn a_rebuild_asked_for_reads_that_sli_again_exactly() {
+    let request = |d: &Deployment, sli: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_slostream"))
+            .args(["rebuild", "--config"])
+            .arg(d.dir.join("slostream.yaml"))
+            .args(["--sli", sli])
+            .output()
+            .expect("run slostream rebuild")
+    };
+    let (m, at, events, _, started) = run(
+        "rebuild-asked",
+        0xA5C,
+        30_000,
+        "1s",
+        V2,
+        |d, _| {
+            let out = request(d, "no-such-sli");
+            assert_eq!(out.status.code(), Some(2));
+            assert!(String::from_utf8_lossy(&out.stderr).contains("no SLI named \"no-such-sli\""));
+            let out = request(d, "api-availability");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(d.state_dir().join("rebuild-requested").exists());
+            0
+        },
+        |d, mut app| {
+            // Gone once a checkpoint holds the rebuild.
+            let started = Instant::now();
+            while d.state_dir().join("rebuild-requested").exists() {
+                assert!(started.elapsed() < Duration::from_secs(30), "request still there{}", app.log_tail(20));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            app.assert_running();
+            app
+        },
+    );
+    let all: Vec<&Event> = events.iter().collect();
+    assert_windows(&m, &all, at, 0, "after a rebuild asked for");
+    assert_eq!(m.get(names::EVENTS_CONSUMED.name, &[]), Some(events.len() as f64));
+    // Only the SLI asked for was rebuilt.
+    let start = m.get(names::SLI_HISTORY_START.name, &[(label::SLI, "api-availability")]).expect("rebuilt");
+    let want = (started - 28 * DAY) as f64 / 1000.0;
+    assert!((start - want).abs() < 300.0, "history start {start}, want about {want}");
+    for sli in ["api-latency", "web-availability", "web-latency"] {
+        assert_eq!(m.get(names::SLI_HISTORY_START.name, &[(label::SLI, sli)]), None, "{sli} was not rebuilt");
+    }
 }

@@ -28,6 +28,10 @@ pub struct Published {
     pub burn_downs: Vec<Option<Arc<BurnDown>>>,
     /// Per SLI with a `breakdown:`, its value combinations' window counts.
     pub breakdowns: Vec<BreakdownView>,
+    /// The history rebuild in progress (or the last one done).
+    pub rebuild: Option<crate::state::rebuild::Rebuild>,
+    /// Per rebuilt SLI, the event time from which its history is complete.
+    pub history: Vec<(String, i64)>,
 }
 
 impl Published {
@@ -63,6 +67,8 @@ impl Board {
         p.counts.clear();
         p.counts.extend((0..config.slis.len() * windows).map(|i| snapshot.window(i / windows, i % windows)));
         p.breakdowns.clone_from(&snapshot.breakdowns);
+        p.rebuild.clone_from(&snapshot.rebuild);
+        p.history.clone_from(&snapshot.history);
     }
 
     /// Replaces SLO `slo`'s burn-down series.

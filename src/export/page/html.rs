@@ -174,6 +174,7 @@ pub fn index(o: &Overview, at_risk_below: f64) -> String {
         if let Some(d) = &slo.description {
             let _ = write!(b, r#"<div class="muted">{}</div>"#, escaped(d));
         }
+        history_notes(&mut b, slo);
         b.push_str("</td>");
         num(&mut b, "objective", slo.objective, &percent(slo.objective, 2));
         num(
@@ -258,6 +259,7 @@ pub fn detail(d: &Detail, at_risk_below: f64) -> String {
     if let Some(desc) = &slo.description {
         let _ = write!(b, " {}", escaped(desc));
     }
+    history_notes(&mut b, slo);
     let _ = write!(
         b,
         r#"</p><p class="muted">Evaluated <time data-field="evaluated_at" datetime="{}">{}</time>.</p></header><main data-slo="{name}">"#,
@@ -287,6 +289,25 @@ pub fn detail(d: &Detail, at_risk_below: f64) -> String {
     }
     b.push_str("</main>");
     document(&slo.name, "", &b)
+}
+
+/// "rebuilding, n %" while its history is rebuilt; "history since …" when its windows hold less
+/// than the period.
+fn history_notes(b: &mut String, slo: &SloView) {
+    if let Some(p) = slo.rebuild_progress {
+        let _ = write!(
+            b,
+            r#"<div class="muted" data-field="rebuild_progress" data-value="{p}">rebuilding, {:.0} % (alerts held)</div>"#,
+            p * 100.0
+        );
+    }
+    if let Some(since) = slo.history_since {
+        let _ = write!(
+            b,
+            r#"<div class="muted" data-field="history_since" data-value="{since}">history since <time datetime="{since}">{}</time></div>"#,
+            time(since)
+        );
+    }
 }
 
 fn summary(b: &mut String, slo: &SloView) {

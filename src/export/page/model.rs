@@ -88,6 +88,13 @@ pub struct SloView {
     /// `null` until first computed (within a minute of the first ready tick).
     #[serde(serialize_with = "shared")]
     pub burn_down: Option<Arc<BurnDown>>,
+    /// While the history of any of its SLIs is being rebuilt from the topics: the share read,
+    /// 0 to 1 (its alerts are held meanwhile); `null` otherwise.
+    pub rebuild_progress: Option<f64>,
+    /// When its windows hold less than the period because a rebuilt SLI's history starts later
+    /// (retention had deleted the rest): from when (RFC 3339); `null` otherwise.
+    #[serde(serialize_with = "rfc3339_or_null")]
+    pub history_since: Option<i64>,
 }
 
 /// Which severities fire: `slostream_slo_alert`.
@@ -219,6 +226,13 @@ fn shared<S: Serializer>(series: &Option<Arc<BurnDown>>, s: S) -> Result<S::Ok, 
     series.as_deref().serialize(s)
 }
 
+fn rfc3339_or_null<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => rfc3339(ms, s),
+        None => s.serialize_none(),
+    }
+}
+
 fn state_name<S: Serializer>(state: &BudgetState, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(state.as_str())
 }
@@ -310,6 +324,17 @@ impl SloView {
             what_to_fix_first: rankings(config, p, slo, status),
             components: components(config, p, slo, status),
             burn_down: p.burn_downs.get(i).cloned().flatten(),
+            rebuild_progress: p
+                .rebuild
+                .as_ref()
+                .filter(|r| slo.components.iter().any(|c| r.rebuilds(&config.slis[c.sli].name)))
+                .map(|r| r.progress()),
+            history_since: slo
+                .components
+                .iter()
+                .filter_map(|c| p.history.iter().find(|(s, _)| *s == config.slis[c.sli].name).map(|(_, ms)| *ms))
+                .max()
+                .filter(|&since| since > status.period.start_ms),
         }
     }
 }

@@ -193,7 +193,7 @@ fn the_json_schema() {
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(",");
     assert_eq!(
         keys(slo),
-        "alert_rules,alerts,budget_remaining,budget_state,budgeting,burn_down,combine,components,description,events,good_events,name,objective,period,period_seconds,ratio,what_to_fix_first,windows"
+        "alert_rules,alerts,budget_remaining,budget_state,budgeting,burn_down,combine,components,description,events,good_events,history_since,name,objective,period,period_seconds,ratio,rebuild_progress,what_to_fix_first,windows"
     );
     assert_eq!(slo["budgeting"], "occurrences");
     assert_eq!(slo["name"], "book-a-ride");
@@ -318,4 +318,43 @@ fn breakdown_values_are_ranked_under_their_component() {
     assert!(html.contains("&lt;b&gt; 75%") && !html.contains("<b> 75%"), "values escaped");
     let detail = html::detail(&Detail::new(&config, &p, "find").unwrap(), config.status.at_risk_below);
     assert!(detail.contains("geo by route") && detail.contains(r#"data-values="[&quot;&lt;b&gt;&quot;]""#), "{detail}");
+}
+
+/// An SLO whose SLI is being rebuilt says so with its progress ("alerts held"), one whose
+/// rebuilt SLI's history starts inside its period says from when; the others say neither.
+#[test]
+fn rebuilding_and_short_history_are_shown() {
+    use crate::state::rebuild::{Rebuild, RebuildPartition};
+    let config = config();
+    let mut p = published(&config);
+    let part = RebuildPartition { topic: "t".into(), partition: 0, start: 0, next: 25, end: 100 };
+    p.rebuild = Some(Rebuild { slis: vec!["booking".into()], partitions: vec![part] });
+    // geo's history starts two days ago: inside book-a-ride's 30 days and the <script> SLO's 7,
+    // before `nothing`'s one day (which does not use geo anyway).
+    p.history = vec![("geo".into(), NOW - 2 * 24 * HOUR)];
+    let o = Overview::new(&config, &p);
+    let view = |name: &str| o.slos.iter().find(|s| s.name == name).unwrap();
+    assert_eq!(view("book-a-ride").rebuild_progress, Some(0.25));
+    assert_eq!(view("fine").rebuild_progress, Some(0.25));
+    assert_eq!(view(SCRIPT_SLO).rebuild_progress, None);
+    assert_eq!(view("book-a-ride").history_since, Some(NOW - 2 * 24 * HOUR));
+    assert_eq!(view(SCRIPT_SLO).history_since, Some(NOW - 2 * 24 * HOUR));
+    assert_eq!(view("fine").history_since, None);
+    let html = html::index(&o, config.status.at_risk_below);
+    assert_eq!(
+        html.matches(r#"data-field="rebuild_progress" data-value="0.25">rebuilding, 25 % (alerts held)"#).count(),
+        2
+    );
+    assert_eq!(html.matches(r#"data-field="history_since""#).count(), 2);
+    let json = serde_json::to_value(&o).unwrap();
+    let book = json["slos"].as_array().unwrap().iter().find(|s| s["name"] == "book-a-ride").unwrap();
+    assert_eq!(
+        (book["rebuild_progress"].as_f64(), book["history_since"].as_str()),
+        (Some(0.25), Some("2026-11-24T12:00:00.000Z"))
+    );
+    // Done: no longer rebuilding, the history start stays.
+    p.rebuild.as_mut().unwrap().partitions[0].next = 100;
+    let o = Overview::new(&config, &p);
+    assert!(o.slos.iter().all(|s| s.rebuild_progress.is_none()));
+    assert_eq!(o.slos.iter().filter(|s| s.history_since.is_some()).count(), 2);
 }
