@@ -56,6 +56,7 @@ fn checkpoint(c: &mut Criterion) {
         owner: None,
         changed_slis: Vec::new(),
         new_slis: Vec::new(),
+        new_maintenance: Vec::new(),
         rebuild: None,
         history: Vec::new(),
     };

@@ -51,7 +51,8 @@ pub fn request(state_dir: &Path, sli: &str) -> io::Result<PathBuf> {
 }
 
 /// The SLIs a restored checkpoint says must be rebuilt, in config order: those it does not know
-/// and those whose definition changed (or that were asked for).
+/// and those whose counts it left out (definition changed, rebuild asked for, or a maintenance
+/// window added for a time already counted).
 pub(super) fn due(config: &Config, restored: &Checkpoint) -> Vec<String> {
     config
         .slis

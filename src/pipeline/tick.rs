@@ -172,4 +172,39 @@ mod tests {
         assert!(!caught_up(&[p(Some(0)), p(None)], NO_LAG_GRACE_MS - 1), "a lag not known yet holds it");
         assert!(caught_up(&[p(Some(0)), p(None)], NO_LAG_GRACE_MS), "a partition with nothing to read does not");
     }
+
+    /// Both SLOs burn; a rebuild of search-latency holds search-a-ride's alerts only, and only
+    /// until it is done.
+    #[test]
+    fn alerts_are_held_while_an_sli_of_the_slo_is_rebuilt() {
+        use crate::state::rebuild::{Rebuild, RebuildPartition};
+        let config = Config::from_yaml(include_str!("../../config/example.yaml"), "example.yaml").unwrap();
+        const NOW: i64 = 1_795_694_400_000;
+        let mut tally = Tally::new(&config, 1, None, Vec::new());
+        for sli in 0..config.slis.len() {
+            for i in 0..1000 {
+                tally.store.record(sli, NOW - 60_000 + i, i % 2 == 0);
+            }
+        }
+        let part = RebuildPartition { topic: "t".into(), partition: 0, start: 0, next: 1, end: 2 };
+        tally.rebuild = Some(Rebuild { slis: vec!["search-latency".into()], partitions: vec![part] });
+        let mut snapshot = Snapshot::new(&config);
+        let mut statuses = Vec::new();
+        let evaluate = |snapshot: &mut Snapshot, statuses: &mut Vec<SloStatus>, tally: &Tally| {
+            snapshot.read_tally(tally, NOW);
+            slo::evaluate_all(&config, snapshot, statuses);
+            let burning: Vec<bool> = statuses.iter().map(|s| s.alerts[0] && s.fired.iter().any(|f| *f)).collect();
+            hold_alerts_while_rebuilding(&config, snapshot, statuses);
+            let held: Vec<bool> =
+                statuses.iter().map(|s| !s.alerts.iter().any(|a| *a) && s.fired.iter().all(|f| !f)).collect();
+            (burning, held)
+        };
+        let slo = |name: &str| config.slos.iter().position(|s| s.name == name).unwrap();
+        let (burning, held) = evaluate(&mut snapshot, &mut statuses, &tally);
+        assert_eq!(burning, [true, true], "both SLOs page before the hold");
+        assert!(held[slo("search-a-ride")] && !held[slo("book-a-ride")]);
+        tally.rebuild.as_mut().unwrap().partitions[0].next = 2;
+        let (_, held) = evaluate(&mut snapshot, &mut statuses, &tally);
+        assert_eq!(held, [false, false], "done: nothing held");
+    }
 }

@@ -152,6 +152,10 @@ pub struct Checkpoint {
     pub changed_slis: Vec<String>,
     /// SLIs of the config the checkpoint does not know (added since): they start empty.
     pub new_slis: Vec<String>,
+    /// Maintenance windows of the config the checkpoint does not know (added since; from a
+    /// format older than version 8, which did not record them, none). One that covers time the
+    /// checkpoint had counted leaves every SLI's counts out (to be rebuilt).
+    pub new_maintenance: Vec<String>,
     /// The history rebuild at the cut, if one was in progress or is the last one done (empty
     /// from a format older than version 9).
     pub rebuild: Option<Rebuild>,
@@ -517,13 +521,18 @@ impl Checkpoint {
             reports::read(&mut r, config, &changed_slis, &mut reports)?;
         }
         // Version 8: events in maintenance by window name; a window no longer configured is dropped.
+        let mut new_maintenance = Vec::new();
         if version >= 8 {
+            let mut known = vec![false; config.maintenance.len()];
             for _ in 0..r.count(12)? {
                 let (name, value) = (r.str()?, r.u64()?);
                 if let Some(i) = config.maintenance.iter().position(|m| m.name == name) {
                     counters.in_maintenance[i] = value;
+                    known[i] = true;
                 }
             }
+            new_maintenance =
+                config.maintenance.iter().zip(known).filter(|(_, k)| !k).map(|(m, _)| m.name.clone()).collect();
         }
         let (mut rebuild, history) = if version >= 9 { rebuild::read(&mut r)? } else { (None, Vec::new()) };
         if !r.is_done() {
@@ -531,6 +540,16 @@ impl Checkpoint {
         }
         let new_slis: Vec<String> =
             config.slis.iter().zip(&seen).filter(|(_, seen)| !**seen).map(|(s, _)| s.name.clone()).collect();
+        // A maintenance window added since, for a time this checkpoint had counted: the events it
+        // claims are in the SLIs' windows. Every SLI's counts are left out, to be rebuilt from the
+        // topics with the window in force. (Not by a merge member, which cannot rebuild: it keeps
+        // its counts, as slostream did before rebuilds.)
+        let retroactive = config.role != crate::config::Role::Merge
+            && config.maintenance.iter().any(|m| new_maintenance.contains(&m.name) && m.schedule.start_ms < created_ms);
+        if retroactive && config.slis.iter().any(|s| !forget.contains(&s.name)) {
+            let all: Vec<String> = config.slis.iter().map(|s| s.name.clone()).collect();
+            return Checkpoint::decode_forgetting(bytes, config, &all);
+        }
         // A rebuild in progress when another one is due (an SLI changed or was added since) starts
         // again with them all: its SLIs' partial counts are left out too (one rebuild at a time).
         if let Some(b) = rebuild.as_ref().filter(|b| !b.is_done()) {
@@ -555,6 +574,7 @@ impl Checkpoint {
             owner,
             changed_slis,
             new_slis,
+            new_maintenance,
             rebuild,
             history,
         })

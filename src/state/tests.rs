@@ -34,6 +34,7 @@ fn sample(config: &Config) -> Checkpoint {
         owner: None,
         changed_slis: Vec::new(),
         new_slis: Vec::new(),
+        new_maintenance: Vec::new(),
         rebuild: None,
         history: Vec::new(),
     }
@@ -565,4 +566,25 @@ fn a_rebuild_in_progress_resumes_or_starts_again_with_every_sli_involved() {
     let back = Checkpoint::decode(&done.encode(&config), &grown).unwrap();
     assert_eq!(back.rebuild, done.rebuild);
     assert!(back.changed_slis.is_empty());
+}
+
+/// A maintenance window added for a time the checkpoint had already counted leaves every SLI's
+/// counts out (they are rebuilt with it in force); one added for later changes nothing.
+#[test]
+fn a_maintenance_window_added_for_counted_time_leaves_every_sli_out() {
+    let config = config();
+    let bytes = sample(&config).encode(&config);
+    let later = Checkpoint::decode(&bytes, &with_maintenance(&["later"])).unwrap();
+    assert_eq!(later.new_maintenance, ["later"]);
+    assert!(later.changed_slis.is_empty());
+    let yaml = include_str!("../../config/example.yaml").to_string()
+        + "maintenance:\n  - { name: past, start: \"2026-11-20T00:00:00Z\", duration: 2h }\n";
+    let past = Config::from_yaml(&yaml, "example.yaml").unwrap();
+    let back = Checkpoint::decode(&bytes, &past).unwrap();
+    let all: Vec<String> = past.slis.iter().map(|s| s.name.clone()).collect();
+    assert_eq!(back.changed_slis, all);
+    assert!((0..all.len()).all(|sli| back.store.count(sli, 30 * 86_400_000, T0) == Counts::default()));
+    // Once a checkpoint knows the window, it is no longer new.
+    let known = Checkpoint::decode(&back.encode(&past), &past).unwrap();
+    assert!(known.changed_slis.is_empty() && known.new_maintenance.is_empty());
 }

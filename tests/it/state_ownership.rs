@@ -39,6 +39,7 @@ fn checkpoint_of_group(d: &Deployment, group: &str, consumed: u64) {
         owner: None,
         changed_slis: Vec::new(),
         new_slis: Vec::new(),
+        new_maintenance: Vec::new(),
         rebuild: None,
         history: Vec::new(),
     };

@@ -232,6 +232,7 @@ fn a_checkpoint_from_a_newer_build_refuses_the_start() {
         owner: None,
         changed_slis: Vec::new(),
         new_slis: Vec::new(),
+        new_maintenance: Vec::new(),
         rebuild: None,
         history: Vec::new(),
     };
