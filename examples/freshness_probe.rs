@@ -23,6 +23,10 @@
 //!
 //! `freshness_probe: count=N lost=L p50_ms=.. p90_ms=.. p99_ms=.. max_ms=.. ack_p50_ms=.. ack_p99_ms=.. scrapes=S scrape_errors=E`
 //!
+//! With `--stop-file PATH` it also stops sending as soon as PATH exists (checked before each
+//! probe), `--secs` then being an upper bound: `benches/e2e/rebuild.sh` probes for as long as a
+//! history rebuild runs.
+//!
 //! `ack_*` is produce → broker acknowledgement of the same probes, the part of the latency that
 //! is Kafka's and not slostream's. Exit code 1 when no probe was seen at all.
 
@@ -37,7 +41,8 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::ClientContext;
 
 const USAGE: &str = "usage: freshness_probe --brokers B --topic T --metrics URL --secs S \
-                     [--every-ms 50] [--scrape-ms 20] [--settle-secs 30] [--sli freshness-probe]";
+                     [--every-ms 50] [--scrape-ms 20] [--settle-secs 30] [--sli freshness-probe] \
+                     [--stop-file PATH]";
 
 fn usage() -> ! {
     eprintln!("{USAGE}");
@@ -53,12 +58,14 @@ struct Options {
     scrape_every: Duration,
     settle: Duration,
     sli: String,
+    stop_file: Option<std::path::PathBuf>,
 }
 
 fn options() -> Options {
     let (mut brokers, mut topic, mut metrics, mut secs) = (None, None, None, None);
     let (mut every_ms, mut scrape_ms, mut settle_secs) = (50u64, 20u64, 30u64);
     let mut sli = "freshness-probe".to_string();
+    let mut stop_file = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
@@ -72,6 +79,7 @@ fn options() -> Options {
             "--scrape-ms" => scrape_ms = number(value()),
             "--settle-secs" => settle_secs = number(value()),
             "--sli" => sli = value(),
+            "--stop-file" => stop_file = Some(value().into()),
             _ => usage(),
         }
     }
@@ -88,6 +96,7 @@ fn options() -> Options {
         scrape_every: Duration::from_millis(scrape_ms),
         settle: Duration::from_secs(settle_secs),
         sli,
+        stop_file,
     }
 }
 
@@ -211,6 +220,9 @@ fn main() {
     let mut sent_at = Vec::with_capacity(probes);
     let start = Instant::now();
     for i in 0..probes {
+        if o.stop_file.as_ref().is_some_and(|f| f.exists()) {
+            break;
+        }
         let due = start + o.every * i as u32;
         // Serves delivery callbacks while it waits for the next probe's time.
         while let Some(left) = due.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
@@ -235,6 +247,7 @@ fn main() {
         producer.poll(Duration::ZERO);
     }
     producer.flush(Duration::from_secs(30)).unwrap_or_else(|e| panic!("flush: {e}"));
+    let probes = sent_at.len();
 
     let settle = Instant::now() + o.settle;
     while latest.load(Ordering::Relaxed) < base + probes as u64 && Instant::now() < settle {

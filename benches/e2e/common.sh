@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2034
-# Shared by the end-to-end benches (run.sh, scale.sh, freshness.sh, roles.sh, failover.sh); source
-# it, do not run it.
+# Shared by the end-to-end benches (run.sh, scale.sh, freshness.sh, rebuild.sh, roles.sh,
+# failover.sh); source it, do not run it.
 #
 # Sets ROOT (the crate), BROKER (tests/kafka/broker.sh), TARGET (cargo's target dir, honouring
 # CARGO_TARGET_DIR) and TICK (clock ticks per second, for /proc CPU times), and defines:
