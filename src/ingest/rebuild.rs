@@ -37,15 +37,20 @@ pub struct RebuildLinks {
     /// Partitions whose history retention cut: the event time of the first event read from
     /// each is where the rebuilt SLIs' history starts, if later than the tally's `history` says.
     pub cut_by_retention: Vec<(String, i32)>,
+    /// The partitions this reader reads (the rebuild's are shared among several readers).
+    pub partitions: Vec<(String, i32)>,
+    /// This reader's number, for its client id and log lines.
+    pub id: usize,
 }
 
 /// Reads the rebuild's history until done or `stop`.
 pub fn run(config: Arc<Config>, links: RebuildLinks) -> Result<(), KafkaError> {
-    let RebuildLinks { tally, stop, errors, cut_by_retention } = links;
+    let RebuildLinks { tally, stop, errors, cut_by_retention, partitions, id } = links;
+    let mine = |p: &&RebuildPartition| partitions.iter().any(|(t, q)| *q == p.partition && *t == p.topic);
     let (slis, mut parts) = {
         let t = lock_tally(&tally);
         let Some(r) = &t.rebuild else { return Ok(()) };
-        (r.slis.clone(), r.partitions.iter().filter(|p| p.next < p.end).cloned().collect::<Vec<_>>())
+        (r.slis.clone(), r.partitions.iter().filter(mine).filter(|p| p.next < p.end).cloned().collect::<Vec<_>>())
     };
     if parts.is_empty() {
         return Ok(());
@@ -53,15 +58,16 @@ pub fn run(config: Arc<Config>, links: RebuildLinks) -> Result<(), KafkaError> {
     let keep: Vec<bool> = config.slis.iter().map(|s| slis.contains(&s.name)).collect();
     let keep_breakdowns: Vec<bool> = config.breakdowns().map(|(sli, _)| keep[sli]).collect();
     let mut c = client_config(&config);
-    c.set("client.id", super::client_id(&config, "rebuild"));
-    let consumer: BaseConsumer<IngestContext> = c.create_with_context(IngestContext::new("rebuild", errors))?;
+    c.set("client.id", super::client_id(&config, format!("rebuild-{id}")));
+    let consumer: BaseConsumer<IngestContext> =
+        c.create_with_context(IngestContext::new(format!("rebuild {id}"), errors))?;
     let mut consumer = BatchConsumer::new(consumer)?;
     let mut tpl = TopicPartitionList::new();
     for p in &parts {
         tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next))?;
     }
     consumer.consumer().assign(&tpl)?;
-    tracing::info!(slis = ?slis, partitions = parts.len(), "rebuilding history");
+    tracing::info!(reader = id, slis = ?slis, partitions = parts.len(), "rebuilding history");
 
     let mut shard = Shard::new(&config);
     let mut record = DeltaRecord::empty(&config);
@@ -125,6 +131,6 @@ pub fn run(config: Arc<Config>, links: RebuildLinks) -> Result<(), KafkaError> {
     }
     hand_over(&mut shard, &parts, history_start);
     let done = parts.iter().all(|p| p.next >= p.end);
-    tracing::info!(done, "history reader stopped");
+    tracing::info!(reader = id, done, "history reader stopped");
     Ok(())
 }

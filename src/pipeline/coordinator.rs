@@ -60,8 +60,11 @@ impl Coordinator {
         let config = Arc::new(config);
         let files = CheckpointFiles::open(&config.state.dir)?;
         let mut telemetry = Telemetry::new(&config);
-        let requested = super::rebuild::requested(&config.state.dir);
-        if !requested.is_empty() {
+        let mut requested = super::rebuild::requested(&config.state.dir);
+        if !requested.is_empty() && config.role == crate::config::Role::Merge {
+            tracing::error!(slis = ?requested, "rebuild asked for, but a merge member cannot read history: ignored (its counts are kept)");
+            requested.clear();
+        } else if !requested.is_empty() {
             tracing::warn!(slis = ?requested, "rebuild asked for: these SLIs' counts are left out and their history is read again from the topics");
         }
         let restored = super::resume::restore(&config, &files, &mut telemetry, &requested)?;

@@ -127,44 +127,63 @@ pub(super) fn cut_since(admin: &BaseConsumer<IngestContext>, rebuild: &Rebuild) 
 }
 
 /// Starts the rebuild the tally holds now (a new one, with its history starts recorded, or
-/// an interrupted one), if any is unfinished.
+/// an interrupted one), if any is unfinished: `ingest.workers` readers, the unread partitions
+/// dealt out among them (live reading is light next to a backlog, so the readers get the cores).
 pub(super) fn start(
     config: &Arc<Config>,
     tally: Arc<Mutex<Tally>>,
     errors: Arc<KafkaErrors>,
     cut_by_retention: Vec<(String, i32)>,
 ) -> Option<History> {
-    if lock_tally(&tally).rebuild.as_ref().is_none_or(|r| r.is_done()) {
+    let unread: Vec<(String, i32)> = match &lock_tally(&tally).rebuild {
+        Some(r) => r.partitions.iter().filter(|p| p.next < p.end).map(|p| (p.topic.clone(), p.partition)).collect(),
+        None => Vec::new(),
+    };
+    if unread.is_empty() {
         return None;
     }
+    let readers = config.ingest.workers.clamp(1, unread.len());
     let stop = Arc::new(AtomicBool::new(false));
-    let links = RebuildLinks { tally, stop: stop.clone(), errors, cut_by_retention };
-    let config = config.clone();
-    let thread = std::thread::Builder::new()
-        .name("rebuild".into())
-        .spawn(move || {
-            if let Err(e) = crate::ingest::rebuild::run(config, links) {
-                tracing::error!(error = %e, "history rebuild stopped; it resumes at the next start");
-            }
+    let threads = (0..readers)
+        .map(|id| {
+            let partitions = unread.iter().skip(id).step_by(readers).cloned().collect();
+            let links = RebuildLinks {
+                tally: tally.clone(),
+                stop: stop.clone(),
+                errors: errors.clone(),
+                cut_by_retention: cut_by_retention.clone(),
+                partitions,
+                id,
+            };
+            let config = config.clone();
+            std::thread::Builder::new()
+                .name(format!("rebuild-{id}"))
+                .spawn(move || {
+                    if let Err(e) = crate::ingest::rebuild::run(config, links) {
+                        tracing::error!(reader = id, error = %e, "history reader stopped; the rebuild resumes at the next start");
+                    }
+                })
+                .expect("spawn a history reader")
         })
-        .expect("spawn the rebuild thread");
-    Some(History { stop, thread })
+        .collect();
+    Some(History { stop, threads })
 }
 
-/// The running history reader.
+/// The running history readers.
 pub(super) struct History {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl History {
-    /// Asks the reader to hand over what it read and waits for it (at most `grace`); the
+    /// Asks the readers to hand over what they read and waits for them (at most `grace`); the
     /// rebuild resumes at the next start from what the last checkpoint holds.
     pub(super) async fn stop(self, grace: Duration) {
         self.stop.store(true, Ordering::Relaxed);
-        let joined = tokio::task::spawn_blocking(move || self.thread.join());
+        let threads = self.threads;
+        let joined = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join())));
         if tokio::time::timeout(grace, joined).await.is_err() {
-            tracing::warn!("the history reader did not stop in time; its last hand-over is what counts");
+            tracing::warn!("the history readers did not stop in time; their last hand-overs are what counts");
         }
     }
 }
