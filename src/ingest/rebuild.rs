@@ -55,8 +55,18 @@ pub fn run(config: Arc<Config>, links: RebuildLinks) -> Result<(), KafkaError> {
     if parts.is_empty() {
         return Ok(());
     }
-    let keep: Vec<bool> = config.slis.iter().map(|s| slis.contains(&s.name)).collect();
-    let keep_breakdowns: Vec<bool> = config.breakdowns().map(|(sli, _)| keep[sli]).collect();
+    // Only the rebuilt SLIs are decoded for and classified: a config holding just them, whose
+    // counts are renumbered to the whole config's ids at each hand-over.
+    let ids: Vec<u32> =
+        (0..config.slis.len() as u32).filter(|&i| slis.contains(&config.slis[i as usize].name)).collect();
+    let bd_ids: Vec<u32> = config
+        .breakdowns()
+        .enumerate()
+        .filter(|(_, (sli, _))| ids.contains(&(*sli as u32)))
+        .map(|(bd, _)| bd as u32)
+        .collect();
+    let mut only = (*config).clone();
+    only.slis.retain(|s| slis.contains(&s.name));
     let mut c = client_config(&config);
     c.set("client.id", super::client_id(&config, format!("rebuild-{id}")));
     let consumer: BaseConsumer<IngestContext> =
@@ -69,15 +79,15 @@ pub fn run(config: Arc<Config>, links: RebuildLinks) -> Result<(), KafkaError> {
     consumer.consumer().assign(&tpl)?;
     tracing::info!(reader = id, slis = ?slis, partitions = parts.len(), "rebuilding history");
 
-    let mut shard = Shard::new(&config);
-    let mut record = DeltaRecord::empty(&config);
+    let mut shard = Shard::new(&only);
+    let mut record = DeltaRecord::empty(&only);
     let mut first_ts: Vec<Option<i64>> = vec![None; parts.len()];
     let mut history_start: Option<i64> = None;
     let clock = config.clock.clone();
     let mut last_hand_over = Instant::now();
     let mut hand_over = |shard: &mut Shard, parts: &[RebuildPartition], history_start: Option<i64>| {
         shard.take_delta(&mut record);
-        record.delta.retain(&keep, &keep_breakdowns);
+        record.delta.renumber(&ids, &bd_ids);
         let mut t = lock_tally(&tally);
         t.fold_rebuilt(&record.delta, parts);
         if let Some(start) = history_start {

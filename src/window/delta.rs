@@ -96,15 +96,17 @@ impl Delta {
         }
     }
 
-    /// Keeps only the counts of the SLIs `keep` marks (by SLI id) and of the breakdowns
-    /// `keep_breakdowns` marks (by breakdown id): what a history rebuild adds.
-    pub fn retain(&mut self, keep: &[bool], keep_breakdowns: &[bool]) {
-        let kept = |i: u32, mask: &[bool]| mask.get(i as usize).copied().unwrap_or(false);
-        self.buckets.retain(|&(s, _), _| kept(s, keep));
-        self.latency.retain(|&(s, _, _), _| kept(s, keep));
-        self.breakdown.retain(|&(b, _, _), _| kept(b, keep_breakdowns));
-        self.combinations.retain(|(b, _, _)| kept(*b, keep_breakdowns));
-        self.events = self.buckets.values().map(|c| c.total).sum();
+    /// Renumbers the SLIs (`sli[i]` is the id of SLI `i`) and breakdowns (`bd[i]` likewise):
+    /// a delta counted under a config holding some of the SLIs (a history rebuild's), made a
+    /// delta of the whole config's.
+    pub fn renumber(&mut self, sli: &[u32], bd: &[u32]) {
+        let (s, b) = (|i: u32| sli[i as usize], |i: u32| bd[i as usize]);
+        self.buckets = self.buckets.drain().map(|((i, k), c)| ((s(i), k), c)).collect();
+        self.latency = self.latency.drain().map(|((i, m, bin), n)| ((s(i), m, bin), n)).collect();
+        self.breakdown = self.breakdown.drain().map(|((i, h, k), v)| ((b(i), h, k), v)).collect();
+        for c in &mut self.combinations {
+            c.0 = b(c.0);
+        }
     }
 
     /// Events recorded since the last clear.
@@ -200,6 +202,24 @@ mod tests {
     use super::*;
 
     const HOUR: i64 = 3_600_000;
+
+    /// A rebuild's delta, counted under a config of SLIs 1 and 3 (breakdown 0 of that config is
+    /// breakdown 2 of the whole), carries the whole config's ids after renumbering.
+    #[test]
+    fn renumbering_maps_every_key() {
+        let mut d = Delta::default();
+        d.record(0, 10_000, true, None);
+        d.record(1, 20_000, false, Some(Bin(7)));
+        d.record_breakdown(0, 42, 30_000, true);
+        d.combinations.push((0, 42, vec!["eu".into()]));
+        d.renumber(&[1, 3], &[2]);
+        let c = |good, total| Counts { good, total };
+        assert_eq!(d.bucket_entries(), vec![(1, 1, c(1, 1)), (3, 2, c(0, 1))]);
+        assert_eq!(d.latency_entries(), vec![(3, 0, 7, 1)]);
+        assert_eq!(d.breakdown_entries(), vec![(2, 42, 3, c(1, 1), 30_000)]);
+        assert_eq!(d.combinations, vec![(2, 42, vec![Box::from("eu")])]);
+        assert_eq!(d.events(), 2);
+    }
     const DAY: i64 = 24 * HOUR;
     const T0: i64 = 1_795_694_400_000;
     const SLIS: usize = 3;
