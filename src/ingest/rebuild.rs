@@ -27,6 +27,7 @@ use crate::state::rebuild::RebuildPartition;
 const HAND_OVER_EVERY: Duration = Duration::from_millis(500);
 
 /// What the reader needs besides the config.
+#[derive(Clone)]
 pub struct RebuildLinks {
     /// Where the counts go; its `rebuild` says what to read.
     pub tally: Arc<Mutex<Tally>>,

@@ -26,6 +26,9 @@ use crate::ingest::{IngestContext, KafkaErrors};
 use crate::state::rebuild::{Rebuild, RebuildPartition};
 use crate::state::{Checkpoint, PartitionOffset};
 
+/// Wait before a failed history reader tries again.
+const RETRY: Duration = Duration::from_secs(5);
+
 /// The file in the state directory where `slostream rebuild` leaves the SLIs to rebuild at the
 /// next start, one name per line; removed once a checkpoint holds the rebuild.
 pub const REQUEST_FILE: &str = "rebuild-requested";
@@ -159,8 +162,14 @@ pub(super) fn start(
             std::thread::Builder::new()
                 .name(format!("rebuild-{id}"))
                 .spawn(move || {
-                    if let Err(e) = crate::ingest::rebuild::run(config, links) {
-                        tracing::error!(reader = id, error = %e, "history reader stopped; the rebuild resumes at the next start");
+                    // A reader that fails (a client it cannot create, say) tries again: the SLOs'
+                    // alerts stay held until the rebuild is done.
+                    while let Err(e) = crate::ingest::rebuild::run(config.clone(), links.clone()) {
+                        tracing::error!(reader = id, error = %e, retry_in = ?RETRY, "history reader failed; trying again");
+                        std::thread::sleep(RETRY);
+                        if links.stop.load(Ordering::Relaxed) {
+                            break;
+                        }
                     }
                 })
                 .expect("spawn a history reader")
