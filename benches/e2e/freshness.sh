@@ -123,7 +123,9 @@ end_offsets() {
 sample() {
   local t
   t=$(now)
-  curl -s --max-time 1 "$METRICS" 2>/dev/null |
+  # Nothing answers while slostream restarts: no sample then (curl's failure must not end the
+  # script under pipefail).
+  { curl -s --max-time 1 "$METRICS" 2>/dev/null || true; } |
     awk -v t="$t" '$1 == "slostream_events_consumed_total" { c = $2 }
                    $1 ~ /^slostream_consumer_lag\{/ { l += $2 }
                    END { if (c != "") printf "%s %.0f %.0f\n", t, c, l }'
