@@ -39,8 +39,9 @@ enum Command {
         #[arg(long)]
         instance: Option<String>,
     },
-    /// Rebuild an SLI's history from the topics at the next start (after fixing a producer
-    /// bug, say): its counts are left out and every retained event of its period is read again.
+    /// Rebuild an SLI's history from the topics (after fixing a producer bug, say): its counts
+    /// are left out and every retained event of its period is read again. A running slostream
+    /// starts it at its next checkpoint, once no other rebuild runs; otherwise the next start does.
     Rebuild {
         #[arg(long)]
         config: PathBuf,
@@ -129,7 +130,8 @@ enum OpensloCommand {
     },
 }
 
-/// `slostream rebuild`: records the request in the state directory, for the next start.
+/// `slostream rebuild`: records the request in the state directory, where a running slostream
+/// (or the next start) finds it.
 fn request_rebuild(config: &Config, slis: &[String]) -> ExitCode {
     for name in slis {
         if !config.slis.iter().any(|s| &s.name == name) {
@@ -147,7 +149,9 @@ fn request_rebuild(config: &Config, slis: &[String]) -> ExitCode {
             }
         }
     }
-    println!("the history is read again from the topics when slostream next starts (restart it if it runs)");
+    println!(
+        "a running slostream starts the rebuild at its next checkpoint (once no other rebuild runs); otherwise its next start does"
+    );
     ExitCode::SUCCESS
 }
 

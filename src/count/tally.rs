@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::report::Reports;
 use crate::state::delta_record::DeltaRecord;
 use crate::state::rebuild::{Rebuild, RebuildPartition};
-use crate::state::{Checkpoint, Counters, PartitionOffset};
+use crate::state::{Checkpoint, CheckpointRef, Counters, DecodeError, PartitionOffset};
 use crate::window::batch::Batch;
 use crate::window::breakdown::Breakdowns;
 use crate::window::delta::Delta;
@@ -149,6 +149,34 @@ impl Tally {
                 }
             }
         }
+    }
+
+    /// Leaves out the counts of `slis` (their history is to be rebuilt) exactly as a restart
+    /// whose checkpoint forgot them would: through the checkpoint's encoding, so what is kept is
+    /// what a restart keeps. The latency windows (never checkpointed) and each worker's
+    /// hand-over state carry over.
+    pub fn forget(&mut self, config: &Config, slis: &[String], now_ms: i64) -> Result<(), DecodeError> {
+        let slices = self.slices.saved();
+        let bytes = CheckpointRef {
+            created_ms: now_ms,
+            offsets: &self.offsets,
+            dead_letters: &[],
+            counters: &self.counters,
+            store: &self.store,
+            breakdowns: &self.breakdowns,
+            slices: &slices,
+            reports: &self.reports,
+            rebuild: self.rebuild.as_ref(),
+            history: &self.history,
+        }
+        .encode(config);
+        let restored = Checkpoint::decode_forgetting(&bytes, config, slis)?;
+        let mut fresh = Tally::new(config, self.unacknowledged.len(), Some(restored), self.offsets.clone());
+        fresh.latency = std::mem::replace(&mut self.latency, LatencyWindows::new(0));
+        fresh.unacknowledged = std::mem::take(&mut self.unacknowledged);
+        fresh.handed_at = std::mem::take(&mut self.handed_at);
+        *self = fresh;
+        Ok(())
     }
 
     /// Records the next offset of each partition in `positions`.

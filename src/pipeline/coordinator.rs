@@ -211,6 +211,7 @@ impl Coordinator {
                     }
                 }
                 _ = checkpoint_tick.tick() => {
+                    self.rebuild_on_request(workers).await;
                     self.persist(workers);
                     // For the next checkpoint: read a tick before its cut, they are a lower
                     // bound for the dead letters of every message after it.
@@ -219,6 +220,40 @@ impl Coordinator {
                 _ = discover_tick.tick() => self.discover_new(workers).await,
                 _ = shutdown.as_mut() => return None,
             }
+        }
+    }
+
+    /// Starts a rebuild `slostream rebuild` asked for while this process runs, once no other
+    /// rebuild is running (the request waits until then). A request naming SLIs this config does
+    /// not have is reported and dropped.
+    async fn rebuild_on_request(&mut self, workers: &Workers) {
+        if self.config.role == crate::config::Role::Merge || self.requested {
+            return;
+        }
+        if self.history.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let dir = &self.config.state.dir;
+        let asked = rebuild::requested(dir);
+        if asked.is_empty() {
+            return;
+        }
+        let (known, unknown): (Vec<String>, Vec<String>) =
+            asked.into_iter().partition(|n| self.config.slis.iter().any(|s| &s.name == n));
+        if !unknown.is_empty() {
+            tracing::error!(slis = ?unknown, "rebuild asked for SLIs this config does not have: ignored");
+        }
+        if known.is_empty() {
+            let _ = std::fs::remove_file(dir.join(rebuild::REQUEST_FILE));
+            return;
+        }
+        tracing::warn!(slis = ?known, "rebuild asked for: these SLIs' counts are left out and their history is read again from the topics");
+        let (c, a, t) = (self.config.clone(), self.admin.clone(), workers.shared_tally());
+        let started = tokio::task::spawn_blocking(move || rebuild::start_requested(&c, &a, &t, known)).await;
+        if let Ok(Some(cut)) = started {
+            // The request file goes with the next checkpoint, which holds the rebuild.
+            self.requested = true;
+            self.history = rebuild::start(&self.config, workers.shared_tally(), self.kafka_errors.clone(), cut);
         }
     }
 

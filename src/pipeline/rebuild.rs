@@ -73,8 +73,68 @@ fn period_ms(config: &Config, slis: &[String]) -> i64 {
     using.map(|slo| slo.period.secs).max().unwrap_or_else(|| config.max_period_secs()) * 1000
 }
 
-/// A new rebuild of `slis` up to the live `starts`: each partition's history offsets, and the
-/// partitions retention cut. Blocking (Kafka calls).
+/// Where each partition's history starts for a rebuild of `slis`: `(topic, partition, first
+/// offset, whether retention cut it)` (`i64::MAX`: nothing in the period), and the period's
+/// start. Blocking (Kafka calls).
+fn history_starts(
+    config: &Config,
+    admin: &BaseConsumer<IngestContext>,
+    slis: &[String],
+    partitions: &[(String, i32)],
+    now_ms: i64,
+) -> (i64, Vec<(String, i32, i64, bool)>) {
+    let since = now_ms - period_ms(config, slis);
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in partitions {
+        let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(since));
+    }
+    let found = admin.offsets_for_times(tpl, KAFKA_TIMEOUT).ok();
+    let starts = partitions
+        .iter()
+        .map(|(topic, partition)| {
+            let at = found.as_ref().and_then(|f| f.find_partition(topic, *partition)).map(|e| e.offset());
+            let from = match at {
+                Some(Offset::Offset(o)) => o,
+                // No record at or after `since`: nothing of the history is in the period.
+                Some(Offset::End) => i64::MAX,
+                // Unknown (the broker did not answer): read all that is retained.
+                _ => 0,
+            };
+            let low = admin.fetch_watermarks(topic, *partition, KAFKA_TIMEOUT).map_or(0, |(low, _)| low);
+            (topic.clone(), *partition, from.max(low), low > 0 && from <= low)
+        })
+        .collect();
+    (since, starts)
+}
+
+/// The rebuild of `slis` from `starts` ([`history_starts`]) up to the live `ends`, and the
+/// partitions retention cut.
+fn up_to(
+    slis: Vec<String>,
+    starts: &[(String, i32, i64, bool)],
+    ends: &[PartitionOffset],
+) -> (Rebuild, Vec<(String, i32)>) {
+    let mut partitions = Vec::new();
+    let mut cut = Vec::new();
+    for end in ends.iter().filter(|p| p.next > 0) {
+        let Some((_, _, start, cut_by_retention)) =
+            starts.iter().find(|(t, q, _, _)| *q == end.partition && *t == end.topic)
+        else {
+            continue;
+        };
+        if *start < end.next {
+            if *cut_by_retention {
+                cut.push((end.topic.clone(), end.partition));
+            }
+            let (topic, partition, start) = (end.topic.clone(), end.partition, *start);
+            partitions.push(RebuildPartition { topic, partition, start, next: start, end: end.next });
+        }
+    }
+    (Rebuild { slis, partitions }, cut)
+}
+
+/// A new rebuild of `slis` up to the live `starts`: each partition's history offsets, the
+/// period's start, and the partitions retention cut. Blocking (Kafka calls).
 pub(super) fn plan(
     config: &Config,
     admin: &BaseConsumer<IngestContext>,
@@ -82,39 +142,46 @@ pub(super) fn plan(
     starts: &[PartitionOffset],
     now_ms: i64,
 ) -> (Rebuild, i64, Vec<(String, i32)>) {
-    let since = now_ms - period_ms(config, &slis);
-    let mut tpl = TopicPartitionList::new();
-    for p in starts.iter().filter(|p| p.next > 0) {
-        let _ = tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(since));
-    }
-    let found = admin.offsets_for_times(tpl, KAFKA_TIMEOUT).ok();
-    let mut partitions = Vec::new();
-    let mut cut = Vec::new();
-    for p in starts.iter().filter(|p| p.next > 0) {
-        let at = found.as_ref().and_then(|f| f.find_partition(&p.topic, p.partition)).map(|e| e.offset());
-        // No record at or after `since`: nothing of the history is in the period.
-        let from = match at {
-            Some(Offset::Offset(o)) => o,
-            Some(Offset::End) => p.next,
-            // Unknown (the broker did not answer): read all that is retained.
-            _ => 0,
-        };
-        let low = admin.fetch_watermarks(&p.topic, p.partition, KAFKA_TIMEOUT).map_or(0, |(low, _)| low);
-        let start = from.max(low);
-        if low > 0 && from <= low && start < p.next {
-            cut.push((p.topic.clone(), p.partition));
+    let read: Vec<(String, i32)> =
+        starts.iter().filter(|p| p.next > 0).map(|p| (p.topic.clone(), p.partition)).collect();
+    let (since, from) = history_starts(config, admin, &slis, &read, now_ms);
+    let (rebuild, cut) = up_to(slis, &from, starts);
+    (rebuild, since, cut)
+}
+
+/// A rebuild asked for while running (`slostream rebuild`), started when no other one runs: the
+/// SLIs' counts are left out and live positions become the history's end, in one step under the
+/// tally's lock (a checkpoint never holds the one without the other). Returns the partitions
+/// retention cut, or `None` when there was nothing to start. Blocking.
+pub(super) fn start_requested(
+    config: &Config,
+    admin: &BaseConsumer<IngestContext>,
+    tally: &Mutex<Tally>,
+    slis: Vec<String>,
+) -> Option<Vec<(String, i32)>> {
+    let read: Vec<(String, i32)> = {
+        let t = lock_tally(tally);
+        if t.rebuild.as_ref().is_some_and(|r| !r.is_done()) {
+            return None;
         }
-        if start < p.next {
-            partitions.push(RebuildPartition {
-                topic: p.topic.clone(),
-                partition: p.partition,
-                start,
-                next: start,
-                end: p.next,
-            });
-        }
+        t.offsets
+            .iter()
+            .filter(|p| p.next > 0 && config.kafka.topics.contains(&p.topic))
+            .map(|p| (p.topic.clone(), p.partition))
+            .collect()
+    };
+    let now_ms = config.clock.now_ms();
+    let (since, from) = history_starts(config, admin, &slis, &read, now_ms);
+    let mut t = lock_tally(tally);
+    if let Err(e) = t.forget(config, &slis, now_ms) {
+        tracing::error!(error = %e, "cannot leave the SLIs' counts out; no rebuild");
+        return None;
     }
-    (Rebuild { slis, partitions }, since, cut)
+    let ends: Vec<PartitionOffset> =
+        t.offsets.iter().filter(|p| config.kafka.topics.contains(&p.topic)).cloned().collect();
+    let (rebuild, cut) = up_to(slis, &from, &ends);
+    install(&mut t, rebuild, since);
+    Some(cut)
 }
 
 /// The partitions of an interrupted rebuild whose unread history retention has deleted since.
@@ -185,6 +252,11 @@ pub(super) struct History {
 }
 
 impl History {
+    /// Whether every reader has returned (the rebuild is done, or they were stopped).
+    pub(super) fn is_finished(&self) -> bool {
+        self.threads.iter().all(|t| t.is_finished())
+    }
+
     /// Asks the readers to hand over what they read and waits for them (at most `grace`); the
     /// rebuild resumes at the next start from what the last checkpoint holds.
     pub(super) async fn stop(self, grace: Duration) {

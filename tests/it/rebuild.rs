@@ -161,6 +161,14 @@ fn records(events: &[Event]) -> Vec<Record> {
         .collect()
 }
 
+/// Every window of every V2 SLO exact over all `events`, and the consumed total equal to them
+/// (history is never consumed twice).
+fn assert_all_exact(m: &Metrics, at: i64, events: &[Event], what: &str) {
+    let all: Vec<&Event> = events.iter().collect();
+    assert_windows(m, &all, at, 0, what);
+    assert_eq!(m.get(names::EVENTS_CONSUMED.name, &[]), Some(events.len() as f64), "{what}: consumed");
+}
+
 /// `(events, good)` of each V2 SLO over `(now - len, now]`.
 fn expected(events: &[&Event], now: i64, len: i64) -> [(u64, u64); 3] {
     let mut want = [(0u64, 0u64); 3];
@@ -264,9 +272,7 @@ fn run(
 #[test]
 fn changed_and_new_slis_are_rebuilt_from_the_topic_exactly() {
     let (m, at, events, _, started) = run("rebuild", 0x5EB, 60_000, "1s", V1, |_, _| 0, |_, app| app);
-    let all: Vec<&Event> = events.iter().collect();
-    assert_windows(&m, &all, at, 0, "after the rebuild");
-    assert_eq!(m.get(names::EVENTS_CONSUMED.name, &[]), Some(events.len() as f64), "history is not consumed twice");
+    assert_all_exact(&m, at, &events, "after the rebuild");
     // History complete from the period's start, 28 days before the restart.
     assert_rebuild_series(&m, started - 28 * DAY - 60_000..=started - 28 * DAY + 300_000);
 }
@@ -316,9 +322,7 @@ fn a_rebuild_killed_three_times_resumes_and_is_exact() {
             app
         },
     );
-    let all: Vec<&Event> = events.iter().collect();
-    assert_windows(&m, &all, at, 0, "after three kills during the rebuild");
-    assert_eq!(m.get(names::EVENTS_CONSUMED.name, &[]), Some(events.len() as f64));
+    assert_all_exact(&m, at, &events, "after three kills during the rebuild");
 }
 
 #[test]
@@ -362,19 +366,42 @@ fn retention_cut_history_is_rebuilt_from_what_is_retained() {
     let _ = started;
 }
 
+/// `slostream rebuild --config <d's config> --sli <sli>`.
+fn request_rebuild(d: &Deployment, sli: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_slostream"))
+        .args(["rebuild", "--config"])
+        .arg(d.dir.join("slostream.yaml"))
+        .args(["--sli", sli])
+        .output()
+        .expect("run slostream rebuild")
+}
+
+/// Waits until the request file is gone (a checkpoint holds the rebuild).
+fn wait_request_gone(d: &Deployment, app: &mut Slostream) {
+    let started = Instant::now();
+    while d.state_dir().join("rebuild-requested").exists() {
+        assert!(started.elapsed() < Duration::from_secs(30), "request still there{}", app.log_tail(20));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    app.assert_running();
+}
+
+/// Only `sli` was rebuilt: its history starts at the period's start (28 days before `started`),
+/// and `others` have none.
+fn assert_only_rebuilt(m: &Metrics, sli: &str, others: &[&str], started: i64) {
+    let start = m.get(names::SLI_HISTORY_START.name, &[(label::SLI, sli)]).expect("rebuilt");
+    let want = (started - 28 * DAY) as f64 / 1000.0;
+    assert!((start - want).abs() < 300.0, "history start {start}, want about {want}");
+    for other in others {
+        assert_eq!(m.get(names::SLI_HISTORY_START.name, &[(label::SLI, other)]), None, "{other} was not rebuilt");
+    }
+}
+
 /// `slostream rebuild --sli NAME` (after a producer bug, say) under unchanged definitions: the
 /// next start leaves that SLI's counts out and reads its history again, exactly once; the
 /// request is gone once a checkpoint holds the rebuild. An unknown SLI is refused.
 #[test]
 fn a_rebuild_asked_for_reads_that_sli_again_exactly() {
-    let request = |d: &Deployment, sli: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_slostream"))
-            .args(["rebuild", "--config"])
-            .arg(d.dir.join("slostream.yaml"))
-            .args(["--sli", sli])
-            .output()
-            .expect("run slostream rebuild")
-    };
     let (m, at, events, _, started) = run(
         "rebuild-asked",
         0xA5C,
@@ -382,33 +409,46 @@ fn a_rebuild_asked_for_reads_that_sli_again_exactly() {
         "1s",
         V2,
         |d, _| {
-            let out = request(d, "no-such-sli");
+            let out = request_rebuild(d, "no-such-sli");
             assert_eq!(out.status.code(), Some(2));
             assert!(String::from_utf8_lossy(&out.stderr).contains("no SLI named \"no-such-sli\""));
-            let out = request(d, "api-availability");
+            let out = request_rebuild(d, "api-availability");
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             assert!(d.state_dir().join("rebuild-requested").exists());
             0
         },
         |d, mut app| {
-            // Gone once a checkpoint holds the rebuild.
-            let started = Instant::now();
-            while d.state_dir().join("rebuild-requested").exists() {
-                assert!(started.elapsed() < Duration::from_secs(30), "request still there{}", app.log_tail(20));
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            app.assert_running();
+            wait_request_gone(d, &mut app);
             app
         },
     );
-    let all: Vec<&Event> = events.iter().collect();
-    assert_windows(&m, &all, at, 0, "after a rebuild asked for");
-    assert_eq!(m.get(names::EVENTS_CONSUMED.name, &[]), Some(events.len() as f64));
-    // Only the SLI asked for was rebuilt.
-    let start = m.get(names::SLI_HISTORY_START.name, &[(label::SLI, "api-availability")]).expect("rebuilt");
-    let want = (started - 28 * DAY) as f64 / 1000.0;
-    assert!((start - want).abs() < 300.0, "history start {start}, want about {want}");
-    for sli in ["api-latency", "web-availability", "web-latency"] {
-        assert_eq!(m.get(names::SLI_HISTORY_START.name, &[(label::SLI, sli)]), None, "{sli} was not rebuilt");
-    }
+    assert_all_exact(&m, at, &events, "after a rebuild asked for");
+    assert_only_rebuilt(&m, "api-availability", &["api-latency", "web-availability", "web-latency"], started);
+}
+
+/// `slostream rebuild --sli NAME` on a running process: at its next checkpoint the SLI's counts
+/// are left out, live positions become the history's end, and the history is read again; every
+/// window ends exact while live events keep arriving, and the request file goes.
+#[test]
+fn a_rebuild_asked_for_while_running_is_exact() {
+    let (m, at, events, _, started) = run(
+        "rebuild-live",
+        0x11FE,
+        30_000,
+        "1s",
+        V2,
+        |_, _| 0,
+        |d, mut app| {
+            // The restart under unchanged definitions rebuilt nothing: counting is live.
+            let m = app.scrape();
+            assert_eq!(m.get(names::SLO_REBUILDING.name, &[(label::SLO, "api")]), Some(0.0));
+            let out = request_rebuild(d, "web-availability");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            app.wait_log("rebuilding the history of new or changed SLIs", Duration::from_secs(30));
+            wait_request_gone(d, &mut app);
+            app
+        },
+    );
+    assert_all_exact(&m, at, &events, "after a rebuild asked for while running");
+    assert_only_rebuilt(&m, "web-availability", &["api-availability", "api-latency", "web-latency"], started);
 }
