@@ -534,7 +534,9 @@ impl Checkpoint {
             new_maintenance =
                 config.maintenance.iter().zip(known).filter(|(_, k)| !k).map(|(m, _)| m.name.clone()).collect();
         }
-        let (mut rebuild, history) = if version >= 9 { rebuild::read(&mut r)? } else { (None, Vec::new()) };
+        let (mut rebuild, mut history) = if version >= 9 { rebuild::read(&mut r)? } else { (None, Vec::new()) };
+        // A removed SLI's history start goes with it.
+        history.retain(|(sli, _)| ids.contains_key(sli.as_str()));
         if !r.is_done() {
             return Err(Malformed(bytes.len()).into());
         }
