@@ -446,6 +446,17 @@ fn a_rebuild_asked_for_while_running_is_exact() {
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             app.wait_log("rebuilding the history of new or changed SLIs", Duration::from_secs(30));
             wait_request_gone(d, &mut app);
+            // Published: from here on a scrape reflects the rebuild (before, it may still show
+            // the state from before the request, with nothing rebuilding).
+            let started = Instant::now();
+            while app.scrape().get(names::SLI_HISTORY_START.name, &[(label::SLI, "web-availability")]).is_none() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "the rebuild is not published{}",
+                    app.log_tail(20)
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
             app
         },
     );
