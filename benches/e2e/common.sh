@@ -52,6 +52,41 @@ example_config() {
   printf 'state:\n  dir: "%s"\n' "$state" >>"$out"
 }
 
+# The example config (its SLIs and SLOs), pointed at the bench topic, with its own state dir and
+# the freshness probe's SLI (service "freshness-probe", good when status < 500) added at the end
+# of `slis:`; checked with `slostream check`, which must list the probe's SLI (output in OUT.check).
+probe_config() {
+  local out=$1 bootstrap=$2 topic=$3 group=$4 port=$5 state=$6 bench=$7
+  example_config "$out.example" "$bootstrap" "$topic" "$group" "$port" "$state"
+  awk -v bench="$bench" '/^slos:/ && !done {
+           print "  freshness-probe:"
+           print "    description: \"probe events of " bench "\""
+           print "    match: { service: \"freshness-probe\" }"
+           print "    good: { status: { lt: 500 } }"
+           print ""
+           done = 1
+         }
+         { print }' "$out.example" >"$out"
+  "$BIN" check --config "$out" >"$out.check" 2>&1 || { cat "$out.check" >&2; return 1; }
+  grep -q '^  freshness-probe' "$out.check" ||
+    { cat "$out.check" >&2; echo "slostream check does not list the freshness-probe SLI" >&2; return 1; }
+}
+
+# Σ of TOPIC's end offsets (high watermarks) over its PARTITIONS partitions: every message
+# produced so far; fails unless every partition answered.
+end_offsets_of() {
+  local bootstrap=$1 topic=$2 partitions=$3 p args=()
+  for ((p = 0; p < partitions; p++)); do args+=(-t "$topic:$p:-1"); done
+  kcat -Q -b "$bootstrap" "${args[@]}" 2>/dev/null |
+    awk -v n="$partitions" '/offset/ { s += $NF; k++ } END { if (k == n) printf "%.0f", s; else exit 1 }'
+}
+
+# The /metrics text at URL, or nothing while nothing answers (slostream restarting): curl's
+# failure must not end a script under pipefail.
+metrics_text() {
+  curl -s --max-time 1 "$1" 2>/dev/null || true
+}
+
 stop_slostream() {
   [[ -n "$SLOSTREAM_PID" ]] || return 0
   kill "$SLOSTREAM_PID" 2>/dev/null || true

@@ -95,37 +95,15 @@ BOOTSTRAP="$("$BROKER" start "$WORK/kafka")"
 
 PORT="$(free_port)"
 METRICS="http://127.0.0.1:$PORT/metrics"
-# The example config (its SLIs and SLOs), pointed at the bench topic, with its own state dir and
-# the probe's SLI added at the end of `slis:` (just before `slos:`).
-example_config "$WORK/example.yaml" "$BOOTSTRAP" "$TOPIC" "fresh-$$" "$PORT" "$WORK/state"
-awk '/^slos:/ && !done {
-         print "  freshness-probe:"
-         print "    description: \"probe events of benches/e2e/freshness.sh\""
-         print "    match: { service: \"freshness-probe\" }"
-         print "    good: { status: { lt: 500 } }"
-         print ""
-         done = 1
-       }
-       { print }' "$WORK/example.yaml" >"$WORK/slostream.yaml"
-"$BIN" check --config "$WORK/slostream.yaml" >"$WORK/check.out" 2>&1 || { cat "$WORK/check.out" >&2; exit 1; }
-grep -q '^  freshness-probe' "$WORK/check.out" ||
-  { cat "$WORK/check.out" >&2; log "slostream check does not list the freshness-probe SLI"; exit 1; }
+probe_config "$WORK/slostream.yaml" "$BOOTSTRAP" "$TOPIC" "fresh-$$" "$PORT" "$WORK/state" "benches/e2e/freshness.sh" || exit 1
 
-# Σ of the topic's end offsets (high watermarks): every message produced so far.
-PARTITION_ARGS=()
-for ((p = 0; p < PARTITIONS; p++)); do PARTITION_ARGS+=(-t "$TOPIC:$p:-1"); done
-end_offsets() {
-  kcat -Q -b "$BOOTSTRAP" "${PARTITION_ARGS[@]}" 2>/dev/null |
-    awk '/offset/ { s += $NF; n++ } END { if (n == '"$PARTITIONS"') printf "%.0f", s; else exit 1 }'
-}
+end_offsets() { end_offsets_of "$BOOTSTRAP" "$TOPIC" "$PARTITIONS"; }
 
 # One line "epoch_s consumed lag_sum" from /metrics, or nothing.
 sample() {
   local t
   t=$(now)
-  # Nothing answers while slostream restarts: no sample then (curl's failure must not end the
-  # script under pipefail).
-  { curl -s --max-time 1 "$METRICS" 2>/dev/null || true; } |
+  metrics_text "$METRICS" |
     awk -v t="$t" '$1 == "slostream_events_consumed_total" { c = $2 }
                    $1 ~ /^slostream_consumer_lag\{/ { l += $2 }
                    END { if (c != "") printf "%s %.0f %.0f\n", t, c, l }'

@@ -94,16 +94,7 @@ BOOTSTRAP="$("$BROKER" start "$WORK/kafka")"
 
 PORT="$(free_port)"
 METRICS="http://127.0.0.1:$PORT/metrics"
-example_config "$WORK/example.yaml" "$BOOTSTRAP" "$TOPIC" "rebuild-$$" "$PORT" "$WORK/state"
-awk '/^slos:/ && !done {
-         print "  freshness-probe:"
-         print "    description: \"probe events of benches/e2e/rebuild.sh\""
-         print "    match: { service: \"freshness-probe\" }"
-         print "    good: { status: { lt: 500 } }"
-         print ""
-         done = 1
-       }
-       { print }' "$WORK/example.yaml" >"$WORK/slostream.yaml"
+probe_config "$WORK/slostream.yaml" "$BOOTSTRAP" "$TOPIC" "rebuild-$$" "$PORT" "$WORK/state" "benches/e2e/rebuild.sh" || exit 1
 # The same config with one SLI's `good:` tightened: the only change at the restart.
 awk -v sli="$CHANGED_SLI" '$0 ~ "^  " sli ":" { in_sli = 1 }
        in_sli && /^  [a-z]/ && $0 !~ "^  " sli ":" { in_sli = 0 }
@@ -111,25 +102,17 @@ awk -v sli="$CHANGED_SLI" '$0 ~ "^  " sli ":" { in_sli = 1 }
        { print }
        END { if (!changed) exit 1 }' "$WORK/slostream.yaml" >"$WORK/changed.yaml" ||
   { log "config/example.yaml has no '$CHANGED_SLI' SLI with latency_ms: { le: 300 } to tighten"; exit 1; }
-for c in slostream changed; do
-  "$BIN" check --config "$WORK/$c.yaml" >"$WORK/check-$c.out" 2>&1 || { cat "$WORK/check-$c.out" >&2; exit 1; }
-done
-grep -q '^  freshness-probe' "$WORK/check-slostream.out" ||
-  { cat "$WORK/check-slostream.out" >&2; log "slostream check does not list the freshness-probe SLI"; exit 1; }
+"$BIN" check --config "$WORK/changed.yaml" >"$WORK/changed.yaml.check" 2>&1 ||
+  { cat "$WORK/changed.yaml.check" >&2; exit 1; }
 
-PARTITION_ARGS=()
-for ((p = 0; p < PARTITIONS; p++)); do PARTITION_ARGS+=(-t "$TOPIC:$p:-1"); done
-end_offsets() {
-  kcat -Q -b "$BOOTSTRAP" "${PARTITION_ARGS[@]}" 2>/dev/null |
-    awk '/offset/ { s += $NF; n++ } END { if (n == '"$PARTITIONS"') printf "%.0f", s; else exit 1 }'
-}
+end_offsets() { end_offsets_of "$BOOTSTRAP" "$TOPIC" "$PARTITIONS"; }
 
 # One line "epoch_s consumed lag_sum max_slo_rebuilding changed_sli_progress" from /metrics, or
 # nothing (rebuilding and progress read "-" while not exported).
 sample() {
   local t
   t=$(now)
-  curl -s --max-time 1 "$METRICS" 2>/dev/null |
+  metrics_text "$METRICS" |
     awk -v t="$t" -v sli="sli=\"$CHANGED_SLI\"" '
       $1 == "slostream_events_consumed_total" { c = $2 }
       $1 ~ /^slostream_consumer_lag\{/ { l += $2 }
