@@ -16,9 +16,14 @@
 //! session timeout gets its partitions back without a rebalance.
 //!
 //! Each delta record carries its place in the worker's chain of transactions ([`Chain`]): a
-//! transaction number, and the last earlier one that may have committed. The worker keeps the
-//! chain across rejoins; an aborted transaction is never named, so a merge member can leave out
-//! its record should a broker show it anyway.
+//! transaction number, and the last earlier one that committed. The worker keeps the chain
+//! across rejoins; an aborted transaction is never named, so a merge member can leave out its
+//! record should a broker show it anyway. A commit whose outcome the worker could not see (the
+//! commit failed, and so did the abort) is settled when the worker joins again: its new
+//! producer's `init_transactions` ends that transaction one way or the other, and the group's
+//! committed offsets then say which, since the offsets were part of it. Each record also
+//! carries the input offsets it covers ([`InputRange`]), so a commit even that cannot settle is
+//! left to the merge member, which decides it from the records that follow.
 //!
 //! Rebalances: rust-rdkafka registers no native rebalance callback, and the batch read would
 //! then "force unassign" every partition. So the worker reads a queue of its own that assigned
@@ -44,7 +49,7 @@ use super::{client_config, dead_letter, IngestContext, KafkaErrors};
 use crate::config::scale::deltas_topic;
 use crate::config::Config;
 use crate::count::Shard;
-use crate::state::delta_record::{Chain, DeltaRecord};
+use crate::state::delta_record::{Chain, DeltaRecord, InputRange};
 use crate::state::PartitionOffset;
 
 /// Messages between housekeeping rounds on a busy stream (as in `--role all`).
@@ -166,7 +171,7 @@ impl From<Rejoin> for Failure {
 pub fn run(id: usize, config: Arc<Config>, instance: &str, links: &MemberLinks) -> Result<(), KafkaError> {
     let mut chain = RecordChain::new();
     while !links.stop.load(Ordering::Relaxed) {
-        let mut member = match Member::join(id, config.clone(), instance, links, chain) {
+        let mut member = match Member::join(id, config.clone(), instance, links, &mut chain) {
             Ok(m) => m,
             Err(e @ KafkaError::ClientCreation(_)) => return Err(e),
             Err(e) => {
@@ -196,26 +201,97 @@ pub fn run(id: usize, config: Arc<Config>, instance: &str, links: &MemberLinks) 
 }
 
 /// Where a worker stands in its chain of transactions ([`Chain`]), for the life of the process.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct RecordChain {
     writer: u64,
     /// The next transaction's number.
     next: u64,
-    /// The last transaction that may have committed (0: none).
+    /// The last transaction that committed (0: none).
     prev: u64,
+    /// The first transaction after `prev` whose outcome is unknown (0: none).
+    unsure: u64,
+    /// The transaction whose commit the worker could not see the end of, until it is settled.
+    unsettled: Option<(u64, Vec<InputRange>)>,
+}
+
+/// What the group's committed offsets say of a transaction whose commit outcome was not seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    Committed,
+    Aborted,
+    /// The offsets moved on since (another member read the partitions), or could not be read.
+    Unknown,
 }
 
 impl RecordChain {
     fn new() -> RecordChain {
-        RecordChain { writer: rand::random(), next: 1, prev: 0 }
+        RecordChain { writer: rand::random(), next: 1, prev: 0, unsure: 0, unsettled: None }
     }
 
     /// Numbers the transaction about to be committed.
     fn begin(&mut self) -> Chain {
         let seq = self.next;
         self.next += 1;
-        Chain { writer: self.writer, seq, prev: self.prev }
+        Chain { writer: self.writer, seq, prev: self.prev, unsure: self.unsure }
     }
+
+    /// Transaction `seq` committed.
+    fn committed(&mut self, seq: u64) {
+        self.prev = seq;
+        self.unsure = 0;
+    }
+
+    /// Records what became of the unsettled transaction, if there is one.
+    fn settle(&mut self, how: impl FnOnce(&[InputRange]) -> Settled) {
+        let Some((seq, ranges)) = self.unsettled.take() else { return };
+        match how(&ranges) {
+            Settled::Committed => self.committed(seq),
+            Settled::Aborted => {}
+            Settled::Unknown if self.unsure == 0 => self.unsure = seq,
+            Settled::Unknown => {}
+        }
+    }
+}
+
+/// The group's committed offsets of the ranges' partitions (stable ones: a `read_committed`
+/// consumer's fetch waits for transactions in progress).
+fn committed_offsets(
+    consumer: &BaseConsumer<MemberContext>,
+    ranges: &[InputRange],
+    timeout: Duration,
+) -> Result<Vec<(String, i32, i64)>, KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    for r in ranges {
+        tpl.add_partition(&r.topic, r.partition);
+    }
+    let committed = consumer.committed_offsets(tpl, timeout)?;
+    Ok(committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.topic().to_string(), e.partition(), o)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Settles a transaction whose commit outcome was not seen, from the group's committed offsets
+/// of its partitions, read after the outcome was decided: an offset at the end of the
+/// transaction's range means it committed, one at its start that it did not.
+fn settled_by(ranges: &[InputRange], committed: &[(String, i32, i64)]) -> Settled {
+    let mut verdict = Settled::Unknown;
+    for r in ranges.iter().filter(|r| r.to > r.from) {
+        let Some(&(_, _, offset)) = committed.iter().find(|(t, p, _)| *p == r.partition && *t == r.topic) else {
+            continue;
+        };
+        if offset == r.to {
+            return Settled::Committed;
+        }
+        if offset == r.from {
+            verdict = Settled::Aborted;
+        }
+    }
+    verdict
 }
 
 /// A rebalance event, recorded by the context and acted on by the worker after the poll.
@@ -276,6 +352,9 @@ struct Member {
     shard: Shard,
     record: DeltaRecord,
     positions: Vec<PartitionOffset>,
+    /// Per position, the offset committed last (-1: unknown): where its next record's range
+    /// starts.
+    from: Vec<i64>,
     current: CurrentPartition,
     /// Messages read since the last commit.
     uncommitted: u64,
@@ -298,7 +377,7 @@ impl Member {
         config: Arc<Config>,
         instance: &str,
         links: &MemberLinks,
-        chain: RecordChain,
+        chain: &mut RecordChain,
     ) -> Result<Member, KafkaError> {
         let group = &config.kafka.group_id;
         let member = format!("{instance}-{id}");
@@ -337,6 +416,14 @@ impl Member {
             cooperative: AtomicBool::new(false),
         };
         let consumer = BatchConsumer::with_worker_queue(c.create_with_context(context)?)?;
+        // `init_transactions` has ended the unsettled transaction: the offsets say how.
+        chain.settle(|ranges| {
+            let outcome = committed_offsets(consumer.consumer(), ranges, config.scale.transaction_timeout)
+                .map(|committed| settled_by(ranges, &committed))
+                .unwrap_or(Settled::Unknown);
+            tracing::warn!(worker = id, ?outcome, "a commit whose outcome was not seen is settled");
+            outcome
+        });
         let topics: Vec<&str> = config.kafka.topics.iter().map(String::as_str).collect();
         consumer.consumer().subscribe(&topics)?;
         producer.begin_transaction()?;
@@ -346,13 +433,14 @@ impl Member {
             shard: Shard::new(&config),
             record: DeltaRecord::empty(&config),
             positions: Vec::new(),
+            from: Vec::new(),
             current: CurrentPartition::NONE,
             uncommitted: 0,
             unreported: 0,
             last_commit: Instant::now(),
             deltas_topic: deltas_topic(group),
             key: member,
-            chain,
+            chain: chain.clone(),
             consumer,
             producer,
             config,
@@ -449,8 +537,9 @@ impl Member {
             consumer
                 .seek(e.topic(), e.partition(), seek_to, timeout)
                 .map_err(|err| Rejoin(format!("seek {} [{}]: {err}", e.topic(), e.partition())))?;
-            if let Some(p) = self.positions.iter_mut().find(|p| p.partition == e.partition() && p.topic == e.topic()) {
-                p.next = next;
+            if let Some(i) = self.positions.iter().position(|p| p.partition == e.partition() && p.topic == e.topic()) {
+                self.positions[i].next = next;
+                self.from[i] = next;
             }
         }
         self.current = CurrentPartition::NONE;
@@ -522,14 +611,23 @@ impl Member {
         let consumer = self.consumer.consumer();
         let assigned = if self.cooperative() { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) };
         assigned.map_err(|e| Rejoin(format!("assign: {e}")))?;
+        // Where reading starts: the first record's ranges start there.
+        let committed = match consumer.committed_offsets(tpl.clone(), self.config.scale.transaction_timeout) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(worker = self.id, error = %e, "committed offsets unknown; the first records carry no ranges");
+                TopicPartitionList::new()
+            }
+        };
         let mut added = 0;
         for e in tpl.elements() {
             if !self.positions.iter().any(|p| p.partition == e.partition() && p.topic == e.topic()) {
-                self.positions.push(PartitionOffset {
-                    topic: e.topic().to_string(),
-                    partition: e.partition(),
-                    next: -1,
-                });
+                let next = match committed.find_partition(e.topic(), e.partition()).map(|c| c.offset()) {
+                    Some(Offset::Offset(o)) => o,
+                    _ => -1,
+                };
+                self.positions.push(PartitionOffset { topic: e.topic().to_string(), partition: e.partition(), next });
+                self.from.push(next);
                 added += 1;
             }
         }
@@ -557,11 +655,16 @@ impl Member {
         let unassigned = if self.cooperative() { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
         unassigned.map_err(|e| Rejoin(format!("unassign: {e}")))?;
         let before = self.positions.len();
-        if self.cooperative() {
-            self.positions
-                .retain(|p| !tpl.elements().iter().any(|e| e.partition() == p.partition && e.topic() == p.topic));
-        } else {
-            self.positions.clear();
+        let cooperative = self.cooperative();
+        let mut i = 0;
+        while i < self.positions.len() {
+            let p = &self.positions[i];
+            if !cooperative || tpl.elements().iter().any(|e| e.partition() == p.partition && e.topic() == p.topic) {
+                self.positions.swap_remove(i);
+                self.from.swap_remove(i);
+            } else {
+                i += 1;
+            }
         }
         links.stats.partitions.fetch_sub((before - self.positions.len()) as u64, Ordering::Relaxed);
         self.current = CurrentPartition::NONE;
@@ -580,7 +683,14 @@ impl Member {
         self.shard.take_delta(&mut self.record);
         let chain = self.chain.begin();
         self.record.chain = Some(chain);
+        for (p, &from) in self.positions.iter().zip(&self.from) {
+            if from >= 0 && p.next > from {
+                let (topic, partition, to) = (p.topic.clone(), p.partition, p.next);
+                self.record.ranges.push(InputRange { topic, partition, from, to });
+            }
+        }
         let bytes = self.record.encode(&self.config);
+        let ranges = std::mem::take(&mut self.record.ranges);
         self.record.clear();
         let mut record = BaseRecord::<[u8], [u8]>::to(&self.deltas_topic).key(self.key.as_bytes()).payload(&bytes);
         loop {
@@ -608,9 +718,14 @@ impl Member {
             return Err(self.failed("send_offsets_to_transaction", e, links, None));
         }
         if let Err(e) = self.producer.commit_transaction(timeout) {
-            return Err(self.failed("commit_transaction", e, links, Some(chain)));
+            return Err(self.failed("commit_transaction", e, links, Some((chain.seq, ranges))));
         }
-        self.chain.prev = chain.seq;
+        self.chain.committed(chain.seq);
+        for (p, from) in self.positions.iter().zip(&mut self.from) {
+            if p.next >= 0 {
+                *from = p.next;
+            }
+        }
         links.stats.committed.fetch_add(1, Ordering::Relaxed);
         links.stats.delta_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.uncommitted = 0;
@@ -621,13 +736,20 @@ impl Member {
     /// (librdkafka calls the error abortable and the abort went through) or must join again
     /// (fenced, fatal, or a commit whose outcome is unknown: librdkafka lacks KIP-890, so a
     /// producer whose commit timed out is replaced). `committing`: the transaction whose commit
-    /// was asked for; unless its abort went through, it may have committed, and the chain's next
-    /// record names it.
-    fn failed(&mut self, step: &str, error: KafkaError, links: &MemberLinks, committing: Option<Chain>) -> Failure {
+    /// was asked for, and its ranges; unless its abort went through, it may have committed, and
+    /// it is settled when the worker joins again.
+    fn failed(
+        &mut self,
+        step: &str,
+        error: KafkaError,
+        links: &MemberLinks,
+        committing: Option<(u64, Vec<InputRange>)>,
+    ) -> Failure {
         let abortable = matches!(&error, KafkaError::Transaction(e) if e.txn_requires_abort() && !e.is_fatal());
         let aborted = self.abort(Some(&error), links);
-        if let Some(chain) = committing.filter(|_| !aborted) {
-            self.chain.prev = chain.seq;
+        if let Some(unsettled) = committing.filter(|_| !aborted) {
+            self.chain.unsettled = Some(unsettled);
+            return Failure::Rejoin(format!("{step}: {error} (outcome unknown)"));
         }
         let why = format!("{step}: {error}");
         tracing::debug!(worker = self.id, abortable, aborted, "transaction failed");
@@ -679,6 +801,62 @@ impl Member {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn range(partition: i32, from: i64, to: i64) -> InputRange {
+        InputRange { topic: "events".into(), partition, from, to }
+    }
+
+    /// The committed offsets settle a commit whose outcome was not seen: at the end of a range,
+    /// it committed; at its start, it did not; moved on (or unknown), nobody can tell here. An
+    /// empty range says nothing.
+    #[test]
+    fn committed_offsets_settle_an_unseen_commit() {
+        let ranges = [range(0, 10, 20), range(3, 7, 9), range(4, 5, 5)];
+        let at = |offsets: &[(i32, i64)]| {
+            let committed: Vec<_> = offsets.iter().map(|&(p, o)| ("events".to_string(), p, o)).collect();
+            settled_by(&ranges, &committed)
+        };
+        assert_eq!(at(&[(0, 20), (3, 9)]), Settled::Committed);
+        assert_eq!(at(&[(0, 31), (3, 9)]), Settled::Committed, "one partition is enough");
+        assert_eq!(at(&[(0, 10), (3, 7)]), Settled::Aborted);
+        assert_eq!(at(&[(0, 10), (3, 12)]), Settled::Aborted);
+        assert_eq!(at(&[(0, 25), (3, 12), (4, 5)]), Settled::Unknown);
+        assert_eq!(at(&[]), Settled::Unknown);
+    }
+
+    /// What the chain names next: a settled commit as `prev`; an aborted one not at all; one
+    /// nobody could settle as `unsure` (the first such), until a later commit goes through.
+    #[test]
+    fn the_chain_names_what_was_settled() {
+        let mut chain = RecordChain::new();
+        let first = chain.begin();
+        chain.committed(first.seq);
+        let unseen = chain.begin();
+        chain.unsettled = Some((unseen.seq, vec![range(0, 10, 20)]));
+        chain.settle(|_| Settled::Committed);
+        assert_eq!((chain.begin().prev, chain.unsettled.is_none()), (unseen.seq, true));
+
+        let mut chain = RecordChain::new();
+        let first = chain.begin();
+        chain.committed(first.seq);
+        let unseen = chain.begin();
+        chain.unsettled = Some((unseen.seq, Vec::new()));
+        chain.settle(|_| Settled::Aborted);
+        let next = chain.begin();
+        assert_eq!((next.prev, next.unsure), (1, 0));
+
+        let mut chain = RecordChain::new();
+        let unseen = chain.begin();
+        chain.unsettled = Some((unseen.seq, Vec::new()));
+        chain.settle(|_| Settled::Unknown);
+        let again = chain.begin();
+        chain.unsettled = Some((again.seq, Vec::new()));
+        chain.settle(|_| Settled::Unknown);
+        let next = chain.begin();
+        assert_eq!((next.prev, next.unsure), (0, unseen.seq));
+        chain.committed(next.seq);
+        assert_eq!((chain.begin().prev, chain.begin().unsure), (next.seq, 0));
+    }
 
     /// The watchdog sees a commit only while it is in progress, and the longest one.
     #[test]

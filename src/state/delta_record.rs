@@ -8,8 +8,8 @@
 //! process-wide counters (reject reasons, fields and maintenance windows by name, as in
 //! checkpoints) and the delta's
 //! buckets and latency counts, sorted, in little-endian fixed width. Last, the record's place in
-//! its writer's chain ([`Chain`]), which lets a merge member tell a record of a transaction the
-//! writer aborted from the records that count.
+//! its writer's chain ([`Chain`]) and the input offsets it covers ([`InputRange`]), which let a
+//! merge member tell a record of a transaction the writer aborted from the records that count.
 
 use super::codec::{Reader, Writer};
 use super::{read_counters, write_counters, Counters, Malformed};
@@ -18,9 +18,10 @@ use crate::window::delta::Delta;
 use crate::window::Counts;
 
 /// The format [`DeltaRecord::encode`] writes: 2 adds the breakdowns (combination texts and
-/// buckets) and the member's clock, 3 the writer's chain; records of formats 1 (no breakdowns)
-/// and 2 (no chain) are still read.
-pub const FORMAT: u32 = 3;
+/// buckets) and the member's clock, 3 the writer's chain, 4 the chain's first unsure transaction
+/// and the input ranges; records of formats 1 (no breakdowns), 2 (no chain) and 3 (no ranges)
+/// are still read.
+pub const FORMAT: u32 = 4;
 
 /// A delta record's place among its writer's records.
 ///
@@ -38,8 +39,30 @@ pub struct Chain {
     pub writer: u64,
     /// This transaction's number, from 1.
     pub seq: u64,
-    /// The last earlier transaction of the writer that may have committed; 0 for none.
+    /// The last earlier transaction of the writer that it saw commit; 0 for none.
     pub prev: u64,
+    /// The first transaction after `prev` whose commit the writer could not see the end of
+    /// (the commit failed and so did the abort: the broker may have committed it); 0 for none.
+    /// Such a transaction and the writer's later ones before this record are decided by the
+    /// input ranges ([`InputRange`]), not by the chain.
+    pub unsure: u64,
+}
+
+/// The input offsets a record counted, of one partition: `from` is the offset committed when the
+/// writer began counting it (the group's committed offset, or its own previous commit), `to` the
+/// one this record's transaction commits. In a partition, each committed record starts where the
+/// previous committed one ended: a record starting where another also starts means one of them
+/// was aborted, and one starting where another ends means that one committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputRange {
+    /// The input topic.
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// The offset committed before this record's events.
+    pub from: i64,
+    /// The offset committed with them.
+    pub to: i64,
 }
 
 /// One member's counts since its last commit.
@@ -52,6 +75,9 @@ pub struct DeltaRecord {
     pub delta: Delta,
     /// Its place in its writer's chain; `None` in a record of a format before 3.
     pub chain: Option<Chain>,
+    /// The input offsets it covers, one range per partition that advanced (formats 4 on; a
+    /// partition whose committed offset was unknown to the writer is left out).
+    pub ranges: Vec<InputRange>,
 }
 
 /// Why a delta record is not folded.
@@ -99,13 +125,14 @@ impl DeltaError {
 impl DeltaRecord {
     /// An empty record for `config`, outside any chain.
     pub fn empty(config: &Config) -> DeltaRecord {
-        DeltaRecord { counters: Counters::for_config(config), delta: Delta::default(), chain: None }
+        DeltaRecord { counters: Counters::for_config(config), delta: Delta::default(), chain: None, ranges: Vec::new() }
     }
 
     /// Empties it for the next commit, keeping its memory.
     pub fn clear(&mut self) {
         self.delta.clear();
         self.counters.clear();
+        self.ranges.clear();
     }
 
     /// The record value for `config`.
@@ -155,10 +182,18 @@ impl DeltaRecord {
             w.u64(c.total);
             w.i64(last);
         }
-        let chain = self.chain.unwrap_or(Chain { writer: 0, seq: 0, prev: 0 });
+        let chain = self.chain.unwrap_or(Chain { writer: 0, seq: 0, prev: 0, unsure: 0 });
         w.u64(chain.writer);
         w.u64(chain.seq);
         w.u64(chain.prev);
+        w.u64(chain.unsure);
+        w.u32(self.ranges.len() as u32);
+        for r in &self.ranges {
+            w.str(&r.topic);
+            w.i32(r.partition);
+            w.i64(r.from);
+            w.i64(r.to);
+        }
         w.buf
     }
 
@@ -220,19 +255,31 @@ impl DeltaRecord {
             delta.add_breakdown_entries(&entries);
         }
         let mut chain = None;
+        let mut ranges = Vec::new();
         if format >= 3 {
             // Seq 0: a record written outside any chain (tests, tools).
             let (writer, seq, prev) = (r.u64()?, r.u64()?, r.u64()?);
-            if seq > 0 && prev >= seq {
+            let unsure = if format >= 4 { r.u64()? } else { 0 };
+            let unsure_fits = unsure == 0 || (prev < unsure && unsure < seq);
+            if seq > 0 && (prev >= seq || !unsure_fits) {
                 return Err(Malformed(bytes.len()).into());
             }
-            chain = (seq > 0).then_some(Chain { writer, seq, prev });
+            chain = (seq > 0).then_some(Chain { writer, seq, prev, unsure });
+        }
+        if format >= 4 {
+            for _ in 0..r.count(24)? {
+                let (topic, partition, from, to) = (r.str()?.to_string(), r.i32()?, r.i64()?, r.i64()?);
+                if from < 0 || to < from {
+                    return Err(Malformed(bytes.len()).into());
+                }
+                ranges.push(InputRange { topic, partition, from, to });
+            }
         }
         if !r.is_done() {
             return Err(Malformed(bytes.len()).into());
         }
         delta.add_entries(&buckets, &latency);
-        Ok(DeltaRecord { counters, delta, chain })
+        Ok(DeltaRecord { counters, delta, chain, ranges })
     }
 }
 
@@ -258,7 +305,11 @@ mod tests {
             &[(0, 179_569_440, Counts { good: 3, total: 4 }), (2, 179_569_441, Counts { good: 0, total: 2 })],
             &[(2, 29_928_240, 17, 2)],
         );
-        DeltaRecord { counters, delta, chain: Some(Chain { writer: 0xC0FFEE, seq: 7, prev: 5 }) }
+        let ranges = vec![
+            InputRange { topic: "events".into(), partition: 3, from: 100, to: 160 },
+            InputRange { topic: "events".into(), partition: 11, from: 0, to: 2 },
+        ];
+        DeltaRecord { counters, delta, chain: Some(Chain { writer: 0xC0FFEE, seq: 7, prev: 4, unsure: 5 }), ranges }
     }
 
     #[test]
@@ -271,6 +322,7 @@ mod tests {
         assert_eq!(back.delta.latency_entries(), record.delta.latency_entries());
         assert_eq!(back.delta.events(), 6);
         assert_eq!(back.chain, record.chain);
+        assert_eq!(back.ranges, record.ranges);
     }
 
     /// Format 2 carries breakdowns and the member's clock; a format-1 record (the same bytes
@@ -297,7 +349,14 @@ mod tests {
 
         let plain = config(include_str!("../../config/example.yaml"));
         assert_ne!(plain.slis_fingerprint(), c.slis_fingerprint(), "a breakdown is part of the definitions");
-        let mut v2 = sample(&plain).encode(&plain);
+        let mut v3 = sample(&plain).encode(&plain);
+        let ranges = 4 + 2 * (4 + "events".len() + 4 + 16);
+        v3.truncate(v3.len() - 8 - ranges); // the chain's unsure transaction and the ranges
+        v3[..4].copy_from_slice(&3u32.to_le_bytes());
+        let back = DeltaRecord::decode(&v3, &plain).unwrap();
+        assert_eq!(back.chain, Some(Chain { writer: 0xC0FFEE, seq: 7, prev: 4, unsure: 0 }));
+        assert!(back.ranges.is_empty());
+        let mut v2 = v3;
         v2.truncate(v2.len() - 24); // the chain
         v2[..4].copy_from_slice(&2u32.to_le_bytes());
         assert_eq!(DeltaRecord::decode(&v2, &plain).unwrap().chain, None);

@@ -641,7 +641,6 @@ fn a_member_stopped_past_its_transaction_timeout_is_aborted_and_rejoins() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "open defect: after a broker kill -9 the merge replicas sometimes count a few hundred events twice (583 of 303,000 in one full-suite run; 4 of 5 runs alone pass); run with --ignored"]
 fn the_broker_killed_mid_transaction_loses_and_double_counts_nothing() {
     const DOWN: Duration = Duration::from_secs(4);
     let own = Broker::start_own("scale-crash");
@@ -691,12 +690,15 @@ fn the_broker_killed_mid_transaction_loses_and_double_counts_nothing() {
 /// record becomes visible with the writer's next committed one (the partition never closed the
 /// aborted transaction, so the next commit marker closes both). The test writes exactly that:
 /// one committed transaction holding the aborted attempt (seq 2) and its retry (seq 3, which
-/// names 1 as the last that may have committed). Only records 1 and 3 may count.
+/// names 1 as the last that committed). Only records 1 and 3 may count. Then writers that could
+/// not tell whether an attempt committed (their next record names it `unsure`): the input ranges
+/// decide. A retry starting where the attempt started means it did not commit; a record
+/// starting where it ended means it did.
 #[test]
 fn a_delta_record_its_writer_aborted_is_not_folded_when_the_broker_shows_it() {
     use rdkafka::config::ClientConfig;
     use rdkafka::producer::{BaseProducer, BaseRecord};
-    use slostream::state::delta_record::{Chain, DeltaRecord};
+    use slostream::state::delta_record::{Chain, DeltaRecord, InputRange};
 
     let d = deployment("scale-ghost").workers(1).scale("200ms", "5s");
     d.create_topic(PARTITIONS);
@@ -712,12 +714,15 @@ fn a_delta_record_its_writer_aborted_is_not_folded_when_the_broker_shows_it() {
         .create()
         .expect("transactional producer");
     producer.init_transactions(Duration::from_secs(30)).expect("init_transactions");
-    let record = |seq: u64, prev: u64, consumed: u64| {
+    let chained = |chain: Chain, consumed: u64, from: i64, to: i64| {
         let mut r = DeltaRecord::empty(&config);
         r.counters.consumed = consumed;
-        r.chain = Some(Chain { writer: 77, seq, prev });
+        r.chain = Some(chain);
+        r.ranges.push(InputRange { topic: d.topic().to_string(), partition: 0, from, to });
         r.encode(&config)
     };
+    let record =
+        |seq: u64, prev: u64, consumed: u64| chained(Chain { writer: 77, seq, prev, unsure: 0 }, consumed, 0, 0);
     let commit = |records: &[Vec<u8>]| {
         producer.begin_transaction().expect("begin");
         for r in records {
@@ -734,6 +739,22 @@ fn a_delta_record_its_writer_aborted_is_not_folded_when_the_broker_shows_it() {
     // Still 1010 a while later: record 2 was left out, not merely late.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(merge.scrape().get(names::EVENTS_CONSUMED.name, &[]), Some(1010.0));
+
+    let writer_78 =
+        |seq, prev, unsure, consumed, from, to| chained(Chain { writer: 78, seq, prev, unsure }, consumed, from, to);
+    commit(&[writer_78(1, 0, 0, 0, 0, 10)]);
+    commit(&[writer_78(2, 1, 0, 10_000, 10, 20), writer_78(3, 1, 2, 100_000, 10, 15)]);
+    // And a writer whose unsure attempt did commit: its next record starts where it ended.
+    let writer_79 =
+        |seq, prev, unsure, consumed, from, to| chained(Chain { writer: 79, seq, prev, unsure }, consumed, from, to);
+    commit(&[writer_79(1, 0, 0, 0, 0, 10)]);
+    commit(&[writer_79(2, 1, 0, 1_000_000, 10, 20)]);
+    commit(&[writer_79(3, 1, 2, 10_000_000, 20, 25)]);
+    let (m, _) = merge.wait_consumed(11_101_010, Duration::from_secs(60));
+    let aborted = m.get(names::DELTA_RECORDS_REFUSED.name, &[("reason", "aborted_by_writer")]);
+    assert_eq!(aborted, Some(2.0), "{}", merge.log_tail(30));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(merge.scrape().get(names::EVENTS_CONSUMED.name, &[]), Some(11_101_010.0));
     merge.stop();
 }
 
