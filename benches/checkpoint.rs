@@ -59,6 +59,7 @@ fn checkpoint(c: &mut Criterion) {
         new_maintenance: Vec::new(),
         rebuild: None,
         history: Vec::new(),
+        coverage: Default::default(),
     };
     let bytes = cp.encode(&config);
     println!(

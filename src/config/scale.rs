@@ -52,6 +52,9 @@ pub struct ScaleConfig {
     /// A merge member's `<group_id>.merge-leader` (set by [`super::Config::as_merge_member`]):
     /// the group whose one partition's owner pushes alerts. `None`: this process always does.
     pub leader_topic: Option<String>,
+    /// A merge member's input topics (set by [`super::Config::as_merge_member`]): where a history
+    /// rebuild reads the events its ingest members counted.
+    pub input_topics: Vec<String>,
 }
 
 impl Default for ScaleConfig {
@@ -63,6 +66,7 @@ impl Default for ScaleConfig {
             deltas_partitions: 16,
             static_membership: true,
             leader_topic: None,
+            input_topics: Vec::new(),
         }
     }
 }
@@ -109,6 +113,7 @@ impl super::Config {
         c.events.dead_letter_topic = None;
         c.ingest.workers = 1;
         c.scale.leader_topic = Some(leader_topic(&self.kafka.group_id));
+        c.scale.input_topics = self.kafka.topics.clone();
         c
     }
 }

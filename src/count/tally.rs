@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::report::Reports;
+use crate::state::coverage::InputCoverage;
 use crate::state::delta_record::DeltaRecord;
 use crate::state::rebuild::{Rebuild, RebuildPartition};
 use crate::state::{Checkpoint, CheckpointRef, Counters, DecodeError, PartitionOffset};
@@ -64,14 +65,16 @@ pub struct Tally {
     pub rebuild: Option<Rebuild>,
     /// Per rebuilt SLI, the event time from which its history is complete.
     pub history: Vec<(String, i64)>,
+    /// A merge member's input offsets counted: a record covering any of them again is refused.
+    pub coverage: InputCoverage,
 }
 
 impl Tally {
     /// An empty tally, or a restored checkpoint's counts; `offsets` are where reading starts.
     pub fn new(config: &Config, workers: usize, restored: Option<Checkpoint>, offsets: Vec<PartitionOffset>) -> Tally {
         let n = config.slis.len();
-        let (mut store, counters, breakdowns, saved, mut reports, rebuild, history) = match restored {
-            Some(c) => (c.store, c.counters, c.breakdowns, c.slices, c.reports, c.rebuild, c.history),
+        let (mut store, counters, breakdowns, saved, mut reports, rebuild, history, coverage) = match restored {
+            Some(c) => (c.store, c.counters, c.breakdowns, c.slices, c.reports, c.rebuild, c.history, c.coverage),
             None => (
                 WindowStore::new(n, config.max_period_secs() * 1000, config.events.max_future_ms),
                 Counters::for_config(config),
@@ -80,6 +83,7 @@ impl Tally {
                 Reports::new(config),
                 None,
                 Vec::new(),
+                InputCoverage::default(),
             ),
         };
         store.keep_evicted();
@@ -101,6 +105,7 @@ impl Tally {
             period_ms: config.max_period_secs() * 1000,
             rebuild,
             history,
+            coverage,
         }
     }
 
@@ -168,6 +173,7 @@ impl Tally {
             reports: &self.reports,
             rebuild: self.rebuild.as_ref(),
             history: &self.history,
+            coverage: &self.coverage,
         }
         .encode(config);
         let restored = Checkpoint::decode_forgetting(&bytes, config, slis)?;

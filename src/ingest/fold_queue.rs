@@ -1,49 +1,56 @@
 //! The merge member's delta records between reading and folding: folded in each partition's
-//! order, and only once it is sure the record's transaction was not one its writer aborted.
+//! order, and only once it is sure the record's transaction took effect.
 //!
-//! Kafka should never show a `read_committed` reader a record of an aborted transaction. A broker
-//! that skips the abort marker does (Kafka 4.4, restarting, sends the markers of transactions
-//! aborted right after its start before it knows its partitions' leaders, and drops them): the
-//! record stays open in its partition, and the writer's next commit marker commits it together
-//! with the writer's next record. The writer had dropped the aborted counts and read those
-//! events again, so folding both would count them twice.
+//! Kafka should show a `read_committed` reader exactly the records of committed transactions,
+//! and apply exactly their offsets. A broker restarting after a crash may not: Kafka 4.4 skips
+//! the markers it sends before it knows its partitions' leaders ("Couldn't find leader endpoint
+//! ... can be skipped"). A record of an aborted transaction then becomes visible with its
+//! writer's next commit, and a committed transaction's records become visible while its offsets
+//! never apply, so the partition's next owner reads those events again. Folding such a record
+//! counts its events twice. Two checks keep them out:
 //!
-//! Each record names the last earlier transaction of its writer that committed ([`Chain`]). A
-//! record is decided when a later record of the same writer arrives in its partition (folded if
-//! that one names it or a later transaction as `prev`, left out if not: its writer aborted it),
-//! or when the partition is read to its end (librdkafka's partition EOF, at the last stable
-//! offset): a hidden record and the record whose marker exposes it become visible together, so
-//! at the end there is nothing left that could name it. Records are folded strictly in partition
-//! order, and the cut's next offset of a partition stops at its first undecided record, so a
-//! restart reads every undecided record again and decides it the same way.
+//! - **The writer's chain** ([`Chain`]). Each record names the last earlier transaction of its
+//!   writer that committed. A record is decided when a later record of the same writer arrives
+//!   in its partition (left out if its writer aborted it), or when the partition is read to its
+//!   end (librdkafka's partition EOF, at the last stable offset): a hidden record and the record
+//!   whose marker exposes it become visible together, so at the end nothing is left that could
+//!   name it.
+//! - **The input ranges** ([`InputRange`]). In an input partition each record starts at the
+//!   offset committed when its writer began, so the records whose transactions took effect
+//!   follow one another: a record is confirmed once a record (of any writer, folded or not, even
+//!   of other definitions) starts where it ends, and it is refused as `already_counted` when
+//!   records folded before cover any of its offsets ([`InputCoverage`]), or when a later record
+//!   of its own writer starts where it starts (the writer read those events again). A writer
+//!   commits once more after it goes idle, with nothing read, so its last record is confirmed
+//!   too.
 //!
-//! A record at or after the later record's `unsure` is one whose commit its writer could not
-//! see the end of, nor settle afterwards. It is decided by the input offsets ([`InputRange`]):
-//! in an input partition every committed record starts where the previous committed one ended,
-//! so a record starting where it ends proves it committed, and a committed record starting
-//! where it starts proves it did not.
+//! Records are folded strictly in partition order, and the cut's next offset of a partition
+//! stops at its first record not folded yet, so a restart reads it again and decides it the same
+//! way (the coverage is checkpointed with the counts). A record nothing confirms within
+//! [`UNCONFIRMED_AT_MOST`] (its partition's next owner never started where it ended: say, the
+//! group's offsets were moved by hand) is folded anyway, with an error logged.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::count::Tally;
+use crate::state::coverage::InputCoverage;
 use crate::state::delta_record::{Chain, DeltaRecord, InputRange};
 
-/// The longest a record stays unsure before it is folded anyway, with an error logged: its
-/// deltas partition is held behind it, and folding is what a writer without the ranges did.
-pub(crate) const UNSURE_AT_MOST: Duration = Duration::from_secs(300);
+/// How long a record may wait for its confirmation before it is folded anyway.
+pub(crate) const UNCONFIRMED_AT_MOST: Duration = Duration::from_secs(300);
 
-/// Starts of input ranges of records folded lately, kept as evidence for unsure records.
-const REMEMBERED_STARTS: usize = 4096;
+/// Starts of input ranges remembered as confirmations (about a minute of a large deployment's
+/// records); the checkpointed coverage holds the older ones that matter.
+const REMEMBERED_STARTS: usize = 1 << 16;
 
-/// What becomes of a record.
+/// What the chain says of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     /// Not known yet.
     Undecided,
-    /// Its writer could not tell whether it committed: the input ranges will (held since then).
-    Unsure(Instant),
-    /// Folded.
-    Fold,
+    /// Not aborted by its writer: folded once its input ranges are confirmed.
+    Kept,
     /// Its writer aborted its transaction: left out.
     Aborted,
 }
@@ -54,6 +61,7 @@ struct Entry {
     chain: Option<Chain>,
     record: DeltaRecord,
     verdict: Verdict,
+    read_at: Instant,
 }
 
 /// One partition's records, in offset order.
@@ -64,33 +72,42 @@ struct Partition {
     entries: VecDeque<Entry>,
 }
 
+/// Where decided records go: the merge member's tally.
+pub(crate) trait FoldTarget {
+    /// The input offsets counted so far.
+    fn coverage(&self) -> &InputCoverage;
+    /// Folds the record and records its input as counted.
+    fn fold(&mut self, record: &DeltaRecord);
+}
+
+impl FoldTarget for Tally {
+    fn coverage(&self) -> &InputCoverage {
+        &self.coverage
+    }
+
+    fn fold(&mut self, record: &DeltaRecord) {
+        Tally::fold(self, record, &[]);
+        self.coverage.add(&record.ranges);
+    }
+}
+
+/// Records left out by one [`FoldQueue::drain_decided`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LeftOut {
+    /// Their writer aborted them.
+    pub(crate) aborted: u64,
+    /// Their input was counted already.
+    pub(crate) already_counted: u64,
+}
+
 /// The records read and not folded yet, per partition.
 #[derive(Debug, Default)]
 pub(crate) struct FoldQueue {
     partitions: Vec<Partition>,
     len: usize,
-    /// Whether a record is unsure now.
-    unsure: usize,
-    /// Input ranges' starts of records folded lately: (topic, partition, from).
-    folded_starts: VecDeque<(String, i32, i64)>,
-}
-
-/// What the other records say of an unsure one, from their ranges' starts, each flagged when its
-/// start is the group's committed offset after the unsure record's outcome was decided (the
-/// record was folded, or its writer's later record).
-fn evidence(unsure: &[InputRange], starts: impl Iterator<Item = (bool, InputRange)>) -> Option<Verdict> {
-    let mut verdict = None;
-    for (decisive, r) in starts {
-        for u in unsure.iter().filter(|u| u.to > u.from && u.partition == r.partition && u.topic == r.topic) {
-            if r.from == u.to {
-                return Some(Verdict::Fold);
-            }
-            if decisive && r.from == u.from {
-                verdict = Some(Verdict::Aborted);
-            }
-        }
-    }
-    verdict
+    /// Input ranges' starts seen lately: (topic, partition, from).
+    starts: HashSet<(String, i32, i64)>,
+    starts_order: VecDeque<(String, i32, i64)>,
 }
 
 impl FoldQueue {
@@ -110,115 +127,131 @@ impl FoldQueue {
         &mut self.partitions[i]
     }
 
+    /// Remembers where the ranges start: confirmations of the records that end there. Also for
+    /// records not folded (other definitions): they started where the group's offsets stood.
+    pub(crate) fn saw(&mut self, ranges: &[InputRange]) {
+        for r in ranges {
+            let key = (r.topic.clone(), r.partition, r.from);
+            if self.starts.insert(key.clone()) {
+                if self.starts_order.len() == REMEMBERED_STARTS {
+                    if let Some(old) = self.starts_order.pop_front() {
+                        self.starts.remove(&old);
+                    }
+                }
+                self.starts_order.push_back(key);
+            }
+        }
+    }
+
     /// Adds the record read at `offset`, deciding the earlier records of its writer in the
-    /// partition. A record without a chain (an older format) is decided at once.
+    /// partition. A record without a chain (an older format) is kept at once.
     pub(crate) fn push(&mut self, topic: &str, partition: i32, offset: i64, record: DeltaRecord) {
+        self.saw(&record.ranges);
         let chain = record.chain;
         let p = self.partition(topic, partition);
-        let mut unsure = 0;
         if let Some(c) = chain {
             for e in p.entries.iter_mut().filter(|e| e.verdict == Verdict::Undecided) {
                 if let Some(earlier) = e.chain.filter(|earlier| earlier.writer == c.writer) {
-                    e.verdict = if earlier.seq <= c.prev {
-                        Verdict::Fold
-                    } else if c.unsure != 0 && earlier.seq >= c.unsure {
-                        unsure += 1;
-                        Verdict::Unsure(Instant::now())
-                    } else {
-                        Verdict::Aborted
-                    };
+                    // At or after `unsure`: the writer does not know; the ranges decide.
+                    let unsure = c.unsure != 0 && earlier.seq >= c.unsure;
+                    e.verdict = if earlier.seq <= c.prev || unsure { Verdict::Kept } else { Verdict::Aborted };
                 }
             }
         }
-        let verdict = if chain.is_some() { Verdict::Undecided } else { Verdict::Fold };
-        p.entries.push_back(Entry { offset, chain, record, verdict });
-        self.unsure += unsure;
+        let verdict = if chain.is_some() { Verdict::Undecided } else { Verdict::Kept };
+        p.entries.push_back(Entry { offset, chain, record, verdict, read_at: Instant::now() });
         self.len += 1;
     }
 
-    /// The partition was read to its end: every record in it is decided (folded).
+    /// The partition was read to its end: no later record can name its records any more.
     pub(crate) fn at_end(&mut self, topic: &str, partition: i32) {
         if let Some(p) = self.partitions.iter_mut().find(|p| p.partition == partition && p.topic == topic) {
             for e in p.entries.iter_mut().filter(|e| e.verdict == Verdict::Undecided) {
-                e.verdict = Verdict::Fold;
+                e.verdict = Verdict::Kept;
             }
         }
     }
 
-    /// Decides the unsure records the others give evidence for; past [`UNSURE_AT_MOST`], folds
-    /// them anyway.
-    fn decide_unsure(&mut self, at_most: Duration) {
-        if self.unsure == 0 {
-            return;
-        }
-        let mut decided = Vec::new();
-        for (pi, p) in self.partitions.iter().enumerate() {
-            for (ei, e) in p.entries.iter().enumerate() {
-                let Verdict::Unsure(since) = e.verdict else { continue };
-                let later_of_writer = |o: &Entry| matches!((o.chain, e.chain), (Some(o), Some(e)) if o.writer == e.writer && o.seq > e.seq);
-                let queued = self.partitions.iter().enumerate().flat_map(|(qi, q)| {
-                    q.entries.iter().enumerate().filter(move |&(qe, _)| (qi, qe) != (pi, ei)).flat_map(move |(_, o)| {
-                        let decisive = o.verdict == Verdict::Fold || later_of_writer(o);
-                        o.record.ranges.iter().map(move |r| (decisive, r.clone()))
-                    })
-                });
-                let folded = self.folded_starts.iter().map(|(topic, partition, from)| {
-                    (true, InputRange { topic: topic.clone(), partition: *partition, from: *from, to: *from })
-                });
-                let verdict = match evidence(&e.record.ranges, queued.chain(folded)) {
-                    Some(v) => v,
-                    None if since.elapsed() >= at_most => {
-                        tracing::error!(topic = p.topic, partition = p.partition, offset = e.offset, chain = ?e.chain, "no record says whether this delta record's transaction committed; folded (it may count its events twice)");
-                        Verdict::Fold
-                    }
-                    None => continue,
-                };
-                decided.push((pi, ei, verdict));
+    /// Whether another record read the events of `e` again, starting where a non-empty range of
+    /// `e` starts: a later record of the same writer (it found the offsets where they were
+    /// before `e`), or a confirmed record of another (the partition went on from its end, not
+    /// from the end of `e`). `e` itself is not confirmed.
+    fn superseded(&self, e: &Entry, coverage: &InputCoverage) -> bool {
+        let same_start = |o: &InputRange| {
+            e.record
+                .ranges
+                .iter()
+                .any(|r| r.to > r.from && r.from == o.from && r.partition == o.partition && r.topic == o.topic)
+        };
+        self.partitions.iter().flat_map(|p| &p.entries).filter(|o| !std::ptr::eq(*o, e)).any(|o| {
+            if o.verdict == Verdict::Aborted || !o.record.ranges.iter().any(same_start) {
+                return false;
             }
-        }
-        for (pi, ei, verdict) in decided {
-            self.partitions[pi].entries[ei].verdict = verdict;
-            self.unsure -= 1;
-        }
+            match (o.chain, e.chain) {
+                (Some(oc), Some(ec)) if oc.writer == ec.writer => oc.seq > ec.seq,
+                _ => self.confirmed(&o.record, coverage),
+            }
+        })
     }
 
-    /// Hands every decided record at the head of its partition to `fold` (in order) and counts
-    /// those left out; returns how many were left out.
-    pub(crate) fn drain_decided(&mut self, fold: impl FnMut(&DeltaRecord)) -> u64 {
-        self.drain_decided_within(UNSURE_AT_MOST, fold)
+    /// Whether each non-empty range of the record has a record starting where it ends.
+    fn confirmed(&self, record: &DeltaRecord, coverage: &InputCoverage) -> bool {
+        record.ranges.iter().filter(|r| r.to > r.from).all(|r| {
+            self.starts.contains(&(r.topic.clone(), r.partition, r.to))
+                || coverage.starts_at(&r.topic, r.partition, r.to)
+        })
     }
 
-    fn drain_decided_within(&mut self, at_most: Duration, mut fold: impl FnMut(&DeltaRecord)) -> u64 {
-        self.decide_unsure(at_most);
-        let mut aborted = 0;
-        for p in &mut self.partitions {
-            while p.entries.front().is_some_and(|e| matches!(e.verdict, Verdict::Fold | Verdict::Aborted)) {
-                let Some(e) = p.entries.pop_front() else { break };
-                self.len -= 1;
-                match e.verdict {
-                    Verdict::Fold => {
-                        fold(&e.record);
-                        for r in &e.record.ranges {
-                            if self.folded_starts.len() == REMEMBERED_STARTS {
-                                self.folded_starts.pop_front();
-                            }
-                            self.folded_starts.push_back((r.topic.clone(), r.partition, r.from));
+    /// Folds every decided and confirmed record at the head of its partition into `target` (in
+    /// order), leaving out those their writers aborted and those whose input is counted already.
+    pub(crate) fn drain_decided(&mut self, target: &mut impl FoldTarget) -> LeftOut {
+        self.drain_within(target, UNCONFIRMED_AT_MOST)
+    }
+
+    fn drain_within(&mut self, target: &mut impl FoldTarget, at_most: Duration) -> LeftOut {
+        let mut out = LeftOut::default();
+        // Folding adds coverage, which may settle records of partitions already passed.
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for pi in 0..self.partitions.len() {
+                while let Some(e) = self.partitions[pi].entries.front() {
+                    let take = match e.verdict {
+                        Verdict::Undecided => false,
+                        Verdict::Aborted => true,
+                        Verdict::Kept => {
+                            target.coverage().overlaps(&e.record.ranges)
+                                || self.confirmed(&e.record, target.coverage())
+                                || self.superseded(e, target.coverage())
+                                || e.read_at.elapsed() >= at_most
                         }
+                    };
+                    if !take {
+                        break;
                     }
-                    _ => {
-                        aborted += 1;
-                        tracing::error!(
-                            topic = p.topic,
-                            partition = p.partition,
-                            offset = e.offset,
-                            chain = ?e.chain,
-                            "a delta record of a transaction its writer aborted was visible (the broker skipped its abort marker): not folded"
-                        );
+                    let confirmed = self.confirmed(&e.record, target.coverage());
+                    let superseded = !confirmed && self.superseded(e, target.coverage());
+                    let p = &mut self.partitions[pi];
+                    let Some(e) = p.entries.pop_front() else { break };
+                    self.len -= 1;
+                    progress = true;
+                    let (topic, partition, offset, chain) = (&p.topic, p.partition, e.offset, e.chain);
+                    if e.verdict == Verdict::Aborted {
+                        out.aborted += 1;
+                        tracing::error!(topic, partition, offset, ?chain, "a delta record of a transaction its writer aborted was visible (the broker skipped its abort marker): not folded");
+                    } else if superseded || target.coverage().overlaps(&e.record.ranges) {
+                        out.already_counted += 1;
+                        tracing::error!(topic, partition, offset, ?chain, ranges = ?e.record.ranges, "a delta record covers input already counted (its transaction's offsets did not take effect; the broker skipped its markers?): not folded");
+                    } else {
+                        if !confirmed {
+                            tracing::error!(topic, partition, offset, ?chain, ranges = ?e.record.ranges, "no record started where this delta record ended; folded anyway");
+                        }
+                        target.fold(&e.record);
                     }
                 }
             }
         }
-        aborted
+        out
     }
 
     /// The offset of the partition's first record not folded yet: the cut may not pass it.
@@ -233,6 +266,23 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
+    /// What a tally keeps of the records: their `consumed` counts, in fold order.
+    #[derive(Default)]
+    struct Folded {
+        coverage: InputCoverage,
+        consumed: Vec<u64>,
+    }
+
+    impl FoldTarget for Folded {
+        fn coverage(&self) -> &InputCoverage {
+            &self.coverage
+        }
+        fn fold(&mut self, record: &DeltaRecord) {
+            self.consumed.push(record.counters.consumed);
+            self.coverage.add(&record.ranges);
+        }
+    }
+
     fn record(writer: u64, seq: u64, prev: u64, consumed: u64) -> DeltaRecord {
         let config = Config::from_yaml(include_str!("../../config/example.yaml"), "example.yaml").unwrap();
         let mut r = DeltaRecord::empty(&config);
@@ -241,36 +291,39 @@ mod tests {
         r
     }
 
-    /// A record of writer `writer` naming `unsure`, covering input partition `input` from `from`
-    /// to `to`.
+    /// Writer `writer`'s transaction `seq` (naming `prev`, and `unsure`), covering input
+    /// partition `input` from `from` to `to`; it consumed `seq * 100 + writer`.
     fn ranged(writer: u64, seq: u64, prev: u64, unsure: u64, input: i32, (from, to): (i64, i64)) -> DeltaRecord {
         let mut r = record(writer, seq, prev, seq * 100 + writer);
         r.chain = Some(Chain { writer, seq, prev, unsure });
-        r.ranges.push(InputRange { topic: "events".into(), partition: input, from, to });
+        r.ranges.push(InputRange { topic: "events".into(), partition: input, from, to, first: false });
         r
     }
 
-    fn drain(q: &mut FoldQueue) -> (Vec<u64>, u64) {
-        let mut folded = Vec::new();
-        let aborted = q.drain_decided(|r| folded.push(r.counters.consumed));
-        (folded, aborted)
+    fn drain(q: &mut FoldQueue, t: &mut Folded) -> (Vec<u64>, LeftOut) {
+        let out = q.drain_decided(t);
+        (std::mem::take(&mut t.consumed), out)
+    }
+
+    fn left_out(aborted: u64, already_counted: u64) -> LeftOut {
+        LeftOut { aborted, already_counted }
     }
 
     /// The skipped-marker case: writer 1's transaction 4 was aborted, its record became visible
-    /// with transaction 5's, which names 3 as the last that may have committed.
+    /// with transaction 5's, which names 3 as the last that committed.
     #[test]
     fn a_record_its_writer_aborted_is_left_out() {
-        let mut q = FoldQueue::default();
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
         q.push("d", 0, 10, record(1, 3, 2, 30));
         q.push("d", 0, 11, record(1, 4, 3, 40));
         // 3 is decided by 4 (4 names it), 4 waits.
-        assert_eq!(drain(&mut q), (vec![30], 0));
+        assert_eq!(drain(&mut q, &mut t), (vec![30], left_out(0, 0)));
         assert_eq!(q.first_held("d", 0), Some(11));
         q.push("d", 0, 12, record(1, 5, 3, 50));
-        assert_eq!(drain(&mut q), (vec![], 1));
+        assert_eq!(drain(&mut q, &mut t), (vec![], left_out(1, 0)));
         assert_eq!(q.first_held("d", 0), Some(12));
         q.at_end("d", 0);
-        assert_eq!(drain(&mut q), (vec![50], 0));
+        assert_eq!(drain(&mut q, &mut t), (vec![50], left_out(0, 0)));
         assert_eq!((q.first_held("d", 0), q.len()), (None, 0));
     }
 
@@ -278,102 +331,136 @@ mod tests {
     /// order), and are decided by their own writers only.
     #[test]
     fn records_fold_in_partition_order() {
-        let mut q = FoldQueue::default();
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
         q.push("d", 0, 1, record(1, 1, 0, 1));
         q.push("d", 0, 2, record(2, 1, 0, 2));
         q.push("d", 0, 3, record(2, 2, 1, 3));
         // Writer 2's first is decided, but writer 1's first is not: nothing folds yet.
-        assert_eq!(drain(&mut q), (vec![], 0));
+        assert_eq!(drain(&mut q, &mut t), (vec![], left_out(0, 0)));
         assert_eq!(q.first_held("d", 0), Some(1));
         q.push("d", 0, 4, record(1, 2, 1, 4));
-        assert_eq!(drain(&mut q), (vec![1, 2], 0));
+        assert_eq!(drain(&mut q, &mut t), (vec![1, 2], left_out(0, 0)));
         assert_eq!(q.first_held("d", 0), Some(3));
         // Another partition is independent.
         q.push("d", 1, 7, record(3, 1, 0, 9));
         q.at_end("d", 1);
-        assert_eq!(drain(&mut q), (vec![9], 0));
+        assert_eq!(drain(&mut q, &mut t), (vec![9], left_out(0, 0)));
         assert_eq!(q.first_held("d", 0), Some(3));
     }
 
-    /// A record its writer names as `prev` folds (its writer saw it commit, or settled it as
-    /// committed). A record of an older format has no chain and folds at once; so does a new
-    /// process's first record (another writer number) decide nothing of the old one's.
+    /// A record its writer names as `prev` is kept; a record of an older format has no chain and
+    /// is kept at once; a new process's first record (another writer number) decides nothing of
+    /// the old one's.
     #[test]
-    fn unknown_outcomes_and_older_records_fold() {
-        let mut q = FoldQueue::default();
+    fn named_and_older_records_fold() {
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
         q.push("d", 0, 1, record(1, 1, 0, 1));
         q.push("d", 0, 2, record(1, 2, 1, 2));
-        assert_eq!(drain(&mut q), (vec![1], 0));
+        assert_eq!(drain(&mut q, &mut t), (vec![1], left_out(0, 0)));
         q.push("d", 0, 3, record(0, 0, 0, 3));
-        assert_eq!(drain(&mut q), (vec![], 0), "behind writer 1's undecided record");
+        assert_eq!(drain(&mut q, &mut t), (vec![], left_out(0, 0)), "behind writer 1's undecided record");
         q.push("d", 0, 4, record(9, 1, 0, 4));
-        assert_eq!(drain(&mut q), (vec![], 0), "another writer decides nothing of writer 1's");
+        assert_eq!(drain(&mut q, &mut t), (vec![], left_out(0, 0)), "another writer decides nothing of writer 1's");
         q.at_end("d", 0);
-        assert_eq!(drain(&mut q), (vec![2, 3, 4], 0));
+        assert_eq!(drain(&mut q, &mut t), (vec![2, 3, 4], left_out(0, 0)));
     }
 
-    /// Writer 1 could not see whether transaction 2 committed. Its next record starts input
-    /// partition 0 where 2 ended: 2 committed.
+    /// A record waits until a record starts where it ends (of any writer, in any partition,
+    /// even one refused for other definitions, or counted before a restart); the last one of an
+    /// idle writer is confirmed by its empty record.
     #[test]
-    fn an_unsure_record_folds_when_a_later_record_starts_where_it_ends() {
-        let mut q = FoldQueue::default();
+    fn a_record_folds_once_a_record_starts_where_it_ends() {
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
         q.push("d", 0, 1, ranged(1, 1, 0, 0, 0, (0, 10)));
         q.push("d", 0, 2, ranged(1, 2, 1, 0, 0, (10, 20)));
-        q.push("d", 0, 3, ranged(1, 3, 1, 2, 0, (20, 30)));
         q.at_end("d", 0);
-        assert_eq!(drain(&mut q), (vec![101, 201, 301], 0));
-    }
+        assert_eq!(drain(&mut q, &mut t), (vec![101], left_out(0, 0)), "nothing starts at 20 yet");
+        q.push("d", 0, 3, ranged(1, 3, 2, 0, 0, (20, 20)));
+        q.at_end("d", 0);
+        assert_eq!(drain(&mut q, &mut t), (vec![201, 301], left_out(0, 0)), "the empty record confirms it");
 
-    /// Its next record starts where 2 started: the writer read those events again, 2 did not
-    /// commit (a broker that skipped its abort marker shows it anyway).
-    #[test]
-    fn an_unsure_record_is_left_out_when_its_writer_read_its_events_again() {
-        let mut q = FoldQueue::default();
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
         q.push("d", 0, 1, ranged(1, 1, 0, 0, 0, (0, 10)));
-        q.push("d", 0, 2, ranged(1, 2, 1, 0, 0, (10, 20)));
-        q.push("d", 0, 3, ranged(1, 3, 1, 2, 0, (10, 25)));
-        assert_eq!(drain(&mut q), (vec![101], 1));
         q.at_end("d", 0);
-        assert_eq!(drain(&mut q), (vec![301], 0));
+        q.saw(&ranged(2, 1, 0, 0, 0, (10, 30)).ranges);
+        assert_eq!(drain(&mut q, &mut t), (vec![101], left_out(0, 0)), "a refused record's start counts");
+
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
+        t.coverage.add(&ranged(2, 1, 0, 0, 0, (10, 30)).ranges);
+        q.push("d", 0, 1, ranged(1, 1, 0, 0, 0, (0, 10)));
+        q.at_end("d", 0);
+        assert_eq!(drain(&mut q, &mut t), (vec![101], left_out(0, 0)), "a range counted before");
     }
 
-    /// The writer's next record covers another input partition; other writers' records decide:
-    /// an undecided one starting where the unsure one starts proves nothing (it may be the one
-    /// aborted), a folded one does; one starting where it ends proves it committed, even once
-    /// folded and gone from the queue.
+    /// What a Kafka 4.4 broker restarting mid-commit did: writer 1's transaction 8 committed its
+    /// record, but its offsets never applied, so writer 2 read the same events again from where
+    /// 8 started. 8 is never confirmed (nothing starts where it ends), and once writer 2's record
+    /// is folded, 8's input is counted already.
     #[test]
-    fn other_writers_records_decide_an_unsure_record() {
-        let unsure_then = |q: &mut FoldQueue| {
-            q.push("d", 0, 1, ranged(1, 2, 0, 0, 0, (10, 20)));
-            q.push("d", 0, 2, ranged(1, 3, 0, 2, 5, (0, 5)));
-        };
-        let mut q = FoldQueue::default();
-        unsure_then(&mut q);
-        q.push("d", 1, 1, ranged(2, 1, 0, 0, 0, (10, 14)));
-        assert_eq!(drain(&mut q), (vec![], 0), "writer 2's record is undecided");
-        q.at_end("d", 1);
-        assert_eq!(drain(&mut q), (vec![102], 1), "writer 2's record folded: 2 of writer 1 did not commit");
-
-        let mut q = FoldQueue::default();
-        q.push("d", 1, 1, ranged(2, 1, 0, 0, 0, (20, 24)));
-        q.at_end("d", 1);
-        assert_eq!(drain(&mut q), (vec![102], 0));
-        unsure_then(&mut q);
+    fn a_record_whose_offsets_did_not_apply_is_left_out() {
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
+        q.push("d", 0, 14, ranged(1, 8, 7, 0, 2, (1584, 1917)));
+        q.push("d", 0, 17, ranged(1, 10, 8, 0, 0, (9618, 11666)));
         q.at_end("d", 0);
-        assert_eq!(drain(&mut q), (vec![201, 301], 0), "a folded record started where 2 ended");
+        assert_eq!(drain(&mut q, &mut t), (vec![], left_out(0, 0)));
+        q.push("d", 1, 56, ranged(2, 29, 28, 0, 2, (1584, 2128)));
+        q.push("d", 1, 60, ranged(2, 30, 29, 0, 2, (2128, 2200)));
+        q.at_end("d", 1);
+        let (folded, out) = drain(&mut q, &mut t);
+        assert_eq!(out, left_out(0, 1));
+        assert_eq!(folded, vec![2902], "writer 2's 29 only; 30 and writer 1's 10 wait for theirs");
+        assert_eq!(q.first_held("d", 0), Some(17));
     }
 
-    /// With no record to decide it, an unsure record holds its partition, then folds.
+    /// A writer that could not tell whether its transaction 2 committed names it `unsure`. Its
+    /// next record starts where 2 started (it read those events again): 2 is left out. Had 2
+    /// committed, the next record would have started where 2 ended, confirming it.
     #[test]
-    fn an_unsure_record_nothing_decides_folds_in_the_end() {
-        let mut q = FoldQueue::default();
-        q.push("d", 0, 1, ranged(1, 2, 0, 0, 0, (10, 20)));
-        q.push("d", 0, 2, ranged(1, 3, 0, 2, 5, (0, 5)));
+    fn unsure_records_are_decided_by_the_ranges() {
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
+        q.push("d", 0, 1, ranged(1, 2, 1, 0, 0, (10, 20)));
+        q.push("d", 0, 2, ranged(1, 3, 1, 2, 0, (10, 15)));
+        q.push("d", 0, 3, ranged(1, 4, 3, 0, 0, (15, 15)));
         q.at_end("d", 0);
-        assert_eq!(drain(&mut q), (vec![], 0));
-        assert_eq!(q.first_held("d", 0), Some(1));
-        let mut folded = Vec::new();
-        assert_eq!(q.drain_decided_within(Duration::ZERO, |r| folded.push(r.counters.consumed)), 0);
-        assert_eq!(folded, vec![201, 301]);
+        assert_eq!(drain(&mut q, &mut t), (vec![301, 401], left_out(0, 1)));
+
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
+        q.push("d", 0, 1, ranged(1, 2, 1, 0, 0, (10, 20)));
+        q.push("d", 0, 2, ranged(1, 3, 1, 2, 0, (20, 25)));
+        q.push("d", 0, 3, ranged(1, 4, 3, 0, 0, (25, 25)));
+        q.at_end("d", 0);
+        assert_eq!(drain(&mut q, &mut t), (vec![201, 301, 401], left_out(0, 0)));
+    }
+
+    /// The same with the one deltas partition: writer 2's re-read is behind writer 1's record,
+    /// in the same partition. Once confirmed, it shows that the input went on from its end.
+    #[test]
+    fn a_record_read_again_behind_it_in_the_same_partition_is_left_out() {
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
+        q.push("d", 0, 1, ranged(1, 1, 0, 0, 2, (0, 10)));
+        q.push("d", 0, 2, ranged(1, 2, 1, 0, 2, (10, 20)));
+        q.push("d", 0, 3, ranged(1, 3, 2, 0, 0, (0, 5)));
+        q.push("d", 0, 4, ranged(2, 1, 0, 0, 2, (10, 40)));
+        q.at_end("d", 0);
+        assert_eq!(drain(&mut q, &mut t), (vec![101], left_out(0, 0)), "2's re-read is not confirmed yet");
+        q.push("d", 0, 5, ranged(2, 2, 1, 0, 2, (40, 40)));
+        q.at_end("d", 0);
+        assert_eq!(drain(&mut q, &mut t), (vec![], left_out(0, 1)), "writer 1's 3 waits for a start at 5");
+        q.push("d", 0, 6, ranged(1, 4, 3, 0, 0, (5, 5)));
+        q.at_end("d", 0);
+        assert_eq!(drain(&mut q, &mut t), (vec![301, 102, 202, 401], left_out(0, 0)));
+    }
+
+    /// A record nothing confirms holds its partition until the wait is over, then folds.
+    #[test]
+    fn an_unconfirmed_record_folds_after_the_wait() {
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
+        q.push("d", 0, 1, ranged(1, 1, 0, 0, 0, (10, 20)));
+        q.push("d", 0, 2, ranged(2, 1, 0, 0, 1, (0, 5)));
+        q.saw(&ranged(3, 1, 0, 0, 1, (5, 5)).ranges);
+        q.at_end("d", 0);
+        assert_eq!(drain(&mut q, &mut t), (vec![], left_out(0, 0)));
+        assert_eq!(q.drain_within(&mut t, Duration::ZERO), left_out(0, 0));
+        assert_eq!(t.consumed, vec![101, 102]);
     }
 }

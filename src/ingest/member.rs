@@ -294,6 +294,21 @@ fn settled_by(ranges: &[InputRange], committed: &[(String, i32, i64)]) -> Settle
     verdict
 }
 
+/// Where a partition's next record range starts.
+#[derive(Debug, Clone, Copy)]
+struct RangeStart {
+    /// The offset committed last (-1: never committed, and nothing read yet).
+    offset: i64,
+    /// It was committed under other SLI definitions than this worker's, or never.
+    first: bool,
+}
+
+/// The metadata an ingest worker commits its offsets with: its SLI definitions' fingerprint, so
+/// the next owner of a partition knows whether what came before was counted under its own.
+fn definitions_metadata(config: &Config) -> String {
+    format!("slostream-slis:{:016x}", config.slis_fingerprint())
+}
+
 /// A rebalance event, recorded by the context and acted on by the worker after the poll.
 enum GroupEvent {
     Assign(TopicPartitionList),
@@ -352,9 +367,15 @@ struct Member {
     shard: Shard,
     record: DeltaRecord,
     positions: Vec<PartitionOffset>,
-    /// Per position, the offset committed last (-1: unknown): where its next record's range
-    /// starts.
-    from: Vec<i64>,
+    /// Per position, where its next record's range starts.
+    starts: Vec<RangeStart>,
+    /// The next commit goes ahead even with nothing read: a partition was assigned since the
+    /// last one (a merge member learns from it where the partition switched definitions), or
+    /// the last one covered input and nothing confirms it yet (a merge member folds a record
+    /// once another starts where it ends).
+    announce: bool,
+    /// The metadata of the offsets this worker commits: its SLI definitions' fingerprint.
+    definitions: String,
     current: CurrentPartition,
     /// Messages read since the last commit.
     uncommitted: u64,
@@ -433,7 +454,9 @@ impl Member {
             shard: Shard::new(&config),
             record: DeltaRecord::empty(&config),
             positions: Vec::new(),
-            from: Vec::new(),
+            starts: Vec::new(),
+            announce: false,
+            definitions: definitions_metadata(&config),
             current: CurrentPartition::NONE,
             uncommitted: 0,
             unreported: 0,
@@ -539,7 +562,7 @@ impl Member {
                 .map_err(|err| Rejoin(format!("seek {} [{}]: {err}", e.topic(), e.partition())))?;
             if let Some(i) = self.positions.iter().position(|p| p.partition == e.partition() && p.topic == e.topic()) {
                 self.positions[i].next = next;
-                self.from[i] = next;
+                self.starts[i].offset = next;
             }
         }
         self.current = CurrentPartition::NONE;
@@ -565,6 +588,10 @@ impl Member {
             }
         }
         self.positions[index].next = msg.offset() + 1;
+        let start = &mut self.starts[index].offset;
+        if *start < 0 {
+            *start = msg.offset();
+        }
         self.uncommitted += 1;
         self.unreported += 1;
         Ok(())
@@ -611,26 +638,29 @@ impl Member {
         let consumer = self.consumer.consumer();
         let assigned = if self.cooperative() { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) };
         assigned.map_err(|e| Rejoin(format!("assign: {e}")))?;
-        // Where reading starts: the first record's ranges start there.
-        let committed = match consumer.committed_offsets(tpl.clone(), self.config.scale.transaction_timeout) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(worker = self.id, error = %e, "committed offsets unknown; the first records carry no ranges");
-                TopicPartitionList::new()
-            }
-        };
+        // Where reading starts, and under which definitions it was committed: the first
+        // record's ranges start there.
+        let timeout = self.config.scale.transaction_timeout;
+        let committed = consumer
+            .committed_offsets(tpl.clone(), timeout)
+            .map_err(|e| Rejoin(format!("committed offsets of the assigned partitions: {e}")))?;
         let mut added = 0;
         for e in tpl.elements() {
-            if !self.positions.iter().any(|p| p.partition == e.partition() && p.topic == e.topic()) {
-                let next = match committed.find_partition(e.topic(), e.partition()).map(|c| c.offset()) {
-                    Some(Offset::Offset(o)) => o,
-                    _ => -1,
-                };
-                self.positions.push(PartitionOffset { topic: e.topic().to_string(), partition: e.partition(), next });
-                self.from.push(next);
-                added += 1;
+            let (topic, partition) = (e.topic(), e.partition());
+            if self.positions.iter().any(|p| p.partition == partition && p.topic == topic) {
+                continue;
             }
+            let found = committed.find_partition(topic, partition);
+            let start = match found.as_ref().map(|c| (c.offset(), c.metadata() == self.definitions)) {
+                Some((Offset::Offset(offset), same)) => RangeStart { offset, first: !same },
+                // Never committed: the range starts at the first message read.
+                _ => RangeStart { offset: -1, first: true },
+            };
+            self.positions.push(PartitionOffset { topic: topic.to_string(), partition, next: start.offset });
+            self.starts.push(start);
+            added += 1;
         }
+        self.announce |= added > 0;
         links.stats.partitions.fetch_add(added, Ordering::Relaxed);
         self.current = CurrentPartition::NONE;
         tracing::info!(worker = self.id, assigned = tpl.count(), owned = self.positions.len(), "partitions assigned");
@@ -661,7 +691,7 @@ impl Member {
             let p = &self.positions[i];
             if !cooperative || tpl.elements().iter().any(|e| e.partition() == p.partition && e.topic() == p.topic) {
                 self.positions.swap_remove(i);
-                self.from.swap_remove(i);
+                self.starts.swap_remove(i);
             } else {
                 i += 1;
             }
@@ -676,18 +706,17 @@ impl Member {
     /// transaction, and begins the next.
     fn commit(&mut self, links: &MemberLinks) -> Result<(), Failure> {
         self.last_commit = Instant::now();
-        if self.uncommitted == 0 {
+        if self.uncommitted == 0 && !self.announce {
             return Ok(());
         }
         let _watched = links.stats.committing(self.id);
         self.shard.take_delta(&mut self.record);
         let chain = self.chain.begin();
         self.record.chain = Some(chain);
-        for (p, &from) in self.positions.iter().zip(&self.from) {
-            if from >= 0 && p.next > from {
-                let (topic, partition, to) = (p.topic.clone(), p.partition, p.next);
-                self.record.ranges.push(InputRange { topic, partition, from, to });
-            }
+        for (p, start) in self.positions.iter().zip(&self.starts).filter(|(_, s)| s.offset >= 0) {
+            let (topic, partition, from, first) = (p.topic.clone(), p.partition, start.offset, start.first);
+            let to = p.next.max(from);
+            self.record.ranges.push(InputRange { topic, partition, from, to, first });
         }
         let bytes = self.record.encode(&self.config);
         let ranges = std::mem::take(&mut self.record.ranges);
@@ -705,8 +734,13 @@ impl Member {
         }
         let mut offsets = TopicPartitionList::new();
         for p in self.positions.iter().filter(|p| p.next >= 0) {
-            if let Err(e) = offsets.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next)) {
-                return Err(self.failed("offsets", e, links, None));
+            match offsets.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next)) {
+                Ok(()) => {
+                    if let Some(mut e) = offsets.find_partition(&p.topic, p.partition) {
+                        e.set_metadata(&self.definitions);
+                    }
+                }
+                Err(e) => return Err(self.failed("offsets", e, links, None)),
             }
         }
         let Some(group) = self.consumer.consumer().group_metadata() else {
@@ -721,9 +755,11 @@ impl Member {
             return Err(self.failed("commit_transaction", e, links, Some((chain.seq, ranges))));
         }
         self.chain.committed(chain.seq);
-        for (p, from) in self.positions.iter().zip(&mut self.from) {
+        // A record that covered input is confirmed by the next, even if nothing more is read.
+        self.announce = ranges.iter().any(|r| r.to > r.from);
+        for (p, start) in self.positions.iter().zip(&mut self.starts) {
             if p.next >= 0 {
-                *from = p.next;
+                *start = RangeStart { offset: p.next, first: false };
             }
         }
         links.stats.committed.fetch_add(1, Ordering::Relaxed);
@@ -803,7 +839,7 @@ mod tests {
     use super::*;
 
     fn range(partition: i32, from: i64, to: i64) -> InputRange {
-        InputRange { topic: "events".into(), partition, from, to }
+        InputRange { topic: "events".into(), partition, from, to, first: false }
     }
 
     /// The committed offsets settle a commit whose outcome was not seen: at the end of a range,

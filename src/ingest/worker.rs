@@ -326,6 +326,10 @@ impl Worker {
             Ok(record) => folding.queue.push(msg.topic(), msg.partition(), msg.offset(), record),
             Err(e) => {
                 folding.refused[e.index()] += 1;
+                // Its input ranges still confirm the records that end where they start.
+                if let Some((_, ranges)) = DeltaRecord::decode_head(msg.payload().unwrap_or(&[])) {
+                    folding.queue.saw(&ranges);
+                }
                 if folding.last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                     folding.last_warning = Some(Instant::now());
                     tracing::error!(worker = self.id, topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), error = %e, "delta record not folded (is every member running the same SLI definitions?)");
@@ -418,8 +422,9 @@ impl Worker {
         };
         let mut capped = Vec::new();
         if let Some(folding) = &mut self.folding {
-            let aborted = folding.queue.drain_decided(|record| tally.fold(record, &[]));
-            folding.refused[DeltaError::ABORTED_BY_WRITER] += aborted;
+            let left_out = folding.queue.drain_decided(&mut *tally);
+            folding.refused[DeltaError::ABORTED_BY_WRITER] += left_out.aborted;
+            folding.refused[DeltaError::ALREADY_COUNTED] += left_out.already_counted;
             // The cut stops at each partition's first record not folded yet: a restart reads it
             // again and decides it the same way.
             capped = self.positions.clone();

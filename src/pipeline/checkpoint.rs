@@ -57,6 +57,7 @@ pub(crate) fn write(
             reports: &t.reports,
             rebuild: t.rebuild.as_ref(),
             history: &t.history,
+            coverage: &t.coverage,
         };
         (at.encode(config), t.offsets.clone())
     };

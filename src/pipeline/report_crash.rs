@@ -72,6 +72,7 @@ fn checkpoint(config: &Config, t: &Tally) -> Vec<u8> {
         reports: &t.reports,
         rebuild: None,
         history: &[],
+        coverage: &t.coverage,
     };
     at.encode(config)
 }

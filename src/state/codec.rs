@@ -77,4 +77,8 @@ impl<'a> Reader<'a> {
     pub fn is_done(&self) -> bool {
         self.at == self.buf.len()
     }
+    /// The error for a value that reads but makes no sense, at the reader's position.
+    pub fn malformed(&self) -> Malformed {
+        Malformed(self.at)
+    }
 }

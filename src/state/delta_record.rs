@@ -5,11 +5,12 @@
 //! SLI definitions it was counted under ([`Config::slis_fingerprint`]): a merge member folds
 //! only records counted under its own definitions, since SLI ids and `good:` verdicts mean
 //! nothing across definitions, and refuses a newer format rather than misread it. Then the
-//! process-wide counters (reject reasons, fields and maintenance windows by name, as in
-//! checkpoints) and the delta's
-//! buckets and latency counts, sorted, in little-endian fixed width. Last, the record's place in
-//! its writer's chain ([`Chain`]) and the input offsets it covers ([`InputRange`]), which let a
-//! merge member tell a record of a transaction the writer aborted from the records that count.
+//! record's place in its writer's chain ([`Chain`]) and the input offsets it covers
+//! ([`InputRange`]), which let a merge member tell the records that count from those of
+//! transactions that did not take effect, and which it reads even from a record of other
+//! definitions ([`DeltaRecord::decode_head`]). Then the process-wide counters (reject reasons,
+//! fields and maintenance windows by name, as in checkpoints) and the delta's buckets and
+//! latency counts, sorted, in little-endian fixed width.
 
 use super::codec::{Reader, Writer};
 use super::{read_counters, write_counters, Counters, Malformed};
@@ -18,9 +19,9 @@ use crate::window::delta::Delta;
 use crate::window::Counts;
 
 /// The format [`DeltaRecord::encode`] writes: 2 adds the breakdowns (combination texts and
-/// buckets) and the member's clock, 3 the writer's chain, 4 the chain's first unsure transaction
-/// and the input ranges; records of formats 1 (no breakdowns), 2 (no chain) and 3 (no ranges)
-/// are still read.
+/// buckets) and the member's clock, 3 the writer's chain (at the end), 4 moves the chain to the
+/// head with its first unsure transaction and the input ranges; records of formats 1 (no
+/// breakdowns), 2 (no chain) and 3 (no ranges) are still read.
 pub const FORMAT: u32 = 4;
 
 /// A delta record's place among its writer's records.
@@ -53,6 +54,11 @@ pub struct Chain {
 /// one this record's transaction commits. In a partition, each committed record starts where the
 /// previous committed one ended: a record starting where another also starts means one of them
 /// was aborted, and one starting where another ends means that one committed.
+///
+/// A writer's first record after it is given a partition covers it even if empty, and says
+/// (`first`) whether the offset it starts at was committed under other SLI definitions than the
+/// record's: there, the partition switches to the record's definitions, which is where a merge
+/// member rebuilding history under them stops reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputRange {
     /// The input topic.
@@ -63,6 +69,9 @@ pub struct InputRange {
     pub from: i64,
     /// The offset committed with them.
     pub to: i64,
+    /// `from` was committed under other SLI definitions (or none): the first offset counted
+    /// under this record's.
+    pub first: bool,
 }
 
 /// One member's counts since its last commit.
@@ -108,9 +117,14 @@ impl DeltaError {
     /// The `reason` label values of `slostream_delta_records_refused_total`, by [`Self::index`];
     /// the last, [`Self::ABORTED_BY_WRITER`], is no decoding error but a record of a transaction
     /// its writer aborted that a broker showed anyway ([`crate::ingest::fold_queue`]).
-    pub const REASONS: [&'static str; 4] = ["malformed", "newer_format", "other_definitions", "aborted_by_writer"];
+    pub const REASONS: [&'static str; 5] =
+        ["malformed", "newer_format", "other_definitions", "aborted_by_writer", "already_counted"];
     /// The index of `aborted_by_writer` in [`Self::REASONS`].
     pub const ABORTED_BY_WRITER: usize = 3;
+    /// The index of `already_counted` in [`Self::REASONS`]: a record whose input offsets other
+    /// folded records already cover (a transaction whose offsets did not take effect, whose
+    /// events the next owner read again).
+    pub const ALREADY_COUNTED: usize = 4;
 
     /// This error's index in [`Self::REASONS`].
     pub fn index(&self) -> usize {
@@ -140,6 +154,19 @@ impl DeltaRecord {
         let mut w = Writer::default();
         w.u32(FORMAT);
         w.u64(config.slis_fingerprint());
+        let chain = self.chain.unwrap_or(Chain { writer: 0, seq: 0, prev: 0, unsure: 0 });
+        w.u64(chain.writer);
+        w.u64(chain.seq);
+        w.u64(chain.prev);
+        w.u64(chain.unsure);
+        w.u32(self.ranges.len() as u32);
+        for r in &self.ranges {
+            w.str(&r.topic);
+            w.i32(r.partition);
+            w.i64(r.from);
+            w.i64(r.to);
+            w.u32(u32::from(r.first));
+        }
         write_counters(&mut w, &self.counters, config);
         w.u32(config.maintenance.len() as u32);
         for (m, n) in config.maintenance.iter().zip(&self.counters.in_maintenance) {
@@ -182,19 +209,19 @@ impl DeltaRecord {
             w.u64(c.total);
             w.i64(last);
         }
-        let chain = self.chain.unwrap_or(Chain { writer: 0, seq: 0, prev: 0, unsure: 0 });
-        w.u64(chain.writer);
-        w.u64(chain.seq);
-        w.u64(chain.prev);
-        w.u64(chain.unsure);
-        w.u32(self.ranges.len() as u32);
-        for r in &self.ranges {
-            w.str(&r.topic);
-            w.i32(r.partition);
-            w.i64(r.from);
-            w.i64(r.to);
-        }
         w.buf
+    }
+
+    /// The chain and input ranges of a record of format 4 or later, whatever definitions it was
+    /// counted under (`None` for an older format or a damaged record).
+    pub fn decode_head(bytes: &[u8]) -> Option<(Option<Chain>, Vec<InputRange>)> {
+        let mut r = Reader::new(bytes);
+        let format = r.u32().ok()?;
+        if !(4..=FORMAT).contains(&format) {
+            return None;
+        }
+        r.u64().ok()?;
+        read_head(&mut r, format).ok()
     }
 
     /// Reads a record value counted under `config`'s SLI definitions.
@@ -208,6 +235,7 @@ impl DeltaRecord {
         if found != expected {
             return Err(DeltaError::OtherDefinitions { found, expected });
         }
+        let (mut chain, mut ranges) = if format >= 4 { read_head(&mut r, format)? } else { (None, Vec::new()) };
         let mut counters = read_counters(&mut r, config, true, true)?;
         for _ in 0..r.count(12)? {
             let (name, n) = (r.str()?, r.u64()?);
@@ -254,26 +282,8 @@ impl DeltaRecord {
             }
             delta.add_breakdown_entries(&entries);
         }
-        let mut chain = None;
-        let mut ranges = Vec::new();
-        if format >= 3 {
-            // Seq 0: a record written outside any chain (tests, tools).
-            let (writer, seq, prev) = (r.u64()?, r.u64()?, r.u64()?);
-            let unsure = if format >= 4 { r.u64()? } else { 0 };
-            let unsure_fits = unsure == 0 || (prev < unsure && unsure < seq);
-            if seq > 0 && (prev >= seq || !unsure_fits) {
-                return Err(Malformed(bytes.len()).into());
-            }
-            chain = (seq > 0).then_some(Chain { writer, seq, prev, unsure });
-        }
-        if format >= 4 {
-            for _ in 0..r.count(24)? {
-                let (topic, partition, from, to) = (r.str()?.to_string(), r.i32()?, r.i64()?, r.i64()?);
-                if from < 0 || to < from {
-                    return Err(Malformed(bytes.len()).into());
-                }
-                ranges.push(InputRange { topic, partition, from, to });
-            }
+        if format == 3 {
+            (chain, ranges) = read_head(&mut r, format)?;
         }
         if !r.is_done() {
             return Err(Malformed(bytes.len()).into());
@@ -281,6 +291,34 @@ impl DeltaRecord {
         delta.add_entries(&buckets, &latency);
         Ok(DeltaRecord { counters, delta, chain, ranges })
     }
+}
+
+/// The chain (and from format 4 on, the input ranges), where `format` puts them.
+fn read_head(r: &mut Reader, format: u32) -> Result<(Option<Chain>, Vec<InputRange>), Malformed> {
+    // Seq 0: a record written outside any chain (tests, tools).
+    let (writer, seq, prev) = (r.u64()?, r.u64()?, r.u64()?);
+    let unsure = if format >= 4 { r.u64()? } else { 0 };
+    let unsure_fits = unsure == 0 || (prev < unsure && unsure < seq);
+    if seq > 0 && (prev >= seq || !unsure_fits) {
+        return Err(r.malformed());
+    }
+    let chain = (seq > 0).then_some(Chain { writer, seq, prev, unsure });
+    let mut ranges = Vec::new();
+    if format >= 4 {
+        for _ in 0..r.count(28)? {
+            let (topic, partition, from, to) = (r.str()?.to_string(), r.i32()?, r.i64()?, r.i64()?);
+            let first = match r.u32()? {
+                0 => false,
+                1 => true,
+                _ => return Err(r.malformed()),
+            };
+            if from < 0 || to < from {
+                return Err(r.malformed());
+            }
+            ranges.push(InputRange { topic, partition, from, to, first });
+        }
+    }
+    Ok((chain, ranges))
 }
 
 #[cfg(test)]
@@ -306,8 +344,8 @@ mod tests {
             &[(2, 29_928_240, 17, 2)],
         );
         let ranges = vec![
-            InputRange { topic: "events".into(), partition: 3, from: 100, to: 160 },
-            InputRange { topic: "events".into(), partition: 11, from: 0, to: 2 },
+            InputRange { topic: "events".into(), partition: 3, from: 100, to: 160, first: false },
+            InputRange { topic: "events".into(), partition: 11, from: 0, to: 2, first: true },
         ];
         DeltaRecord { counters, delta, chain: Some(Chain { writer: 0xC0FFEE, seq: 7, prev: 4, unsure: 5 }), ranges }
     }
@@ -349,9 +387,12 @@ mod tests {
 
         let plain = config(include_str!("../../config/example.yaml"));
         assert_ne!(plain.slis_fingerprint(), c.slis_fingerprint(), "a breakdown is part of the definitions");
-        let mut v3 = sample(&plain).encode(&plain);
-        let ranges = 4 + 2 * (4 + "events".len() + 4 + 16);
-        v3.truncate(v3.len() - 8 - ranges); // the chain's unsure transaction and the ranges
+        // Format 3: the chain (without `unsure`) at the end, no ranges.
+        let v4 = sample(&plain).encode(&plain);
+        let head = 12 + 32 + 4 + 2 * (4 + "events".len() + 4 + 16 + 4);
+        let mut v3 = v4[..12].to_vec();
+        v3.extend_from_slice(&v4[head..]);
+        v3.extend_from_slice(&v4[12..36]);
         v3[..4].copy_from_slice(&3u32.to_le_bytes());
         let back = DeltaRecord::decode(&v3, &plain).unwrap();
         assert_eq!(back.chain, Some(Chain { writer: 0xC0FFEE, seq: 7, prev: 4, unsure: 0 }));
@@ -377,6 +418,15 @@ mod tests {
         let changed = config(&yaml.replacen("status: { lt: 500 }", "status: { lt: 400 }", 1));
         assert_ne!(changed.slis_fingerprint(), c.slis_fingerprint());
         assert!(matches!(DeltaRecord::decode(&bytes, &changed), Err(DeltaError::OtherDefinitions { .. })));
+        // Its chain and ranges still read: what a merge member under other definitions learns
+        // from it.
+        let record = sample(&c);
+        assert_eq!(DeltaRecord::decode_head(&bytes), Some((record.chain, record.ranges)));
+        // An unsure transaction outside (prev, seq) is damage.
+        let mut bent = sample(&c);
+        bent.chain = Some(Chain { writer: 1, seq: 7, prev: 5, unsure: 5 });
+        assert!(matches!(DeltaRecord::decode(&bent.encode(&c), &c), Err(DeltaError::Malformed(_))));
+        assert_eq!(DeltaRecord::decode_head(&bent.encode(&c)), None);
         // A description is no definition.
         let described = config(&yaml.replacen("  geo-availability:\n", "  geo-availability:\n    description: x\n", 1));
         assert!(DeltaRecord::decode(&bytes, &described).is_ok());

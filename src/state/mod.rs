@@ -16,6 +16,7 @@
 //! corruption, so that a downgrade refuses to start rather than silently discard that history.
 
 mod codec;
+pub mod coverage;
 pub mod delta_record;
 pub mod file;
 pub mod rebuild;
@@ -31,6 +32,7 @@ use crate::window::slices::{Hour, SavedSlices};
 use crate::window::{Counts, WindowStore};
 pub use codec::Malformed;
 use codec::{Reader, Writer};
+use coverage::InputCoverage;
 use rebuild::Rebuild;
 
 /// Next offset to read for one partition.
@@ -161,6 +163,9 @@ pub struct Checkpoint {
     pub rebuild: Option<Rebuild>,
     /// Per rebuilt SLI, the event time from which its history is complete.
     pub history: Vec<(String, i64)>,
+    /// A merge member's input offsets counted (empty from a format older than version 10, and
+    /// for `--role all`).
+    pub coverage: InputCoverage,
 }
 
 /// Which deployment a checkpoint belongs to.
@@ -189,7 +194,9 @@ pub struct Owner {
 /// read with none).
 /// Version 9 adds the history rebuild and the rebuilt SLIs' history starts, at the end
 /// (`rebuild.rs`; earlier versions are read with none).
-const VERSION: u32 = 9;
+/// Version 10 adds a merge member's input coverage, at the end (`coverage.rs`; earlier versions
+/// are read with none).
+const VERSION: u32 = 10;
 /// The oldest format [`Checkpoint::decode`] reads.
 const OLDEST_VERSION: u32 = 1;
 
@@ -222,6 +229,7 @@ pub(crate) struct CheckpointRef<'a> {
     pub(crate) reports: &'a Reports,
     pub(crate) rebuild: Option<&'a Rebuild>,
     pub(crate) history: &'a [(String, i64)],
+    pub(crate) coverage: &'a InputCoverage,
 }
 
 impl Checkpoint {
@@ -238,6 +246,7 @@ impl Checkpoint {
             reports,
             rebuild,
             history,
+            coverage,
             ..
         } = self;
         CheckpointRef {
@@ -251,6 +260,7 @@ impl Checkpoint {
             reports,
             rebuild: rebuild.as_ref(),
             history,
+            coverage,
         }
         .encode(config)
     }
@@ -316,6 +326,7 @@ impl CheckpointRef<'_> {
             w.u64(self.counters.in_maintenance.get(i).copied().unwrap_or_default());
         }
         rebuild::write(&mut w, self.rebuild, self.history);
+        self.coverage.write(&mut w);
         w.buf
     }
 }
@@ -535,6 +546,7 @@ impl Checkpoint {
                 config.maintenance.iter().zip(known).filter(|(_, k)| !k).map(|(m, _)| m.name.clone()).collect();
         }
         let (mut rebuild, mut history) = if version >= 9 { rebuild::read(&mut r)? } else { (None, Vec::new()) };
+        let coverage = if version >= 10 { InputCoverage::read(&mut r)? } else { InputCoverage::default() };
         // A removed SLI's history start goes with it.
         history.retain(|(sli, _)| ids.contains_key(sli.as_str()));
         if !r.is_done() {
@@ -579,6 +591,7 @@ impl Checkpoint {
             new_maintenance,
             rebuild,
             history,
+            coverage,
         })
     }
 }

@@ -37,6 +37,18 @@ fn sample(config: &Config) -> Checkpoint {
         new_maintenance: Vec::new(),
         rebuild: None,
         history: Vec::new(),
+        coverage: {
+            let mut c = super::coverage::InputCoverage::default();
+            let range = |partition, from, to| super::delta_record::InputRange {
+                topic: "requests".into(),
+                partition,
+                from,
+                to,
+                first: false,
+            };
+            c.add(&[range(3, 0, 42), range(5, 10, 20)]);
+            c
+        },
     }
 }
 
@@ -56,6 +68,8 @@ fn round_trips_counts_offsets_and_counters() {
     assert_eq!(back.offsets, c.offsets);
     assert_eq!(back.dead_letters, c.dead_letters);
     assert_eq!(back.counters, c.counters);
+    assert_eq!(back.coverage, c.coverage);
+    assert!(back.coverage.starts_at("requests", 5, 10));
     same_counts(&back.store, &c.store, config.slis.len());
 }
 

@@ -686,16 +686,21 @@ fn the_broker_killed_mid_transaction_loses_and_double_counts_nothing() {
 // A record its writer aborted, shown by the broker anyway.
 // ---------------------------------------------------------------------------------------------
 
-/// What a broker that skipped an abort marker shows a merge member: the aborted transaction's
-/// record becomes visible with the writer's next committed one (the partition never closed the
-/// aborted transaction, so the next commit marker closes both). The test writes exactly that:
-/// one committed transaction holding the aborted attempt (seq 2) and its retry (seq 3, which
-/// names 1 as the last that committed). Only records 1 and 3 may count. Then writers that could
-/// not tell whether an attempt committed (their next record names it `unsure`): the input ranges
-/// decide. A retry starting where the attempt started means it did not commit; a record
-/// starting where it ended means it did.
+/// What a broker that skipped transaction markers shows a merge member, written by hand into one
+/// deltas partition:
+/// - writer 77: an aborted transaction's record, visible with the writer's next commit (the
+///   partition never closed the aborted transaction, so the next commit marker closes both):
+///   seq 2, named by neither seq 3 (which names 1 as the last that committed);
+/// - writer 78: an attempt whose commit it could not see (seq 2), and its retry reading the
+///   same input again (seq 3 names 2 `unsure` and starts where 2 started);
+/// - writer 79: the same, but the attempt did commit (seq 3 starts where 2 ended);
+/// - writer 80: a commit whose records became visible but whose offsets never applied (what
+///   Kafka 4.4 did in the broker-kill test): writer 81 read the same input again, from where
+///   80's seq 2 started, and went on from there.
+///
+/// Only what each input offset's one effective transaction counted may count.
 #[test]
-fn a_delta_record_its_writer_aborted_is_not_folded_when_the_broker_shows_it() {
+fn records_of_transactions_that_did_not_take_effect_are_not_folded() {
     use rdkafka::config::ClientConfig;
     use rdkafka::producer::{BaseProducer, BaseRecord};
     use slostream::state::delta_record::{Chain, DeltaRecord, InputRange};
@@ -714,15 +719,14 @@ fn a_delta_record_its_writer_aborted_is_not_folded_when_the_broker_shows_it() {
         .create()
         .expect("transactional producer");
     producer.init_transactions(Duration::from_secs(30)).expect("init_transactions");
-    let chained = |chain: Chain, consumed: u64, from: i64, to: i64| {
+    // Writer `writer`'s transaction `seq`, covering input partition `input` from `from` to `to`.
+    let record = |writer, (seq, prev, unsure), consumed, input, from, to| {
         let mut r = DeltaRecord::empty(&config);
         r.counters.consumed = consumed;
-        r.chain = Some(chain);
-        r.ranges.push(InputRange { topic: d.topic().to_string(), partition: 0, from, to });
+        r.chain = Some(Chain { writer, seq, prev, unsure });
+        r.ranges.push(InputRange { topic: d.topic().to_string(), partition: input, from, to, first: false });
         r.encode(&config)
     };
-    let record =
-        |seq: u64, prev: u64, consumed: u64| chained(Chain { writer: 77, seq, prev, unsure: 0 }, consumed, 0, 0);
     let commit = |records: &[Vec<u8>]| {
         producer.begin_transaction().expect("begin");
         for r in records {
@@ -730,31 +734,36 @@ fn a_delta_record_its_writer_aborted_is_not_folded_when_the_broker_shows_it() {
         }
         producer.commit_transaction(Duration::from_secs(30)).expect("commit");
     };
-    commit(&[record(1, 0, 10)]);
-    commit(&[record(2, 1, 100), record(3, 1, 1000)]);
+    commit(&[record(77, (1, 0, 0), 1, 0, 0, 10)]);
+    commit(&[record(77, (2, 1, 0), 2, 0, 10, 20), record(77, (3, 1, 0), 4, 0, 10, 20)]);
+    commit(&[record(77, (4, 3, 0), 0, 0, 20, 20)]);
 
-    let (m, _) = merge.wait_consumed(1010, Duration::from_secs(60));
-    let aborted = m.get(names::DELTA_RECORDS_REFUSED.name, &[("reason", "aborted_by_writer")]);
-    assert_eq!(aborted, Some(1.0), "{}", merge.log_tail(30));
-    // Still 1010 a while later: record 2 was left out, not merely late.
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(merge.scrape().get(names::EVENTS_CONSUMED.name, &[]), Some(1010.0));
+    commit(&[record(78, (1, 0, 0), 10, 1, 0, 10)]);
+    commit(&[record(78, (2, 1, 0), 20, 1, 10, 20), record(78, (3, 1, 2), 40, 1, 10, 15)]);
+    commit(&[record(78, (4, 3, 0), 0, 1, 15, 15)]);
 
-    let writer_78 =
-        |seq, prev, unsure, consumed, from, to| chained(Chain { writer: 78, seq, prev, unsure }, consumed, from, to);
-    commit(&[writer_78(1, 0, 0, 0, 0, 10)]);
-    commit(&[writer_78(2, 1, 0, 10_000, 10, 20), writer_78(3, 1, 2, 100_000, 10, 15)]);
-    // And a writer whose unsure attempt did commit: its next record starts where it ended.
-    let writer_79 =
-        |seq, prev, unsure, consumed, from, to| chained(Chain { writer: 79, seq, prev, unsure }, consumed, from, to);
-    commit(&[writer_79(1, 0, 0, 0, 0, 10)]);
-    commit(&[writer_79(2, 1, 0, 1_000_000, 10, 20)]);
-    commit(&[writer_79(3, 1, 2, 10_000_000, 20, 25)]);
-    let (m, _) = merge.wait_consumed(11_101_010, Duration::from_secs(60));
-    let aborted = m.get(names::DELTA_RECORDS_REFUSED.name, &[("reason", "aborted_by_writer")]);
-    assert_eq!(aborted, Some(2.0), "{}", merge.log_tail(30));
+    commit(&[record(79, (1, 0, 0), 100, 2, 0, 10)]);
+    commit(&[record(79, (2, 1, 0), 200, 2, 10, 20)]);
+    commit(&[record(79, (3, 1, 2), 400, 2, 20, 25)]);
+    commit(&[record(79, (4, 3, 0), 0, 2, 25, 25)]);
+
+    commit(&[record(80, (1, 0, 0), 1_000, 3, 0, 10)]);
+    commit(&[record(80, (2, 1, 0), 2_000, 3, 10, 20)]);
+    commit(&[record(81, (1, 0, 0), 4_000, 3, 10, 40)]);
+    commit(&[record(81, (2, 1, 0), 0, 3, 40, 40), record(80, (3, 2, 0), 0, 4, 0, 0)]);
+
+    let want = (1 + 4) + (10 + 40) + (100 + 200 + 400) + (1_000 + 4_000);
+    let (m, _) = merge.wait_consumed(want, Duration::from_secs(60));
+    let refused = |reason| m.get(names::DELTA_RECORDS_REFUSED.name, &[("reason", reason)]);
+    assert_eq!(
+        (refused("aborted_by_writer"), refused("already_counted")),
+        (Some(1.0), Some(2.0)),
+        "{}",
+        merge.log_tail(30)
+    );
+    // Still the same a while later: the others were left out, not merely late.
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(merge.scrape().get(names::EVENTS_CONSUMED.name, &[]), Some(11_101_010.0));
+    assert_eq!(merge.scrape().get(names::EVENTS_CONSUMED.name, &[]), Some(want as f64));
     merge.stop();
 }
 

@@ -42,6 +42,7 @@ fn checkpoint_of_group(d: &Deployment, group: &str, consumed: u64) {
         new_maintenance: Vec::new(),
         rebuild: None,
         history: Vec::new(),
+        coverage: Default::default(),
     };
     CheckpointFiles::open(&d.state_dir()).unwrap().write(&c.encode(&other)).expect("write checkpoint");
 }

@@ -58,6 +58,7 @@ pub(super) fn scale(raw: &RawScale) -> Result<ScaleConfig, Invalid> {
         deltas_partitions: deltas_partitions as i32,
         static_membership: raw.static_membership.unwrap_or(default.static_membership),
         leader_topic: None,
+        input_topics: Vec::new(),
     })
 }
 

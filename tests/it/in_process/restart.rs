@@ -235,6 +235,7 @@ fn a_checkpoint_from_a_newer_build_refuses_the_start() {
         new_maintenance: Vec::new(),
         rebuild: None,
         history: Vec::new(),
+        coverage: Default::default(),
     };
     let mut newer = current.encode(&config);
     // The format version leads the encoding; no build will read u32::MAX.
