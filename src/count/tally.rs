@@ -135,6 +135,9 @@ impl Tally {
         record.delta.fold_into(store, latency, &mut counters.totals, slices, breakdowns, self.period_ms);
         self.reports.fold_evicted(&mut self.store);
         self.counters.add(&record.counters);
+        if let Some(rebuild) = &mut self.rebuild {
+            rebuild.learn_ends(&record.ranges);
+        }
         self.advance(positions);
     }
 

@@ -18,7 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::batch::BatchConsumer;
 use super::{client_config, IngestContext, KafkaErrors};
-use crate::config::Config;
+use crate::config::{Config, Role};
 use crate::count::{lock_tally, Shard, Tally};
 use crate::state::delta_record::DeltaRecord;
 use crate::state::rebuild::RebuildPartition;
@@ -42,6 +42,21 @@ pub struct RebuildLinks {
     pub partitions: Vec<(String, i32)>,
     /// This reader's number, for its client id and log lines.
     pub id: usize,
+}
+
+/// Copies the ends the tally learned since into `parts` (a merge member's: new ones, and ones
+/// lowered by a record read out of order); whether a partition's end became known.
+fn learn_ends(tally: &Mutex<Tally>, parts: &mut [RebuildPartition]) -> bool {
+    let t = lock_tally(tally);
+    let Some(r) = &t.rebuild else { return false };
+    let mut learned = false;
+    for p in parts.iter_mut() {
+        if let Some(q) = r.partitions.iter().find(|q| q.partition == p.partition && q.topic == p.topic) {
+            learned |= p.is_open() && !q.is_open();
+            p.end = p.end.min(q.end);
+        }
+    }
+    learned
 }
 
 /// Reads the rebuild's history until done or `stop`.
@@ -73,11 +88,15 @@ pub fn run(config: Arc<Config>, links: RebuildLinks) -> Result<(), KafkaError> {
     let consumer: BaseConsumer<IngestContext> =
         c.create_with_context(IngestContext::new(format!("rebuild {id}"), errors))?;
     let mut consumer = BatchConsumer::new(consumer)?;
-    let mut tpl = TopicPartitionList::new();
-    for p in &parts {
-        tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next))?;
-    }
-    consumer.consumer().assign(&tpl)?;
+    // A merge member's partitions whose history's end is not known yet are read once it is.
+    let assign = |consumer: &BatchConsumer<IngestContext>, parts: &[RebuildPartition]| -> Result<(), KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for p in parts.iter().filter(|p| !p.is_open() && p.next < p.end) {
+            tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next))?;
+        }
+        consumer.consumer().assign(&tpl)
+    };
+    assign(&consumer, &parts)?;
     tracing::info!(reader = id, slis = ?slis, partitions = parts.len(), "rebuilding history");
 
     let mut shard = Shard::new(&only);
@@ -126,6 +145,9 @@ pub fn run(config: Arc<Config>, links: RebuildLinks) -> Result<(), KafkaError> {
         }
         if last_hand_over.elapsed() >= HAND_OVER_EVERY {
             last_hand_over = Instant::now();
+            if config.role == Role::Merge && learn_ends(&tally, &mut parts) {
+                assign(&consumer, &parts)?;
+            }
             // Transaction markers and compacted records are never returned: a partition whose
             // consumer position has passed `end` is done even if no message reached it.
             if let Ok(positions) = consumer.consumer().position() {

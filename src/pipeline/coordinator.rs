@@ -146,10 +146,9 @@ impl Coordinator {
         // again later resumes where it stopped instead of counting its events twice.
         let topics = &self.config.kafka.topics;
         let carried = offsets.iter().filter(|p| !topics.contains(&p.topic)).cloned();
-        // A merge member's windows come from delta records, not events: no history to read.
-        let due = match (&restored, self.config.role) {
-            (Some(c), role) if role != crate::config::Role::Merge => rebuild::due(&self.config, c),
-            _ => Vec::new(),
+        let due = match &restored {
+            Some(c) => rebuild::due(&self.config, c),
+            None => Vec::new(),
         };
         let mut tally = Tally::new(
             &self.config,

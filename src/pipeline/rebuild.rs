@@ -7,6 +7,11 @@
 //! deleted part of that, and ends where live reading starts. An interrupted rebuild is resumed
 //! from the checkpoint; one that another definition change overtakes starts again with every
 //! SLI involved (the state layer leaves their partial counts out).
+//!
+//! A merge member (`--role merge`) rebuilds the same way from the input topics its ingest
+//! members read, but it does not read live itself: each partition's history ends where the
+//! first delta record counted under the new definitions starts ([`Rebuild::learn_ends`]), which
+//! the partition's history reader waits for.
 
 use std::fs;
 use std::io;
@@ -19,7 +24,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::KAFKA_TIMEOUT;
-use crate::config::Config;
+use crate::config::{Config, Role};
 use crate::count::{lock_tally, Tally};
 use crate::ingest::rebuild::RebuildLinks;
 use crate::ingest::{IngestContext, KafkaErrors};
@@ -142,11 +147,47 @@ pub(super) fn plan(
     starts: &[PartitionOffset],
     now_ms: i64,
 ) -> (Rebuild, i64, Vec<(String, i32)>) {
+    if config.role == Role::Merge {
+        return plan_merge(config, admin, slis, now_ms);
+    }
     let read: Vec<(String, i32)> =
         starts.iter().filter(|p| p.next > 0).map(|p| (p.topic.clone(), p.partition)).collect();
     let (since, from) = history_starts(config, admin, &slis, &read, now_ms);
     let (rebuild, cut) = up_to(slis, &from, starts);
     (rebuild, since, cut)
+}
+
+/// [`plan`] for a merge member: every partition of the input topics, each history's end open
+/// until a delta record under the new definitions says where it is.
+fn plan_merge(
+    config: &Config,
+    admin: &BaseConsumer<IngestContext>,
+    slis: Vec<String>,
+    now_ms: i64,
+) -> (Rebuild, i64, Vec<(String, i32)>) {
+    let mut read = Vec::new();
+    for topic in &config.scale.input_topics {
+        match admin.fetch_metadata(Some(topic), KAFKA_TIMEOUT) {
+            Ok(m) => {
+                for t in m.topics() {
+                    read.extend(t.partitions().iter().map(|p| (t.name().to_string(), p.id())));
+                }
+            }
+            Err(e) => {
+                tracing::error!(topic, error = %e, "cannot list the input topic's partitions; its history is not rebuilt")
+            }
+        }
+    }
+    let (since, starts) = history_starts(config, admin, &slis, &read, now_ms);
+    let mut partitions = Vec::new();
+    let mut cut = Vec::new();
+    for (topic, partition, start, cut_by_retention) in starts.into_iter().filter(|s| s.2 != i64::MAX) {
+        if cut_by_retention {
+            cut.push((topic.clone(), partition));
+        }
+        partitions.push(RebuildPartition { topic, partition, start, next: start, end: RebuildPartition::OPEN });
+    }
+    (Rebuild { slis, partitions }, since, cut)
 }
 
 /// A rebuild asked for while running (`slostream rebuild`), started when no other one runs: the
@@ -277,7 +318,8 @@ pub(super) fn install(tally: &mut Tally, rebuild: Rebuild, since: i64) {
     tracing::info!(
         slis = ?rebuild.slis,
         partitions = rebuild.partitions.len(),
-        events = rebuild.partitions.iter().map(|p| p.end - p.start).sum::<i64>(),
+        events = rebuild.partitions.iter().filter(|p| !p.is_open()).map(|p| p.end - p.start).sum::<i64>(),
+        ends_known = rebuild.partitions.iter().filter(|p| !p.is_open()).count(),
         "rebuilding the history of new or changed SLIs from the topics"
     );
     tally.rebuild = Some(rebuild);

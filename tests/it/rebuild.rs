@@ -7,8 +7,10 @@
 //! of every SLO must equal the ground truth the test computes under the new definitions, the
 //! consumed total must equal what was produced (history is not consumed twice), and the
 //! rebuild series must say what happened. Variants: killed -9 three times while rebuilding (the
-//! rebuild resumes from its checkpointed progress), and a topic whose first day retention had
-//! already deleted (the history start says so; counts exact for what is retained).
+//! rebuild resumes from its checkpointed progress), a topic whose first day retention had
+//! already deleted (the history start says so; counts exact for what is retained), and the
+//! two-stage deployment (the merge member reads the history, up to where the ingest members'
+//! records under the new definitions begin).
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use slostream::names::{self, label};
 
 use crate::harness::truth::{DAY, HOUR, MIN};
-use crate::harness::{now_ms, Deployment, Metrics, Record, Served, Slostream};
+use crate::harness::{now_ms, Deployment, Metrics, Record, Role, Served, Slostream};
 
 const PARTITIONS: i32 = 6;
 
@@ -462,4 +464,68 @@ fn a_rebuild_asked_for_while_running_is_exact() {
     );
     assert_all_exact(&m, at, &events, "after a rebuild asked for while running");
     assert_only_rebuilt(&m, "web-availability", &["api-availability", "api-latency", "web-latency"], started);
+}
+
+/// The two-stage deployment: an ingest member and a merge member count three days under V1;
+/// both stop; the merge member restarts under V2 (killed -9 once while it rebuilds), then the
+/// ingest member under V2, while fresh events arrive. The merge member reads each partition's
+/// history up to where the ingest member's first record under V2 starts, and every window ends
+/// exact.
+#[test]
+fn a_two_stage_deployment_rebuilds_exactly() {
+    let mut rng = StdRng::seed_from_u64(0x2574);
+    let n = 200_000;
+    let d = Deployment::new("rebuild-two-stage").slis_and_slos(V1).checkpoint_interval("250ms").scale("200ms", "10s");
+    d.create_topic(PARTITIONS);
+    let t0 = now_ms();
+    let past = history(&mut rng, n, t0);
+    d.broker().produce_records(d.topic(), PARTITIONS, &records(&past));
+    let mut merge = d.start_member(Role::Merge, "merge-a");
+    let mut ingest = d.start_member(Role::Ingest, "ingest-a");
+    merge.wait_ready(Duration::from_secs(60));
+    merge.wait_consumed(n as u64, Duration::from_secs(180));
+    let (status, _) = ingest.terminate(Duration::from_secs(30));
+    assert!(status.success(), "V1 ingest exit {status}{}", ingest.log_tail(30));
+    let (status, _) = merge.terminate(Duration::from_secs(30));
+    assert!(status.success(), "V1 merge exit {status}{}", merge.log_tail(30));
+
+    // Merge members first, then ingest members: what the README asks of a rollout.
+    let d2 = d.slis_and_slos(V2);
+    let started = now_ms();
+    let mut merge = d2.start_member(Role::Merge, "merge-a");
+    merge.wait_ready(Duration::from_secs(60));
+    merge.wait_log("rebuilding the history of new or changed SLIs", Duration::from_secs(30));
+    let m = merge.scrape();
+    assert_eq!(m.get(names::SLO_REBUILDING.name, &[(label::SLO, "web")]), Some(1.0), "rebuilding, ends not known");
+    // Events first: the ingest member's first records under V2 cover some, so the history's end
+    // is where they start, not merely where an empty record says.
+    let live = fresh(&mut rng, 5_000, now_ms());
+    d2.broker().produce_records(d2.topic(), PARTITIONS, &records(&live));
+    let mut ingest = d2.start_member(Role::Ingest, "ingest-a");
+    // Kill -9 once the history is being read, after a checkpoint holds part of it.
+    let waited = Instant::now();
+    loop {
+        let m = merge.scrape();
+        let progress = m.get(names::SLI_REBUILD_PROGRESS.name, &[(label::SLI, "web-latency")]).unwrap_or(0.0);
+        if progress > 0.0 && progress < 1.0 && m.get(names::CHECKPOINTS.name, &[]).unwrap_or(0.0) >= 1.0 {
+            eprintln!("[it] two-stage: merge member killed at rebuild progress {progress:.3}");
+            break;
+        }
+        assert!(progress < 1.0, "the rebuild finished before the kill");
+        assert!(waited.elapsed() < Duration::from_secs(60), "the history is not being read{}", merge.log_tail(30));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    merge.kill();
+    let mut merge = d2.start_member(Role::Merge, "merge-a");
+    merge.wait_ready(Duration::from_secs(60));
+    merge.wait_log("resuming the history rebuild", Duration::from_secs(30));
+    let total = (n + live.len()) as u64;
+    let (m, at) = wait_rebuilt(&mut merge, total, Duration::from_secs(240));
+    eprintln!("[it] two-stage: rebuilt and exact {:.1} s after the V2 start", (now_ms() - started) as f64 / 1000.0);
+    ingest.stop();
+    merge.stop();
+    let mut events = past;
+    events.extend(live);
+    assert_all_exact(&m, at, &events, "two-stage, after the rebuild");
+    assert_rebuild_series(&m, started - 28 * DAY - 60_000..=started - 28 * DAY + 300_000);
 }
