@@ -62,7 +62,7 @@ impl Coordinator {
         let mut telemetry = Telemetry::new(&config);
         let mut requested = super::rebuild::requested(&config.state.dir);
         if !requested.is_empty() && config.role == crate::config::Role::Merge {
-            tracing::error!(slis = ?requested, "rebuild asked for, but a merge member cannot read history: ignored (its counts are kept)");
+            tracing::error!(slis = ?requested, "rebuild asked for, but a merge member rebuilds only under new definitions (nothing marks where the history would end): ignored (its counts are kept)");
             requested.clear();
         } else if !requested.is_empty() {
             tracing::warn!(slis = ?requested, "rebuild asked for: these SLIs' counts are left out and their history is read again from the topics");

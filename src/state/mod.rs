@@ -556,8 +556,9 @@ impl Checkpoint {
             config.slis.iter().zip(&seen).filter(|(_, seen)| !**seen).map(|(s, _)| s.name.clone()).collect();
         // A maintenance window added since, for a time this checkpoint had counted: the events it
         // claims are in the SLIs' windows. Every SLI's counts are left out, to be rebuilt from the
-        // topics with the window in force. (Not by a merge member, which cannot rebuild: it keeps
-        // its counts, as slostream did before rebuilds.)
+        // topics with the window in force. (Not by a merge member: its ingest members' SLI
+        // definitions are unchanged, so no delta record marks where the history would end. It
+        // keeps its counts, as slostream did before rebuilds.)
         let retroactive = config.role != crate::config::Role::Merge
             && config.maintenance.iter().any(|m| new_maintenance.contains(&m.name) && m.schedule.start_ms < created_ms);
         if retroactive && config.slis.iter().any(|s| !forget.contains(&s.name)) {

@@ -93,11 +93,23 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A port that was free a moment ago (bind 127.0.0.1:0, read it, release it): slostream does not
-/// accept port 0, and the test must know the port to scrape it.
+/// A port that was free a moment ago (bound and released): slostream does not accept port 0, and
+/// the test must know the port to scrape it. Taken below Linux's ephemeral range (32768 on), as
+/// `tests/kafka/broker.sh` does: an ephemeral port released here can be the next outgoing
+/// connection's (every Kafka client of every process makes some) before slostream binds it.
+/// Each process walks the range from a random place, so parallel test runs rarely meet.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 15_000 - LOW;
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU32> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| std::sync::atomic::AtomicU32::new(rand::random::<u32>() % SPAN));
+    for _ in 0..SPAN {
+        let port = (LOW + next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN)
 }
 
 /// The repository root (where `config/`, `docker-compose.yml` and `tests/kafka/` are).
