@@ -11,6 +11,12 @@
 #   WARMUP_SECS=5            live load before the steady probe starts
 #   REBUILD_MAX_SECS=900     give up the catch-up or the rebuild after this long
 #   REBUILD_KEEP=DIR         keep the raw /metrics samples, logs and configs there
+#   REBUILD_ROLES=all        `two-stage`: an ingest member and a merge member instead of one
+#                            process. /metrics is the merge member's; at the rebuild the merge
+#                            member restarts first under the changed config, then the ingest
+#                            member (the rollout order the README asks for), and the merge member
+#                            reads the history up to where the ingest member's first records
+#                            under the changed config start
 #
 # Starts the test broker (tests/kafka/broker.sh: Java + Maven, no Docker), creates a topic of 8
 # partitions, produces REBUILD_EVENTS events into it with `slostream loadgen --rate 0 --count`,
@@ -57,6 +63,9 @@ CHANGED_SLO=search-a-ride   # an SLO holding CHANGED_SLI
 WORK="$(mktemp -d /tmp/slostream-rebuild-bench.XXXXXX)"
 LOADGEN_PID=""
 PROBE_PID=""
+INGEST_PID=""
+ROLES="${REBUILD_ROLES:-all}"
+[[ "$ROLES" == all || "$ROLES" == two-stage ]] || { echo "$0: REBUILD_ROLES is all or two-stage" >&2; exit 2; }
 
 log() { echo "rebuild: $*" >&2; }
 now() { echo "$EPOCHREALTIME"; }
@@ -66,6 +75,7 @@ cleanup() {
   local rc=$?
   if [[ -n "$PROBE_PID" ]]; then kill "$PROBE_PID" 2>/dev/null || true; wait "$PROBE_PID" 2>/dev/null || true; fi
   if [[ -n "$LOADGEN_PID" ]]; then kill "$LOADGEN_PID" 2>/dev/null || true; wait "$LOADGEN_PID" 2>/dev/null || true; fi
+  stop_ingest
   if [[ -n "${REBUILD_KEEP:-}" && -d "$WORK" ]]; then
     mkdir -p "$REBUILD_KEEP"
     cp "$WORK"/*.samples "$WORK"/*.log "$WORK"/*.out "$WORK"/*.yaml "$WORK"/*.prom "$REBUILD_KEEP"/ 2>/dev/null || true
@@ -93,6 +103,7 @@ BOOTSTRAP="$("$BROKER" start "$WORK/kafka")"
 "$BROKER" topic "$WORK/kafka" "$TOPIC" "$PARTITIONS" >/dev/null
 
 PORT="$(free_port)"
+INGEST_PORT="$(free_port)"
 METRICS="http://127.0.0.1:$PORT/metrics"
 probe_config "$WORK/slostream.yaml" "$BOOTSTRAP" "$TOPIC" "rebuild-$$" "$PORT" "$WORK/state" "benches/e2e/rebuild.sh" || exit 1
 # The same config with one SLI's `good:` tightened: the only change at the restart.
@@ -121,13 +132,43 @@ sample() {
       END { if (c != "") printf "%s %.0f %.0f %s %s\n", t, c, l, (r == "" ? "-" : r), (p == "" ? "-" : p) }'
 }
 
+# Two-stage: the ingest member of config $1 (its own /metrics port), replacing the running one.
+start_ingest() {
+  stop_ingest
+  sed "s|127.0.0.1:$PORT|127.0.0.1:$INGEST_PORT|" "$WORK/$1.yaml" >"$WORK/ingest-$1.yaml"
+  RUST_LOG=info,librdkafka=warn "$BIN" run --config "$WORK/ingest-$1.yaml" --role ingest --instance rebuild-ingest \
+    >>"$WORK/ingest.log" 2>&1 &
+  INGEST_PID=$!
+}
+
+stop_ingest() {
+  [[ -n "$INGEST_PID" ]] || return 0
+  kill "$INGEST_PID" 2>/dev/null || true
+  wait "$INGEST_PID" 2>/dev/null || true
+  INGEST_PID=""
+}
+
+# slostream under config $1: one process, or a merge member and then (once it answers) an
+# ingest member.
 start_slostream() {
-  RUST_LOG=info,librdkafka=warn "$BIN" run --config "$WORK/$1.yaml" >>"$WORK/slostream.log" 2>&1 &
+  if [[ "$ROLES" == all ]]; then
+    RUST_LOG=info,librdkafka=warn "$BIN" run --config "$WORK/$1.yaml" >>"$WORK/slostream.log" 2>&1 &
+    SLOSTREAM_PID=$!
+    return
+  fi
+  RUST_LOG=info,librdkafka=warn "$BIN" run --config "$WORK/$1.yaml" --role merge >>"$WORK/slostream.log" 2>&1 &
   SLOSTREAM_PID=$!
+  for _ in $(seq 300); do
+    [[ -n "$(metrics_text "$METRICS")" ]] && break
+    sleep 0.1
+  done
+  start_ingest "$1"
 }
 
 alive() {
   kill -0 "$SLOSTREAM_PID" 2>/dev/null || { tail -n 30 "$WORK/slostream.log" >&2; log "slostream exited"; exit 1; }
+  [[ -z "$INGEST_PID" ]] || kill -0 "$INGEST_PID" 2>/dev/null ||
+    { tail -n 30 "$WORK/ingest.log" >&2; log "the ingest member exited"; exit 1; }
   [[ -z "$LOADGEN_PID" ]] || kill -0 "$LOADGEN_PID" 2>/dev/null ||
     { cat "$WORK/loadgen.log" >&2; log "loadgen exited"; exit 1; }
 }
@@ -275,7 +316,7 @@ slo_window() {
 fmt() { printf '%.0f' "$1"; }
 ratio() { printf '%.2f' "$(calc "$1 / $2")"; }
 echo
-echo "slostream history rebuild: $PARTITIONS partitions, $(nproc) CPUs, $(fmt "$HISTORY") events of history, loadgen asked $(fmt "$RATE") events/s live, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "slostream history rebuild ($ROLES): $PARTITIONS partitions, $(nproc) CPUs, $(fmt "$HISTORY") events of history, loadgen asked $(fmt "$RATE") events/s live, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 printf '| %-44s | %20s |\n' measure value
 printf '|%s|%s|\n' ---------------------------------------------- ----------------------

@@ -410,6 +410,16 @@ mod tests {
         assert_eq!(out, left_out(0, 1));
         assert_eq!(folded, vec![2902], "writer 2's 29 only; 30 and writer 1's 10 wait for theirs");
         assert_eq!(q.first_held("d", 0), Some(17));
+
+        // The same after a restart: writer 2's record was folded before the checkpoint, so only
+        // the coverage the checkpoint kept knows it.
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
+        t.coverage.add(&ranged(2, 29, 28, 0, 2, (1584, 2128)).ranges);
+        q.push("d", 0, 14, ranged(1, 8, 7, 0, 2, (1584, 1917)));
+        q.push("d", 0, 17, ranged(1, 10, 8, 0, 0, (9618, 11666)));
+        q.at_end("d", 0);
+        assert_eq!(drain(&mut q, &mut t), (vec![], left_out(0, 1)));
+        assert_eq!(q.first_held("d", 0), Some(17));
     }
 
     /// A writer that could not tell whether its transaction 2 committed names it `unsure`. Its
