@@ -22,8 +22,8 @@
 //! commit failed, and so did the abort) is settled when the worker joins again: its new
 //! producer's `init_transactions` ends that transaction one way or the other, and the group's
 //! committed offsets then say which, since the offsets were part of it. Each record also
-//! carries the input offsets it covers ([`InputRange`]), so a commit even that cannot settle is
-//! left to the merge member, which decides it from the records that follow.
+//! carries the input offsets it covers ([`InputRange`]), so even a commit that cannot be
+//! settled here is left to the merge member, which decides it from the records that follow.
 //!
 //! Rebalances: rust-rdkafka registers no native rebalance callback, and the batch read would
 //! then "force unassign" every partition. So the worker reads a queue of its own that assigned
