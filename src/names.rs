@@ -266,10 +266,10 @@ pub const MAINTENANCE_ACTIVE: Metric =
     gauge("slostream_maintenance_active", "1 while the maintenance window is in force (by the wall clock), else 0");
 
 /// `{reason}`: delta records a merge member did not fold (`malformed`, `newer_format`,
-/// `other_definitions`).
+/// `other_definitions`, `aborted_by_writer`, `already_counted`).
 pub const DELTA_RECORDS_REFUSED: Metric = counter(
     "slostream_delta_records_refused_total",
-    "Delta records a merge member refused to fold (damaged, of a newer format, counted under other SLI definitions, or of a transaction its writer aborted), by reason",
+    "Delta records a merge member refused to fold (damaged, of a newer format, counted under other SLI definitions, of a transaction its writer aborted, or covering input already counted), by reason",
 );
 /// 1 on the one merge member that pushes alerts to Alertmanager.
 pub const ALERT_LEADER: Metric = gauge(
