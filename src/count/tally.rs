@@ -20,7 +20,7 @@ use crate::window::batch::Batch;
 use crate::window::breakdown::Breakdowns;
 use crate::window::delta::Delta;
 use crate::window::latency::LatencyWindows;
-use crate::window::slices::Slices;
+use crate::window::slices::{SavedSlices, Slices};
 use crate::window::WindowStore;
 
 /// Why the tally may not be checkpointed now.
@@ -159,26 +159,36 @@ impl Tally {
         }
     }
 
+    /// The tally as a checkpoint created at `created_ms`, borrowed: with the dead-letter ends
+    /// read before it and the time slices as [`Slices::saved`] gives them (owned by the caller).
+    pub(crate) fn checkpoint_at<'a>(
+        &'a self,
+        created_ms: i64,
+        dead_letters: &'a [PartitionOffset],
+        slices: &'a [SavedSlices],
+    ) -> CheckpointRef<'a> {
+        CheckpointRef {
+            created_ms,
+            offsets: &self.offsets,
+            dead_letters,
+            counters: &self.counters,
+            store: &self.store,
+            breakdowns: &self.breakdowns,
+            slices,
+            reports: &self.reports,
+            rebuild: self.rebuild.as_ref(),
+            history: &self.history,
+            coverage: &self.coverage,
+        }
+    }
+
     /// Leaves out the counts of `slis` (their history is to be rebuilt) exactly as a restart
     /// whose checkpoint forgot them would: through the checkpoint's encoding, so what is kept is
     /// what a restart keeps. The latency windows (never checkpointed) and each worker's
     /// hand-over state carry over.
     pub fn forget(&mut self, config: &Config, slis: &[String], now_ms: i64) -> Result<(), DecodeError> {
         let slices = self.slices.saved();
-        let bytes = CheckpointRef {
-            created_ms: now_ms,
-            offsets: &self.offsets,
-            dead_letters: &[],
-            counters: &self.counters,
-            store: &self.store,
-            breakdowns: &self.breakdowns,
-            slices: &slices,
-            reports: &self.reports,
-            rebuild: self.rebuild.as_ref(),
-            history: &self.history,
-            coverage: &self.coverage,
-        }
-        .encode(config);
+        let bytes = self.checkpoint_at(now_ms, &[], &slices).encode(config);
         let restored = Checkpoint::decode_forgetting(&bytes, config, slis)?;
         let mut fresh = Tally::new(config, self.unacknowledged.len(), Some(restored), self.offsets.clone());
         fresh.latency = std::mem::replace(&mut self.latency, LatencyWindows::new(0));

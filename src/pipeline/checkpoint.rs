@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::count::{lock_tally, NotCheckpointable, Tally};
 use crate::state::file::CheckpointFiles;
-use crate::state::{CheckpointRef, PartitionOffset};
+use crate::state::PartitionOffset;
 
 /// Why no checkpoint was written.
 #[derive(Debug, thiserror::Error)]
@@ -46,20 +46,7 @@ pub(crate) fn write(
         let t = lock_tally(tally);
         t.is_checkpointable(dead_letters.read_by)?;
         let slices = t.slices.saved();
-        let at = CheckpointRef {
-            created_ms: now_ms,
-            offsets: &t.offsets,
-            dead_letters: &dead_letters.ends,
-            counters: &t.counters,
-            store: &t.store,
-            breakdowns: &t.breakdowns,
-            slices: &slices,
-            reports: &t.reports,
-            rebuild: t.rebuild.as_ref(),
-            history: &t.history,
-            coverage: &t.coverage,
-        };
-        (at.encode(config), t.offsets.clone())
+        (t.checkpoint_at(now_ms, &dead_letters.ends, &slices).encode(config), t.offsets.clone())
     };
     offsets.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
     let path = files.write(&bytes)?;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::report::Row;
-use crate::state::{Checkpoint, CheckpointRef, Counters, PartitionOffset};
+use crate::state::{Checkpoint, Counters, PartitionOffset};
 use crate::window::batch::Batch;
 
 use crate::count::{Cut, Tally};
@@ -61,20 +61,7 @@ fn run(config: &Config, tally: &mut Tally, from: i64, to: i64) {
 
 fn checkpoint(config: &Config, t: &Tally) -> Vec<u8> {
     let slices = t.slices.saved();
-    let at = CheckpointRef {
-        created_ms: 0,
-        offsets: &t.offsets,
-        dead_letters: &[],
-        counters: &t.counters,
-        store: &t.store,
-        breakdowns: &t.breakdowns,
-        slices: &slices,
-        reports: &t.reports,
-        rebuild: None,
-        history: &[],
-        coverage: &t.coverage,
-    };
-    at.encode(config)
+    t.checkpoint_at(0, &[], &slices).encode(config)
 }
 
 fn rows(t: &Tally) -> Vec<Row> {
