@@ -112,8 +112,8 @@ fn history_starts(
     (since, starts)
 }
 
-/// The rebuild of `slis` from `starts` ([`history_starts`]) up to the live `ends`, and the
-/// partitions retention cut.
+/// The rebuild of `slis` from `starts` ([`history_starts`]) up to the live `ends` (a merge
+/// member's are [`RebuildPartition::OPEN`]), and the partitions retention cut.
 fn up_to(
     slis: Vec<String>,
     starts: &[(String, i32, i64, bool)],
@@ -179,15 +179,12 @@ fn plan_merge(
         }
     }
     let (since, starts) = history_starts(config, admin, &slis, &read, now_ms);
-    let mut partitions = Vec::new();
-    let mut cut = Vec::new();
-    for (topic, partition, start, cut_by_retention) in starts.into_iter().filter(|s| s.2 != i64::MAX) {
-        if cut_by_retention {
-            cut.push((topic.clone(), partition));
-        }
-        partitions.push(RebuildPartition { topic, partition, start, next: start, end: RebuildPartition::OPEN });
-    }
-    (Rebuild { slis, partitions }, since, cut)
+    let open: Vec<PartitionOffset> = read
+        .into_iter()
+        .map(|(topic, partition)| PartitionOffset { topic, partition, next: RebuildPartition::OPEN })
+        .collect();
+    let (rebuild, cut) = up_to(slis, &starts, &open);
+    (rebuild, since, cut)
 }
 
 /// A rebuild asked for while running (`slostream rebuild`), started when no other one runs: the
