@@ -20,7 +20,8 @@
 //!   follow one another: a record is confirmed once a record (of any writer, folded or not, even
 //!   of other definitions) starts where it ends, and it is refused as `already_counted` when
 //!   records folded before cover any of its offsets ([`InputCoverage`]), or when a later record
-//!   of its own writer starts where it starts (the writer read those events again). A writer
+//!   of its own writer, or a confirmed record of another, starts where it starts (those events
+//!   were read again). A writer
 //!   commits once more after it goes idle, with nothing read, so its last record is confirmed
 //!   too.
 //!
@@ -70,6 +71,17 @@ struct Partition {
     topic: String,
     partition: i32,
     entries: VecDeque<Entry>,
+}
+
+/// What becomes of the record at a partition's head once it is settled ([`FoldQueue::next`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Its writer aborted it: left out.
+    Aborted,
+    /// Its input was counted by another record: left out.
+    AlreadyCounted,
+    /// Folded; `confirmed` false when only the wait ran out.
+    Fold { confirmed: bool },
 }
 
 /// Where decided records go: the merge member's tally.
@@ -202,6 +214,20 @@ impl FoldQueue {
         })
     }
 
+    /// What becomes of `e`, at its partition's head, now (each check made once); `None` while it
+    /// is not decided or not confirmed yet, and it and its partition wait.
+    fn next(&self, e: &Entry, coverage: &InputCoverage, at_most: Duration) -> Option<Next> {
+        match e.verdict {
+            Verdict::Undecided => None,
+            Verdict::Aborted => Some(Next::Aborted),
+            Verdict::Kept if coverage.overlaps(&e.record.ranges) => Some(Next::AlreadyCounted),
+            Verdict::Kept if self.confirmed(&e.record, coverage) => Some(Next::Fold { confirmed: true }),
+            Verdict::Kept if self.superseded(e, coverage) => Some(Next::AlreadyCounted),
+            Verdict::Kept if e.read_at.elapsed() >= at_most => Some(Next::Fold { confirmed: false }),
+            Verdict::Kept => None,
+        }
+    }
+
     /// Folds every decided and confirmed record at the head of its partition into `target` (in
     /// order), leaving out those their writers aborted and those whose input is counted already.
     pub(crate) fn drain_decided(&mut self, target: &mut impl FoldTarget) -> LeftOut {
@@ -216,37 +242,27 @@ impl FoldQueue {
             progress = false;
             for pi in 0..self.partitions.len() {
                 while let Some(e) = self.partitions[pi].entries.front() {
-                    let take = match e.verdict {
-                        Verdict::Undecided => false,
-                        Verdict::Aborted => true,
-                        Verdict::Kept => {
-                            target.coverage().overlaps(&e.record.ranges)
-                                || self.confirmed(&e.record, target.coverage())
-                                || self.superseded(e, target.coverage())
-                                || e.read_at.elapsed() >= at_most
-                        }
-                    };
-                    if !take {
-                        break;
-                    }
-                    let confirmed = self.confirmed(&e.record, target.coverage());
-                    let superseded = !confirmed && self.superseded(e, target.coverage());
+                    let Some(next) = self.next(e, target.coverage(), at_most) else { break };
                     let p = &mut self.partitions[pi];
                     let Some(e) = p.entries.pop_front() else { break };
                     self.len -= 1;
                     progress = true;
                     let (topic, partition, offset, chain) = (&p.topic, p.partition, e.offset, e.chain);
-                    if e.verdict == Verdict::Aborted {
-                        out.aborted += 1;
-                        tracing::error!(topic, partition, offset, ?chain, "a delta record of a transaction its writer aborted was visible (the broker skipped its abort marker): not folded");
-                    } else if superseded || target.coverage().overlaps(&e.record.ranges) {
-                        out.already_counted += 1;
-                        tracing::error!(topic, partition, offset, ?chain, ranges = ?e.record.ranges, "a delta record covers input already counted (its transaction's offsets did not take effect; the broker skipped its markers?): not folded");
-                    } else {
-                        if !confirmed {
-                            tracing::error!(topic, partition, offset, ?chain, ranges = ?e.record.ranges, "no record started where this delta record ended; folded anyway");
+                    match next {
+                        Next::Aborted => {
+                            out.aborted += 1;
+                            tracing::error!(topic, partition, offset, ?chain, "a delta record of a transaction its writer aborted was visible (the broker skipped its abort marker): not folded");
                         }
-                        target.fold(&e.record);
+                        Next::AlreadyCounted => {
+                            out.already_counted += 1;
+                            tracing::error!(topic, partition, offset, ?chain, ranges = ?e.record.ranges, "a delta record covers input already counted (its transaction's offsets did not take effect; the broker skipped its markers?): not folded");
+                        }
+                        Next::Fold { confirmed } => {
+                            if !confirmed {
+                                tracing::error!(topic, partition, offset, ?chain, ranges = ?e.record.ranges, "no record started where this delta record ended; folded anyway");
+                            }
+                            target.fold(&e.record);
+                        }
                     }
                 }
             }
