@@ -46,7 +46,7 @@ pub struct RebuildLinks {
 
 /// Copies the ends the tally learned since into `parts` (a merge member's: new ones, and ones
 /// lowered by a record read out of order); whether a partition's end became known.
-fn learn_ends(tally: &Mutex<Tally>, parts: &mut [RebuildPartition]) -> bool {
+fn copy_learned_ends(tally: &Mutex<Tally>, parts: &mut [RebuildPartition]) -> bool {
     let t = lock_tally(tally);
     let Some(r) = &t.rebuild else { return false };
     let mut learned = false;
@@ -145,7 +145,7 @@ pub fn run(config: Arc<Config>, links: RebuildLinks) -> Result<(), KafkaError> {
         }
         if last_hand_over.elapsed() >= HAND_OVER_EVERY {
             last_hand_over = Instant::now();
-            if config.role == Role::Merge && learn_ends(&tally, &mut parts) {
+            if config.role == Role::Merge && copy_learned_ends(&tally, &mut parts) {
                 assign(&consumer, &parts)?;
             }
             // Transaction markers and compacted records are never returned: a partition whose
