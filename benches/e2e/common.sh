@@ -108,6 +108,25 @@ stop_all() {
   rm -rf "$WORK"
 }
 
+# Two-stage benches: an ingest member (`--role ingest --instance $2`) of the config $WORK/$1.yaml,
+# replacing the one running, with its /metrics on INGEST_PORT instead of the merge member's PORT;
+# its pid in INGEST_PID, its log appended to $WORK/ingest.log.
+INGEST_PID=""
+start_ingest_member() {
+  stop_ingest_member
+  sed "s|127.0.0.1:$PORT|127.0.0.1:$INGEST_PORT|" "$WORK/$1.yaml" >"$WORK/ingest-$1.yaml"
+  RUST_LOG=info,librdkafka=warn "$BIN" run --config "$WORK/ingest-$1.yaml" --role ingest --instance "$2" \
+    >>"$WORK/ingest.log" 2>&1 &
+  INGEST_PID=$!
+}
+
+stop_ingest_member() {
+  [[ -n "$INGEST_PID" ]] || return 0
+  kill "$INGEST_PID" 2>/dev/null || true
+  wait "$INGEST_PID" 2>/dev/null || true
+  INGEST_PID=""
+}
+
 start_members_bench() {
   local name=$1 topic=$2 partitions=$3
   WORK="$(mktemp -d "/tmp/slostream-$name-bench.XXXXXX")"

@@ -58,7 +58,6 @@ TOPIC=fresh-requests
 WORK="$(mktemp -d /tmp/slostream-fresh-bench.XXXXXX)"
 LOADGEN_PID=""
 SAMPLER_PID=""
-INGEST_PID=""
 ROLES="${FRESH_ROLES:-all}"
 [[ "$ROLES" == all || "$ROLES" == two-stage ]] || { echo "$0: FRESH_ROLES is all or two-stage" >&2; exit 2; }
 
@@ -70,7 +69,7 @@ cleanup() {
   local rc=$?
   if [[ -n "$SAMPLER_PID" ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
   if [[ -n "$LOADGEN_PID" ]]; then kill "$LOADGEN_PID" 2>/dev/null || true; wait "$LOADGEN_PID" 2>/dev/null || true; fi
-  if [[ -n "$INGEST_PID" ]]; then kill "$INGEST_PID" 2>/dev/null || true; wait "$INGEST_PID" 2>/dev/null || true; fi
+  stop_ingest_member
   stop_all
   exit "$rc"
 }
@@ -94,6 +93,7 @@ BOOTSTRAP="$("$BROKER" start "$WORK/kafka")"
 "$BROKER" topic "$WORK/kafka" "$TOPIC" "$PARTITIONS" >/dev/null
 
 PORT="$(free_port)"
+INGEST_PORT="$(free_port)"
 METRICS="http://127.0.0.1:$PORT/metrics"
 probe_config "$WORK/slostream.yaml" "$BOOTSTRAP" "$TOPIC" "fresh-$$" "$PORT" "$WORK/state" "benches/e2e/freshness.sh" || exit 1
 
@@ -115,12 +115,8 @@ start_slostream() {
     SLOSTREAM_PID=$!
     return
   fi
-  if [[ -z "$INGEST_PID" ]]; then
-    sed "s|127.0.0.1:$PORT|127.0.0.1:$(free_port)|" "$WORK/slostream.yaml" >"$WORK/ingest.yaml"
-    RUST_LOG=info,librdkafka=warn "$BIN" run --config "$WORK/ingest.yaml" --role ingest --instance fresh-ingest \
-      >>"$WORK/ingest.log" 2>&1 &
-    INGEST_PID=$!
-  fi
+  # The ingest member keeps committing while the merge member is down (the catch-up).
+  [[ -n "$INGEST_PID" ]] || start_ingest_member slostream fresh-ingest
   RUST_LOG=info,librdkafka=warn "$BIN" run --config "$WORK/slostream.yaml" --role merge >>"$WORK/slostream.log" 2>&1 &
   SLOSTREAM_PID=$!
 }

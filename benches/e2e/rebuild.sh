@@ -63,7 +63,6 @@ CHANGED_SLO=search-a-ride   # an SLO holding CHANGED_SLI
 WORK="$(mktemp -d /tmp/slostream-rebuild-bench.XXXXXX)"
 LOADGEN_PID=""
 PROBE_PID=""
-INGEST_PID=""
 ROLES="${REBUILD_ROLES:-all}"
 [[ "$ROLES" == all || "$ROLES" == two-stage ]] || { echo "$0: REBUILD_ROLES is all or two-stage" >&2; exit 2; }
 
@@ -75,7 +74,7 @@ cleanup() {
   local rc=$?
   if [[ -n "$PROBE_PID" ]]; then kill "$PROBE_PID" 2>/dev/null || true; wait "$PROBE_PID" 2>/dev/null || true; fi
   if [[ -n "$LOADGEN_PID" ]]; then kill "$LOADGEN_PID" 2>/dev/null || true; wait "$LOADGEN_PID" 2>/dev/null || true; fi
-  stop_ingest
+  stop_ingest_member
   if [[ -n "${REBUILD_KEEP:-}" && -d "$WORK" ]]; then
     mkdir -p "$REBUILD_KEEP"
     cp "$WORK"/*.samples "$WORK"/*.log "$WORK"/*.out "$WORK"/*.yaml "$WORK"/*.prom "$REBUILD_KEEP"/ 2>/dev/null || true
@@ -132,22 +131,6 @@ sample() {
       END { if (c != "") printf "%s %.0f %.0f %s %s\n", t, c, l, (r == "" ? "-" : r), (p == "" ? "-" : p) }'
 }
 
-# Two-stage: the ingest member of config $1 (its own /metrics port), replacing the running one.
-start_ingest() {
-  stop_ingest
-  sed "s|127.0.0.1:$PORT|127.0.0.1:$INGEST_PORT|" "$WORK/$1.yaml" >"$WORK/ingest-$1.yaml"
-  RUST_LOG=info,librdkafka=warn "$BIN" run --config "$WORK/ingest-$1.yaml" --role ingest --instance rebuild-ingest \
-    >>"$WORK/ingest.log" 2>&1 &
-  INGEST_PID=$!
-}
-
-stop_ingest() {
-  [[ -n "$INGEST_PID" ]] || return 0
-  kill "$INGEST_PID" 2>/dev/null || true
-  wait "$INGEST_PID" 2>/dev/null || true
-  INGEST_PID=""
-}
-
 # slostream under config $1: one process, or a merge member and then (once it answers) an
 # ingest member.
 start_slostream() {
@@ -162,7 +145,7 @@ start_slostream() {
     [[ -n "$(metrics_text "$METRICS")" ]] && break
     sleep 0.1
   done
-  start_ingest "$1"
+  start_ingest_member "$1" rebuild-ingest
 }
 
 alive() {
