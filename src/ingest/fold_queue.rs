@@ -20,8 +20,9 @@
 //!   follow one another: a record is confirmed once a record (of any writer, folded or not, even
 //!   of other definitions) starts where it ends, and it is refused as `already_counted` when
 //!   records folded before cover any of its offsets ([`InputCoverage`]), or when a later record
-//!   of its own writer, or a confirmed record of another, starts where it starts (those events
-//!   were read again). A writer
+//!   of its own writer, or a confirmed record of another, reads on from where it starts (those
+//!   events were read again; checked before the confirmation, since a partition read again
+//!   while idle can end where the record ended). A writer
 //!   commits once more after it goes idle, with nothing read, so its last record is confirmed
 //!   too.
 //!
@@ -187,13 +188,15 @@ impl FoldQueue {
     /// Whether another record read the events of `e` again, starting where a non-empty range of
     /// `e` starts: a later record of the same writer (it found the offsets where they were
     /// before `e`), or a confirmed record of another (the partition went on from its end, not
-    /// from the end of `e`). `e` itself is not confirmed.
+    /// from the end of `e`). Only a range that read something counts: an empty one starting
+    /// there may be its writer's last word on a partition it held before `e`'s writer did.
     fn superseded(&self, e: &Entry, coverage: &InputCoverage) -> bool {
         let same_start = |o: &InputRange| {
-            e.record
-                .ranges
-                .iter()
-                .any(|r| r.to > r.from && r.from == o.from && r.partition == o.partition && r.topic == o.topic)
+            o.to > o.from
+                && e.record
+                    .ranges
+                    .iter()
+                    .any(|r| r.to > r.from && r.from == o.from && r.partition == o.partition && r.topic == o.topic)
         };
         self.partitions.iter().flat_map(|p| &p.entries).filter(|o| !std::ptr::eq(*o, e)).any(|o| {
             if o.verdict == Verdict::Aborted || !o.record.ranges.iter().any(same_start) {
@@ -221,8 +224,10 @@ impl FoldQueue {
             Verdict::Undecided => None,
             Verdict::Aborted => Some(Next::Aborted),
             Verdict::Kept if coverage.overlaps(&e.record.ranges) => Some(Next::AlreadyCounted),
-            Verdict::Kept if self.confirmed(&e.record, coverage) => Some(Next::Fold { confirmed: true }),
+            // Before confirmation: the group's offsets can come back to where a record not taken
+            // into effect ended (a partition read again to the same end while idle).
             Verdict::Kept if self.superseded(e, coverage) => Some(Next::AlreadyCounted),
+            Verdict::Kept if self.confirmed(&e.record, coverage) => Some(Next::Fold { confirmed: true }),
             Verdict::Kept if e.read_at.elapsed() >= at_most => Some(Next::Fold { confirmed: false }),
             Verdict::Kept => None,
         }
@@ -436,6 +441,44 @@ mod tests {
         q.at_end("d", 0);
         assert_eq!(drain(&mut q, &mut t), (vec![], left_out(0, 1)));
         assert_eq!(q.first_held("d", 0), Some(17));
+    }
+
+    /// An idle partition read again to the same end: writer 1's record 4 (input 0, 10..20) did
+    /// not take effect, writer 2 read 10..20 again along with input 1, and writer 3's empty
+    /// record starts at 20. Both end where a record starts; only writer 2's re-read counts,
+    /// else input 1's events would be lost with it.
+    #[test]
+    fn a_record_read_again_to_the_same_end_is_left_out() {
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
+        q.push("d", 0, 1, ranged(1, 4, 3, 0, 0, (10, 20)));
+        q.at_end("d", 0);
+        let mut reread = ranged(2, 1, 0, 0, 0, (10, 20));
+        reread.ranges.push(InputRange { topic: "events".into(), partition: 1, from: 0, to: 5, first: false });
+        q.push("d", 1, 1, reread);
+        q.at_end("d", 1);
+        let mut idle = ranged(3, 1, 0, 0, 0, (20, 20));
+        idle.ranges.push(InputRange { topic: "events".into(), partition: 1, from: 5, to: 5, first: false });
+        q.push("d", 2, 1, idle);
+        q.at_end("d", 2);
+        assert_eq!(drain(&mut q, &mut t), (vec![102, 103], left_out(0, 1)));
+    }
+
+    /// Writer 2 held input 0 until offset 10 and wrote one more record while it still held it,
+    /// having read nothing more of it; writer 1 read input 0 on from 10. The empty range starting
+    /// at 10 read nothing again: writer 1's record folds.
+    #[test]
+    fn an_empty_range_starting_where_a_record_starts_reads_nothing_again() {
+        let (mut q, mut t) = (FoldQueue::default(), Folded::default());
+        q.push("d", 0, 1, ranged(1, 1, 0, 0, 0, (10, 20)));
+        q.at_end("d", 0);
+        let mut last = ranged(2, 1, 0, 0, 0, (10, 10));
+        last.ranges.push(InputRange { topic: "events".into(), partition: 1, from: 0, to: 5, first: false });
+        q.push("d", 1, 1, last);
+        q.push("d", 1, 2, ranged(2, 2, 1, 0, 1, (5, 5)));
+        q.at_end("d", 1);
+        q.push("d", 2, 1, ranged(3, 1, 0, 0, 0, (20, 20)));
+        q.at_end("d", 2);
+        assert_eq!(drain(&mut q, &mut t), (vec![101, 102, 202, 103], left_out(0, 0)));
     }
 
     /// A writer that could not tell whether its transaction 2 committed names it `unsure`. Its

@@ -16,14 +16,20 @@
 //! session timeout gets its partitions back without a rebalance.
 //!
 //! Each delta record carries its place in the worker's chain of transactions ([`Chain`]): a
-//! transaction number, and the last earlier one that committed. The worker keeps the chain
-//! across rejoins; an aborted transaction is never named, so a merge member can leave out its
-//! record should a broker show it anyway. A commit whose outcome the worker could not see (the
-//! commit failed, and so did the abort) is settled when the worker joins again: its new
-//! producer's `init_transactions` ends that transaction one way or the other, and the group's
-//! committed offsets then say which, since the offsets were part of it. Each record also
-//! carries the input offsets it covers ([`InputRange`]), so even a commit that cannot be
-//! settled here is left to the merge member, which decides it from the records that follow.
+//! transaction number, and the last earlier one that committed and whose offsets took effect.
+//! The worker keeps the chain across rejoins; a transaction that did not take effect is never
+//! named, so a merge member can leave out its record should a broker show it anyway. Whether
+//! it took effect, the group's committed offsets say (they were part of the transaction):
+//! - a commit seen to succeed is read back before the next commit builds on it (a broker
+//!   restarting after a crash can skip its markers, so that its records show and its offsets
+//!   never apply); if they did not apply, what was read since is read again from them;
+//! - a commit whose outcome the worker could not see (the commit failed, and so did the abort)
+//!   is settled when the worker joins again, once its new producer's `init_transactions` has
+//!   ended that transaction one way or the other.
+//!
+//! Each record also carries the input offsets it covers ([`InputRange`]), so even a commit that
+//! cannot be settled here (its worker died first) is left to the merge member, which decides it
+//! from the records that follow.
 //!
 //! Rebalances: rust-rdkafka registers no native rebalance callback, and the batch read would
 //! then "force unassign" every partition. So the worker reads a queue of its own that assigned
@@ -210,11 +216,14 @@ struct RecordChain {
     prev: u64,
     /// The first transaction after `prev` whose outcome is unknown (0: none).
     unsure: u64,
-    /// The transaction whose commit the worker could not see the end of, until it is settled.
+    /// The last transaction that covered input, until the group's committed offsets settle
+    /// whether it took effect: its commit was seen to succeed (settled before the next commit
+    /// builds on it), or the worker could not see the end of its commit (settled when the
+    /// worker joins again). Only its input ranges that are not empty.
     unsettled: Option<(u64, Vec<InputRange>)>,
 }
 
-/// What the group's committed offsets say of a transaction whose commit outcome was not seen.
+/// What the group's committed offsets say of a transaction: whether its offsets took effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Settled {
     Committed,
@@ -235,7 +244,18 @@ impl RecordChain {
         Chain { writer: self.writer, seq, prev: self.prev, unsure: self.unsure }
     }
 
-    /// Transaction `seq` committed.
+    /// Transaction `seq` was seen to commit, covering `ranges`: settled once the group's
+    /// offsets are read back, unless it covered no input (its offsets moved nothing).
+    fn seen_committed(&mut self, seq: u64, ranges: &[InputRange]) {
+        let covered: Vec<InputRange> = ranges.iter().filter(|r| r.to > r.from).cloned().collect();
+        if covered.is_empty() {
+            self.committed(seq);
+        } else {
+            self.unsettled = Some((seq, covered));
+        }
+    }
+
+    /// Transaction `seq` committed, and its offsets took effect.
     fn committed(&mut self, seq: u64) {
         self.prev = seq;
         self.unsure = 0;
@@ -275,9 +295,9 @@ fn committed_offsets(
         .collect())
 }
 
-/// Settles a transaction whose commit outcome was not seen, from the group's committed offsets
-/// of its partitions, read after the outcome was decided: an offset at the end of the
-/// transaction's range means it committed, one at its start that it did not.
+/// Settles a transaction from the group's committed offsets of its partitions, read after its
+/// outcome was decided: an offset at the end of the transaction's range means its offsets took
+/// effect, one at its start that they did not (it aborted, or the broker skipped its markers).
 fn settled_by(ranges: &[InputRange], committed: &[(String, i32, i64)]) -> Settled {
     let mut verdict = Settled::Unknown;
     for r in ranges.iter().filter(|r| r.to > r.from) {
@@ -437,12 +457,12 @@ impl Member {
             cooperative: AtomicBool::new(false),
         };
         let consumer = BatchConsumer::with_worker_queue(c.create_with_context(context)?)?;
-        // `init_transactions` has ended the unsettled transaction: the offsets say how.
+        // `init_transactions` has ended the unsettled transaction: the offsets say how it went.
         chain.settle(|ranges| {
             let outcome = committed_offsets(consumer.consumer(), ranges, config.scale.transaction_timeout)
                 .map(|committed| settled_by(ranges, &committed))
                 .unwrap_or(Settled::Unknown);
-            tracing::warn!(worker = id, ?outcome, "a commit whose outcome was not seen is settled");
+            tracing::warn!(worker = id, ?outcome, "the last commit before joining again is settled");
             outcome
         });
         let topics: Vec<&str> = config.kafka.topics.iter().map(String::as_str).collect();
@@ -675,7 +695,8 @@ impl Member {
             self.abort(None, links);
             return Err(Failure::Rejoin("the assignment was lost (session timed out?)".into()));
         }
-        match self.commit(links) {
+        // Settled before the partitions go: their next owner's commits move the offsets on.
+        match self.commit(links).and_then(|()| self.settle_last_commit(links)) {
             Ok(()) => {}
             // The revoked partitions' next owner reads what was not committed.
             Err(Failure::Rewind(why)) => self.rewind(&why, links)?,
@@ -710,6 +731,7 @@ impl Member {
             return Ok(());
         }
         let _watched = links.stats.committing(self.id);
+        self.settle_last_commit(links)?;
         self.shard.take_delta(&mut self.record);
         let chain = self.chain.begin();
         self.record.chain = Some(chain);
@@ -754,7 +776,7 @@ impl Member {
         if let Err(e) = self.producer.commit_transaction(timeout) {
             return Err(self.failed("commit_transaction", e, links, Some((chain.seq, ranges))));
         }
-        self.chain.committed(chain.seq);
+        self.chain.seen_committed(chain.seq, &ranges);
         // A record that covered input is confirmed by the next, even if nothing more is read.
         self.announce = ranges.iter().any(|r| r.to > r.from);
         for (p, start) in self.positions.iter().zip(&mut self.starts) {
@@ -766,6 +788,30 @@ impl Member {
         links.stats.delta_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.uncommitted = 0;
         self.producer.begin_transaction().map_err(|e| Failure::Rejoin(format!("begin_transaction: {e}")))
+    }
+
+    /// Reads back the group's offsets of the last commit that covered input, before anything
+    /// builds on it. A broker restarting after a crash can skip a committed transaction's
+    /// markers: its records show, and its offsets never apply, so its input is read again from
+    /// where it started. Such a commit is then never named as committed (a merge member leaves
+    /// its record out), and what was read since is read again from the group's offsets.
+    fn settle_last_commit(&mut self, links: &MemberLinks) -> Result<(), Failure> {
+        let Some((seq, ranges)) = self.chain.unsettled.clone() else { return Ok(()) };
+        let timeout = self.config.scale.transaction_timeout;
+        let committed = committed_offsets(self.consumer.consumer(), &ranges, timeout)
+            .map_err(|e| Failure::Rejoin(format!("committed offsets of the last commit: {e}")))?;
+        let outcome = settled_by(&ranges, &committed);
+        self.chain.settle(|_| outcome);
+        if outcome != Settled::Aborted {
+            return Ok(());
+        }
+        tracing::error!(worker = self.id, seq, ?ranges, ?committed, "a committed transaction's offsets did not apply (the broker skipped its markers?): its record is not named, and its input is read again");
+        let why = "the last commit's offsets did not apply".to_string();
+        if self.abort(None, links) {
+            Err(Failure::Rewind(why))
+        } else {
+            Err(Failure::Rejoin(why))
+        }
     }
 
     /// A step of the transaction failed: aborts it, and says whether the worker can rewind
@@ -892,6 +938,27 @@ mod tests {
         assert_eq!((next.prev, next.unsure), (0, unseen.seq));
         chain.committed(next.seq);
         assert_eq!((chain.begin().prev, chain.begin().unsure), (next.seq, 0));
+    }
+
+    /// A commit seen to succeed is named once the group's offsets are read back: as `prev` if
+    /// they applied, not at all if they did not (the next record leaves it out). One that
+    /// covered no input moved no offsets, and is named at once.
+    #[test]
+    fn a_seen_commit_is_named_once_its_offsets_are_read_back() {
+        let mut chain = RecordChain::new();
+        let first = chain.begin();
+        chain.seen_committed(first.seq, &[range(0, 10, 20), range(1, 4, 4)]);
+        assert_eq!(chain.unsettled.as_ref().map(|(seq, r)| (*seq, r.len())), Some((first.seq, 1)));
+        chain.settle(|_| Settled::Committed);
+        let skipped = chain.begin();
+        assert_eq!(skipped.prev, first.seq);
+        chain.seen_committed(skipped.seq, &[range(0, 20, 30)]);
+        chain.settle(|_| Settled::Aborted);
+        let idle = chain.begin();
+        assert_eq!((idle.prev, idle.unsure), (first.seq, 0), "the skipped commit is not named");
+        chain.seen_committed(idle.seq, &[range(0, 20, 20)]);
+        assert!(chain.unsettled.is_none());
+        assert_eq!(chain.begin().prev, idle.seq);
     }
 
     /// The watchdog sees a commit only while it is in progress, and the longest one.
