@@ -283,6 +283,9 @@ impl FoldQueue {
 }
 
 #[cfg(test)]
+mod simulation;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Config;

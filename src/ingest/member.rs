@@ -62,6 +62,10 @@ use crate::state::PartitionOffset;
 const CLOCK_EVERY: usize = 256;
 /// Wait between attempts to join while the brokers cannot be reached.
 const JOIN_RETRY: Duration = Duration::from_secs(1);
+/// How long a worker in the group waits for its last commit's offsets: it serves no rebalance
+/// meanwhile, and the group waits for it. Longer means the coordinator is away, and the worker
+/// joins again instead (settling the commit then, outside the group).
+const SETTLE_AT_MOST: Duration = Duration::from_secs(5);
 
 /// What an ingest member's workers count, shared with the exporter; each worker adds to it
 /// after every transaction, never per event.
@@ -797,7 +801,7 @@ impl Member {
     /// its record out), and what was read since is read again from the group's offsets.
     fn settle_last_commit(&mut self, links: &MemberLinks) -> Result<(), Failure> {
         let Some((seq, ranges)) = self.chain.unsettled.clone() else { return Ok(()) };
-        let timeout = self.config.scale.transaction_timeout;
+        let timeout = self.config.scale.transaction_timeout.min(SETTLE_AT_MOST);
         let committed = committed_offsets(self.consumer.consumer(), &ranges, timeout)
             .map_err(|e| Failure::Rejoin(format!("committed offsets of the last commit: {e}")))?;
         let outcome = settled_by(&ranges, &committed);
