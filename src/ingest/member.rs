@@ -22,7 +22,8 @@
 //! it took effect, the group's committed offsets say (they were part of the transaction):
 //! - a commit seen to succeed is read back before the next commit builds on it (a broker
 //!   restarting after a crash can skip its markers, so that its records show and its offsets
-//!   never apply); if they did not apply, what was read since is read again from them;
+//!   never apply); if they did not apply, what was read since is read again from them, and if
+//!   they are still pending, it is named `unsure`;
 //! - a commit whose outcome the worker could not see (the commit failed, and so did the abort)
 //!   is settled when the worker joins again, once its new producer's `init_transactions` has
 //!   ended that transaction one way or the other.
@@ -62,9 +63,10 @@ use crate::state::PartitionOffset;
 const CLOCK_EVERY: usize = 256;
 /// Wait between attempts to join while the brokers cannot be reached.
 const JOIN_RETRY: Duration = Duration::from_secs(1);
-/// How long a worker in the group waits for its last commit's offsets: it serves no rebalance
-/// meanwhile, and the group waits for it. Longer means the coordinator is away, and the worker
-/// joins again instead (settling the commit then, outside the group).
+/// How long a worker waits for its last commit's offsets. The fetch waits for stable offsets,
+/// and a transaction whose markers a restarted broker skipped leaves its offsets pending until
+/// the same producer's next commit marker: waiting longer would hold that commit (and any
+/// rebalance) up for nothing. Not settled by then, the commit is named `unsure`.
 const SETTLE_AT_MOST: Duration = Duration::from_secs(5);
 
 /// What an ingest member's workers count, shared with the exporter; each worker adds to it
@@ -463,7 +465,8 @@ impl Member {
         let consumer = BatchConsumer::with_worker_queue(c.create_with_context(context)?)?;
         // `init_transactions` has ended the unsettled transaction: the offsets say how it went.
         chain.settle(|ranges| {
-            let outcome = committed_offsets(consumer.consumer(), ranges, config.scale.transaction_timeout)
+            let timeout = config.scale.transaction_timeout.min(SETTLE_AT_MOST);
+            let outcome = committed_offsets(consumer.consumer(), ranges, timeout)
                 .map(|committed| settled_by(ranges, &committed))
                 .unwrap_or(Settled::Unknown);
             tracing::warn!(worker = id, ?outcome, "the last commit before joining again is settled");
@@ -798,13 +801,20 @@ impl Member {
     /// builds on it. A broker restarting after a crash can skip a committed transaction's
     /// markers: its records show, and its offsets never apply, so its input is read again from
     /// where it started. Such a commit is then never named as committed (a merge member leaves
-    /// its record out), and what was read since is read again from the group's offsets.
+    /// its record out), and what was read since is read again from the group's offsets. Offsets
+    /// still pending after [`SETTLE_AT_MOST`] (the broker skipped the markers to the group's
+    /// partition, and only this producer's next commit marker applies them) leave the commit
+    /// `unsure`, and the worker reads on: the merge member decides it from the ranges.
     fn settle_last_commit(&mut self, links: &MemberLinks) -> Result<(), Failure> {
         let Some((seq, ranges)) = self.chain.unsettled.clone() else { return Ok(()) };
         let timeout = self.config.scale.transaction_timeout.min(SETTLE_AT_MOST);
-        let committed = committed_offsets(self.consumer.consumer(), &ranges, timeout)
-            .map_err(|e| Failure::Rejoin(format!("committed offsets of the last commit: {e}")))?;
-        let outcome = settled_by(&ranges, &committed);
+        let (outcome, committed) = match committed_offsets(self.consumer.consumer(), &ranges, timeout) {
+            Ok(committed) => (settled_by(&ranges, &committed), committed),
+            Err(e) => {
+                tracing::warn!(worker = self.id, seq, error = %e, "the last commit's offsets could not be read back: it is named unsure");
+                (Settled::Unknown, Vec::new())
+            }
+        };
         self.chain.settle(|_| outcome);
         if outcome != Settled::Aborted {
             return Ok(());
