@@ -79,8 +79,9 @@ struct Partition {
 enum Next {
     /// Its writer aborted it: left out.
     Aborted,
-    /// Its input was counted by another record: left out.
-    AlreadyCounted,
+    /// Its input was counted by another record: left out. Why, for the log: records folded
+    /// cover some of it, or another record read it again.
+    AlreadyCounted { why: &'static str },
     /// Folded; `confirmed` false when only the wait ran out.
     Fold { confirmed: bool },
 }
@@ -223,10 +224,14 @@ impl FoldQueue {
         match e.verdict {
             Verdict::Undecided => None,
             Verdict::Aborted => Some(Next::Aborted),
-            Verdict::Kept if coverage.overlaps(&e.record.ranges) => Some(Next::AlreadyCounted),
+            Verdict::Kept if coverage.overlaps(&e.record.ranges) => {
+                Some(Next::AlreadyCounted { why: "records folded before cover some of its input" })
+            }
             // Before confirmation: the group's offsets can come back to where a record not taken
             // into effect ended (a partition read again to the same end while idle).
-            Verdict::Kept if self.superseded(e, coverage) => Some(Next::AlreadyCounted),
+            Verdict::Kept if self.superseded(e, coverage) => {
+                Some(Next::AlreadyCounted { why: "another record read its input again from where it starts" })
+            }
             Verdict::Kept if self.confirmed(&e.record, coverage) => Some(Next::Fold { confirmed: true }),
             Verdict::Kept if e.read_at.elapsed() >= at_most => Some(Next::Fold { confirmed: false }),
             Verdict::Kept => None,
@@ -258,9 +263,9 @@ impl FoldQueue {
                             out.aborted += 1;
                             tracing::error!(topic, partition, offset, ?chain, "a delta record of a transaction its writer aborted was visible (the broker skipped its abort marker): not folded");
                         }
-                        Next::AlreadyCounted => {
+                        Next::AlreadyCounted { why } => {
                             out.already_counted += 1;
-                            tracing::error!(topic, partition, offset, ?chain, ranges = ?e.record.ranges, "a delta record covers input already counted (its transaction's offsets did not take effect; the broker skipped its markers?): not folded");
+                            tracing::error!(topic, partition, offset, ?chain, ranges = ?e.record.ranges, why, "a delta record's input is counted by another (its transaction's offsets did not take effect; the broker skipped its markers?): not folded");
                         }
                         Next::Fold { confirmed } => {
                             if !confirmed {
