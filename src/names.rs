@@ -321,11 +321,12 @@ pub const INGEST_REJOINS: Metric = counter(
     "slostream_ingest_rejoins_total",
     "Times an ingest worker dropped its uncommitted counts and joined the group again (failed transaction, lost assignment, fenced)",
 );
-/// Times a worker dropped its uncommitted counts after an aborted transaction and read its
-/// partitions again from their committed offsets.
+/// Times a worker dropped its uncommitted counts after an aborted transaction, or after finding
+/// its last commit's offsets not applied, and read its partitions again from their committed
+/// offsets.
 pub const INGEST_REWINDS: Metric = counter(
     "slostream_ingest_rewinds_total",
-    "Times an ingest worker's transaction was aborted and it read its partitions again from the committed offsets",
+    "Times an ingest worker's transaction was aborted, or its last commit's offsets were found not applied, and it read its partitions again from the committed offsets",
 );
 /// Input messages an ingest member read (committed or not yet).
 pub const INGEST_MESSAGES: Metric = counter(
