@@ -22,9 +22,8 @@
 //!   records folded before cover any of its offsets ([`InputCoverage`]), or when a later record
 //!   of its own writer, or a confirmed record of another, reads on from where it starts (those
 //!   events were read again; checked before the confirmation, since a partition read again
-//!   while idle can end where the record ended). A writer
-//!   commits once more after it goes idle, with nothing read, so its last record is confirmed
-//!   too.
+//!   while idle can end where the record ended). A writer commits once more after it goes
+//!   idle, with nothing read, so its last record is confirmed too.
 //!
 //! Records are folded strictly in partition order, and the cut's next offset of a partition
 //! stops at its first record not folded yet, so a restart reads it again and decides it the same
