@@ -294,11 +294,13 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    /// What a tally keeps of the records: their `consumed` counts, in fold order.
+    /// What a tally keeps of the records: their `consumed` counts and their input ranges that
+    /// are not empty, in fold order.
     #[derive(Default)]
-    struct Folded {
+    pub(super) struct Folded {
         coverage: InputCoverage,
-        consumed: Vec<u64>,
+        pub(super) consumed: Vec<u64>,
+        pub(super) ranges: Vec<InputRange>,
     }
 
     impl FoldTarget for Folded {
@@ -307,6 +309,7 @@ mod tests {
         }
         fn fold(&mut self, record: &DeltaRecord) {
             self.consumed.push(record.counters.consumed);
+            self.ranges.extend(record.ranges.iter().filter(|r| r.to > r.from).cloned());
             self.coverage.add(&record.ranges);
         }
     }
@@ -324,7 +327,7 @@ mod tests {
     fn ranged(writer: u64, seq: u64, prev: u64, unsure: u64, input: i32, (from, to): (i64, i64)) -> DeltaRecord {
         let mut r = record(writer, seq, prev, seq * 100 + writer);
         r.chain = Some(Chain { writer, seq, prev, unsure });
-        r.ranges.push(InputRange { topic: "events".into(), partition: input, from, to, first: false });
+        r.ranges.push(InputRange::events(input, from, to));
         r
     }
 
@@ -460,11 +463,11 @@ mod tests {
         q.push("d", 0, 1, ranged(1, 4, 3, 0, 0, (10, 20)));
         q.at_end("d", 0);
         let mut reread = ranged(2, 1, 0, 0, 0, (10, 20));
-        reread.ranges.push(InputRange { topic: "events".into(), partition: 1, from: 0, to: 5, first: false });
+        reread.ranges.push(InputRange::events(1, 0, 5));
         q.push("d", 1, 1, reread);
         q.at_end("d", 1);
         let mut idle = ranged(3, 1, 0, 0, 0, (20, 20));
-        idle.ranges.push(InputRange { topic: "events".into(), partition: 1, from: 5, to: 5, first: false });
+        idle.ranges.push(InputRange::events(1, 5, 5));
         q.push("d", 2, 1, idle);
         q.at_end("d", 2);
         assert_eq!(drain(&mut q, &mut t), (vec![102, 103], left_out(0, 1)));
@@ -479,7 +482,7 @@ mod tests {
         q.push("d", 0, 1, ranged(1, 1, 0, 0, 0, (10, 20)));
         q.at_end("d", 0);
         let mut last = ranged(2, 1, 0, 0, 0, (10, 10));
-        last.ranges.push(InputRange { topic: "events".into(), partition: 1, from: 0, to: 5, first: false });
+        last.ranges.push(InputRange::events(1, 0, 5));
         q.push("d", 1, 1, last);
         q.push("d", 1, 2, ranged(2, 2, 1, 0, 1, (5, 5)));
         q.at_end("d", 1);

@@ -898,16 +898,12 @@ impl Member {
 mod tests {
     use super::*;
 
-    fn range(partition: i32, from: i64, to: i64) -> InputRange {
-        InputRange { topic: "events".into(), partition, from, to, first: false }
-    }
-
     /// The committed offsets settle a commit whose outcome was not seen: at the end of a range,
     /// it committed; at its start, it did not; moved on (or unknown), nobody can tell here. An
     /// empty range says nothing.
     #[test]
     fn committed_offsets_settle_an_unseen_commit() {
-        let ranges = [range(0, 10, 20), range(3, 7, 9), range(4, 5, 5)];
+        let ranges = [InputRange::events(0, 10, 20), InputRange::events(3, 7, 9), InputRange::events(4, 5, 5)];
         let at = |offsets: &[(i32, i64)]| {
             let committed: Vec<_> = offsets.iter().map(|&(p, o)| ("events".to_string(), p, o)).collect();
             settled_by(&ranges, &committed)
@@ -928,7 +924,7 @@ mod tests {
         let first = chain.begin();
         chain.committed(first.seq);
         let unseen = chain.begin();
-        chain.unsettled = Some((unseen.seq, vec![range(0, 10, 20)]));
+        chain.unsettled = Some((unseen.seq, vec![InputRange::events(0, 10, 20)]));
         chain.settle(|_| Settled::Committed);
         assert_eq!((chain.begin().prev, chain.unsettled.is_none()), (unseen.seq, true));
 
@@ -961,16 +957,16 @@ mod tests {
     fn a_seen_commit_is_named_once_its_offsets_are_read_back() {
         let mut chain = RecordChain::new();
         let first = chain.begin();
-        chain.seen_committed(first.seq, &[range(0, 10, 20), range(1, 4, 4)]);
+        chain.seen_committed(first.seq, &[InputRange::events(0, 10, 20), InputRange::events(1, 4, 4)]);
         assert_eq!(chain.unsettled.as_ref().map(|(seq, r)| (*seq, r.len())), Some((first.seq, 1)));
         chain.settle(|_| Settled::Committed);
         let skipped = chain.begin();
         assert_eq!(skipped.prev, first.seq);
-        chain.seen_committed(skipped.seq, &[range(0, 20, 30)]);
+        chain.seen_committed(skipped.seq, &[InputRange::events(0, 20, 30)]);
         chain.settle(|_| Settled::Aborted);
         let idle = chain.begin();
         assert_eq!((idle.prev, idle.unsure), (first.seq, 0), "the skipped commit is not named");
-        chain.seen_committed(idle.seq, &[range(0, 20, 20)]);
+        chain.seen_committed(idle.seq, &[InputRange::events(0, 20, 20)]);
         assert!(chain.unsettled.is_none());
         assert_eq!(chain.begin().prev, idle.seq);
     }

@@ -119,26 +119,26 @@ impl InputCoverage {
 mod tests {
     use super::*;
 
-    fn range(partition: i32, from: i64, to: i64) -> InputRange {
-        InputRange { topic: "events".into(), partition, from, to, first: false }
-    }
-
     /// Ranges merge when they touch; an overlap is seen on the partition it is on only; a start
     /// is known while the range before it is not counted.
     #[test]
     fn ranges_merge_and_overlaps_are_seen() {
         let mut c = InputCoverage::default();
-        c.add(&[range(0, 20, 30), range(1, 0, 5)]);
+        c.add(&[InputRange::events(0, 20, 30), InputRange::events(1, 0, 5)]);
         assert!(c.starts_at("events", 0, 20) && !c.starts_at("events", 0, 30));
-        assert!(!c.overlaps(&[range(0, 10, 20), range(0, 30, 40), range(2, 20, 30)]));
-        assert!(c.overlaps(&[range(0, 29, 31)]));
-        assert!(!c.overlaps(&[range(0, 25, 25)]), "an empty range covers nothing");
-        c.add(&[range(0, 10, 20)]);
+        assert!(!c.overlaps(&[
+            InputRange::events(0, 10, 20),
+            InputRange::events(0, 30, 40),
+            InputRange::events(2, 20, 30)
+        ]));
+        assert!(c.overlaps(&[InputRange::events(0, 29, 31)]));
+        assert!(!c.overlaps(&[InputRange::events(0, 25, 25)]), "an empty range covers nothing");
+        c.add(&[InputRange::events(0, 10, 20)]);
         assert!(!c.starts_at("events", 0, 20), "merged into [10, 30)");
         assert!(c.starts_at("events", 0, 10));
-        c.add(&[range(0, 40, 50), range(0, 30, 40)]);
+        c.add(&[InputRange::events(0, 40, 50), InputRange::events(0, 30, 40)]);
         assert_eq!(c.find("events", 0).unwrap().intervals, vec![(10, 50)]);
-        assert!(c.overlaps(&[range(1, 4, 9)]) && !c.overlaps(&[range(1, 5, 9)]));
+        assert!(c.overlaps(&[InputRange::events(1, 4, 9)]) && !c.overlaps(&[InputRange::events(1, 5, 9)]));
     }
 
     /// At most `MAX_INTERVALS` per partition: the oldest gap closes.
@@ -146,7 +146,7 @@ mod tests {
     fn old_gaps_close() {
         let mut c = InputCoverage::default();
         for i in 0..=MAX_INTERVALS as i64 {
-            c.add(&[range(0, 10 * i, 10 * i + 5)]);
+            c.add(&[InputRange::events(0, 10 * i, 10 * i + 5)]);
         }
         let intervals = &c.find("events", 0).unwrap().intervals;
         assert_eq!(intervals.len(), MAX_INTERVALS);
@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn coverage_reads_back_as_written() {
         let mut c = InputCoverage::default();
-        c.add(&[range(0, 20, 30), range(3, 0, 5), range(0, 40, 41)]);
+        c.add(&[InputRange::events(0, 20, 30), InputRange::events(3, 0, 5), InputRange::events(0, 40, 41)]);
         let mut w = Writer::default();
         c.write(&mut w);
         let mut r = Reader::new(&w.buf);

@@ -74,6 +74,14 @@ pub struct InputRange {
     pub first: bool,
 }
 
+#[cfg(test)]
+impl InputRange {
+    /// A range of partition `partition` of the tests' input topic, `events`.
+    pub(crate) fn events(partition: i32, from: i64, to: i64) -> InputRange {
+        InputRange { topic: "events".into(), partition, from, to, first: false }
+    }
+}
+
 /// One member's counts since its last commit.
 #[derive(Debug, Clone)]
 pub struct DeltaRecord {

@@ -7,27 +7,11 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::tests::Folded;
 use super::*;
 use crate::config::Config;
 
 const INPUTS: usize = 4;
-
-/// What the merge member folded: each record's ranges, in fold order.
-#[derive(Default)]
-struct Counted {
-    coverage: InputCoverage,
-    ranges: Vec<InputRange>,
-}
-
-impl FoldTarget for Counted {
-    fn coverage(&self) -> &InputCoverage {
-        &self.coverage
-    }
-    fn fold(&mut self, record: &DeltaRecord) {
-        self.ranges.extend(record.ranges.iter().filter(|r| r.to > r.from).cloned());
-        self.coverage.add(&record.ranges);
-    }
-}
 
 /// A partition a writer holds: where its next range starts, and how far it has read.
 struct Held {
@@ -104,9 +88,8 @@ impl Deployment {
         writer.next += 1;
         record.chain = Some(Chain { writer: writer.id, seq, prev: writer.prev, unsure: 0 });
         for h in &writer.held {
-            let r = InputRange { topic: "events".into(), partition: h.input, from: h.start, to: h.read, first: false };
             record.counters.consumed += (h.read - h.start) as u64;
-            record.ranges.push(r);
+            record.ranges.push(InputRange::events(h.input, h.start, h.read));
         }
         let queue = &mut self.deltas[writer.deltas];
         queue.extend(writer.hidden.take());
@@ -187,7 +170,7 @@ struct Merge {
     rng: SmallRng,
     read: Vec<usize>,
     queue: FoldQueue,
-    counted: Counted,
+    counted: Folded,
 }
 
 impl Merge {
@@ -211,7 +194,7 @@ impl Merge {
 }
 
 /// Each input offset below the group's final offset is covered by exactly one folded range.
-fn assert_counted_once(counted: &Counted, group: &[i64; INPUTS], seed: u64) {
+fn assert_counted_once(counted: &Folded, group: &[i64; INPUTS], seed: u64) {
     for (input, &end) in group.iter().enumerate() {
         let mut ranges: Vec<(i64, i64)> =
             counted.ranges.iter().filter(|r| r.partition == input as i32).map(|r| (r.from, r.to)).collect();
@@ -233,7 +216,7 @@ fn any_history_read_in_any_order_counts_each_input_offset_once() {
             rng: SmallRng::seed_from_u64(seed ^ 0x5eed),
             read: Vec::new(),
             queue: FoldQueue::default(),
-            counted: Counted::default(),
+            counted: Folded::default(),
         };
         for _ in 0..200 {
             d.step();
