@@ -279,26 +279,37 @@ impl RecordChain {
     }
 }
 
-/// The group's committed offsets of the ranges' partitions (stable ones: a `read_committed`
-/// consumer's fetch waits for transactions in progress).
-fn committed_offsets(
+/// Reads back the group's committed offsets of the ranges' partitions (stable ones: a
+/// `read_committed` consumer's fetch waits for transactions in progress, at most
+/// [`SETTLE_AT_MOST`]) and settles the transaction that covered them; `Unknown` when they
+/// cannot be read. The offsets read are returned too, for the log.
+fn read_back(
     consumer: &BaseConsumer<MemberContext>,
     ranges: &[InputRange],
-    timeout: Duration,
-) -> Result<Vec<(String, i32, i64)>, KafkaError> {
+    config: &Config,
+    worker: usize,
+) -> (Settled, Vec<(String, i32, i64)>) {
     let mut tpl = TopicPartitionList::new();
     for r in ranges {
         tpl.add_partition(&r.topic, r.partition);
     }
-    let committed = consumer.committed_offsets(tpl, timeout)?;
-    Ok(committed
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((e.topic().to_string(), e.partition(), o)),
-            _ => None,
-        })
-        .collect())
+    match consumer.committed_offsets(tpl, config.scale.transaction_timeout.min(SETTLE_AT_MOST)) {
+        Ok(committed) => {
+            let committed: Vec<_> = committed
+                .elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some((e.topic().to_string(), e.partition(), o)),
+                    _ => None,
+                })
+                .collect();
+            (settled_by(ranges, &committed), committed)
+        }
+        Err(e) => {
+            tracing::warn!(worker, error = %e, "a commit's offsets could not be read back: it is named unsure");
+            (Settled::Unknown, Vec::new())
+        }
+    }
 }
 
 /// Settles a transaction from the group's committed offsets of its partitions, read after its
@@ -465,10 +476,7 @@ impl Member {
         let consumer = BatchConsumer::with_worker_queue(c.create_with_context(context)?)?;
         // `init_transactions` has ended the unsettled transaction: the offsets say how it went.
         chain.settle(|ranges| {
-            let timeout = config.scale.transaction_timeout.min(SETTLE_AT_MOST);
-            let outcome = committed_offsets(consumer.consumer(), ranges, timeout)
-                .map(|committed| settled_by(ranges, &committed))
-                .unwrap_or(Settled::Unknown);
+            let (outcome, _) = read_back(consumer.consumer(), ranges, &config, id);
             tracing::warn!(worker = id, ?outcome, "the last commit before joining again is settled");
             outcome
         });
@@ -807,14 +815,7 @@ impl Member {
     /// `unsure`, and the worker reads on: the merge member decides it from the ranges.
     fn settle_last_commit(&mut self, links: &MemberLinks) -> Result<(), Failure> {
         let Some((seq, ranges)) = self.chain.unsettled.clone() else { return Ok(()) };
-        let timeout = self.config.scale.transaction_timeout.min(SETTLE_AT_MOST);
-        let (outcome, committed) = match committed_offsets(self.consumer.consumer(), &ranges, timeout) {
-            Ok(committed) => (settled_by(&ranges, &committed), committed),
-            Err(e) => {
-                tracing::warn!(worker = self.id, seq, error = %e, "the last commit's offsets could not be read back: it is named unsure");
-                (Settled::Unknown, Vec::new())
-            }
-        };
+        let (outcome, committed) = read_back(self.consumer.consumer(), &ranges, &self.config, self.id);
         self.chain.settle(|_| outcome);
         if outcome != Settled::Aborted {
             return Ok(());
