@@ -331,6 +331,15 @@ fn settled_by(ranges: &[InputRange], committed: &[(String, i32, i64)]) -> Settle
     verdict
 }
 
+/// Where a partition never committed is read from: `auto.offset.reset` (`earliest` unless
+/// `kafka.properties` says otherwise).
+fn never_committed(config: &Config) -> Offset {
+    match client_config(config).get("auto.offset.reset") {
+        Some("latest" | "largest" | "end") => Offset::End,
+        _ => Offset::Beginning,
+    }
+}
+
 /// Where a partition's next record range starts.
 #[derive(Debug, Clone, Copy)]
 struct RangeStart {
@@ -584,13 +593,12 @@ impl Member {
         for p in &self.positions {
             owned.add_partition(&p.topic, p.partition);
         }
+        let committed = self.read_from(&owned)?;
         let consumer = self.consumer.consumer();
-        let committed =
-            consumer.committed_offsets(owned, timeout).map_err(|e| Rejoin(format!("committed offsets: {e}")))?;
         for e in committed.elements() {
             let (seek_to, next) = match e.offset() {
                 Offset::Offset(o) => (Offset::Offset(o), o),
-                _ => (Offset::Beginning, -1),
+                _ => (never_committed(&self.config), -1),
             };
             consumer
                 .seek(e.topic(), e.partition(), seek_to, timeout)
@@ -666,19 +674,26 @@ impl Member {
         Ok(())
     }
 
-    /// Forwards the partitions to the worker's queue, then assigns them; reading starts at the
-    /// group's committed offsets (librdkafka waits out a previous owner's open transaction).
+    /// Forwards the partitions to the worker's queue, then assigns them at the group's committed
+    /// offsets ([`Member::read_from`]).
     fn assign(&mut self, tpl: &TopicPartitionList, links: &MemberLinks) -> Result<(), Rejoin> {
-        self.consumer.forward(tpl);
-        let consumer = self.consumer.consumer();
-        let assigned = if self.cooperative() { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) };
-        assigned.map_err(|e| Rejoin(format!("assign: {e}")))?;
         // Where reading starts, and under which definitions it was committed: the first
         // record's ranges start there.
-        let timeout = self.config.scale.transaction_timeout;
-        let committed = consumer
-            .committed_offsets(tpl.clone(), timeout)
-            .map_err(|e| Rejoin(format!("committed offsets of the assigned partitions: {e}")))?;
+        let committed = self.read_from(tpl)?;
+        let mut at = TopicPartitionList::new();
+        for e in committed.elements() {
+            // Explicit, so librdkafka does not ask for the (stable) committed offset again.
+            let offset = match e.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                _ => never_committed(&self.config),
+            };
+            at.add_partition_offset(e.topic(), e.partition(), offset)
+                .map_err(|err| Rejoin(format!("assign {} [{}]: {err}", e.topic(), e.partition())))?;
+        }
+        self.consumer.forward(tpl);
+        let consumer = self.consumer.consumer();
+        let assigned = if self.cooperative() { consumer.incremental_assign(&at) } else { consumer.assign(&at) };
+        assigned.map_err(|e| Rejoin(format!("assign: {e}")))?;
         let mut added = 0;
         for e in tpl.elements() {
             let (topic, partition) = (e.topic(), e.partition());
@@ -700,6 +715,39 @@ impl Member {
         self.current = CurrentPartition::NONE;
         tracing::info!(worker = self.id, assigned = tpl.count(), owned = self.positions.len(), "partitions assigned");
         Ok(())
+    }
+
+    /// The group's committed offsets of `tpl`'s partitions, where reading goes on: stable ones
+    /// (a `read_committed` fetch waits for transactions in progress) within [`SETTLE_AT_MOST`],
+    /// else the offsets applied so far.
+    ///
+    /// Offsets still pending by then belong to a transaction whose writer is gone (it times
+    /// out and aborts: its offsets never apply) or whose markers a restarted broker skipped
+    /// (they apply with that producer's next commit only, and never over a later commit).
+    /// Either way the applied offsets are where reading goes on. Waiting would not do: a
+    /// worker whose own commit's markers were skipped would wait for good, since only its next
+    /// commit applies them, and it joined again on every timeout. Should the pending
+    /// transaction commit after all, the merge members fold one of the two records that read
+    /// the same events ([`crate::ingest::fold_queue`]).
+    fn read_from(&self, tpl: &TopicPartitionList) -> Result<TopicPartitionList, Rejoin> {
+        let stable = self.config.scale.transaction_timeout.min(SETTLE_AT_MOST);
+        let error = match self.consumer.consumer().committed_offsets(tpl.clone(), stable) {
+            Ok(committed) => return Ok(committed),
+            Err(e) => e,
+        };
+        tracing::warn!(
+            worker = self.id,
+            error = %error,
+            "the group's offsets are not stable (a transaction left them pending); reading on from the offsets applied"
+        );
+        let applied: BaseConsumer = client_config(&self.config)
+            .set("isolation.level", "read_uncommitted")
+            .set("client.id", super::client_id(&self.config, format!("{}-applied-offsets", self.key)))
+            .create()
+            .map_err(|e| Rejoin(format!("a client for the applied offsets: {e}")))?;
+        applied
+            .committed_offsets(tpl.clone(), self.config.scale.transaction_timeout)
+            .map_err(|e| Rejoin(format!("committed offsets: {e}")))
     }
 
     /// Commits everything read (so the next owner starts right after it), then gives the

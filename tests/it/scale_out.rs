@@ -789,6 +789,72 @@ fn records_of_transactions_that_did_not_take_effect_are_not_folded() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Offsets a transaction left pending.
+// ---------------------------------------------------------------------------------------------
+
+/// The group's offsets of an input partition left pending by a transaction that never ends
+/// within the members' transaction timeout: what a restarted broker leaves when it skips the
+/// markers to the group's offsets partition (they apply only with that producer's next commit,
+/// and a worker waiting for its own waits for good). Here another producer's transaction stays
+/// open. The ingest member reads on from the offsets applied (none: the partition's start)
+/// instead of waiting for stable ones and joining again, and every event counts once.
+#[test]
+fn offsets_left_pending_by_a_transaction_hold_no_partition_up() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::BaseProducer;
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let d = deployment("scale-pending").workers(1).scale("200ms", "20s");
+    d.create_topic(PARTITIONS);
+    let b = d.broker();
+    let mut rng = StdRng::seed_from_u64(0x9E_4D01);
+    let items = stream(&mut rng, 20_000, now_ms(), &BULK_AGES, 0.03);
+    b.produce_records(d.topic(), PARTITIONS, &records(&items, PARTITIONS));
+    let expected = Expected::of(&items);
+
+    // Offsets for partition 0, pending in a transaction open for ten minutes.
+    let group: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .set("group.id", d.group())
+        .create()
+        .expect("consumer");
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .set("transactional.id", unique("pending-writer"))
+        .set("transaction.timeout.ms", "600000")
+        .create()
+        .expect("transactional producer");
+    producer.init_transactions(Duration::from_secs(30)).expect("init_transactions");
+    producer.begin_transaction().expect("begin");
+    let mut offsets = TopicPartitionList::new();
+    offsets.add_partition_offset(d.topic(), 0, Offset::Offset(5)).expect("offset");
+    let metadata = group.group_metadata().expect("the group's metadata");
+    producer.send_offsets_to_transaction(&offsets, &metadata, Duration::from_secs(30)).expect("send_offsets");
+
+    let mut merge = d.start_member(Role::Merge, "merge-a");
+    let mut ingest = d.start_member(Role::Ingest, "ingest-1");
+    let started = Instant::now();
+    merge.wait_ready(Duration::from_secs(60));
+    let (m, t) = merge.wait_consumed(expected.consumed, Duration::from_secs(60));
+    expected.assert_scrape("offsets left pending", &m, t);
+    eprintln!(
+        "[it] offsets left pending: every event counted {:.1} s after the start",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        ingest.log_text().contains("reading on from the offsets applied"),
+        "the member read past the pending offsets without saying so; log:\n{}",
+        ingest.log_tail(30)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(merge.scrape().get(names::EVENTS_CONSUMED.name, &[]), Some(expected.consumed as f64));
+    producer.abort_transaction(Duration::from_secs(30)).expect("abort");
+    ingest.stop();
+    merge.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
 // The same under KIP-848.
 // ---------------------------------------------------------------------------------------------
 
