@@ -183,9 +183,17 @@ impl Cluster {
     /// still exact 2 s later (a late duplicate would show then), and agreeing on every series.
     fn assert_exact(&mut self, expected: &Expected, what: &str) {
         let caught_up = Instant::now();
-        for m in &mut self.merge {
-            let (scrape, t_scrape) = m.app.wait_consumed(expected.consumed, CATCH_UP);
-            expected.assert_scrape(&format!("{what}: {}", m.name), &scrape, t_scrape);
+        for i in 0..self.merge.len() {
+            let (scrape, t_scrape) = match self.merge[i].app.try_wait_consumed(expected.consumed, CATCH_UP) {
+                Ok(done) => done,
+                Err(last) => panic!(
+                    "{what}: {} stayed at {last:?} events consumed, expected {} within {CATCH_UP:?}; what every member logged:\n{}",
+                    self.merge[i].name,
+                    expected.consumed,
+                    self.warnings()
+                ),
+            };
+            expected.assert_scrape(&format!("{what}: {}", self.merge[i].name), &scrape, t_scrape);
         }
         let left_out: Vec<String> = self
             .merge
@@ -206,6 +214,36 @@ impl Cluster {
             assert_eq!(m.app.consumed(), Some(expected.consumed as f64), "{what}: {} 2 s later", m.name);
         }
         self.assert_replicas_agree(what);
+    }
+
+    /// Each member's warnings and errors, with how often each repeated; librdkafka's, the
+    /// unreachable broker's and the minutely reject summaries left out (many, and the same in
+    /// every run).
+    fn warnings(&self) -> String {
+        let mut out = String::new();
+        for m in self.ingest.iter().chain(&self.merge) {
+            let mut seen: Vec<(String, usize)> = Vec::new();
+            for line in m.app.log_text().lines() {
+                let Some(at) = line.find(" WARN ").or_else(|| line.find(" ERROR ")) else { continue };
+                let line = &line[at..];
+                if ["librdkafka", "all_brokers_down", "\"transport\"", "events rejected"]
+                    .iter()
+                    .any(|noise| line.contains(noise))
+                {
+                    continue;
+                }
+                let line: String = line.chars().take(300).collect();
+                match seen.iter_mut().find(|(l, _)| *l == line) {
+                    Some((_, n)) => *n += 1,
+                    None => seen.push((line, 1)),
+                }
+            }
+            out += &format!("-- {}\n", m.name);
+            for (line, n) in seen.iter().rev().take(20).rev() {
+                out += &format!("{n:>4}x{line}\n");
+            }
+        }
+        out
     }
 
     /// Both replicas export the same value for every SLO and SLI series (ratios, burn rates,

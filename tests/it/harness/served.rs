@@ -62,6 +62,15 @@ pub trait Served {
     /// exceeds `n`: that would be double counting). Returns the scrape and the wall-clock time
     /// taken right after it.
     fn wait_consumed(&mut self, n: u64, timeout: Duration) -> (Metrics, i64) {
+        match self.try_wait_consumed(n, timeout) {
+            Ok(done) => done,
+            Err(last) => panic!("{} stayed at {last:?}, expected {n}{}", names::EVENTS_CONSUMED.name, self.context()),
+        }
+    }
+
+    /// [`Served::wait_consumed`], returning the last consumed total on timeout instead of
+    /// panicking (for callers that tell more of what went wrong).
+    fn try_wait_consumed(&mut self, n: u64, timeout: Duration) -> Result<(Metrics, i64), Option<f64>> {
         let started = Instant::now();
         let mut last = None;
         while started.elapsed() < timeout {
@@ -71,13 +80,13 @@ pub trait Served {
             if let Some(c) = consumed {
                 assert!(c <= n as f64, "consumed {c} > produced {n}: events counted twice");
                 if c == n as f64 {
-                    return (m, at);
+                    return Ok((m, at));
                 }
             }
             last = consumed;
             std::thread::sleep(Duration::from_millis(200));
         }
-        panic!("{} stayed at {last:?}, expected {n}{}", names::EVENTS_CONSUMED.name, self.context())
+        Err(last)
     }
 
     /// The consumed total of one scrape (`None` before it is rendered).
