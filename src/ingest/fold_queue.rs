@@ -192,11 +192,11 @@ impl FoldQueue {
     /// there may be its writer's last word on a partition it held before `e`'s writer did.
     fn superseded(&self, e: &Entry, coverage: &InputCoverage) -> bool {
         let same_start = |o: &InputRange| {
-            o.to > o.from
+            !o.is_empty()
                 && e.record
                     .ranges
                     .iter()
-                    .any(|r| r.to > r.from && r.from == o.from && r.partition == o.partition && r.topic == o.topic)
+                    .any(|r| !r.is_empty() && r.from == o.from && r.partition == o.partition && r.topic == o.topic)
         };
         self.partitions.iter().flat_map(|p| &p.entries).filter(|o| !std::ptr::eq(*o, e)).any(|o| {
             if o.verdict == Verdict::Aborted || !o.record.ranges.iter().any(same_start) {
@@ -211,7 +211,7 @@ impl FoldQueue {
 
     /// Whether each non-empty range of the record has a record starting where it ends.
     fn confirmed(&self, record: &DeltaRecord, coverage: &InputCoverage) -> bool {
-        record.ranges.iter().filter(|r| r.to > r.from).all(|r| {
+        record.ranges.iter().filter(|r| !r.is_empty()).all(|r| {
             self.starts.contains(&(r.topic.clone(), r.partition, r.to))
                 || coverage.starts_at(&r.topic, r.partition, r.to)
         })
@@ -309,7 +309,7 @@ mod tests {
         }
         fn fold(&mut self, record: &DeltaRecord) {
             self.consumed.push(record.counters.consumed);
-            self.ranges.extend(record.ranges.iter().filter(|r| r.to > r.from).cloned());
+            self.ranges.extend(record.ranges.iter().filter(|r| !r.is_empty()).cloned());
             self.coverage.add(&record.ranges);
         }
     }

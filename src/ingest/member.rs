@@ -253,7 +253,7 @@ impl RecordChain {
     /// Transaction `seq` was seen to commit, covering `ranges`: settled once the group's
     /// offsets are read back, unless it covered no input (its offsets moved nothing).
     fn seen_committed(&mut self, seq: u64, ranges: &[InputRange]) {
-        let covered: Vec<InputRange> = ranges.iter().filter(|r| r.to > r.from).cloned().collect();
+        let covered: Vec<InputRange> = ranges.iter().filter(|r| !r.is_empty()).cloned().collect();
         if covered.is_empty() {
             self.committed(seq);
         } else {
@@ -317,7 +317,7 @@ fn read_back(
 /// effect, one at its start that they did not (it aborted, or the broker skipped its markers).
 fn settled_by(ranges: &[InputRange], committed: &[(String, i32, i64)]) -> Settled {
     let mut verdict = Settled::Unknown;
-    for r in ranges.iter().filter(|r| r.to > r.from) {
+    for r in ranges.iter().filter(|r| !r.is_empty()) {
         let Some(&(_, _, offset)) = committed.iter().find(|(t, p, _)| *p == r.partition && *t == r.topic) else {
             continue;
         };
@@ -841,7 +841,7 @@ impl Member {
         }
         self.chain.seen_committed(chain.seq, &ranges);
         // A record that covered input is confirmed by the next, even if nothing more is read.
-        self.announce = ranges.iter().any(|r| r.to > r.from);
+        self.announce = ranges.iter().any(|r| !r.is_empty());
         for (p, start) in self.positions.iter().zip(&mut self.starts) {
             if p.next >= 0 {
                 *start = RangeStart { offset: p.next, first: false };

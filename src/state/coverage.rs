@@ -45,7 +45,7 @@ impl InputCoverage {
 
     /// Whether any offset of the non-empty ranges was counted already.
     pub fn overlaps(&self, ranges: &[InputRange]) -> bool {
-        ranges.iter().filter(|r| r.to > r.from).any(|r| {
+        ranges.iter().filter(|r| !r.is_empty()).any(|r| {
             self.find(&r.topic, r.partition)
                 .is_some_and(|c| c.intervals.iter().any(|&(from, to)| from < r.to && r.from < to))
         })
@@ -53,7 +53,7 @@ impl InputCoverage {
 
     /// Records the non-empty ranges as counted.
     pub fn add(&mut self, ranges: &[InputRange]) {
-        for r in ranges.iter().filter(|r| r.to > r.from) {
+        for r in ranges.iter().filter(|r| !r.is_empty()) {
             let i = match self.partitions.iter().position(|c| c.partition == r.partition && c.topic == r.topic) {
                 Some(i) => i,
                 None => {

@@ -74,6 +74,15 @@ pub struct InputRange {
     pub first: bool,
 }
 
+impl InputRange {
+    /// Whether the range covers no offset: its writer read nothing of the partition. Such a
+    /// range still says where the partition stood, but it counts nothing, overlaps nothing and
+    /// reads nothing again.
+    pub fn is_empty(&self) -> bool {
+        self.to <= self.from
+    }
+}
+
 #[cfg(test)]
 impl InputRange {
     /// A range of partition `partition` of the tests' input topic, `events`.
