@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
 use rdkafka::types::RDKafkaRespErr;
@@ -63,10 +63,11 @@ use crate::state::PartitionOffset;
 const CLOCK_EVERY: usize = 256;
 /// Wait between attempts to join while the brokers cannot be reached.
 const JOIN_RETRY: Duration = Duration::from_secs(1);
-/// How long a worker waits for its last commit's offsets. The fetch waits for stable offsets,
-/// and a transaction whose markers a restarted broker skipped leaves its offsets pending until
-/// the same producer's next commit marker: waiting longer would hold that commit (and any
-/// rebalance) up for nothing. Not settled by then, the commit is named `unsure`.
+/// How long a worker waits for stable committed offsets ([`stable_offsets`]): its last
+/// commit's, and those it reads on from. A transaction whose markers a restarted broker skipped
+/// leaves its offsets pending until the same producer's next commit marker, so waiting longer
+/// would hold the worker (and any rebalance) up for nothing. Not settled by then, a commit is
+/// named `unsure`, and reading goes on from the offsets applied.
 const SETTLE_AT_MOST: Duration = Duration::from_secs(5);
 
 /// What an ingest member's workers count, shared with the exporter; each worker adds to it
@@ -279,9 +280,8 @@ impl RecordChain {
     }
 }
 
-/// Reads back the group's committed offsets of the ranges' partitions (stable ones: a
-/// `read_committed` consumer's fetch waits for transactions in progress, at most
-/// [`SETTLE_AT_MOST`]) and settles the transaction that covered them; `Unknown` when they
+/// Reads back the group's stable committed offsets of the ranges' partitions
+/// ([`stable_offsets`]) and settles the transaction that covered them; `Unknown` when they
 /// cannot be read. The offsets read are returned too, for the log.
 fn read_back(
     consumer: &BaseConsumer<MemberContext>,
@@ -293,7 +293,7 @@ fn read_back(
     for r in ranges {
         tpl.add_partition(&r.topic, r.partition);
     }
-    match consumer.committed_offsets(tpl, config.scale.transaction_timeout.min(SETTLE_AT_MOST)) {
+    match stable_offsets(consumer, tpl, config) {
         Ok(committed) => {
             let committed: Vec<_> = committed
                 .elements()
@@ -310,6 +310,16 @@ fn read_back(
             (Settled::Unknown, Vec::new())
         }
     }
+}
+
+/// The group's committed offsets of `tpl`'s partitions, stable ones: a `read_committed`
+/// consumer's fetch waits for transactions in progress, here at most [`SETTLE_AT_MOST`].
+fn stable_offsets(
+    consumer: &BaseConsumer<MemberContext>,
+    tpl: TopicPartitionList,
+    config: &Config,
+) -> KafkaResult<TopicPartitionList> {
+    consumer.committed_offsets(tpl, config.scale.transaction_timeout.min(SETTLE_AT_MOST))
 }
 
 /// Settles a transaction from the group's committed offsets of its partitions, read after its
@@ -718,8 +728,7 @@ impl Member {
     }
 
     /// The group's committed offsets of `tpl`'s partitions, where reading goes on: stable ones
-    /// (a `read_committed` fetch waits for transactions in progress) within [`SETTLE_AT_MOST`],
-    /// else the offsets applied so far.
+    /// ([`stable_offsets`]), else the offsets applied so far.
     ///
     /// Offsets still pending by then belong to a transaction whose writer is gone (it times
     /// out and aborts: its offsets never apply) or whose markers a restarted broker skipped
@@ -730,15 +739,14 @@ impl Member {
     /// transaction commit after all, the merge members fold one of the two records that read
     /// the same events ([`crate::ingest::fold_queue`]).
     fn read_from(&self, tpl: &TopicPartitionList) -> Result<TopicPartitionList, Rejoin> {
-        let stable = self.config.scale.transaction_timeout.min(SETTLE_AT_MOST);
-        let error = match self.consumer.consumer().committed_offsets(tpl.clone(), stable) {
+        let error = match stable_offsets(self.consumer.consumer(), tpl.clone(), &self.config) {
             Ok(committed) => return Ok(committed),
             Err(e) => e,
         };
         tracing::warn!(
             worker = self.id,
             error = %error,
-            "the group's offsets are not stable (a transaction left them pending); reading on from the offsets applied"
+            "the group's stable offsets were not read in time (a transaction left them pending, or the broker is away); reading on from the offsets applied"
         );
         let applied: BaseConsumer = client_config(&self.config)
             .set("isolation.level", "read_uncommitted")
